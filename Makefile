@@ -1,0 +1,59 @@
+# recoveryd — the two commands of the quick start are `make run` and `make test`.
+# Both set themselves up on a fresh Debian 12 machine with Python 3.11.
+
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo
+
+# Debian packages the test suite runs for real (servers start as plain processes on 127.0.0.1).
+DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client \
+	openssh-server openssh-client nginx zstd \
+	ceph-mon ceph-osd radosgw ceph-common \
+	swift swift-proxy swift-object swift-container swift-account python3-swift memcached \
+	fonts-noto-cjk poppler-utils chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b \
+	systemd iproute2 sqlite3 procps
+# Packages `make run` needs: the library PDF rendering loads at import time.
+RUN_DEB_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
+
+.PHONY: run test lint typecheck unit integration bench deps-deb deps-deb-run venv clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Installs only what is missing; services are not started by apt (the tests start their own).
+deps-deb:
+	@bash scripts/install-deb.sh $(DEB_PACKAGES)
+
+deps-deb-run:
+	@bash scripts/install-deb.sh $(RUN_DEB_PACKAGES)
+
+run: deps-deb-run $(STAMP)
+	$(BIN)/python -m recoveryd.demo --dir $(DEMO_DIR)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: deps-deb $(STAMP) lint typecheck
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+bench: deps-deb $(STAMP)
+	$(BIN)/python bench/snapshot.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The command line: one thin module per command; `output.py` is the only place that prints."""

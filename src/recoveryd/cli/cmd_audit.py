@@ -1,0 +1,18 @@
+"""`recoveryd audit`: not built yet."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from recoveryd.cli.context import Context
+from recoveryd.errors import RecoverydError
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("audit", help="(not available yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    raise RecoverydError("audit: not available in this version yet")

@@ -1,0 +1,118 @@
+"""Entry point: global options, one sub-command module per command, errors -> exit codes.
+
+Each command module in `COMMANDS` exposes `register(subparsers)` which adds its
+parser and sets `func=run`, and `run(args, ctx) -> int`. Modules are imported
+lazily only as far as argparse needs them, so a slow import (PDF rendering)
+does not slow `recoveryd status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+
+from recoveryd import __version__
+from recoveryd.cli import output
+from recoveryd.cli.context import Context
+from recoveryd.errors import ExitCode, RecoverydError
+
+# command name -> module under recoveryd.cli
+COMMANDS: dict[str, str] = {
+    "daemon": "cmd_daemon",
+    "backup": "cmd_backup",
+    "snapshots": "cmd_snapshots",
+    "restore": "cmd_restore",
+    "verify": "cmd_verify",
+    "prune": "cmd_prune",
+    "copy": "cmd_copy",
+    "key": "cmd_key",
+    "config": "cmd_config",
+    "status": "cmd_status",
+    "audit": "cmd_audit",
+    "drill": "cmd_drill",
+    "report": "cmd_report",
+    "incident": "cmd_incident",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message}; see `{self.prog} --help`")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="recoveryd",
+        description="Disaster-recovery and backup orchestration for public-service databases.",
+    )
+    parser.add_argument("--version", action="version", version=f"recoveryd {__version__}")
+    parser.add_argument(
+        "--config",
+        help="configuration file (default: $RECOVERYD_CONFIG, else /etc/recoveryd/recoveryd.yaml)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr; debug also shows tracebacks",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        mod = importlib.import_module(f"recoveryd.cli.{module}")
+        mod.register(sub)
+        del name
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--log-level=debug" in args_list or (
+        "--log-level" in args_list
+        and args_list.index("--log-level") + 1 < len(args_list)
+        and args_list[args_list.index("--log-level") + 1] == "debug"
+    )
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return int(ExitCode.USAGE)
+        ctx = Context(args)
+        return int(args.func(args, ctx))
+    except _UsageError as exc:
+        output.error(str(exc))
+        return int(ExitCode.USAGE)
+    except RecoverydError as exc:
+        if debug:
+            traceback.print_exc()
+        output.error(exc.message)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return int(ExitCode.FAILED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one sentence, no traceback
+        if debug:
+            traceback.print_exc()
+        output.error(
+            f"unexpected {type(exc).__name__}: {exc} (rerun with --log-level debug "
+            "for the traceback, and report it)"
+        )
+        return int(ExitCode.FAILED)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM behaves like SIGINT in CLI commands: clean stop, exit 130."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

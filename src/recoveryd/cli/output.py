@@ -1,0 +1,34 @@
+"""The one module that writes to stdout/stderr for the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def emit_json(document: Any) -> None:
+    """Write the single JSON document of a `--json` command to stdout."""
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def line(text: str = "") -> None:
+    """A line of human-readable output on stdout."""
+    print(text)
+
+
+def error(text: str) -> None:
+    """One line on stderr: `recoveryd: <message>`."""
+    print(f"recoveryd: {text}", file=sys.stderr)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain aligned text table."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, r in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))

@@ -1,0 +1,334 @@
+"""The configuration file (SPEC §2): YAML -> validated, frozen models.
+
+Every model forbids unknown keys. Errors name the file, the line and the key
+path. Secrets are never values here, only references (`*_file`, `env:NAME`,
+`credential:NAME` for systemd's `$CREDENTIALS_DIRECTORY`); see `secrets.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from recoveryd import yamlsrc
+from recoveryd.units import parse_duration, parse_size
+
+DEFAULT_CONFIG_PATH = "/etc/recoveryd/recoveryd.yaml"
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+def _size(value: Any) -> int:
+    return parse_size(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+Size = Annotated[int, BeforeValidator(_size)]
+Priority = Literal["critical", "normal", "low"]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+
+
+class Model(BaseModel):
+    """Base: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Encryption(Model):
+    key_file: str
+    cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
+
+
+class ObjectLock(Model):
+    mode: Literal["compliance", "governance"]
+    days: int = Field(gt=0)
+
+
+class S3Target(Model):
+    kind: Literal["s3"]
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    credentials_file: str | None = None
+    access_key_id: str | None = None  # a reference: env:NAME or credential:NAME, never the value
+    secret_access_key: str | None = None  # a reference: env:NAME or credential:NAME
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    addressing_style: Literal["path", "virtual", "auto"] = "path"
+    object_lock: ObjectLock | None = None
+    max_bandwidth: Size | None = None
+    upload_concurrency: int = Field(default=4, ge=1, le=64)
+    part_size: Size = 16 * 1024 * 1024
+
+
+class FilesystemTarget(Model):
+    kind: Literal["filesystem"]
+    path: str
+    max_bandwidth: Size | None = None
+    upload_concurrency: int = Field(default=4, ge=1, le=64)
+
+
+Target = Annotated[S3Target | FilesystemTarget, Field(discriminator="kind")]
+
+
+class Retention(Model):
+    keep_last: int | None = Field(default=None, ge=0)
+    hourly: int | None = Field(default=None, ge=0)
+    daily: int | None = Field(default=None, ge=0)
+    weekly: int | None = Field(default=None, ge=0)
+    monthly: int | None = Field(default=None, ge=0)
+    yearly: int | None = Field(default=None, ge=0)
+    within: Duration | None = None
+
+
+class VerifySchedule(Model):
+    schedule: str
+    read_data: bool | Literal["sample"] = False
+
+
+class Check(Model):
+    sql: str
+    expect: str | int | float | bool
+
+
+class RestoreDrill(Model):
+    schedule: str | None = None
+    into: str
+    password_file: str | None = None
+    checks: list[Check] = Field(default_factory=list)
+    rto: Duration | None = None
+
+
+class _SourceBase(Model):
+    schedule: str | None = None
+    rpo: Duration | None = None
+    priority: Priority = "normal"
+    classification: str = "internal"
+    targets: list[str] = Field(min_length=1)
+    retention: Retention | None = None
+    verify: VerifySchedule | None = None
+    restore_drill: RestoreDrill | None = None
+    via_ssh: str | None = None
+
+
+class PostgresSource(_SourceBase):
+    kind: Literal["postgresql"]
+    dsn: str
+    password_file: str | None = None
+    password: str | None = None  # a reference only: env:NAME or credential:NAME
+
+
+class MysqlSource(_SourceBase):
+    kind: Literal["mysql"]
+    dsn: str
+    password_file: str | None = None
+    password: str | None = None  # a reference only: env:NAME or credential:NAME
+
+
+class SqliteSource(_SourceBase):
+    kind: Literal["sqlite"]
+    path: str
+
+
+class DirectorySource(_SourceBase):
+    kind: Literal["directory"]
+    path: str
+    exclude: list[str] = Field(default_factory=list)
+
+
+Source = Annotated[
+    PostgresSource | MysqlSource | SqliteSource | DirectorySource, Field(discriminator="kind")
+]
+
+
+class Host(Model):
+    address: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str
+    key_file: str
+    known_hosts: str
+    connect_timeout: Duration = 10.0
+    keepalive: Duration = 15.0
+
+
+class Thresholds(Model):
+    elevated: float
+    critical: float
+
+
+class HttpProbe(Model):
+    url: str
+    timeout: Duration = 2.0
+    window: Duration = 10.0
+
+
+class ServiceLatency(Model):
+    http: HttpProbe
+    p95_ms: Thresholds
+
+
+class DbConnections(Model):
+    source: str
+    active: Thresholds
+
+
+class Signals(Model):
+    cpu: Thresholds | None = None
+    memory: Thresholds | None = None
+    load: Thresholds | None = None
+    io_pressure: Thresholds | None = None
+    cpu_pressure: Thresholds | None = None
+    memory_pressure: Thresholds | None = None
+    service_latency: ServiceLatency | None = None
+    db_connections: DbConnections | None = None
+
+
+class Hold(Model):
+    enter: Duration = 3.0
+    exit: Duration = 30.0
+
+
+class LevelActions(Model):
+    elevated: list[str] = Field(default_factory=list)
+    critical: list[str] = Field(default_factory=list)
+
+
+class Governor(Model):
+    interval: Duration = 1.0
+    signals: Signals = Field(default_factory=Signals)
+    hold: Hold = Field(default_factory=Hold)
+    on_enter: LevelActions = Field(default_factory=LevelActions)
+    on_exit: LevelActions = Field(default_factory=LevelActions)
+
+
+class DrillSchedule(Model):
+    playbook: str
+    schedule: str
+    vars: dict[str, str] = Field(default_factory=dict)
+
+
+NotifyEvent = Literal["failure", "overdue", "recovery", "shed", "rpo_override", "drill"]
+
+
+def _default_events() -> list[NotifyEvent]:
+    return ["failure", "overdue", "recovery"]
+
+
+class WebhookNotify(Model):
+    kind: Literal["webhook"]
+    url: str
+    format: Literal["json", "wecom", "dingtalk", "feishu"] = "json"
+    on: list[NotifyEvent] = Field(default_factory=_default_events)
+
+
+class EmailNotify(Model):
+    kind: Literal["email"]
+    to: list[str] = Field(min_length=1)
+    smtp: str
+    sender: str = "recoveryd@localhost"
+    on: list[NotifyEvent] = Field(default_factory=_default_events)
+
+
+Notify = Annotated[WebhookNotify | EmailNotify, Field(discriminator="kind")]
+
+
+class Metrics(Model):
+    listen: str = "127.0.0.1:9187"
+
+
+class Daemon(Model):
+    max_concurrent_jobs: int = Field(default=2, ge=1, le=64)
+    jitter: Duration = 0.0
+    shutdown_grace: Duration = 60.0
+    prune_schedule: str | None = "0 5 * * *"
+    timezone: str | None = None
+
+
+class Config(Model):
+    state_dir: str = "/var/lib/recoveryd"
+    encryption: Encryption
+    targets: dict[Name, Target] = Field(min_length=1)
+    sources: dict[Name, Source] = Field(default_factory=dict)
+    hosts: dict[Name, Host] = Field(default_factory=dict)
+    governor: Governor | None = None
+    drills: list[DrillSchedule] = Field(default_factory=list)
+    notify: list[Notify] = Field(default_factory=list)
+    metrics: Metrics | None = None
+    daemon: Daemon = Field(default_factory=Daemon)
+    language: Literal["zh", "en"] = "en"
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("state_dir is empty; set it to a writable directory")
+        return value
+
+
+class LoadedConfig:
+    """A validated configuration and where it came from (for relative paths and error lines)."""
+
+    def __init__(self, config: Config, path: Path, document: yamlsrc.Document) -> None:
+        self.config = config
+        self.path = path
+        self.document = document
+
+    def resolve_path(self, value: str) -> Path:
+        """Relative paths in the file are relative to the file's directory."""
+        p = Path(value)
+        return p if p.is_absolute() else (self.path.parent / p)
+
+
+def default_config_path() -> str:
+    return os.environ.get("RECOVERYD_CONFIG") or DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | Path | None = None) -> LoadedConfig:
+    """Load, validate and cross-check the configuration file.
+
+    Raises ConfigError (exit 2) naming the file, line and key path.
+    """
+    cfg_path = Path(path or default_config_path())
+    doc = yamlsrc.load(cfg_path, what="configuration file")
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "the configuration must be a mapping of settings")
+    config = doc.validate(Config)
+    _cross_check(config, doc)
+    return LoadedConfig(config, cfg_path, doc)
+
+
+def _cross_check(config: Config, doc: yamlsrc.Document) -> None:
+    for name, source in config.sources.items():
+        for i, target in enumerate(source.targets):
+            if target not in config.targets:
+                known = ", ".join(sorted(config.targets))
+                raise doc.error(
+                    ("sources", name, "targets", i),
+                    f'unknown target "{target}"; use one of: {known}',
+                )
+        if source.via_ssh is not None and source.via_ssh not in config.hosts:
+            raise doc.error(
+                ("sources", name, "via_ssh"),
+                f'unknown host "{source.via_ssh}"; define it under hosts',
+            )
+        if source.via_ssh is not None and source.kind in ("sqlite", "directory"):
+            raise doc.error(
+                ("sources", name, "via_ssh"),
+                "via_ssh is supported for postgresql and mysql sources only",
+            )
+        if source.rpo is None and source.schedule is not None:
+            pass  # an RPO is optional; status then reports age only
+    gov = config.governor
+    if gov is not None and gov.signals.db_connections is not None:
+        src = gov.signals.db_connections.source
+        if src not in config.sources:
+            raise doc.error(
+                ("governor", "signals", "db_connections", "source"),
+                f'unknown source "{src}"; name one of the configured sources',
+            )

@@ -1,0 +1,127 @@
+"""One error tree for the whole product.
+
+Every error carries the one-sentence message an operator reads and the exit code
+of SPEC §1. Nothing below the CLI prints; the CLI turns these into a line on
+stderr and the exit code. `transient` marks errors worth retrying.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes documented in the README (SPEC §1)."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTEGRITY = 3
+    OBJECTIVE_MISSED = 4
+    REFUSED = 5
+    INTERRUPTED = 130
+
+
+class RecoverydError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+    transient: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(RecoverydError):
+    """Bad arguments on the command line."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(RecoverydError):
+    """Malformed or inconsistent configuration (or playbook): names the file, line and key path."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(
+        self, message: str, *, path: str | None = None, line: int | None = None, key: str = ""
+    ) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        prefix = f"{key}: " if key else ""
+        super().__init__(f"{where}{prefix}{message}")
+        self.path = path
+        self.line = line
+        self.key = key
+
+
+class IntegrityError(RecoverydError):
+    """Stored data failed authentication or is missing: a corrupted or tampered snapshot."""
+
+    exit_code = ExitCode.INTEGRITY
+
+    def __init__(
+        self, message: str, *, snapshot: str | None = None, obj: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.snapshot = snapshot
+        self.obj = obj
+
+
+class RefusedError(RecoverydError):
+    """The operation was refused: a lock is held, approval is missing, shedding is in force."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class ObjectiveMissedError(RecoverydError):
+    """A drill ran but missed an objective or failed a check."""
+
+    exit_code = ExitCode.OBJECTIVE_MISSED
+
+
+class StoreError(RecoverydError):
+    """An object store operation failed."""
+
+
+class TransientStoreError(StoreError):
+    """A store failure worth retrying (timeouts, 5xx, throttling, connection resets)."""
+
+    transient = True
+
+
+class NotFoundError(StoreError):
+    """The named object does not exist."""
+
+
+class PreconditionFailedError(StoreError):
+    """A conditional write found the object already present."""
+
+
+class SourceError(RecoverydError):
+    """A database or directory could not be read or restored (tool missing, bad password...)."""
+
+
+class RemoteError(RecoverydError):
+    """An SSH connection or remote command failed."""
+
+
+class HostKeyError(RemoteError):
+    """A host key is unknown or changed: the connection is refused."""
+
+
+class KeyFileError(RecoverydError):
+    """The master key file is missing, unreadable or malformed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InterruptedOperation(RecoverydError):  # noqa: N818 - reads as a sentence at the call site
+    """SIGINT/SIGTERM arrived; the operation stopped cleanly."""
+
+    exit_code = ExitCode.INTERRUPTED

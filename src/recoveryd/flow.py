@@ -1,0 +1,97 @@
+"""Flow control of long work: pause at chunk boundaries, throttle bandwidth, report progress.
+
+The backup pipeline calls a Gate at every chunk boundary; the load governor
+(SPEC §5) supplies one that pauses and throttles by pressure level. With no
+governor, `OPEN_GATE` lets everything through. Pure: imports no adapter.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from recoveryd.errors import InterruptedOperation
+
+
+class Gate(Protocol):
+    def checkpoint(self) -> None:
+        """Called at each chunk boundary: blocks while paused; raises InterruptedOperation
+        when the work must stop (shutdown)."""
+        ...
+
+    def throttle(self, nbytes: int) -> None:
+        """Account for `nbytes` about to be uploaded; blocks to keep the current rate limit."""
+        ...
+
+    def concurrency(self, configured: int) -> int:
+        """How many uploads may run in parallel now (at most `configured`)."""
+        ...
+
+
+class OpenGate:
+    """No pausing, no limit; stops when `cancel` is set."""
+
+    def __init__(self, cancel: threading.Event | None = None) -> None:
+        self.cancel = cancel or threading.Event()
+
+    def checkpoint(self) -> None:
+        if self.cancel.is_set():
+            raise InterruptedOperation("interrupted; the snapshot was not committed")
+
+    def throttle(self, nbytes: int) -> None:
+        return None
+
+    def concurrency(self, configured: int) -> int:
+        return configured
+
+
+OPEN_GATE = OpenGate()
+
+
+class TokenBucket:
+    """A thread-safe rate limiter in bytes per second (None = unlimited)."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_free = clock()
+
+    def set_rate(self, rate: float | None) -> None:
+        with self._lock:
+            self._rate = rate
+
+    def take(self, nbytes: int) -> None:
+        with self._lock:
+            if not self._rate:
+                return
+            now = self._clock()
+            start = max(now, self._next_free)
+            self._next_free = start + nbytes / self._rate
+            wait = start - now
+        if wait > 0:
+            self._sleep(wait)
+
+
+@dataclass
+class Progress:
+    """Counters a progress bar or a log event reads; updated by the pipeline."""
+
+    total: int | None = None
+    read_bytes: int = 0
+    stored_bytes: int = 0
+    chunks: int = 0
+    new_chunks: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]

@@ -1,0 +1,1 @@
+"""Sources: PostgreSQL, MySQL/MariaDB, SQLite and directories as byte streams."""

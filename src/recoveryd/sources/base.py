@@ -1,0 +1,115 @@
+"""The Source interface: a database or directory as a byte stream, and back.
+
+A source produces one consistent snapshot as a stream of bytes (a dump, a
+SQLite file image, a tar stream) and restores such a stream into a
+destination. Dump tools run through a CommandRunner, locally
+(`sources/local.py`) or on the database host over SSH (`remote/`), so every
+source works `via_ssh` without knowing it.
+
+Contract:
+- `snapshot()` starts the dump and returns a SnapshotReader; `info` is filled
+  before the first `read` returns (engine version, consistency point).
+- `read(n)` returns up to n bytes, b"" at the end of the stream.
+- After EOF the caller MUST call `finish()` before committing anything: it
+  waits for the tool and raises SourceError naming the source when the dump
+  failed (bad password, missing database, tool missing, killed). A stream
+  that ended early is never mistaken for a complete one.
+- `abort()` stops the dump and releases everything (idempotent).
+- `restore(stream, dest, info)` consumes the stream into `dest` (a DSN, a
+  database path or a directory) and raises SourceError on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the manifest records about how the stream was made."""
+
+    kind: str  # postgresql | mysql | sqlite | directory
+    stream_format: str  # e.g. "pg_dump-custom", "mysqldump-sql", "sqlite-db", "tar-pax"
+    engine_version: str | None = None
+    consistency: Mapping[str, str] = field(default_factory=dict)  # e.g. {"lsn": "0/3000060"}
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+class ByteReader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class SnapshotReader(Protocol):
+    info: SourceInfo
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to `size` bytes; b"" at the end."""
+        ...
+
+    def finish(self) -> None:
+        """Wait for the dump to end; SourceError when it did not succeed."""
+        ...
+
+    def abort(self) -> None:
+        """Stop the dump now; idempotent."""
+        ...
+
+
+class Source(Protocol):
+    name: str
+    kind: str
+
+    def snapshot(self) -> SnapshotReader:
+        """Start a consistent snapshot stream."""
+        ...
+
+    def restore(self, stream: ByteReader, dest: str, info: SourceInfo) -> None:
+        """Restore a stream made by `snapshot` into `dest`."""
+        ...
+
+
+class Process(Protocol):
+    """A running command: local subprocess or remote over SSH."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Read from the command's stdout; b"" at its end."""
+        ...
+
+    def write(self, data: bytes, /) -> None:
+        """Write to the command's stdin."""
+        ...
+
+    def close_stdin(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Exit status; raises TimeoutError when it does not end in time."""
+        ...
+
+    def stderr_text(self) -> str:
+        """What the command wrote to stderr (bounded, for error messages)."""
+        ...
+
+    def kill(self) -> None: ...
+
+
+class CommandRunner(Protocol):
+    """Starts commands from argument lists, never through a shell."""
+
+    description: str  # "local" or "ssh recoveryd@db1:22", for error messages
+
+    def start(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdin: bool = False
+    ) -> Process: ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        input: bytes | None = None,
+    ) -> tuple[int, bytes, str]:
+        """Run to completion: (exit status, stdout, stderr)."""
+        ...

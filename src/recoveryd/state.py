@@ -1,0 +1,238 @@
+"""Local state in SQLite (WAL): runs and events. The store stays the source of truth for snapshots.
+
+Every long operation is a run (kind, source, target, start, end, result,
+bytes, error); everything else worth showing later — level changes, deferrals,
+alerts, drill milestones — is an event. Reports and `status` read from here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+create table if not exists runs (
+    id integer primary key,
+    kind text not null,  -- backup, verify, prune, copy, restore, restore_drill, drill
+    source text,
+    target text,
+    started_at text not null,      -- ISO 8601 UTC
+    ended_at text,
+    result text,                   -- ok | failed | aborted | deferred | running
+    bytes_read integer,
+    bytes_stored integer,
+    snapshot_id text,
+    error text,
+    details text                   -- JSON
+);
+create index if not exists runs_source on runs(source, kind, started_at);
+create table if not exists events (
+    id integer primary key,
+    time text not null,
+    kind text not null,  -- level_change, deferred, paused, resumed, rpo_override...
+    source text,
+    data text not null             -- JSON
+);
+create index if not exists events_time on events(time);
+"""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    kind: str
+    source: str | None
+    target: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    result: str | None
+    bytes_read: int | None
+    bytes_stored: int | None
+    snapshot_id: str | None
+    error: str | None
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    time: datetime
+    kind: str
+    source: str | None
+    data: Mapping[str, Any]
+
+
+class StateStore:
+    """Thread-safe access to `state_dir/state.db`."""
+
+    def __init__(self, state_dir: Path | str) -> None:
+        self.dir = Path(state_dir)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        self.path = self.dir / "state.db"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("pragma journal_mode=wal")
+        self._db.execute("pragma synchronous=full")
+        self._db.execute("pragma busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+            self._db.execute("commit")
+
+    def start_run(
+        self,
+        kind: str,
+        *,
+        source: str | None = None,
+        target: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "insert into runs(kind, source, target, started_at, result, details) "
+                "values (?, ?, ?, ?, 'running', '{}')",
+                (kind, source, target, iso(at or utcnow())),
+            )
+            return int(cur.lastrowid or 0)
+
+    def end_run(
+        self,
+        run_id: int,
+        result: str,
+        *,
+        bytes_read: int | None = None,
+        bytes_stored: int | None = None,
+        snapshot_id: str | None = None,
+        error: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "update runs set ended_at=?, result=?, bytes_read=?, bytes_stored=?, "
+                "snapshot_id=?, error=?, details=? where id=?",
+                (
+                    iso(at or utcnow()),
+                    result,
+                    bytes_read,
+                    bytes_stored,
+                    snapshot_id,
+                    error,
+                    json.dumps(dict(details or {}), default=str),
+                    run_id,
+                ),
+            )
+
+    def record_event(
+        self,
+        kind: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        source: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "insert into events(time, kind, source, data) values (?, ?, ?, ?)",
+                (iso(at or utcnow()), kind, source, json.dumps(dict(data or {}), default=str)),
+            )
+            return int(cur.lastrowid or 0)
+
+    def runs(
+        self,
+        *,
+        kind: str | None = None,
+        source: str | None = None,
+        result: str | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        """Newest first."""
+        sql = "select * from runs where 1=1"
+        params: list[Any] = []
+        for col, val in (("kind", kind), ("source", source), ("result", result)):
+            if val is not None:
+                sql += f" and {col}=?"
+                params.append(val)
+        sql += " order by started_at desc, id desc limit ?"
+        params.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [_run(r) for r in rows]
+
+    def last_run(self, kind: str, source: str, result: str | None = "ok") -> Run | None:
+        found = self.runs(kind=kind, source=source, result=result, limit=1)
+        return found[0] if found else None
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: tuple[str, ...] | None = None,
+        limit: int = 10000,
+    ) -> list[Event]:
+        """Oldest first."""
+        sql = "select id, time, kind, source, data from events where 1=1"
+        params: list[Any] = []
+        if since is not None:
+            sql += " and time >= ?"
+            params.append(iso(since))
+        if until is not None:
+            sql += " and time <= ?"
+            params.append(iso(until))
+        if kinds:
+            sql += f" and kind in ({','.join('?' for _ in kinds)})"
+            params.extend(kinds)
+        sql += " order by time, id limit ?"
+        params.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [Event(r[0], parse_iso(r[1]), r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _run(r: tuple[Any, ...]) -> Run:
+    return Run(
+        id=r[0],
+        kind=r[1],
+        source=r[2],
+        target=r[3],
+        started_at=parse_iso(r[4]),
+        ended_at=parse_iso(r[5]) if r[5] else None,
+        result=r[6],
+        bytes_read=r[7],
+        bytes_stored=r[8],
+        snapshot_id=r[9],
+        error=r[10],
+        details=json.loads(r[11] or "{}"),
+    )

@@ -1,0 +1,1 @@
+"""Object stores: the ObjectStore interface, its implementations and wrappers."""
