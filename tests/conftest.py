@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.fixtures.objectstores",
     "tests.fixtures.sshd",
     "tests.fixtures.web",
+    "tests.fixtures.pgcluster",
+    "tests.fixtures.nginx",
 ]

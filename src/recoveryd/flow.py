@@ -95,3 +95,38 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class Admission(Protocol):
+    """Decides whether work of a priority may start now (SPEC §5); the load governor implements it.
+
+    `admit` returns "run", "throttled" or "wait". `due_soon` is True when waiting
+    longer would break the source's RPO: the governor then answers "throttled"
+    (never "wait") and raises an `rpo_override` alert.
+    """
+
+    def admit(self, priority: str, *, job: str, due_soon: bool = False) -> str: ...
+
+    def gate(self, priority: str) -> Gate:
+        """The gate running work of this priority passes at chunk boundaries."""
+        ...
+
+    def level(self) -> str:
+        """normal | elevated | critical"""
+        ...
+
+
+class AlwaysAdmit:
+    """No governor configured: everything runs, ungated (but still cancellable)."""
+
+    def __init__(self, cancel: threading.Event | None = None) -> None:
+        self._gate = OpenGate(cancel)
+
+    def admit(self, priority: str, *, job: str, due_soon: bool = False) -> str:
+        return "run"
+
+    def gate(self, priority: str) -> Gate:
+        return self._gate
+
+    def level(self) -> str:
+        return "normal"
