@@ -178,6 +178,14 @@ class DbConnections(Model):
     active: Thresholds
 
 
+class CommandProbe(Model):
+    """A generic probe: a command (argument list) that prints one number."""
+
+    run: list[str] = Field(min_length=1)
+    timeout: Duration = 5.0
+    value: Thresholds
+
+
 class Signals(Model):
     cpu: Thresholds | None = None
     memory: Thresholds | None = None
@@ -187,6 +195,7 @@ class Signals(Model):
     memory_pressure: Thresholds | None = None
     service_latency: ServiceLatency | None = None
     db_connections: DbConnections | None = None
+    command: CommandProbe | None = None
 
 
 class Hold(Model):
@@ -205,6 +214,8 @@ class Governor(Model):
     hold: Hold = Field(default_factory=Hold)
     on_enter: LevelActions = Field(default_factory=LevelActions)
     on_exit: LevelActions = Field(default_factory=LevelActions)
+    max_pause: Duration = 600.0  # a paused dump holding a transaction is abandoned after this
+    throttled_bandwidth: Size = 32 * 1024 * 1024  # bytes/s ceiling of throttled uploads
 
 
 class DrillSchedule(Model):
