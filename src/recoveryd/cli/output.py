@@ -20,8 +20,10 @@ def line(text: str = "") -> None:
 
 
 def error(text: str) -> None:
-    """One line on stderr: `recoveryd: <message>`."""
-    print(f"recoveryd: {text}", file=sys.stderr)
+    """One line on stderr: `recoveryd: <message>`, with known secrets masked."""
+    from recoveryd.secrets import redact
+
+    print(f"recoveryd: {redact(text)}", file=sys.stderr)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -32,3 +34,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def event(document: dict[str, Any]) -> None:
+    """One structured JSON line on stderr (progress of unattended runs, warnings)."""
+    sys.stderr.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    sys.stderr.flush()
+
+
+def warn(text: str) -> None:
+    """A warning line on stderr: `recoveryd: warning: <message>`."""
+    print(f"recoveryd: warning: {text}", file=sys.stderr)
