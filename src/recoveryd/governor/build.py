@@ -1,0 +1,121 @@
+"""Build a Governor from the configuration (`governor:` section, SPEC §2 and §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from recoveryd.config import Governor as GovernorConfig
+from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Thresholds
+from recoveryd.errors import ConfigError
+from recoveryd.governor.core import Actions, EventSink, Governor
+from recoveryd.governor.decide import Band, Hold
+from recoveryd.governor.signals import (
+    CommandProbe,
+    CommandSpec,
+    CompositeSampler,
+    HostSampler,
+    HttpLatencyProbe,
+    Sampler,
+    sql_probe_spec,
+)
+
+HOST_SIGNALS = ("cpu", "memory", "load", "io_pressure", "cpu_pressure", "memory_pressure")
+
+
+def bands_of(cfg: GovernorConfig) -> dict[str, Band]:
+    """Signal name -> thresholds, for every configured signal."""
+    sig = cfg.signals
+    bands: dict[str, Band] = {}
+    for name in HOST_SIGNALS:
+        t: Thresholds | None = getattr(sig, name)
+        if t is not None:
+            bands[name] = Band(t.elevated, t.critical)
+    if sig.service_latency is not None:
+        t = sig.service_latency.p95_ms
+        bands["service_latency"] = Band(t.elevated, t.critical)
+    if sig.db_connections is not None:
+        t = sig.db_connections.active
+        bands["db_connections"] = Band(t.elevated, t.critical)
+    if sig.command is not None:
+        bands["command"] = Band(sig.command.value.elevated, sig.command.value.critical)
+    return bands
+
+
+def _password(loaded: LoadedConfig, source: PostgresSource | MysqlSource) -> str | None:
+    ref = source.password_file or source.password
+    if ref is None:
+        return None
+    try:
+        from recoveryd.secrets import resolve_secret
+    except ImportError:  # pragma: no cover - the secrets module ships with the app layer
+        if source.password_file is None:
+            return None
+        return loaded.resolve_path(source.password_file).read_text().rstrip("\n")
+    return resolve_secret(ref, loaded.path.parent)
+
+
+def build_governor(
+    cfg: LoadedConfig,
+    state: EventSink | None,
+    run_playbook: Callable[[Path], object] | None,
+    *,
+    alert: Callable[[str, Mapping[str, Any]], None] | None = None,
+    extra_samplers: tuple[Sampler, ...] = (),
+) -> Governor:
+    """A Governor for `cfg.config.governor` (not started: call `start()`).
+
+    Playbook paths are resolved relative to the configuration file.
+    Raises ConfigError when the configuration has no governor section.
+    """
+    gov = cfg.config.governor
+    if gov is None:
+        raise ConfigError("governor: not configured; add a governor section or run without it")
+    probes: list[Any] = []
+    samplers: list[Sampler] = [HostSampler(), *extra_samplers]
+    sig = gov.signals
+    if sig.service_latency is not None:
+        http = sig.service_latency.http
+        probes.append(
+            HttpLatencyProbe(
+                http.url, interval=gov.interval, timeout=http.timeout, window=http.window
+            )
+        )
+    if sig.db_connections is not None:
+        source = cfg.config.sources[sig.db_connections.source]
+        if not isinstance(source, PostgresSource | MysqlSource):
+            raise ConfigError(
+                "governor: signals.db_connections.source must name a postgresql or mysql source"
+            )
+        spec = sql_probe_spec(source.kind, source.dsn, _password(cfg, source))
+        probes.append(
+            CommandProbe(("db_connections", "replication_lag_s"), spec, interval=gov.interval)
+        )
+    if sig.command is not None:
+        spec = CommandSpec(sig.command.run, timeout=sig.command.timeout)
+        probes.append(CommandProbe(("command",), spec, interval=gov.interval))
+    sampler = CompositeSampler([*samplers, *probes])
+    actions = Actions(
+        on_enter={
+            lv: [cfg.resolve_path(p) for p in getattr(gov.on_enter, lv)]
+            for lv in ("elevated", "critical")
+        },
+        on_exit={
+            lv: [cfg.resolve_path(p) for p in getattr(gov.on_exit, lv)]
+            for lv in ("elevated", "critical")
+        },
+    )
+    return Governor(
+        sampler.sample,
+        bands_of(gov),
+        hold=Hold(gov.hold.enter, gov.hold.exit),
+        interval=gov.interval,
+        events=state,
+        run_playbook=run_playbook,
+        actions=actions,
+        max_pause=gov.max_pause,
+        throttled_bandwidth=gov.throttled_bandwidth,
+        alert=alert,
+        probes=probes,
+    )
