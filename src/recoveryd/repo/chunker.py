@@ -1,0 +1,86 @@
+"""Content-defined chunking (FastCDC) and compression (zstd) of a byte stream.
+
+Chunks are cut by pyfastcdc from a stream with a bounded buffer (at most a
+couple of `max_size` windows), so memory does not grow with the input. The
+parameters are recorded in the repository config: every writer of a repository
+cuts the same way, which is what makes deduplication work.
+
+Chunk payload (the plaintext inside a CHUNK or MANIFEST envelope): one byte
+compression marker, then the body: 0 = stored, 1 = one zstd frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import zstandard
+from pyfastcdc import FastCDC
+
+COMPRESSION_NONE = 0
+COMPRESSION_ZSTD = 1
+ZSTD_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class ChunkerParams:
+    """FastCDC bounds in bytes. pyfastcdc's mean chunk size is about `avg + min`."""
+
+    min_size: int = 256 * 1024
+    avg_size: int = 1024 * 1024
+    max_size: int = 4 * 1024 * 1024
+
+    def to_json(self) -> dict[str, int]:
+        return {"min_size": self.min_size, "avg_size": self.avg_size, "max_size": self.max_size}
+
+
+DEFAULT_PARAMS = ChunkerParams()
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _ReadAdapter:
+    """pyfastcdc calls `read(n)`; forward to the source's reader."""
+
+    def __init__(self, reader: _Readable) -> None:
+        self._reader = reader
+
+    def read(self, n: int) -> bytes:
+        return self._reader.read(n)
+
+
+def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterator[bytes]:
+    """Cut the stream into content-defined chunks (each a fresh `bytes`)."""
+    cdc = FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size)
+    for chunk in cdc.cut_stream(_ReadAdapter(reader)):
+        yield bytes(chunk.data)
+
+
+def compress(data: bytes) -> bytes:
+    """The chunk payload: zstd level 3 (single-threaded), or stored when that is not smaller."""
+    body = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0).compress(data)
+    if len(body) >= len(data):
+        return bytes([COMPRESSION_NONE]) + data
+    return bytes([COMPRESSION_ZSTD]) + body
+
+
+class PayloadError(Exception):
+    """A payload is not a valid compression marker + body."""
+
+
+def decompress(payload: bytes, max_size: int = 1 << 30) -> bytes:
+    """Inverse of `compress`; PayloadError when the payload is malformed."""
+    if not payload:
+        raise PayloadError("empty payload")
+    marker, body = payload[0], payload[1:]
+    if marker == COMPRESSION_NONE:
+        return body
+    if marker == COMPRESSION_ZSTD:
+        try:
+            return zstandard.ZstdDecompressor().decompress(body, max_output_size=max_size)
+        except zstandard.ZstdError as exc:
+            raise PayloadError(f"zstd: {exc}") from None
+    raise PayloadError(f"unknown compression marker {marker}")

@@ -1,0 +1,108 @@
+"""Retention (`forget`) and garbage collection (`prune`) of a repository.
+
+Under an exclusive lock (so no backup, restore, verify or copy runs; stale
+locks of crashed processes are removed while taking it): apply each source's
+policy and delete the manifests it drops, then delete every chunk no remaining
+manifest references — which includes the leftovers of crashed backups.
+Objects still under Object Lock retention are skipped and reported, not errors.
+If any manifest cannot be read, prune refuses: it cannot know what that
+snapshot references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from recoveryd.errors import IntegrityError, StoreError
+from recoveryd.repo import retention
+from recoveryd.repo.layout import DATA_PREFIX
+
+if TYPE_CHECKING:
+    from recoveryd.repo.repository import Repository
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    target: str
+    dry_run: bool
+    kept: tuple[str, ...]  # snapshot ids kept
+    forgotten: tuple[str, ...]  # snapshot ids removed (or that would be, in a dry run)
+    deleted_objects: int  # unreferenced chunks removed (or that would be)
+    deleted_bytes: int
+    skipped_locked: tuple[str, ...]  # object keys left because Object Lock retains them
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "dry_run": self.dry_run,
+            "kept": list(self.kept),
+            "forgotten": list(self.forgotten),
+            "deleted_objects": self.deleted_objects,
+            "deleted_bytes": self.deleted_bytes,
+            "skipped_locked": list(self.skipped_locked),
+        }
+
+
+def forget_and_prune(
+    repo: Repository, policies: Mapping[str, retention.Policy], *, dry_run: bool = False
+) -> PruneReport:
+    """Apply `policies` (by source name; other sources keep everything), then prune."""
+    with repo.lock(exclusive=not dry_run, operation="prune"):
+        ids = repo.snapshot_ids()
+        manifests = {}
+        for sid in ids:
+            try:
+                manifests[sid] = repo.manifest(sid)
+            except IntegrityError as exc:
+                raise IntegrityError(
+                    f"{exc.message.rstrip('.')}; prune refuses to run while a manifest "
+                    "cannot be read",
+                    snapshot=sid,
+                    obj=exc.obj,
+                ) from None
+        by_source: dict[str, list[str]] = {}
+        for m in manifests.values():
+            by_source.setdefault(m.source, []).append(m.id)
+        drop: list[str] = []
+        for source, policy in policies.items():
+            entries = [(i, manifests[i].end_time) for i in by_source.get(source, [])]
+            drop += [d.id for d in retention.apply(entries, policy) if not d.keep]
+        skipped: list[str] = []
+        forgotten: list[str] = []
+        for sid in drop:
+            if dry_run:
+                forgotten.append(sid)
+                continue
+            try:
+                repo.forget_manifest(sid)
+                forgotten.append(sid)
+            except StoreError:
+                skipped.append(f"snapshots/{sid}")
+        live = [m for sid, m in manifests.items() if sid not in forgotten]
+        referenced = {c.id for m in live for c in m.chunks}
+        deleted = 0
+        deleted_bytes = 0
+        for obj in repo.store.list(DATA_PREFIX):
+            if obj.key.rsplit("/", 1)[-1] in referenced:
+                continue
+            if not dry_run:
+                try:
+                    repo.store.delete(obj.key)
+                except StoreError as exc:
+                    if exc.transient:
+                        raise
+                    skipped.append(obj.key)
+                    continue
+            deleted += 1
+            deleted_bytes += obj.size
+        return PruneReport(
+            target=repo.name,
+            dry_run=dry_run,
+            kept=tuple(sorted(m.id for m in live)),
+            forgotten=tuple(forgotten),
+            deleted_objects=deleted,
+            deleted_bytes=deleted_bytes,
+            skipped_locked=tuple(skipped),
+        )

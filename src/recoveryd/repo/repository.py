@@ -1,0 +1,480 @@
+"""A repository: the snapshot format on top of one ObjectStore (one target).
+
+Layout (docs/FORMAT.md §3): `config`, `keys/<key-id>`, `data/<id[:2]>/<id>`,
+`snapshots/<snapshot-id>`, `locks/<lock-id>`. The store is the source of
+truth: listing, restore and verify need only the store and the master key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from recoveryd.errors import (
+    IntegrityError,
+    KeyFileError,
+    NotFoundError,
+    PreconditionFailedError,
+    RecoverydError,
+)
+from recoveryd.model import SnapshotInfo, VerifyReport
+from recoveryd.repo import chunker, crypto, keys, locks
+from recoveryd.repo.chunker import ChunkerParams
+from recoveryd.repo.copy import copy_snapshot
+from recoveryd.repo.crypto import CipherId, ObjectType
+from recoveryd.repo.keys import DataKey, MasterKey
+from recoveryd.repo.layout import (
+    CONFIG_KEY,
+    DATA_PREFIX,
+    KEYS_PREFIX,
+    SNAPSHOTS_PREFIX,
+    chunk_key,
+    manifest_key,
+)
+from recoveryd.repo.manifest import Manifest, format_time, parse_time
+from recoveryd.repo.prune import PruneReport, forget_and_prune
+from recoveryd.repo.restore import RestoreReader
+from recoveryd.repo.retention import Policy
+from recoveryd.repo.verify import verify
+from recoveryd.stores.base import Capabilities, ObjectStore, Retention
+
+REPO_VERSION = 1
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """The authenticated `config` object: what every reader and writer must agree on."""
+
+    id: str
+    cipher: CipherId
+    chunker: ChunkerParams
+    created: datetime
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "version": REPO_VERSION,
+            "id": self.id,
+            "cipher": crypto.cipher_name(self.cipher),
+            "chunker": self.chunker.to_json(),
+            "compression": "zstd",
+            "created": format_time(self.created),
+        }
+        return json.dumps(doc, sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RepoConfig:
+        doc = json.loads(data)
+        if doc.get("version") != REPO_VERSION:
+            raise ValueError(f"unsupported repository version {doc.get('version')!r}")
+        return cls(
+            id=str(doc["id"]),
+            cipher=crypto.cipher_id(str(doc["cipher"])),
+            chunker=ChunkerParams(**{k: int(v) for k, v in doc["chunker"].items()}),
+            created=parse_time(doc["created"]),
+        )
+
+
+class Repository:
+    """One target's repository. Thread-safe for concurrent object reads and writes."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        master: MasterKey,
+        config: RepoConfig,
+        data_keys: Mapping[str, DataKey],
+        *,
+        name: str = "",
+        retention_days: int | None = None,
+        lock_mode: str | None = None,
+        concurrency: int = 4,
+        clock: Clock = utcnow,
+    ) -> None:
+        """Use `init`, `open` or `open_or_init`."""
+        self.store = store
+        self.master = master
+        self.config = config
+        self.name = name or getattr(store, "name", "")
+        self.retention_days = retention_days
+        self.lock_mode = lock_mode or "compliance"
+        self.concurrency = concurrency
+        self.clock = clock
+        self._keys = dict(data_keys)
+        self._manifests: dict[str, Manifest] = {}
+        self._caps: Capabilities | None = None
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        store: ObjectStore,
+        master: MasterKey,
+        *,
+        cipher: str = "aes-256-gcm",
+        name: str = "",
+        chunker_params: ChunkerParams = chunker.DEFAULT_PARAMS,
+        **options: Any,
+    ) -> Repository:
+        """Create a repository in an empty store location; RecoverydError if one exists."""
+        where = name or getattr(store, "name", "")
+        if store.exists(CONFIG_KEY):
+            raise RecoverydError(
+                f"target {where}: a repository already exists there; open it instead"
+            )
+        cid = crypto.cipher_id(cipher)
+        clock: Clock = options.get("clock", utcnow)
+        key = keys.new_data_key(cid, now=clock())
+        config = RepoConfig(os.urandom(16).hex(), cid, chunker_params, clock())
+        repo = cls(store, master, config, {key.id: key}, name=name, **options)
+        store.put(key.object_key, keys.wrap(key, master))
+        blob = repo._seal(CONFIG_KEY, ObjectType.CONFIG, config.to_bytes())
+        conditional = store.capabilities().conditional_put
+        try:
+            store.put(CONFIG_KEY, blob, if_absent=conditional)
+        except PreconditionFailedError:
+            store.delete(key.object_key)
+            raise RecoverydError(
+                f"target {where}: another process initialised the repository at the same "
+                "time; run the command again"
+            ) from None
+        return repo
+
+    @classmethod
+    def open(
+        cls, store: ObjectStore, master: MasterKey, *, name: str = "", **options: Any
+    ) -> Repository:
+        """Open an existing repository: unwrap its data keys, authenticate its config."""
+        where = name or getattr(store, "name", "")
+        try:
+            blob = store.get(CONFIG_KEY)
+        except NotFoundError:
+            raise RecoverydError(
+                f"target {where}: no repository found; run `recoveryd backup` to create one"
+            ) from None
+        data_keys = _load_keys(store, master, where)
+        header = _header(blob, CONFIG_KEY, None)
+        key = data_keys.get(header.key_id.hex())
+        if key is None or header.type != ObjectType.CONFIG:
+            raise IntegrityError(
+                f"target {where}: object config names an unknown key or type; "
+                "the repository was altered",
+                obj=CONFIG_KEY,
+            )
+        try:
+            plain = crypto.open_envelope(blob, key=key.enc_key, header=header, name=CONFIG_KEY)
+            config = RepoConfig.from_bytes(plain)
+        except (crypto.EnvelopeError, ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(
+                f"target {where}: object config failed authentication ({exc}); "
+                "the repository was altered",
+                obj=CONFIG_KEY,
+            ) from None
+        return cls(store, master, config, data_keys, name=name, **options)
+
+    @classmethod
+    def open_or_init(
+        cls,
+        store: ObjectStore,
+        master: MasterKey,
+        *,
+        cipher: str = "aes-256-gcm",
+        name: str = "",
+        **options: Any,
+    ) -> Repository:
+        """Open the repository, creating it (with `cipher`) when the location is empty."""
+        if store.exists(CONFIG_KEY):
+            return cls.open(store, master, name=name, **options)
+        return cls.init(store, master, cipher=cipher, name=name, **options)
+
+    # -- keys -----------------------------------------------------------------------
+
+    @property
+    def current_key(self) -> DataKey:
+        """The data key new objects are sealed with: the newest one."""
+        return max(self._keys.values(), key=lambda k: (k.created, k.id))
+
+    @property
+    def data_keys(self) -> tuple[DataKey, ...]:
+        return tuple(sorted(self._keys.values(), key=lambda k: (k.created, k.id)))
+
+    @property
+    def mac_key(self) -> bytes:
+        return self.current_key.mac_key
+
+    def rotate_data_key(self) -> DataKey:
+        """Add a new data key for new writes; old keys stay so old snapshots restore."""
+        key = keys.new_data_key(self.config.cipher, self.mac_key, now=self.clock())
+        self.store.put(key.object_key, keys.wrap(key, self.master))
+        self._keys[key.id] = key
+        return key
+
+    def rewrap(self, new_master: MasterKey) -> None:
+        """Re-wrap every data key under `new_master`; afterwards only it opens the repository.
+
+        Each `keys/<id>` object is overwritten atomically; if interrupted, some
+        keys are under the old master and some under the new: run it again with
+        the old master key loaded (keys under either master are then accepted).
+        """
+        for key in self.data_keys:
+            blob = keys.wrap(key, new_master)
+            keys.unwrap(blob, key.object_key, new_master)  # prove it before overwriting
+            self.store.put(key.object_key, blob)
+        self.master = new_master
+
+    # -- objects --------------------------------------------------------------------
+
+    def capabilities(self) -> Capabilities:
+        if self._caps is None:
+            self._caps = self.store.capabilities()
+        return self._caps
+
+    def retention(self) -> Retention | None:
+        """Object Lock retention for new data objects, when configured and enforced."""
+        if not self.retention_days or not self.capabilities().object_lock:
+            return None
+        until = self.clock() + timedelta(days=self.retention_days)
+        return Retention(self.lock_mode, until)
+
+    def _seal(self, name: str, otype: ObjectType, plaintext: bytes) -> bytes:
+        key = self.current_key
+        return crypto.seal(
+            plaintext,
+            key=key.enc_key,
+            key_id=key.id_bytes,
+            cid=self.config.cipher,
+            otype=otype,
+            name=name,
+        )
+
+    def seal(self, name: str, otype: ObjectType, plaintext: bytes) -> bytes:
+        """The envelope of `plaintext` stored under `name`, sealed with the current key."""
+        return self._seal(name, otype, plaintext)
+
+    def put_object(
+        self, name: str, otype: ObjectType, plaintext: bytes, *, retention: Retention | None = None
+    ) -> int:
+        """Seal and store an object; returns the stored size in bytes."""
+        blob = self._seal(name, otype, plaintext)
+        self.store.put(name, blob, retention=retention)
+        return len(blob)
+
+    def open_blob(
+        self, name: str, blob: bytes, otype: ObjectType, *, snapshot: str | None = None
+    ) -> bytes:
+        """Authenticate and decrypt a stored object; IntegrityError naming it otherwise."""
+        header = _header(blob, name, snapshot)
+        key = self._keys.get(header.key_id.hex())
+        if header.type != otype or key is None:
+            raise _integrity(name, snapshot, "has the wrong type or an unknown key")
+        try:
+            return crypto.open_envelope(blob, key=key.enc_key, header=header, name=name)
+        except crypto.EnvelopeError:
+            raise _integrity(name, snapshot, "failed authentication") from None
+
+    def get_object(self, name: str, otype: ObjectType, *, snapshot: str | None = None) -> bytes:
+        """Fetch, authenticate and decrypt; NotFoundError when absent."""
+        return self.open_blob(name, self.store.get(name), otype, snapshot=snapshot)
+
+    def read_chunk(self, chunk_id: str, length: int, *, snapshot: str | None = None) -> bytes:
+        """A chunk's plaintext, authenticated and checked against its id and length.
+
+        IntegrityError naming the snapshot and object on any mismatch or absence."""
+        name = chunk_key(chunk_id)
+        try:
+            payload = self.get_object(name, ObjectType.CHUNK, snapshot=snapshot)
+        except NotFoundError:
+            raise _integrity(name, snapshot, "is missing") from None
+        return self.check_payload(chunk_id, length, payload, snapshot=snapshot)
+
+    def check_payload(
+        self, chunk_id: str, length: int, payload: bytes, *, snapshot: str | None = None
+    ) -> bytes:
+        """Decompress a chunk payload and check its id and length."""
+        name = chunk_key(chunk_id)
+        try:
+            data = chunker.decompress(payload, max_size=max(length, 1))
+        except chunker.PayloadError as exc:
+            raise _integrity(name, snapshot, f"does not decompress ({exc})") from None
+        if len(data) != length or self.chunk_id(data) != chunk_id:
+            raise _integrity(name, snapshot, "does not match its id")
+        return data
+
+    def chunk_id(self, data: bytes | memoryview) -> str:
+        return crypto.chunk_id(self.mac_key, data, self.config.cipher)
+
+    def chunk_ids(self) -> set[str]:
+        """Ids of every chunk in the store (one listing)."""
+        return {obj.key.rsplit("/", 1)[-1] for obj in self.store.list(DATA_PREFIX)}
+
+    # -- snapshots ------------------------------------------------------------------
+
+    def snapshot_ids(self) -> list[str]:
+        return sorted(obj.key[len(SNAPSHOTS_PREFIX) :] for obj in self.store.list(SNAPSHOTS_PREFIX))
+
+    def manifest(self, snapshot_id: str) -> Manifest:
+        """The authenticated manifest; IntegrityError when damaged, RecoverydError when absent."""
+        cached = self._manifests.get(snapshot_id)
+        if cached is not None:
+            return cached
+        name = manifest_key(snapshot_id)
+        try:
+            payload = self.get_object(name, ObjectType.MANIFEST, snapshot=snapshot_id)
+        except NotFoundError:
+            raise RecoverydError(
+                f"snapshot {snapshot_id}: not found in target {self.name}; "
+                "list them with `recoveryd snapshots`"
+            ) from None
+        try:
+            m = Manifest.from_json(json.loads(chunker.decompress(payload)))
+        except (chunker.PayloadError, ValueError, KeyError, TypeError) as exc:
+            raise _integrity(name, snapshot_id, f"is malformed ({exc})") from None
+        if m.id != snapshot_id:
+            raise _integrity(name, snapshot_id, "names another snapshot")
+        self._manifests[snapshot_id] = m
+        return m
+
+    def write_manifest(self, manifest: Manifest) -> int:
+        """Commit a snapshot: the manifest is the last object a backup writes."""
+        payload = chunker.compress(manifest.to_bytes())
+        size = self.put_object(
+            manifest_key(manifest.id), ObjectType.MANIFEST, payload, retention=self.retention()
+        )
+        self._manifests[manifest.id] = manifest
+        return size
+
+    def snapshots(self, source: str | None = None) -> list[SnapshotInfo]:
+        """Every committed snapshot, oldest first (from the store alone)."""
+        out = [self.manifest(sid).info(self.name) for sid in self.snapshot_ids()]
+        if source is not None:
+            out = [s for s in out if s.source == source]
+        return sorted(out, key=lambda s: (s.time, s.id))
+
+    def resolve(self, id_or_prefix: str) -> str:
+        """The full id of a snapshot given its id or a unique prefix of it."""
+        ids = self.snapshot_ids()
+        if id_or_prefix in ids:
+            return id_or_prefix
+        matches = [i for i in ids if i.startswith(id_or_prefix)] if id_or_prefix else []
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise RecoverydError(
+                f"snapshot {id_or_prefix}: not found in target {self.name}; "
+                "list them with `recoveryd snapshots`"
+            )
+        raise RecoverydError(
+            f"snapshot {id_or_prefix}: prefix matches {len(matches)} snapshots; give more digits"
+        )
+
+    def lock(self, *, exclusive: bool = False, operation: str = "") -> locks.Lock:
+        """Take a shared (or exclusive) lock; RefusedError naming the holder on conflict."""
+        return locks.acquire(self, exclusive=exclusive, operation=operation)
+
+    def restore_stream(self, snapshot_id: str, *, readahead: int = 8) -> RestoreReader:
+        """A reader of the snapshot's stream, holding a shared lock until closed or at EOF.
+
+        Chunks are fetched by `concurrency` threads, at most `readahead` ahead;
+        each is authenticated before any of its bytes is returned, and the first
+        bad one raises IntegrityError naming the snapshot and object."""
+        sid = self.resolve(snapshot_id)
+        m = self.manifest(sid)
+        lock = self.lock(operation="restore")
+        return RestoreReader(self, m, lock=lock, workers=self.concurrency, readahead=readahead)
+
+    def verify(
+        self, ids: Sequence[str] = (), read_data: bool | Literal["sample"] = False
+    ) -> VerifyReport:
+        """Check snapshots (all when `ids` is empty); see `repo.verify`."""
+        return verify(self, ids, read_data)
+
+    def copy_snapshot(self, snapshot_id: str, dest: Repository) -> SnapshotInfo:
+        """Copy one snapshot into `dest`, re-encrypted under its keys, deduplicated there."""
+        return copy_snapshot(self, snapshot_id, dest)
+
+    def forget(
+        self, policy_by_source: Mapping[str, Policy], *, dry_run: bool = False
+    ) -> PruneReport:
+        """Apply a retention policy per source (sources not named keep everything), then prune."""
+        return forget_and_prune(self, policy_by_source, dry_run=dry_run)
+
+    def prune(self, *, dry_run: bool = False) -> PruneReport:
+        """Delete unreferenced chunks and leftovers of crashed backups (see `repo.prune`)."""
+        return forget_and_prune(self, {}, dry_run=dry_run)
+
+    def forget_manifest(self, snapshot_id: str) -> None:
+        self.store.delete(manifest_key(snapshot_id))
+        self._manifests.pop(snapshot_id, None)
+
+    def with_options(self, **options: Any) -> Repository:
+        """A view of the same repository with other options (clock, retention...)."""
+        fields: dict[str, Any] = {
+            "name": self.name,
+            "retention_days": self.retention_days,
+            "lock_mode": self.lock_mode,
+            "concurrency": self.concurrency,
+            "clock": self.clock,
+        }
+        fields.update(options)
+        return Repository(self.store, self.master, self.config, self._keys, **fields)
+
+
+def _integrity(name: str, snapshot: str | None, what: str) -> IntegrityError:
+    where = f"snapshot {snapshot}: " if snapshot else ""
+    return IntegrityError(
+        f"{where}object {name} {what}; the stored data was changed or damaged "
+        "(restore from another target or an older snapshot)",
+        snapshot=snapshot,
+        obj=name,
+    )
+
+
+def _header(blob: bytes, name: str, snapshot: str | None) -> crypto.Header:
+    try:
+        return crypto.parse_header(blob)
+    except crypto.EnvelopeError as exc:
+        raise _integrity(name, snapshot, f"is not a valid envelope ({exc})") from None
+
+
+def _load_keys(store: ObjectStore, master: MasterKey, where: str) -> dict[str, DataKey]:
+    found: dict[str, DataKey] = {}
+    others: set[str] = set()
+    for obj in store.list(KEYS_PREFIX):
+        blob = store.get(obj.key)
+        try:
+            key = keys.unwrap(blob, obj.key, master)
+        except keys.WrongMasterKey as exc:
+            others.add(str(exc))
+            continue
+        except crypto.EnvelopeError as exc:
+            raise IntegrityError(
+                f"target {where}: key object {obj.key} failed authentication ({exc}); "
+                "the repository was altered",
+                obj=obj.key,
+            ) from None
+        found[key.id] = key
+    if not found:
+        hint = f" (its keys were wrapped by master key {sorted(others)[0]})" if others else ""
+        raise KeyFileError(
+            f"target {where}: master key {master.path or ''} (fingerprint "
+            f"{master.fingerprint().hex()}) does not open this repository{hint}; "
+            "use the key file it was created with"
+        )
+    return found
+
+
+def iter_chunks(manifests: Iterable[Manifest]) -> Iterator[tuple[str, str, int]]:
+    """(snapshot id, chunk id, length) of every chunk reference."""
+    for m in manifests:
+        for c in m.chunks:
+            yield m.id, c.id, c.length
