@@ -1,0 +1,315 @@
+"""PostgreSQL: a consistent logical snapshot streamed by `pg_dump`, restored by `pg_restore`.
+
+Consistency point. A `psql` coprocess (started through the CommandRunner, so
+it works over SSH too) opens `BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`
+and reads `pg_export_snapshot()` with the WAL position at that instant
+(`pg_current_wal_lsn()`, or `pg_last_wal_replay_lsn()` on a standby). `pg_dump
+--snapshot=<id>` then dumps exactly that snapshot, and the coprocess keeps the
+transaction open until the dump has ended. The manifest records the snapshot
+id, the LSN, the server version and the pg_dump version.
+
+Format. The custom format with compression off (`-Fc -Z0`): a single
+sequential stream (no temporary file; `pg_restore` reads it from a pipe),
+with table data laid out row after row in COPY text, so content-defined
+chunks of unchanged row ranges are byte-identical between snapshots and
+deduplicate; the repository compresses each chunk with zstd afterwards.
+Measured on a 200 000-row registry table (about 60 MB of dump, chunks of
+about 1 MiB), after updating 1% of rows in one contiguous id range and
+appending 1%: see `tests/integration/sources/test_pg_dedup.py`, which prints
+the share of new chunk bytes (about 3-4% here, against 100% with pg_dump's
+default compressed custom format, where one changed row shifts every
+following compressed byte). The plain SQL format dedups the same way but
+cannot be restored selectively and is restored by `psql`, without
+`--exit-on-error` granularity; the tar format needs the size of each member
+before writing it, which pg_dump buffers in temporary files.
+
+Passwords come from the caller (`password_file` / `password` resolved by
+`resolve_secret`) or from the DSN, and reach the tools only through a
+temporary PGPASSFILE (0600, removed afterwards): never argv, never errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from recoveryd.errors import SourceError
+from recoveryd.sources.base import ByteReader, CommandRunner, Process, SourceInfo
+from recoveryd.sources.dsn import format_pg_dsn, split_pg_password
+from recoveryd.sources.local import LocalRunner
+from recoveryd.sources.procstream import (
+    ProcessStream,
+    SecretFile,
+    scrub,
+    start_tool,
+    tool_failure,
+)
+from recoveryd.sources.streamio import feed
+
+STREAM_FORMAT = "pg_dump-custom"
+DEBIAN_PG_LIB = Path("/usr/lib/postgresql")
+_CONNECT_TIMEOUT = "30"
+_SNAPSHOT_SQL = (
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+    "SELECT pg_export_snapshot(),"
+    " CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,"
+    " pg_is_in_recovery(), current_setting('server_version'), current_database();\n"
+)
+_CREATE_DB_SQL = (
+    "SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS "
+    "(SELECT 1 FROM pg_database WHERE datname = :'db') \\gexec\n"
+)
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", path))
+
+
+def _passfile_line(password: str) -> str:
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    return f"*:*:*:*:{escaped}\n"
+
+
+class PostgresSource:
+    """A PostgreSQL database named by a libpq DSN (keyword string or URI)."""
+
+    kind = "postgresql"
+
+    def __init__(
+        self,
+        name: str,
+        dsn: str,
+        *,
+        runner: CommandRunner,
+        password: str | None = None,
+        bin_dirs: Sequence[str] | None = None,
+        tmp_dir: Path | None = None,
+    ) -> None:
+        self.name = name
+        self._runner = runner
+        self._tmp_dir = tmp_dir
+        self._params, dsn_password = split_pg_password(dsn)
+        self._password = password if password is not None else dsn_password
+        self._params.setdefault("connect_timeout", _CONNECT_TIMEOUT)
+        self._params.setdefault("application_name", "recoveryd")
+        self._bin_dirs = (
+            list(bin_dirs)
+            if bin_dirs is not None
+            else sorted(map(str, DEBIAN_PG_LIB.glob("*/bin")), key=_version_key, reverse=True)
+        )
+
+    # -- tools ---------------------------------------------------------------
+
+    def _tool(self, name: str) -> str:
+        """Local: PATH, then the newest /usr/lib/postgresql/<v>/bin; remote: the bare name."""
+        if isinstance(self._runner, LocalRunner):
+            return self._runner.which(name, self._bin_dirs) or name
+        return name
+
+    def _secrets(self) -> list[str | None]:
+        return [self._password]
+
+    def _env(self, passfile: SecretFile | None) -> dict[str, str]:
+        env = {"PGCONNECT_TIMEOUT": _CONNECT_TIMEOUT}
+        if passfile is not None:
+            env["PGPASSFILE"] = passfile.path
+        return env
+
+    def _passfile(self, password: str | None) -> SecretFile | None:
+        if not password:
+            return None
+        return SecretFile(
+            self._runner, _passfile_line(password), suffix=".pgpass", tmp_dir=self._tmp_dir
+        )
+
+    def tool_version(self, tool: str = "pg_dump") -> str | None:
+        """`pg_dump --version` as printed, or None when it cannot be run."""
+        with contextlib.suppress(SourceError):
+            status, out, _ = self._runner.run([self._tool(tool), "--version"], timeout=30)
+            if status == 0:
+                return out.decode(errors="replace").strip()
+        return None
+
+    # -- snapshot ------------------------------------------------------------
+
+    def snapshot(self) -> ProcessStream:
+        """Export a snapshot in a coprocess and stream `pg_dump` at exactly that snapshot."""
+        passfile = self._passfile(self._password)
+        env = self._env(passfile)
+        conninfo = format_pg_dsn(self._params)
+        holder: Process | None = None
+        try:
+            holder = start_tool(
+                self.name,
+                self._runner,
+                [
+                    *(self._tool("psql"), "-X", "-q", "-A", "-t", "-F", "|"),
+                    *("-v", "ON_ERROR_STOP=1", "--no-password", "--dbname", conninfo),
+                ],
+                stdin=True,
+                env=env,
+            )
+            fields = self._export_snapshot(holder)
+            tool_version = self.tool_version()
+            dump = start_tool(
+                self.name,
+                self._runner,
+                [
+                    *(self._tool("pg_dump"), "--format=custom", "--compress=0", "--no-password"),
+                    *(f"--snapshot={fields[0]}", "--dbname", conninfo),
+                ],
+                env=env,
+            )
+        except BaseException:
+            if holder is not None:
+                holder.kill()
+            if passfile is not None:
+                passfile.remove()
+            raise
+        snapshot_id, lsn, in_recovery, version, database = fields
+        info = SourceInfo(
+            kind=self.kind,
+            stream_format=STREAM_FORMAT,
+            engine_version=f"PostgreSQL {version}",
+            consistency={
+                "snapshot_id": snapshot_id,
+                "lsn": lsn,
+                "standby": "true" if in_recovery == "t" else "false",
+            },
+            extra={"database": database, "tool_version": tool_version or "unknown"},
+        )
+        held = holder
+
+        def cleanup(ok: bool) -> None:
+            try:
+                if ok:
+                    with contextlib.suppress(OSError):
+                        held.write(b"COMMIT;\n")
+                    held.close_stdin()
+                    try:
+                        held.wait(30)
+                    except TimeoutError:
+                        held.kill()
+                else:
+                    held.kill()
+            finally:
+                if passfile is not None:
+                    passfile.remove()
+
+        return ProcessStream(
+            source=self.name,
+            tool="pg_dump",
+            proc=dump,
+            info=info,
+            secrets=self._secrets(),
+            cleanup=cleanup,
+        )
+
+    def _export_snapshot(self, holder: Process) -> list[str]:
+        """Send the snapshot query; its one answer line split into 5 fields."""
+        with contextlib.suppress(OSError):
+            holder.write(_SNAPSHOT_SQL.encode())
+        line = bytearray()
+        while not line.endswith(b"\n"):
+            block = holder.read(1)
+            if not block:
+                break
+            line += block
+        fields = line.decode(errors="replace").strip().split("|")
+        if len(fields) == 5 and all(fields[:2]):
+            return fields
+        holder.close_stdin()
+        try:
+            status = holder.wait(30)
+        except TimeoutError:
+            holder.kill()
+            status = -9
+        raise tool_failure(
+            self.name,
+            "psql",
+            status if status != 0 else 1,
+            holder.stderr_text() or "unexpected answer to the snapshot query",
+            self._secrets(),
+            doing="could not open a snapshot",
+        )
+
+    # -- restore -------------------------------------------------------------
+
+    def restore(
+        self,
+        stream: ByteReader,
+        dest: str,
+        info: SourceInfo,
+        *,
+        password: str | None = None,
+    ) -> None:
+        """Restore into the database of `dest` (created when missing) with `pg_restore`.
+
+        `password` (else one inside `dest`, else this source's) authenticates to `dest`.
+        """
+        if info.stream_format != STREAM_FORMAT:
+            raise SourceError(
+                f"source {self.name}: cannot restore a {info.stream_format} stream with pg_restore"
+            )
+        params, dest_password = split_pg_password(dest)
+        secret = password or dest_password or self._password
+        params.setdefault("connect_timeout", _CONNECT_TIMEOUT)
+        database = params.get("dbname")
+        if not database:
+            raise SourceError(f"source {self.name}: restore destination names no dbname")
+        passfile = self._passfile(secret)
+        try:
+            env = self._env(passfile)
+            self._create_database(params, database, env, secret)
+            proc = start_tool(
+                self.name,
+                self._runner,
+                [
+                    *(self._tool("pg_restore"), "--no-owner", "--exit-on-error", "--no-password"),
+                    *("--dbname", format_pg_dsn(params)),
+                ],
+                stdin=True,
+                env=env,
+            )
+            status = feed(proc, stream)
+            if status != 0:
+                raise tool_failure(
+                    self.name,
+                    "pg_restore",
+                    status,
+                    proc.stderr_text(),
+                    [secret, self._password],
+                    doing=f"could not restore into database {database}",
+                )
+        finally:
+            if passfile is not None:
+                passfile.remove()
+
+    def _create_database(
+        self, params: dict[str, str], database: str, env: dict[str, str], secret: str | None
+    ) -> None:
+        admin = dict(params, dbname="postgres")
+        status, _, err = self._run_psql(admin, _CREATE_DB_SQL, env, ["-v", f"db={database}"])
+        if status != 0:
+            raise tool_failure(
+                self.name,
+                "psql",
+                status,
+                err,
+                [secret, self._password],
+                doing=f"could not create database {database}",
+            )
+
+    def _run_psql(
+        self, params: dict[str, str], sql: str, env: dict[str, str], extra: Sequence[str] = ()
+    ) -> tuple[int, bytes, str]:
+        argv = [
+            *(self._tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"),
+            *("--no-password", *extra, "--dbname", format_pg_dsn(params)),
+        ]
+        try:
+            return self._runner.run(argv, env=env, input=sql.encode(), timeout=300)
+        except SourceError as exc:
+            raise SourceError(f"source {self.name}: {scrub(str(exc), self._secrets())}") from exc

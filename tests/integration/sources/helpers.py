@@ -1,0 +1,39 @@
+"""Helpers shared by the source tests."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import psutil
+
+from recoveryd.sources.base import SnapshotReader
+
+
+def read_all(reader: SnapshotReader, block: int = 256 * 1024) -> bytes:
+    """The whole stream of a snapshot, then `finish()` (which raises on a failed dump)."""
+    out = io.BytesIO()
+    while data := reader.read(block):
+        out.write(data)
+    reader.finish()
+    return out.getvalue()
+
+
+def children_named(name: str) -> list[psutil.Process]:
+    """Our descendant processes whose executable name is `name`."""
+    return [p for p in psutil.Process().children(recursive=True) if p.name() == name]
+
+
+def cmdlines_containing(secret: str) -> list[str]:
+    """Command lines of every process on the machine that contain `secret`."""
+    hits = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            raw = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if secret.encode() in raw:
+            hits.append(raw.replace(b"\0", b" ").decode(errors="replace"))
+    return hits
