@@ -1,0 +1,188 @@
+"""Object store in a local directory: key `a/b/c` is the file `<root>/a/b/c`.
+
+Writes are atomic and durable: the data goes to a temporary file in the
+destination directory (named `.tmp-*`, never listed), is fsynced, then renamed
+over the key (or hard-linked to it for `if_absent`, which fails if the key
+exists, so conditional puts are real), and the directory is fsynced. A crash
+leaves at worst a stray `.tmp-*` file, never a partial object.
+
+Deletes are not fsynced: a delete lost in a crash only brings back an object
+that prune removes again. There is no Object Lock: retention is accepted and
+ignored, and `capabilities().object_lock` is False.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError
+from recoveryd.stores.base import Capabilities, ObjectInfo, Retention
+
+TMP_PREFIX = ".tmp-"
+
+
+class FilesystemStore:
+    """ObjectStore on a directory. Thread-safe (every operation is self-contained)."""
+
+    def __init__(self, root: Path | str, name: str) -> None:
+        self.root = Path(root)
+        self.name = name
+
+    # ------------------------------------------------------------------ paths
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") or p.startswith(TMP_PREFIX) for p in parts):
+            raise StoreError(f"target {self.name}: invalid object key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def _fail(self, exc: OSError, action: str, key: str) -> StoreError:
+        if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+            return NotFoundError(f"target {self.name}: object {key} not found")
+        reason = exc.strerror or str(exc)
+        return StoreError(
+            f"target {self.name}: cannot {action} {key} under {self.root}: {reason}; "
+            "check the directory's permissions and free space"
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise self._fail(exc, "read", key) from exc
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        path = self._path(key)
+        try:
+            with path.open("rb") as f:
+                f.seek(offset)
+                return f.read(max(length, 0))
+        except OSError as exc:
+            raise self._fail(exc, "read", key) from exc
+
+    def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise self._fail(exc, "stat", key) from exc
+        if not path.is_file():
+            raise NotFoundError(f"target {self.name}: object {key} not found")
+        return ObjectInfo(key=key, size=st.st_size)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = prefix.rpartition("/")[0]
+        start = self.root.joinpath(*base.split("/")) if base else self.root
+        rel = base + "/" if base else ""
+        try:
+            yield from self._walk(start, rel, prefix)
+        except OSError as exc:
+            raise self._fail(exc, "list", prefix) from exc
+
+    def _walk(self, directory: Path, rel: str, prefix: str) -> Iterator[ObjectInfo]:
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            key = rel + entry.name
+            if entry.name.startswith(TMP_PREFIX):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if key.startswith(prefix) or prefix.startswith(key + "/"):
+                    yield from self._walk(Path(entry.path), key + "/", prefix)
+            elif entry.is_file() and key.startswith(prefix):
+                try:
+                    size = entry.stat().st_size
+                except FileNotFoundError:
+                    continue  # deleted while listing
+                yield ObjectInfo(key=key, size=size)
+
+    # ------------------------------------------------------------------ writes
+
+    def put(
+        self, key: str, data: bytes, *, if_absent: bool = False, retention: Retention | None = None
+    ) -> None:
+        path = self._path(key)
+        tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
+        try:
+            self._make_dirs(path.parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                if if_absent:
+                    os.link(tmp, path)  # fails if the key exists: atomic and exclusive
+                    tmp.unlink()
+                else:
+                    tmp.replace(path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            _fsync_dir(path.parent)
+        except FileExistsError as exc:
+            raise PreconditionFailedError(
+                f"target {self.name}: object {key} already exists"
+            ) from exc
+        except OSError as exc:
+            raise self._fail(exc, "write", key) from exc
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create missing directories and fsync the parent of each new one."""
+        missing = []
+        d = directory
+        while not d.is_dir():
+            missing.append(d)
+            if d == d.parent:
+                break
+            d = d.parent
+        for new in reversed(missing):
+            try:
+                new.mkdir()
+            except FileExistsError:
+                continue
+            _fsync_dir(new.parent)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise self._fail(exc, "delete", key) from exc
+
+    def extend_retention(self, key: str, retention: Retention) -> None:
+        self.stat(key)  # a missing object is still an error; retention itself is not supported
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(conditional_put=True, object_lock=False)
+
+    def close(self) -> None:
+        return None
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
