@@ -1,18 +1,70 @@
-"""`recoveryd backup`: not built yet."""
+"""`recoveryd backup [SOURCE...]`: snapshot sources now, to all their targets.
+
+SIGINT/SIGTERM stop the backup cleanly at the next chunk boundary: nothing is
+committed, exit 130. A second signal stops at once (still nothing committed:
+the manifest is written last).
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
+from recoveryd import app
+from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.errors import RecoverydError
+from recoveryd.cli.progress import Reporter
+from recoveryd.units import format_duration, format_size
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("backup", help="(not available yet)")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "backup", help="snapshot the named sources now (all when none named)"
+    )
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="source names from the config")
     p.set_defaults(func=run)
 
 
+@contextmanager
+def cancel_on_signals() -> Iterator[threading.Event]:
+    """An event set by the first SIGINT/SIGTERM; a second one interrupts at once."""
+    cancel = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise RecoverydError("backup: not available in this version yet")
+    cfg = ctx.config
+    with cancel_on_signals() as cancel, Reporter("backup", quiet=ctx.json) as rep:
+        results = app.backup(cfg, args.sources or None, progress=rep.callback, cancel=cancel)
+    if ctx.json:
+        output.emit_json({"snapshots": [r.to_json() for r in results]})
+        return 0
+    rows = [
+        (
+            r.id[:12],
+            r.source,
+            ",".join(r.targets),
+            format_size(r.size),
+            format_size(r.stored_size),
+            format_duration(r.seconds),
+        )
+        for r in results
+    ]
+    output.table(("SNAPSHOT", "SOURCE", "TARGETS", "SIZE", "STORED", "TOOK"), rows)
+    return 0

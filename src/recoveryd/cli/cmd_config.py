@@ -1,18 +1,32 @@
-"""`recoveryd config`: not built yet."""
+"""`recoveryd config check`: validate the configuration and every playbook it names."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from recoveryd import app
+from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.errors import RecoverydError
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("config", help="(not available yet)")
-    p.set_defaults(func=run)
+    p: argparse.ArgumentParser = sub.add_parser("config", help="configuration tools")
+    cs = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    c = cs.add_parser("check", help="validate the configuration file and the playbooks it names")
+    c.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise RecoverydError("config: not available in this version yet")
+    cfg = ctx.config
+    summary = app.check_config(cfg)
+    if ctx.json:
+        output.emit_json({"ok": True, **summary.to_json()})
+    else:
+        output.line(
+            f"{cfg.path}: ok ({len(cfg.config.sources)} source(s), "
+            f"{len(cfg.config.targets)} target(s), {summary.playbooks} playbook(s))"
+        )
+        for w in summary.warnings:
+            output.warn(w)
+    return 0

@@ -1,18 +1,35 @@
-"""`recoveryd copy`: not built yet."""
+"""`recoveryd copy --from T1 --to T2 [SNAPSHOT...]`: copy snapshots between stores."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from recoveryd import app
+from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.errors import RecoverydError
+from recoveryd.cli.progress import Reporter
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("copy", help="(not available yet)")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "copy", help="copy snapshots between stores (off-site copy, leaving a vendor)"
+    )
+    p.add_argument("--from", dest="from_target", required=True, metavar="T1")
+    p.add_argument("--to", dest="to_target", required=True, metavar="T2")
+    p.add_argument(
+        "snapshots", nargs="*", metavar="SNAPSHOT", help="ids or prefixes (default: all)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise RecoverydError("copy: not available in this version yet")
+    with Reporter("copy", quiet=ctx.json):
+        copied = app.copy(ctx.config, args.from_target, args.to_target, args.snapshots)
+    if ctx.json:
+        output.emit_json({"copied": copied, "from": args.from_target, "to": args.to_target})
+    else:
+        output.line(f"copied {len(copied)} snapshot(s) from {args.from_target} to {args.to_target}")
+        for sid in copied:
+            output.line(f"  {sid}")
+    return 0

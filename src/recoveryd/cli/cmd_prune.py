@@ -1,18 +1,39 @@
-"""`recoveryd prune`: not built yet."""
+"""`recoveryd prune [--dry-run]`: apply retention, then remove unreferenced data."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from recoveryd import app
+from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.errors import RecoverydError
+from recoveryd.units import format_size
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("prune", help="(not available yet)")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "prune", help="apply retention and remove unreferenced data"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be removed")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise RecoverydError("prune: not available in this version yet")
+    report = app.prune(ctx.config, dry_run=args.dry_run)
+    if ctx.json:
+        output.emit_json(report.to_json())
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    if not report.targets:
+        output.line("no target holds a repository yet; nothing to prune")
+    for t in report.targets:
+        output.line(
+            f"{t.target}: kept {len(t.kept)} snapshot(s), {verb} {len(t.forgotten)} snapshot(s) "
+            f"and {t.deleted_objects} unreferenced object(s) ({format_size(t.deleted_bytes)})"
+        )
+        for sid in t.forgotten:
+            output.line(f"  {verb} {sid}")
+        if t.skipped_locked:
+            output.line(f"  kept {len(t.skipped_locked)} object(s) still under Object Lock")
+    return 0

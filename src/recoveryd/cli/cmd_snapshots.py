@@ -1,18 +1,51 @@
-"""`recoveryd snapshots`: not built yet."""
+"""`recoveryd snapshots [--source S] [--target T]`: list snapshots, merged across targets."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
+from recoveryd import app
+from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.errors import RecoverydError
+from recoveryd.units import format_duration, format_size
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("snapshots", help="(not available yet)")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "snapshots", help="list snapshots: id, source, time, size, stored size, verified state"
+    )
+    p.add_argument("--source", help="only this source")
+    p.add_argument("--target", help="only this target")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise RecoverydError("snapshots: not available in this version yet")
+    snaps = app.list_snapshots(ctx.config, source=args.source, target=args.target)
+    if ctx.json:
+        output.emit_json([s.to_json() for s in snaps])
+        return 0
+    if not snaps:
+        output.line("no snapshots yet; run `recoveryd backup` to take one")
+        return 0
+    now = datetime.now(UTC)
+    rows = [
+        (
+            s.id[:12],
+            s.source,
+            s.kind,
+            s.time.strftime("%Y-%m-%d %H:%M:%SZ"),
+            format_duration(max(0.0, (now - s.time).total_seconds())) + " ago",
+            format_size(s.size),
+            format_size(s.stored_size),
+            ",".join(s.targets),
+            s.verified or "-",
+        )
+        for s in snaps
+    ]
+    output.table(
+        ("ID", "SOURCE", "KIND", "TIME (UTC)", "AGE", "SIZE", "STORED", "TARGETS", "VERIFIED"),
+        rows,
+    )
+    return 0

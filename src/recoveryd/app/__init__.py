@@ -1,0 +1,54 @@
+"""The operations of recoveryd, composed from configuration: what the CLI, the daemon
+and drills all call.
+
+- `backup(cfg, sources=None, *, admission=, progress=, cancel=) -> list[BackupResult]`
+- `list_snapshots(cfg, *, source=, target=) -> list[SnapshotInfo]` (merged across targets)
+- `restore(cfg, snapshot_id, dest, *, target=, progress=) -> SnapshotInfo`
+- `verify(cfg, snapshot_ids=(), *, read_data=False|True|"sample", target=, strict=True)
+  -> VerifyReport` (strict: IntegrityError, exit 3, naming snapshot and object)
+- `prune(cfg, *, dry_run=False) -> PruneReport`
+- `copy(cfg, from_target, to_target, snapshot_ids=()) -> list[str]`
+- `open_repository(cfg, target_name, *, create=False) -> repo.Repository`
+- `generate_key(cfg, *, force=False) -> Path`, `rotate_key(cfg) -> KeyRotation`
+- `check_config(cfg) -> ConfigSummary`
+
+Only this package (with `cli/` and `daemon.py`) wires stores, sources and the
+repository format together.
+"""
+
+from __future__ import annotations
+
+from recoveryd.app.backup import backup, due_soon
+from recoveryd.app.maintenance import (
+    ConfigSummary,
+    KeyRotation,
+    PruneReport,
+    check_config,
+    generate_key,
+    policy_of,
+    prune,
+    rotate_key,
+)
+from recoveryd.app.snapshots import copy, list_snapshots, restore, verify
+from recoveryd.app.wiring import build_source, open_repository, open_store, state
+
+__all__ = [
+    "ConfigSummary",
+    "KeyRotation",
+    "PruneReport",
+    "backup",
+    "build_source",
+    "check_config",
+    "copy",
+    "due_soon",
+    "generate_key",
+    "list_snapshots",
+    "open_repository",
+    "open_store",
+    "policy_of",
+    "prune",
+    "restore",
+    "rotate_key",
+    "state",
+    "verify",
+]

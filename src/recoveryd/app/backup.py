@@ -1,0 +1,170 @@
+"""`backup`: snapshot sources into all their targets, one read per source.
+
+Sources run in sequence, or `concurrency` at a time. Each asks the
+`Admission` first (the load governor, SPEC §5): "wait" refuses the job
+(exit 5) unless its RPO is about to break, in which case the governor itself
+answers "throttled". Running work passes the governor's gate at every chunk
+boundary, combined with the caller's `cancel` event (SIGINT/SIGTERM).
+Every source's attempt is a run in the state store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from recoveryd.app import wiring
+from recoveryd.config import LoadedConfig
+from recoveryd.errors import InterruptedOperation, RecoverydError, RefusedError
+from recoveryd.flow import Admission, AlwaysAdmit, Gate, ProgressCallback
+from recoveryd.model import BackupResult
+from recoveryd.secrets import redact
+from recoveryd.state import StateStore
+
+DUE_SOON_FRACTION = 0.9
+"""A job is due soon when its last good snapshot is older than this fraction of the RPO."""
+
+
+class CancellableGate:
+    """A governor's gate that also stops when `cancel` is set."""
+
+    def __init__(self, inner: Gate, cancel: threading.Event) -> None:
+        self._inner = inner
+        self._cancel = cancel
+
+    def checkpoint(self) -> None:
+        if self._cancel.is_set():
+            raise InterruptedOperation("interrupted; the snapshot was not committed")
+        self._inner.checkpoint()
+
+    def throttle(self, nbytes: int) -> None:
+        self._inner.throttle(nbytes)
+
+    def concurrency(self, configured: int) -> int:
+        return self._inner.concurrency(configured)
+
+
+def backup(
+    cfg: LoadedConfig,
+    sources: Sequence[str] | None = None,
+    *,
+    admission: Admission | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    concurrency: int = 1,
+) -> list[BackupResult]:
+    """Snapshot `sources` (all configured when None) now; one BackupResult per source.
+
+    Stops at the first failure when running in sequence; with concurrency, the
+    other sources finish and the first error is raised after them. Nothing of
+    a failed or interrupted source is committed.
+    """
+    names = wiring.source_names(cfg, list(sources) if sources else None)
+    cancel = cancel or threading.Event()
+    admission = admission or AlwaysAdmit(cancel)
+    st = wiring.state(cfg)
+    try:
+        if concurrency <= 1 or len(names) == 1:
+            return [_one(cfg, st, n, admission, progress, cancel) for n in names]
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="backup") as pool:
+            futures = [pool.submit(_one, cfg, st, n, admission, progress, cancel) for n in names]
+            results: list[BackupResult] = []
+            first: BaseException | None = None
+            for fut in futures:
+                try:
+                    results.append(fut.result())
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others
+                    first = first or exc
+            if first is not None:
+                raise first
+            return results
+    finally:
+        st.close()
+
+
+def due_soon(st: StateStore, cfg: LoadedConfig, name: str, now: datetime | None = None) -> bool:
+    """True when waiting longer would break the source's RPO."""
+    rpo = cfg.config.sources[name].rpo
+    if rpo is None:
+        return False
+    last = st.last_run("backup", name)
+    if last is None or last.ended_at is None:
+        return True
+    age = ((now or datetime.now(UTC)) - last.ended_at).total_seconds()
+    return age >= rpo * DUE_SOON_FRACTION
+
+
+def _one(
+    cfg: LoadedConfig,
+    st: StateStore,
+    name: str,
+    admission: Admission,
+    progress: ProgressCallback | None,
+    cancel: threading.Event,
+) -> BackupResult:
+    from recoveryd.repo import SnapshotMeta, write_snapshot
+
+    settings = cfg.config.sources[name]
+    decision = admission.admit(
+        settings.priority, job=f"backup:{name}", due_soon=due_soon(st, cfg, name)
+    )
+    if decision == "wait":
+        st.record_event(
+            "deferred", {"job": f"backup:{name}", "level": admission.level()}, source=name
+        )
+        raise RefusedError(
+            f"backup of {name}: deferred, load shedding is in force (level "
+            f"{admission.level()}); it runs when the pressure drops or its RPO requires it"
+        )
+    run = st.start_run("backup", source=name, target=",".join(settings.targets))
+    started = time.monotonic()
+    repos = []
+    try:
+        for target in settings.targets:
+            repos.append(wiring.open_repository(cfg, target, create=True))
+        source = wiring.build_source(cfg, name)
+        reader = source.snapshot()
+        gate = CancellableGate(admission.gate(settings.priority), cancel)
+        meta = SnapshotMeta(source=name, classification=settings.classification)
+        infos = write_snapshot(reader, repos, meta, gate=gate, progress=progress)
+    except BaseException as exc:
+        result = (
+            "aborted" if isinstance(exc, InterruptedOperation | KeyboardInterrupt) else "failed"
+        )
+        st.end_run(run, result, error=redact(_message(exc))[:500])
+        raise
+    finally:
+        for r in repos:
+            r.store.close()
+    seconds = time.monotonic() - started
+    first = infos[0]
+    stored = sum(i.stored_size for i in infos)
+    st.end_run(
+        run,
+        "ok",
+        bytes_read=first.size,
+        bytes_stored=stored,
+        snapshot_id=first.id,
+        details={
+            "seconds": round(seconds, 3),
+            "targets": {i.targets[0] if i.targets else "": i.stored_size for i in infos},
+            "decision": decision,
+        },
+    )
+    return BackupResult(
+        id=first.id,
+        source=name,
+        targets=tuple(settings.targets),
+        size=first.size,
+        stored_size=max(i.stored_size for i in infos),
+        seconds=seconds,
+    )
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, RecoverydError):
+        return exc.message
+    return str(exc) or type(exc).__name__

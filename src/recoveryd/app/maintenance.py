@@ -1,0 +1,243 @@
+"""Maintenance operations: prune with retention, master key generate/rotate, config check."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recoveryd.app import wiring
+from recoveryd.app.snapshots import existing_repositories
+from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
+from recoveryd.errors import ConfigError, KeyFileError, RecoverydError
+from recoveryd.secrets import resolve_secret
+
+if TYPE_CHECKING:
+    from recoveryd.repo.prune import PruneReport as TargetPruneReport
+    from recoveryd.repo.retention import Policy
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What prune did (or would do) on each target."""
+
+    dry_run: bool
+    targets: tuple[TargetPruneReport, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"dry_run": self.dry_run, "targets": [t.to_json() for t in self.targets]}
+
+
+def policy_of(retention: Retention | None) -> Policy:
+    """The repository retention policy of a source's `retention` settings (None keeps all)."""
+    from recoveryd.repo.retention import Policy
+
+    if retention is None:
+        return Policy()
+    return Policy(
+        keep_last=retention.keep_last,
+        hourly=retention.hourly,
+        daily=retention.daily,
+        weekly=retention.weekly,
+        monthly=retention.monthly,
+        yearly=retention.yearly,
+        within=timedelta(seconds=retention.within) if retention.within is not None else None,
+    )
+
+
+def prune(cfg: LoadedConfig, *, dry_run: bool = False) -> PruneReport:
+    """Apply each source's retention on each of its targets, then delete unreferenced data.
+
+    Snapshots of sources no longer in the configuration are kept (never delete
+    what nobody decided to delete).
+    """
+    reports: list[TargetPruneReport] = []
+    st = wiring.state(cfg)
+    try:
+        with existing_repositories(cfg) as repos:
+            for repo in repos:
+                policies = {
+                    name: policy_of(src.retention)
+                    for name, src in cfg.config.sources.items()
+                    if repo.name in src.targets
+                }
+                run = st.start_run("prune", target=repo.name)
+                try:
+                    rep = repo.forget(policies, dry_run=dry_run)
+                except BaseException as exc:
+                    st.end_run(run, "failed", error=str(exc)[:500])
+                    raise
+                st.end_run(
+                    run,
+                    "ok",
+                    details={
+                        "dry_run": dry_run,
+                        "forgotten": list(rep.forgotten),
+                        "deleted_objects": rep.deleted_objects,
+                    },
+                )
+                reports.append(rep)
+    finally:
+        st.close()
+    return PruneReport(dry_run, tuple(reports))
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def generate_key(cfg: LoadedConfig, *, force: bool = False) -> Path:
+    """Create `encryption.key_file` (mode 0600). An existing key is kept unless `force`,
+    and even then moved aside (`<file>.replaced-<time>`), never destroyed."""
+    from recoveryd.repo.keys import generate_master_key
+
+    path = wiring.key_path(cfg)
+    if path.exists() and force:
+        path.rename(path.with_name(f"{path.name}.replaced-{_stamp()}"))
+    generate_master_key(path)
+    return path
+
+
+@dataclass(frozen=True)
+class KeyRotation:
+    key_file: str
+    previous: str
+    targets: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"key_file": self.key_file, "previous": self.previous, "targets": list(self.targets)}
+
+
+def rotate_key(cfg: LoadedConfig) -> KeyRotation:
+    """A new master key; every target's data keys re-wrapped under it, plus a new data key
+    for new writes. Old snapshots stay restorable with the new key alone.
+
+    Crash-safe: the new key is written to `<file>.new` first and only replaces
+    the key file once every repository is re-wrapped; running it again after
+    an interruption resumes with the same new key. The old key is kept as
+    `<file>.retired-<time>` (mode 0600): destroy it once the new key is copied
+    offline.
+    """
+    from recoveryd.repo.keys import generate_master_key, load_master_key
+
+    path = wiring.key_path(cfg)
+    old = wiring.master_key(cfg)
+    pending = path.with_name(path.name + ".new")
+    new = load_master_key(pending) if pending.exists() else generate_master_key(pending)
+    done: list[str] = []
+    for name in wiring.target_names(cfg):
+        from recoveryd.repo.layout import CONFIG_KEY
+        from recoveryd.repo.repository import Repository
+
+        store = wiring.open_store(cfg, name)
+        try:
+            if not store.exists(CONFIG_KEY):
+                continue
+            try:
+                repo = Repository.open(store, old, name=name)
+            except KeyFileError:
+                Repository.open(store, new, name=name)  # already re-wrapped in an earlier run
+                done.append(name)
+                continue
+            repo.rotate_data_key()
+            repo.rewrap(new)
+            done.append(name)
+        finally:
+            store.close()
+    retired = path.with_name(f"{path.name}.retired-{_stamp()}")
+    path.replace(retired)
+    pending.replace(path)
+    _fsync_dir(path.parent)
+    return KeyRotation(str(path), str(retired), tuple(done))
+
+
+def _fsync_dir(d: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    playbooks: int
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, object]:
+        return {"playbooks": self.playbooks, "warnings": list(self.warnings)}
+
+
+def check_config(cfg: LoadedConfig) -> ConfigSummary:
+    """Beyond parsing: every secret reference resolves, every playbook named validates.
+
+    Raises ConfigError (exit 2) for what would make an operation fail; returns
+    warnings for what an operator should know (no key file yet).
+    """
+    base = cfg.path.parent
+    c = cfg.config
+    for name, src in c.sources.items():
+        if isinstance(src, PostgresSource | MysqlSource):
+            if src.password_file is not None:
+                resolve_secret(src.password_file, base, setting=f"sources.{name}.password_file")
+            if src.password is not None:
+                _reference_only(src.password, f"sources.{name}.password")
+                resolve_secret(src.password, base, setting=f"sources.{name}.password")
+    for name, t in c.targets.items():
+        if isinstance(t, S3Target):
+            for attr in ("credentials_file", "access_key_id", "secret_access_key"):
+                ref = getattr(t, attr)
+                if ref is None:
+                    continue
+                if attr != "credentials_file":
+                    _reference_only(ref, f"targets.{name}.{attr}")
+                resolve_secret(ref, base, setting=f"targets.{name}.{attr}")
+            if t.ca_bundle is not None and not cfg.resolve_path(t.ca_bundle).is_file():
+                raise ConfigError(f"targets.{name}.ca_bundle: {t.ca_bundle} not found")
+    warnings: list[str] = []
+    try:
+        wiring.master_key(cfg)
+    except KeyFileError as exc:
+        warnings.append(exc.message)
+    playbooks = _playbooks(cfg)
+    for key, ref in playbooks:
+        _check_playbook(cfg, key, ref)
+    return ConfigSummary(len(playbooks), tuple(warnings))
+
+
+def _reference_only(ref: str, setting: str) -> None:
+    if not ref.startswith(("env:", "credential:")):
+        raise ConfigError(
+            f"{setting}: write a reference (env:NAME or credential:NAME), not the secret itself"
+        )
+
+
+def _playbooks(cfg: LoadedConfig) -> list[tuple[str, str]]:
+    out = [(f"drills[{i}].playbook", d.playbook) for i, d in enumerate(cfg.config.drills)]
+    gov = cfg.config.governor
+    if gov is not None:
+        for when, actions in (("on_enter", gov.on_enter), ("on_exit", gov.on_exit)):
+            for level in ("elevated", "critical"):
+                for i, ref in enumerate(getattr(actions, level)):
+                    out.append((f"governor.{when}.{level}[{i}]", ref))
+    return out
+
+
+def _check_playbook(cfg: LoadedConfig, key: str, ref: str) -> None:
+    path = cfg.resolve_path(ref)
+    if not path.is_file():
+        raise ConfigError(f"{key}: playbook {ref} not found; fix the path (relative to {cfg.path})")
+    try:
+        from recoveryd.drills import validate_playbook  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    try:
+        validate_playbook(path, cfg)
+    except RecoverydError:
+        raise
+    except TypeError:
+        validate_playbook(path)

@@ -1,0 +1,316 @@
+"""Operations on stored snapshots: list, restore, verify, copy.
+
+The store is the source of truth: every operation here needs only the
+configuration's targets and the master key. The state store only adds what
+the store cannot know (the result of the last verify), and loses nothing
+that matters when it is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
+
+from recoveryd.app import wiring
+from recoveryd.config import (
+    DirectorySource,
+    LoadedConfig,
+    MysqlSource,
+    PostgresSource,
+    SqliteSource,
+)
+from recoveryd.errors import IntegrityError, RecoverydError, UsageError
+from recoveryd.flow import Progress, ProgressCallback
+from recoveryd.model import Problem, SnapshotInfo, VerifiedState, VerifyReport
+from recoveryd.state import StateStore
+
+if TYPE_CHECKING:
+    from recoveryd.repo.manifest import Manifest
+    from recoveryd.repo.repository import Repository
+    from recoveryd.sources.base import Source
+
+
+@contextlib.contextmanager
+def existing_repositories(
+    cfg: LoadedConfig, target: str | None = None
+) -> Iterator[list[Repository]]:
+    """Open the repositories that exist among the targets (or just `target`); closed after.
+
+    A target that holds no repository yet is skipped, unless it was named.
+    """
+    from recoveryd.repo.layout import CONFIG_KEY
+
+    repos: list[Repository] = []
+    try:
+        for name in wiring.target_names(cfg, target):
+            store = wiring.open_store(cfg, name)
+            if target is None and not store.exists(CONFIG_KEY):
+                store.close()
+                continue
+            store.close()
+            repos.append(wiring.open_repository(cfg, name))
+        yield repos
+    finally:
+        for r in repos:
+            with contextlib.suppress(Exception):
+                r.store.close()
+
+
+def verified_states(st: StateStore) -> dict[str, VerifiedState]:
+    """The result of the last verify of each snapshot ("ok" | "failed")."""
+    out: dict[str, VerifiedState] = {}
+    for run in reversed(st.runs(kind="verify", limit=100000)):  # oldest first: newest wins
+        if run.snapshot_id and run.result in ("ok", "failed"):
+            out[run.snapshot_id] = "ok" if run.result == "ok" else "failed"
+    return out
+
+
+def list_snapshots(
+    cfg: LoadedConfig, *, source: str | None = None, target: str | None = None
+) -> list[SnapshotInfo]:
+    """Snapshots of every target merged by id (oldest first), with their verified state."""
+    merged: dict[str, SnapshotInfo] = {}
+    with existing_repositories(cfg, target) as repos:
+        for repo in repos:
+            for info in repo.snapshots(source):
+                seen = merged.get(info.id)
+                merged[info.id] = (
+                    info if seen is None else replace(seen, targets=seen.targets + info.targets)
+                )
+    st = wiring.state(cfg)
+    try:
+        states = verified_states(st)
+    finally:
+        st.close()
+    out = [replace(s, verified=states.get(s.id)) for s in merged.values()]
+    return sorted(out, key=lambda s: (s.time, s.id))
+
+
+def locate(
+    cfg: LoadedConfig, repos: Sequence[Repository], snapshot_id: str
+) -> tuple[Repository, str]:
+    """The first repository holding `snapshot_id` (id or unique prefix), and the full id."""
+    ambiguous: RecoverydError | None = None
+    for repo in repos:
+        try:
+            return repo, repo.resolve(snapshot_id)
+        except RecoverydError as exc:
+            if "prefix matches" in exc.message:
+                ambiguous = exc
+    if ambiguous is not None:
+        raise ambiguous
+    where = ", ".join(r.name for r in repos) or "no target with a repository"
+    raise UsageError(
+        f"snapshot {snapshot_id}: not found in {where}; list them with `recoveryd snapshots`"
+    )
+
+
+class _CountingReader:
+    """Counts bytes read and reports progress; passes everything else through."""
+
+    def __init__(self, inner: object, progress: ProgressCallback | None, total: int) -> None:
+        self._inner = inner
+        self._progress = progress
+        self._state = Progress(total=total)
+
+    def read(self, size: int = -1, /) -> bytes:
+        data: bytes = self._inner.read(size)  # type: ignore[attr-defined]
+        self._state.read_bytes += len(data)
+        if self._progress is not None:
+            self._progress(self._state)
+        return data
+
+
+def restore_source_for(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> Source:
+    """The Source that can restore this snapshot: the configured one, else one built
+    from the manifest's kind alone (the source may have been removed from the file)."""
+    if m.source in cfg.config.sources and cfg.config.sources[m.source].kind == m.kind:
+        return wiring.build_source(cfg, m.source)
+    from recoveryd.sources.factory import build_source as factory_build
+
+    settings: PostgresSource | MysqlSource | SqliteSource | DirectorySource
+    if m.kind == "postgresql":
+        settings = PostgresSource(kind="postgresql", dsn=dest, targets=[target])
+    elif m.kind == "mysql":
+        settings = MysqlSource(kind="mysql", dsn=dest, targets=[target])
+    elif m.kind == "sqlite":
+        settings = SqliteSource(kind="sqlite", path=dest, targets=[target])
+    elif m.kind == "directory":
+        settings = DirectorySource(kind="directory", path=dest, targets=[target])
+    else:
+        raise UsageError(f"snapshot {m.id}: unknown kind {m.kind!r}; upgrade recoveryd")
+    return factory_build(m.source, settings, base_dir=cfg.path.parent, runner=None)
+
+
+def restore(
+    cfg: LoadedConfig,
+    snapshot_id: str,
+    dest: str,
+    *,
+    target: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> SnapshotInfo:
+    """Restore a snapshot (id or unique prefix) into `dest`; returns what was restored.
+
+    Every chunk is authenticated before its bytes reach the destination; a
+    damaged snapshot raises IntegrityError (exit 3) naming snapshot and object.
+    """
+    from recoveryd.sources.base import SourceInfo
+
+    st = wiring.state(cfg)
+    try:
+        with existing_repositories(cfg, target) as repos:
+            repo, sid = locate(cfg, repos, snapshot_id)
+            m = repo.manifest(sid)
+            run_id = st.start_run("restore", source=m.source, target=repo.name)
+            started = time.monotonic()
+            try:
+                source = restore_source_for(cfg, m, dest, repo.name)
+                info = SourceInfo(
+                    kind=m.kind,
+                    stream_format=m.stream_format,
+                    engine_version=m.engine_version,
+                    consistency=dict(m.consistency),
+                    extra=dict(m.extra),
+                )
+                with repo.restore_stream(sid) as reader:
+                    source.restore(_CountingReader(reader, progress, m.size), dest, info)
+            except BaseException as exc:
+                st.end_run(run_id, "failed", snapshot_id=sid, error=_short(exc))
+                raise
+            st.end_run(
+                run_id,
+                "ok",
+                snapshot_id=sid,
+                bytes_read=m.size,
+                details={"seconds": round(time.monotonic() - started, 3)},
+            )
+            return m.info(repo.name)
+    finally:
+        st.close()
+
+
+def _short(exc: BaseException) -> str:
+    from recoveryd.secrets import redact
+
+    return redact(str(exc) or type(exc).__name__)[:500]
+
+
+def verify(
+    cfg: LoadedConfig,
+    snapshot_ids: Sequence[str] = (),
+    *,
+    read_data: bool | str = False,
+    target: str | None = None,
+    strict: bool = True,
+) -> VerifyReport:
+    """Check snapshots in every target that has them (all snapshots when none named).
+
+    Records each snapshot's result in the state store. With `strict`, problems
+    raise IntegrityError (exit 3) naming the first snapshot and object.
+    """
+    mode: bool | Literal["sample"] = "sample" if read_data == "sample" else bool(read_data)
+    checked: list[str] = []
+    objects = 0
+    nbytes = 0
+    problems: list[Problem] = []
+    with existing_repositories(cfg, target) as repos:
+        wanted = _resolve_everywhere(cfg, repos, snapshot_ids)
+        for repo in repos:
+            ids = wanted.get(repo.name, []) if snapshot_ids else []
+            if snapshot_ids and not ids:
+                continue
+            rep = repo.verify(ids, mode)
+            checked.extend(s for s in rep.snapshots if s not in checked)
+            objects += rep.objects_checked
+            nbytes += rep.bytes_read
+            problems.extend(
+                replace(p, message=f"{p.message} (target {repo.name})") for p in rep.problems
+            )
+    _record_verify(cfg, checked, problems, mode)
+    report = VerifyReport(tuple(checked), objects, nbytes, tuple(problems))
+    if strict and problems:
+        first = problems[0]
+        raise IntegrityError(
+            f"verify failed: snapshot {first.snapshot or '-'}, object {first.obj}: "
+            f"{first.message}; restore from another target or an older snapshot",
+            snapshot=first.snapshot,
+            obj=first.obj,
+        )
+    return report
+
+
+def _resolve_everywhere(
+    cfg: LoadedConfig, repos: Sequence[Repository], snapshot_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """Target name -> full ids of the requested snapshots it holds; UsageError for unknown ids."""
+    out: dict[str, list[str]] = {r.name: [] for r in repos}
+    for wanted in snapshot_ids:
+        found = False
+        for repo in repos:
+            try:
+                out[repo.name].append(repo.resolve(wanted))
+                found = True
+            except RecoverydError as exc:
+                if "prefix matches" in exc.message:
+                    raise
+        if not found:
+            locate(cfg, repos, wanted)  # raises the not-found error
+    return out
+
+
+def _record_verify(
+    cfg: LoadedConfig, checked: Sequence[str], problems: Sequence[Problem], mode: object
+) -> None:
+    failed = {p.snapshot for p in problems if p.snapshot}
+    st = wiring.state(cfg)
+    try:
+        for sid in checked:
+            run = st.start_run("verify")
+            bad = sid in failed
+            msg = next((p.message for p in problems if p.snapshot == sid), None)
+            st.end_run(
+                run,
+                "failed" if bad else "ok",
+                snapshot_id=sid,
+                error=msg,
+                details={"read_data": mode},
+            )
+    finally:
+        st.close()
+
+
+def copy(
+    cfg: LoadedConfig, from_target: str, to_target: str, snapshot_ids: Sequence[str] = ()
+) -> list[str]:
+    """Copy snapshots (all that `to_target` lacks, when none named); returns the ids copied."""
+    wiring.target_names(cfg, from_target)
+    wiring.target_names(cfg, to_target)
+    if from_target == to_target:
+        raise UsageError("copy: --from and --to name the same target; name two different ones")
+    st = wiring.state(cfg)
+    src = wiring.open_repository(cfg, from_target)
+    dst = wiring.open_repository(cfg, to_target, create=True)
+    try:
+        wanted = [src.resolve(s) for s in snapshot_ids] if snapshot_ids else src.snapshot_ids()
+        present = set(dst.snapshot_ids())
+        copied: list[str] = []
+        for sid in wanted:
+            if sid in present:
+                continue
+            run = st.start_run("copy", source=src.manifest(sid).source, target=to_target)
+            try:
+                src.copy_snapshot(sid, dst)
+            except BaseException as exc:
+                st.end_run(run, "failed", snapshot_id=sid, error=_short(exc))
+                raise
+            st.end_run(run, "ok", snapshot_id=sid, details={"from": from_target})
+            copied.append(sid)
+        return copied
+    finally:
+        src.store.close()
+        dst.store.close()
+        st.close()

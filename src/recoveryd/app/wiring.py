@@ -1,0 +1,127 @@
+"""Composition: configuration -> stores, repositories, sources, state, master key.
+
+The one place that turns settings into adapters. Everything that opens a
+store or a source for an operation goes through here, so errors name the
+configuration key to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recoveryd.config import LoadedConfig, S3Target
+from recoveryd.errors import ConfigError, UsageError
+from recoveryd.secrets import resolve_secret
+from recoveryd.state import StateStore
+
+if TYPE_CHECKING:
+    from recoveryd.repo.keys import MasterKey
+    from recoveryd.repo.repository import Repository
+    from recoveryd.sources.base import CommandRunner, Source
+    from recoveryd.stores.base import ObjectStore
+
+
+def state(cfg: LoadedConfig) -> StateStore:
+    """The local state store under `state_dir` (created when missing)."""
+    path = cfg.resolve_path(cfg.config.state_dir)
+    try:
+        return StateStore(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"state_dir: cannot use {path} ({exc.strerror}); make it writable for this user"
+        ) from None
+
+
+def master_key(cfg: LoadedConfig) -> MasterKey:
+    """The master key of `encryption.key_file`; KeyFileError (exit 2) naming the fix."""
+    from recoveryd.repo.keys import load_master_key
+
+    return load_master_key(key_path(cfg))
+
+
+def key_path(cfg: LoadedConfig) -> Path:
+    return cfg.resolve_path(cfg.config.encryption.key_file).absolute()
+
+
+def target_names(cfg: LoadedConfig, target: str | None = None) -> list[str]:
+    """All configured targets, or just `target` (UsageError when unknown)."""
+    if target is None:
+        return list(cfg.config.targets)
+    if target not in cfg.config.targets:
+        known = ", ".join(sorted(cfg.config.targets))
+        raise UsageError(f'unknown target "{target}"; use one of: {known}')
+    return [target]
+
+
+def source_names(cfg: LoadedConfig, names: list[str] | None) -> list[str]:
+    """All configured sources, or the named ones (UsageError naming an unknown one)."""
+    if not names:
+        if not cfg.config.sources:
+            raise UsageError(f"{cfg.path}: no sources are configured; add one under sources")
+        return list(cfg.config.sources)
+    for n in names:
+        if n not in cfg.config.sources:
+            known = ", ".join(sorted(cfg.config.sources)) or "none configured"
+            raise UsageError(f'unknown source "{n}"; use one of: {known}')
+    return list(dict.fromkeys(names))
+
+
+def open_store(cfg: LoadedConfig, name: str) -> ObjectStore:
+    """The ObjectStore of target `name`, with its wrappers (retries, bandwidth).
+
+    Object Lock configured on a store that does not enforce it is refused by
+    the factory, naming the target, before anything is written.
+    """
+    from recoveryd.stores.factory import open_store as factory_open
+
+    base = cfg.path.parent
+
+    def secret(ref: str) -> str:
+        return resolve_secret(ref, base, setting=f"targets.{name}")
+
+    return factory_open(name, cfg.config.targets[name], base_dir=base, resolve_secret=secret)
+
+
+def open_repository(cfg: LoadedConfig, target_name: str, *, create: bool = False) -> Repository:
+    """The repository of a target; created with the configured cipher when `create`."""
+    from recoveryd.repo.repository import Repository
+
+    target_names(cfg, target_name)
+    target = cfg.config.targets[target_name]
+    key = master_key(cfg)
+    store = open_store(cfg, target_name)
+    lock = target.object_lock if isinstance(target, S3Target) else None
+    days = lock.days if lock else None
+    mode = lock.mode if lock else None
+    if create:
+        return Repository.open_or_init(
+            store,
+            key,
+            cipher=cfg.config.encryption.cipher,
+            name=target_name,
+            retention_days=days,
+            lock_mode=mode,
+            concurrency=target.upload_concurrency,
+        )
+    return Repository.open(
+        store,
+        key,
+        name=target_name,
+        retention_days=days,
+        lock_mode=mode,
+        concurrency=target.upload_concurrency,
+    )
+
+
+def build_source(cfg: LoadedConfig, name: str) -> Source:
+    """The Source of `sources.<name>`; over SSH when `via_ssh` names a host."""
+    from recoveryd.sources.factory import build_source as factory_build
+
+    settings = cfg.config.sources[name]
+    runner: CommandRunner | None = None
+    if settings.via_ssh is not None:
+        from recoveryd.remote import ssh_runner
+
+        runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
+    return factory_build(name, settings, base_dir=cfg.path.parent, runner=runner)
