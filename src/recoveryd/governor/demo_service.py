@@ -1,0 +1,98 @@
+"""A demo health-code service for the surge drill and the bench (not used by the daemon).
+
+Routes, each doing some CPU work per request like a real back end:
+- essential: `/verify` (code verification at checkpoints), `/pay/verify`
+  (payment verification);
+- non-essential: `/news`, `/history`, `/appointments` (heavier);
+- `/healthz` (cheap).
+
+Run: `python -m recoveryd.governor.demo_service --port 0 --port-file PATH`
+(binds 127.0.0.1 only; writes the chosen port to PATH once listening).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ESSENTIAL = ("/verify", "/pay/verify")
+NON_ESSENTIAL = ("/news", "/history", "/appointments")
+_WORK = {"/verify": 1, "/pay/verify": 1, "/news": 3, "/history": 3, "/appointments": 4}
+
+
+def work(units: int, iterations: int) -> str:
+    """CPU work standing in for a back end's: `units` rounds of PBKDF2."""
+    digest = b""
+    for _ in range(units):
+        digest = hashlib.pbkdf2_hmac("sha256", b"health-code", digest or b"salt", iterations)
+    return digest.hex()[:16]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DemoServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server naming
+        path = urlsplit(self.path).path
+        if path == "/healthz":
+            self._send(200, {"ok": True})
+            return
+        units = _WORK.get(path)
+        if units is None:
+            self._send(404, {"error": "not found"})
+            return
+        token = work(units, self.server.iterations)
+        self._send(200, {"route": path, "essential": path in ESSENTIAL, "token": token})
+
+    def _send(self, status: int, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base signature
+        return
+
+
+class DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+
+    def __init__(self, port: int = 0, *, iterations: int = 2000) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.iterations = iterations
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", type=Path)
+    parser.add_argument("--iterations", type=int, default=2000, help="PBKDF2 rounds per work unit")
+    args = parser.parse_args(argv)
+    server = DemoServer(args.port, iterations=args.iterations)
+    if args.port_file:
+        tmp = args.port_file.with_suffix(".tmp")
+        tmp.write_text(str(server.port))
+        tmp.replace(args.port_file)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""The Governor object: events, pausing gates, max pause, RPO override, shedding actions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recoveryd.errors import InterruptedOperation
+from recoveryd.governor.core import Actions, Governor
+from recoveryd.governor.decide import Band, Hold
+
+
+class Events:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict[str, Any]]] = []
+
+    def record_event(
+        self, kind: str, data: Mapping[str, Any] | None = None, *, source: str | None = None
+    ) -> int:
+        self.items.append((kind, dict(data or {})))
+        return len(self.items)
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.items]
+
+
+def make(events: Events, **kw: Any) -> Governor:
+    return Governor(dict, {"cpu": Band(70, 90)}, hold=Hold(0, 0), events=events, **kw)
+
+
+def test_level_change_is_an_event_with_reason() -> None:
+    """Every level change is recorded with from, to and the signal that caused it."""
+    ev = Events()
+    gov = make(ev)
+    gov.tick({"cpu": 95}, now=0)
+    gov.tick({"cpu": 10}, now=1)
+    changes = [d for k, d in ev.items if k == "level_change"]
+    assert [(c["from"], c["to"]) for c in changes] == [
+        ("normal", "critical"),
+        ("critical", "normal"),
+    ]
+    assert changes[0]["reasons"] == ["cpu"] and changes[0]["cpu"] == 95
+
+
+def test_deferral_is_recorded_once_and_shown_as_held_back() -> None:
+    """A job told to wait is one `deferred` event (not one per retry) and shows in status."""
+    ev = Events()
+    gov = make(ev)
+    gov.tick({"cpu": 95}, now=0)
+    assert gov.admit("normal", job="backup legal-entities") == "wait"
+    assert gov.admit("normal", job="backup legal-entities") == "wait"
+    assert ev.kinds().count("deferred") == 1
+    assert gov.status().held_back == ["backup legal-entities (normal): waiting"]
+    gov.tick({"cpu": 10}, now=1)
+    assert gov.admit("normal", job="backup legal-entities") == "run"
+    assert gov.status().held_back == []
+
+
+def test_rpo_override_event_and_alert_and_throttled_gate() -> None:
+    """A waiting job about to break its RPO runs throttled, with an event and an alert."""
+    ev = Events()
+    alerts: list[str] = []
+    gov = make(ev, alert=lambda kind, data: alerts.append(kind))
+    gov.tick({"cpu": 95}, now=0)
+    assert gov.admit("normal", job="backup population", due_soon=True) == "throttled"
+    assert "rpo_override" in ev.kinds() and "rpo_override" in alerts
+    gate = gov.gate("normal")
+    gate.checkpoint()  # not paused: the override carries into the gate of this thread
+    assert gate.concurrency(4) < 4
+
+
+def test_running_upload_pauses_at_checkpoint_and_resumes() -> None:
+    """At critical a normal-priority gate blocks at the chunk boundary until the level drops."""
+    ev = Events()
+    gov = make(ev)
+    gate = gov.gate("normal", job="backup cache")
+    gov.tick({"cpu": 95}, now=0)
+    passed = threading.Event()
+
+    def work() -> None:
+        gate.checkpoint()
+        passed.set()
+
+    t = threading.Thread(target=work)
+    t.start()
+    assert gov.wait_for(lambda: bool(gov._paused), timeout=10)
+    assert not passed.is_set()
+    assert gov.status().held_back == ["backup cache: paused"]
+    gov.tick({"cpu": 10}, now=1)
+    t.join(timeout=10)
+    assert passed.is_set()
+    assert ev.kinds()[-2:] == ["level_change", "resumed"] or "resumed" in ev.kinds()
+    assert "paused" in ev.kinds()
+
+
+def test_pause_longer_than_max_pause_abandons_the_work() -> None:
+    """A dump paused past governor.max_pause is interrupted so it holds no transaction forever."""
+    ev = Events()
+    gov = make(ev, max_pause=0.2)
+    gov.tick({"cpu": 95}, now=0)
+    gate = gov.gate("normal", job="backup population")
+    with pytest.raises(InterruptedOperation, match="max_pause"):
+        gate.checkpoint()
+    assert "abandoned" in ev.kinds()
+
+
+def test_critical_work_is_throttled_not_paused_at_critical() -> None:
+    """Critical sources keep uploading at critical, with reduced bandwidth and concurrency."""
+    gov = make(Events(), throttled_bandwidth=1_000_000)
+    for t in range(3):
+        gov.tick({"cpu": 95}, now=t)
+    gate = gov.gate("critical")
+    gate.checkpoint()
+    assert gate.concurrency(8) < 8
+    assert gov.throttled_rate() < 1_000_000
+
+
+def test_shedding_playbooks_run_on_enter_and_exit_and_are_recorded(tmp_path: Path) -> None:
+    """on_enter playbooks run when critical is entered, on_exit ones when it is left."""
+    ev = Events()
+    ran: list[str] = []
+    enter, leave = tmp_path / "essential-only.yaml", tmp_path / "restore.yaml"
+
+    def run_playbook(path: Path) -> object:
+        ran.append(path.name)
+        if path == leave:
+            raise RuntimeError("nginx -t failed")
+        return type("R", (), {"status": "passed", "run_id": "r1"})()
+
+    gov = make(
+        ev,
+        run_playbook=run_playbook,
+        actions=Actions(on_enter={"critical": [enter]}, on_exit={"critical": [leave]}),
+    )
+    gov.start()
+    try:
+        gov.tick({"cpu": 95}, now=0)
+        gov.tick({"cpu": 10}, now=1)
+        assert gov.wait_idle(timeout=10)
+    finally:
+        gov.stop()
+    assert ran == ["essential-only.yaml", "restore.yaml"]
+    actions = [d for k, d in ev.items if k == "shed_action"]
+    assert [a["result"] for a in actions] == ["passed", "failed"]
+    assert actions[1]["error"] == "nginx -t failed"
+
+
+def test_sampling_thread_measures_its_own_cpu() -> None:
+    """The governor accounts for the CPU its sampling costs (reported by the bench)."""
+    gov = Governor(lambda: {"cpu": 1.0}, {"cpu": Band(70, 90)}, interval=0.01)
+    gov.start()
+    try:
+        assert gov.wait_for(lambda: gov.ticks >= 5, timeout=10) or gov.ticks >= 5
+    finally:
+        gov.stop()
+    assert gov.cpu_seconds >= 0.0 and gov.ticks >= 5
