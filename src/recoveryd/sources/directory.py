@@ -1,0 +1,148 @@
+"""Directories: a streamed pax tar made by GNU tar, restored by Python's tarfile.
+
+Snapshot: `tar --format=pax` through the CommandRunner (so it also runs on a
+remote host), preserving modes, owners (names and ids), mtimes, symlinks and
+empty directories, with `exclude` patterns. The stream is made deterministic
+for deduplication: members sorted by name, no atime/ctime records, and pax
+header names without the process id. GNU tar exits 1 when a file changed while
+it was read; that is recorded as a warning (`extra["changed_while_read"]`), not
+a failure: the directory is live, and every file in the stream is complete.
+
+Restore: into a directory (created when missing, refused when it is not
+empty), member by member, refusing anything that would land outside it:
+absolute names, `..`, hard links or symlinks pointing outside, and paths that
+go through an already extracted symlink. Owners are restored when running as
+root (by numeric id).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tarfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from recoveryd.errors import SourceError
+from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo
+from recoveryd.sources.procstream import ProcessStream, start_tool, tool_failure
+
+STREAM_FORMAT = "tar-pax"
+_TAR_CHANGED = 1  # GNU tar: "some files differ" (changed while being read)
+
+
+class _TarStream(ProcessStream):
+    """GNU tar's stdout; exit status 1 (file changed while read) is a warning."""
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        try:
+            while self._proc.read(65536):
+                pass
+            status = self._proc.wait()
+            if status not in (0, _TAR_CHANGED):
+                raise tool_failure(self._source, "tar", status, self._proc.stderr_text())
+        except BaseException:
+            self._end(ok=False)
+            raise
+        if status == _TAR_CHANGED:
+            self.changed_while_read = True
+        self._end(ok=True)
+
+    changed_while_read = False
+
+
+class DirectorySource:
+    """A directory tree on the host where `runner` runs commands."""
+
+    kind = "directory"
+
+    def __init__(
+        self, name: str, path: str, *, runner: CommandRunner, exclude: Sequence[str] = ()
+    ) -> None:
+        self.name = name
+        self.path = path
+        self._runner = runner
+        self._exclude = list(exclude)
+
+    def snapshot(self) -> _TarStream:
+        """Start `tar -c` of the directory; SourceError when it does not exist."""
+        status, out, _ = self._runner.run(["tar", "--version"], timeout=30)
+        version = out.decode(errors="replace").splitlines()[0] if status == 0 and out else "tar"
+        status, _, _ = self._runner.run(["test", "-d", self.path], timeout=30)
+        if status != 0:
+            raise SourceError(f"source {self.name}: directory {self.path} does not exist")
+        argv = [
+            "tar",
+            "--create",
+            "--file=-",
+            "--format=pax",
+            "--sort=name",
+            "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
+            "--one-file-system",
+            f"--directory={self.path}",
+            *(f"--exclude={pattern}" for pattern in self._exclude),
+            ".",
+        ]
+        proc = start_tool(self.name, self._runner, argv)
+        info = SourceInfo(
+            kind=self.kind,
+            stream_format=STREAM_FORMAT,
+            engine_version=None,
+            consistency={},
+            extra={"path": self.path, "tool_version": version},
+        )
+        return _TarStream(source=self.name, tool="tar", proc=proc, info=info)
+
+    def restore(self, stream: ByteReader, dest: str, info: SourceInfo) -> None:
+        """Extract into `dest` (created if missing; must be empty), refusing escapes."""
+        if info.stream_format != STREAM_FORMAT:
+            raise SourceError(f"source {self.name}: cannot restore a {info.stream_format} stream")
+        root = Path(dest)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise SourceError(
+                f"source {self.name}: {root} exists and is not an empty directory; "
+                "restore into a new or empty directory"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+                tar.extractall(  # noqa: S202 - every member passes _confined_filter
+                    root, numeric_owner=True, filter=_confined_filter(root)
+                )
+        except (tarfile.TarError, OSError) as exc:
+            raise SourceError(f"source {self.name}: restore into {root} failed: {exc}") from exc
+
+
+def _confined_filter(root: Path) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
+    """A tarfile extraction filter that keeps modes and owners but refuses escapes."""
+    real_root = os.path.realpath(root)
+
+    def inside(path: str) -> bool:
+        return path == real_root or path.startswith(real_root + os.sep)
+
+    def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        name = member.name
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise tarfile.OutsideDestinationError(member, name)
+        parent = os.path.realpath(os.path.join(dest, posixpath.dirname(name)))  # noqa: PTH118
+        if not inside(parent):
+            raise tarfile.OutsideDestinationError(member, parent)
+        if member.issym():
+            target = posixpath.join(posixpath.dirname(name), member.linkname)
+            if member.linkname.startswith("/") or not inside(
+                os.path.normpath(os.path.join(real_root, target))  # noqa: PTH118
+            ):
+                raise tarfile.LinkOutsideDestinationError(member, member.linkname)
+        elif member.islnk():
+            target = os.path.realpath(os.path.join(dest, member.linkname))  # noqa: PTH118
+            if member.linkname.startswith("/") or not inside(target):
+                raise tarfile.LinkOutsideDestinationError(member, member.linkname)
+        elif not (member.isfile() or member.isdir() or member.isfifo()):
+            raise tarfile.SpecialFileError(member)
+        elif os.path.islink(os.path.join(dest, name)):  # noqa: PTH114, PTH118
+            raise tarfile.OutsideDestinationError(member, name)
+        return member
+
+    return check

@@ -1,0 +1,174 @@
+"""Directory source: pax tar streams made by GNU tar, confined restores."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from recoveryd.errors import SourceError
+from recoveryd.sources.base import SourceInfo
+from recoveryd.sources.directory import STREAM_FORMAT, DirectorySource
+from recoveryd.sources.local import LocalRunner
+
+INFO = SourceInfo(kind="directory", stream_format=STREAM_FORMAT)
+
+
+def _tree(root: Path) -> None:
+    (root / "tiles" / "z1").mkdir(parents=True)
+    (root / "empty").mkdir()
+    (root / "tiles" / "z1" / "0.png").write_bytes(os.urandom(5000))
+    (root / "tiles" / "index.json").write_text('{"名": 1}')
+    script = root / "run.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o750)
+    secret = root / "private.key"
+    secret.write_text("k")
+    secret.chmod(0o600)
+    os.chown(secret, 1234, 5678)
+    (root / "latest").symlink_to("tiles/z1")
+    os.link(root / "tiles" / "index.json", root / "index-hardlink.json")
+    (root / "cache").mkdir()
+    (root / "cache" / "tmp.bin").write_bytes(b"skip me")
+    (root / "scratch.tmp").write_text("skip")
+    os.utime(root / "tiles" / "z1" / "0.png", ns=(1_600_000_000_123_456_789,) * 2)
+    os.utime(root / "empty", (1_500_000_000, 1_500_000_000))
+
+
+def _meta(root: Path) -> dict[str, tuple[object, ...]]:
+    out: dict[str, tuple[object, ...]] = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = ("link", os.readlink(path), st.st_uid, st.st_gid)
+        else:
+            data = path.read_bytes() if path.is_file() else b""
+            out[rel] = (st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime), data)
+    return out
+
+
+def _snapshot(src: DirectorySource) -> bytes:
+    reader = src.snapshot()
+    out = io.BytesIO()
+    while data := reader.read(65536):
+        out.write(data)
+    reader.finish()
+    return out.getvalue()
+
+
+def test_round_trip_preserves_modes_owners_times_links_and_empty_dirs(tmp_path: Path) -> None:
+    """A restored directory equals the original in content, modes, owners, mtimes,
+    symlinks, hard links and empty directories; excluded paths are left out."""
+    root = tmp_path / "src"
+    root.mkdir()
+    _tree(root)
+    src = DirectorySource(
+        "geo-tiles", str(root), runner=LocalRunner(), exclude=["./cache", "*.tmp"]
+    )
+    data = _snapshot(src)
+    dest = tmp_path / "restored"
+    src.restore(io.BytesIO(data), str(dest), INFO)
+    expected = {
+        k: v for k, v in _meta(root).items() if not k.startswith("cache") and k != "scratch.tmp"
+    }
+    assert _meta(dest) == expected
+    assert (dest / "private.key").stat().st_uid == 1234
+    assert (dest / "index-hardlink.json").stat().st_ino == (dest / "tiles/index.json").stat().st_ino
+    # sub-second mtimes survive to the microsecond (tarfile keeps them as floats)
+    assert abs((dest / "tiles/z1/0.png").stat().st_mtime_ns - 1_600_000_000_123_456_789) < 1000
+
+
+def test_unchanged_directory_gives_an_identical_stream(tmp_path: Path) -> None:
+    """Two snapshots of an unchanged directory are byte-identical (sorted members, no
+    process ids or access times in headers), so they deduplicate completely."""
+    root = tmp_path / "src"
+    root.mkdir()
+    _tree(root)
+    src = DirectorySource("geo", str(root), runner=LocalRunner())
+    first = _snapshot(src)
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.read_bytes()  # touches atimes
+    assert _snapshot(src) == first
+
+
+def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    """A source directory that does not exist fails snapshot() naming the source."""
+    with pytest.raises(SourceError, match=r"source geo: directory .*/nope does not exist"):
+        DirectorySource("geo", str(tmp_path / "nope"), runner=LocalRunner()).snapshot()
+
+
+def test_restore_refuses_a_non_empty_destination(tmp_path: Path) -> None:
+    """Restore never mixes a snapshot into an existing non-empty directory."""
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "x").write_text("keep")
+    src = DirectorySource("geo", str(tmp_path), runner=LocalRunner())
+    with pytest.raises(SourceError, match="is not an empty directory"):
+        src.restore(io.BytesIO(b""), str(tmp_path / "dest"), INFO)
+
+
+def _evil_tar(*members: tuple[str, str, str]) -> bytes:
+    """A tar built from (kind, name, target/content) triples."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for kind, name, value in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(value)
+                tar.addfile(info, io.BytesIO(value.encode()))
+            else:
+                info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+                info.linkname = value
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("file", "/abs/evil", "x")],
+        [("file", "../evil", "x")],
+        [("file", "a/../../evil", "x")],
+        [("sym", "up", "../")],
+        [("sym", "out", "/etc")],
+        [("lnk", "pw", "/etc/hostname")],
+        [("lnk", "pw", "../outside")],
+    ],
+    ids=[
+        "absolute",
+        "dotdot",
+        "nested-dotdot",
+        "symlink-up",
+        "symlink-abs",
+        "hardlink-abs",
+        "hardlink-up",
+    ],
+)
+def test_restore_refuses_members_escaping_the_destination(
+    tmp_path: Path, members: list[tuple[str, str, str]]
+) -> None:
+    """Absolute names, `..`, and links pointing outside the destination are refused,
+    and nothing is written outside it."""
+    (tmp_path / "outside").write_text("original")
+    src = DirectorySource("geo", str(tmp_path), runner=LocalRunner())
+    dest = tmp_path / "dest"
+    with pytest.raises(SourceError, match="source geo: restore into"):
+        src.restore(io.BytesIO(_evil_tar(*members)), str(dest), INFO)
+    assert not (tmp_path / "evil").exists()
+    assert (tmp_path / "outside").read_text() == "original"
+
+
+def test_restore_refuses_writing_through_a_symlink(tmp_path: Path) -> None:
+    """A member whose path goes through a symlink (even one pointing inside) that would
+    land outside is refused."""
+    target = tmp_path / "victim"
+    target.mkdir()
+    src = DirectorySource("geo", str(tmp_path), runner=LocalRunner())
+    evil = _evil_tar(("sym", "d", "."), ("file", "d/../../victim/pwned", "x"))
+    with pytest.raises(SourceError):
+        src.restore(io.BytesIO(evil), str(tmp_path / "dest"), INFO)
+    assert list(target.iterdir()) == []
