@@ -28,9 +28,11 @@ MASK = "***"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CRED_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
-# password=secret / password='se cret' in libpq keyword DSNs (and PGPASSWORD=... in commands)
+# password=secret / password='se cret' in libpq keyword DSNs (and PGPASSWORD=... in commands),
+# "password": "secret" in JSON. Not `password: text`: that is how error messages name a setting.
 _KV_PASSWORD = re.compile(
-    r"(?i)\b((?:pg)?password|passwd|pwd|secret(?:_access_key)?|token)(\s*[=:]\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&]+)"
+    r"(?i)\b((?:pg)?password|passwd|pwd|secret(?:_access_key)?|token)"
+    r"(\s*=\s*|[\"']\s*:\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&]+)"
 )
 # scheme://user:secret@host in URIs
 _URI_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)")

@@ -166,3 +166,10 @@ def test_resolved_secrets_are_redacted_everywhere(tmp_path: Path) -> None:
 def test_dsn_passwords_are_redacted(text: str, expected: str) -> None:
     """Passwords written into DSNs, URIs and environment assignments never show."""
     assert Redactor()(text) == expected
+
+
+def test_setting_names_in_messages_are_not_masked() -> None:
+    """`sources.x.password: ...` in an error names a setting; the sentence stays readable."""
+    text = "sources.x.password: environment variable PW is not set"
+    assert Redactor()(text) == text
+    assert "hunter2" not in Redactor()('{"password": "hunter2"}')
