@@ -1,18 +1,76 @@
-"""`recoveryd status`: not built yet."""
+"""`recoveryd status [--json]`: the daemon, the load level, each source against its RPO.
+
+Reads local state only (daemon.json, the daemon lock, the state store), so it
+answers at once even when a store is unreachable.
+"""
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
+from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.errors import RecoverydError
+from recoveryd.statusview import build_status
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("status", help="(not available yet)")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "status", help="daemon state, pressure level, per source: last snapshot, age vs RPO"
+    )
     p.set_defaults(func=run)
 
 
+def human_age(seconds: float | None) -> str:
+    """`3h12m`, `45s`, `2d4h`: an age as an operator reads it."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise RecoverydError("status: not available in this version yet")
+    cfg = ctx.config
+    doc = build_status(cfg, cfg.resolve_path(cfg.config.state_dir), datetime.now(UTC))
+    if ctx.json:
+        output.emit_json(doc)
+        return 0
+    d = doc["daemon"]
+    if d["running"]:
+        activity = ", ".join(a["job"] for a in d.get("activity") or []) or "idle"
+        output.line(f"daemon: running (pid {d['pid']}, since {d.get('started')}); {activity}")
+        output.line(f"level: {doc['level'] or 'normal'}")
+        for job in d.get("unavailable") or []:
+            output.line(f"unavailable: {job} (this installation cannot run it)")
+    else:
+        seen = f"; last seen {d['last_seen']}" if d.get("last_seen") else ""
+        output.line(f"daemon: not running{seen}")
+    rows = []
+    for name, s in doc["sources"].items():
+        rpo = human_age(s["rpo_seconds"]) if s["rpo_seconds"] is not None else "-"
+        state = "OVERDUE" if s["overdue"] else "OK"
+        verify = s["last_verify"]
+        rows.append(
+            (
+                name,
+                s["last_snapshot"] or "never",
+                human_age(s["age_seconds"]),
+                rpo,
+                state,
+                f"{verify['result']} {verify['time']}" if verify else "-",
+                s.get("next_run") or "-",
+            )
+        )
+    if rows:
+        output.line()
+        output.table(
+            ["source", "last snapshot", "age", "rpo", "state", "last verify", "next run"], rows
+        )
+    return 0

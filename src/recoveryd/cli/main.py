@@ -15,7 +15,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from recoveryd import __version__
+from recoveryd import __version__, audit, observe
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.errors import ExitCode, RecoverydError
@@ -89,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return int(ExitCode.USAGE)
         ctx = Context(args)
-        return int(args.func(args, ctx))
+        # logs to stderr (the daemon reconfigures for stdout); every command is audited (SPEC §6)
+        observe.configure_logging(ctx.log_level, daemon=False)
+        return audit.run_command(ctx, args_list, lambda: int(args.func(args, ctx)))
     except _UsageError as exc:
         output.error(str(exc))
         return int(ExitCode.USAGE)

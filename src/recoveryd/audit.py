@@ -1,0 +1,194 @@
+"""The audit log: who did what, when, with what result (SPEC §6).
+
+Append-only and hash-chained (`recoveryd.chain.HashChain`) at
+`state_dir/audit.jsonl`: one record per CLI command and per daemon job, with
+the OS user, the command, its arguments with secrets removed, and the result.
+Editing or deleting a record breaks the chain; `recoveryd audit verify` says where.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recoveryd.chain import ChainStatus, HashChain
+from recoveryd.errors import ExitCode, RecoverydError
+from recoveryd.observe import REDACTED, get_logger, is_secret_key, redact_text
+from recoveryd.state import iso, utcnow
+
+AUDIT_FILE = "audit.jsonl"
+_SECRET_OPTION = re.compile(
+    r"^--?[A-Za-z0-9-]*(pass(word|wd)?|secret|token|api-?key|access-?key)[A-Za-z0-9-]*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: str
+    uid: int
+    sudo_user: str | None
+    host: str
+    pid: int
+
+
+def current_actor() -> Actor:
+    uid = os.geteuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    return Actor(
+        user=user,
+        uid=uid,
+        sudo_user=os.environ.get("SUDO_USER") or None,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
+
+
+def sanitize_args(args: Sequence[str]) -> list[str]:
+    """Command-line arguments with secret values removed.
+
+    `--password X` / `--password=X`, `--var token=X` (secret-looking names),
+    DSN/URL passwords and registered secret values all become `***`.
+    """
+    out: list[str] = []
+    hide_next = False
+    for arg in args:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        if arg.startswith("-") and "=" in arg:
+            opt, _, _value = arg.partition("=")
+            if _SECRET_OPTION.match(opt):
+                out.append(f"{opt}={REDACTED}")
+                continue
+        elif _SECRET_OPTION.match(arg):
+            out.append(arg)
+            hide_next = True
+            continue
+        key, sep, _value = arg.partition("=")
+        if sep and not arg.startswith("-") and is_secret_key(key):
+            out.append(f"{key}={REDACTED}")
+            continue
+        out.append(redact_text(arg))
+    return out
+
+
+class AuditLog:
+    """`state_dir/audit.jsonl`: append records, verify the chain."""
+
+    def __init__(self, state_dir: Path | str) -> None:
+        self.path = Path(state_dir) / AUDIT_FILE
+        self.chain = HashChain(self.path)
+
+    def record(
+        self,
+        *,
+        origin: str,
+        command: str,
+        args: Sequence[str] = (),
+        result: str,
+        exit_code: int | None = None,
+        error: str | None = None,
+        started: str | None = None,
+        details: dict[str, Any] | None = None,
+        actor: Actor | None = None,
+    ) -> dict[str, Any]:
+        """Append one record; `origin` is "cli" or "daemon"; `result` ok | failed | ... ."""
+        who = actor or current_actor()
+        rec: dict[str, Any] = {
+            "type": "operation",
+            "time": iso(utcnow()),
+            "origin": origin,
+            "user": who.user,
+            "uid": who.uid,
+            "host": who.host,
+            "pid": who.pid,
+            "command": command,
+            "args": sanitize_args(args),
+            "result": result,
+        }
+        if who.sudo_user:
+            rec["sudo_user"] = who.sudo_user
+        if started:
+            rec["started"] = started
+        if exit_code is not None:
+            rec["exit_code"] = exit_code
+        if error:
+            rec["error"] = redact_text(error)
+        if details:
+            rec["details"] = details
+        return self.chain.append(rec)
+
+    def verify(self) -> ChainStatus:
+        return self.chain.verify()
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self.chain.records())
+
+
+def _safe_record(log: AuditLog | None, **kwargs: Any) -> None:
+    if log is None:
+        return
+    try:
+        log.record(origin="cli", **kwargs)
+    except OSError as exc:
+        get_logger(__name__).warning("audit_write_failed", path=str(log.path), error=str(exc))
+
+
+def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
+    """The CLI's hook: run the command, then append its audit record to the configured state_dir.
+
+    Without a loadable configuration there is no state_dir, hence no record
+    (the command itself then fails with the configuration error).
+    """
+
+    def log_of() -> AuditLog | None:
+        try:
+            cfg = ctx.config
+        except RecoverydError:
+            return None
+        return AuditLog(cfg.resolve_path(cfg.config.state_dir))
+
+    def exit_code_of(exc: BaseException) -> int:
+        if isinstance(exc, RecoverydError):
+            return int(exc.exit_code)
+        return int(ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.FAILED)
+
+    command = " ".join(
+        str(part)
+        for part in (getattr(ctx.args, "command", None), getattr(ctx.args, "audit_command", None))
+        if part
+    )
+    started = iso(utcnow())
+    try:
+        code = call()
+    except BaseException as exc:
+        _safe_record(
+            log_of(),
+            command=command,
+            args=argv,
+            started=started,
+            result="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+            exit_code=exit_code_of(exc),
+            error=str(exc) or type(exc).__name__,
+        )
+        raise
+    _safe_record(
+        log_of(),
+        command=command,
+        args=argv,
+        started=started,
+        result="ok" if code == 0 else "failed",
+        exit_code=code,
+    )
+    return code

@@ -1,0 +1,481 @@
+"""The daemon (composition root): configuration -> scheduler, governor, metrics, alerts, signals.
+
+Life cycle: load and validate the configuration, take the state directory's
+lock, build the parts, catch up sources whose RPO broke while the daemon was
+down (once each), start the scheduler, tell systemd READY=1, then wait for
+signals:
+
+- SIGTERM / SIGINT: stop taking work (STOPPING=1); running jobs get
+  `daemon.shutdown_grace` to finish, then are cancelled through the cancel
+  event (the backup pipeline aborts cleanly: no manifest, multipart uploads
+  aborted); exit 0.
+- SIGHUP: reload the configuration (RELOADING=1). An invalid file is refused
+  with an error event and the running configuration stays; changed schedules
+  take effect at once.
+
+`--once` runs every job that is due now, waits for them and returns the worst
+exit code, without the scheduler thread (for cron and tests).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from recoveryd import flow
+from recoveryd.audit import AuditLog
+from recoveryd.config import LoadedConfig, load_config
+from recoveryd.daemon_ops import AppOperations, app_available, drills_available
+from recoveryd.errors import ConfigError, ExitCode, RecoverydError
+from recoveryd.jobs import JobRunner, JobServices, Operations
+from recoveryd.metrics import LEVELS, DaemonMetrics, Health, MetricsServer
+from recoveryd.notify import Alert, Notifier
+from recoveryd.observe import get_logger
+from recoveryd.rpo import SourceRpo, catch_up, is_overdue
+from recoveryd.runtime import STATUS_FILE, DaemonLock, StatusFile
+from recoveryd.schedule import JobSpec, Scheduler, build_trigger, plan_jobs
+from recoveryd.sdnotify import Notifier as SdNotifier
+from recoveryd.sdnotify import Watchdog
+from recoveryd.state import StateStore, iso
+
+log = get_logger("recoveryd.daemon")
+ABORT_WAIT = 30.0  # after the grace period: how long cancelled jobs get to clean up
+
+
+def state_dir_of(cfg: LoadedConfig) -> Path:
+    return cfg.resolve_path(cfg.config.state_dir)
+
+
+def last_successes(state: StateStore, source: str) -> datetime | None:
+    """Newest successful snapshot of `source` recorded locally (by the app or the daemon)."""
+    found = [
+        r.ended_at or r.started_at
+        for kind in ("backup", "daemon_backup")
+        for r in state.runs(kind=kind, source=source, result="ok", limit=1)
+    ]
+    return max(found) if found else None
+
+
+def source_rpos(
+    cfg: LoadedConfig, state: StateStore, from_store: Mapping[str, datetime]
+) -> dict[str, SourceRpo]:
+    """Each source's RPO and newest snapshot: the store's listing, else the local state."""
+    out: dict[str, SourceRpo] = {}
+    for name, src in cfg.config.sources.items():
+        times = [t for t in (from_store.get(name), last_successes(state, name)) if t is not None]
+        out[name] = SourceRpo(name, src.rpo, max(times) if times else None)
+    return out
+
+
+def due_now(spec: JobSpec, last_start: datetime | None, now: datetime, tz: str | None) -> bool:
+    """For `--once`: a job is due when a slot of its schedule passed since its last run."""
+    if last_start is None:
+        return True
+    trigger = build_trigger(spec.schedule, key=spec.key, timezone=tz)
+    nxt = trigger.get_next_fire_time(None, last_start)
+    return nxt is not None and nxt <= now
+
+
+@dataclass
+class _Signals:
+    stop: threading.Event = field(default_factory=threading.Event)
+    reload: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    signum: int | None = None
+
+
+class Daemon:
+    """`recoveryd daemon`: run with `run()` from the main thread."""
+
+    def __init__(
+        self,
+        config_path: str | None,
+        *,
+        once: bool = False,
+        ops: Operations | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config_path = config_path
+        self.once = once
+        self.ops: Operations = ops or AppOperations()
+        self.clock = clock
+        self.sd = SdNotifier(environ)
+        self.signals = _Signals()
+        self.cancel = threading.Event()
+        self.stopping = threading.Event()
+        self.started = clock()
+        self.unavailable: list[str] = []
+        self.governor: Any = None
+        self.metrics_server: MetricsServer | None = None
+        self._overdue: set[str] = set()
+        self._state = "starting"
+
+    # --- start -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        cfg = load_config(self.config_path)
+        specs = plan_jobs(cfg.config)
+        state_dir = state_dir_of(cfg)
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        lock = DaemonLock(state_dir)
+        lock.acquire()
+        try:
+            return self._run_locked(cfg, specs, state_dir, lock)
+        finally:
+            lock.release()
+
+    def _run_locked(
+        self, cfg: LoadedConfig, specs: list[JobSpec], state_dir: Path, lock: DaemonLock
+    ) -> int:
+        self.state = StateStore(state_dir)
+        self.status_file = StatusFile(state_dir / STATUS_FILE)
+        self.metrics = DaemonMetrics(self.clock)
+        self.notifier = Notifier(
+            cfg.config.notify, state_dir / "spool", on_drop=self._spool_dropped
+        )
+        if lock.previous_pid:
+            log.warning("stale_lock_taken_over", previous_pid=lock.previous_pid)
+        self.admission = self._build_admission(cfg)
+        self.scheduler = Scheduler(
+            self._dispatch,
+            max_concurrent=cfg.config.daemon.max_concurrent_jobs,
+            timezone=cfg.config.daemon.timezone,
+            jitter=cfg.config.daemon.jitter,
+            heartbeat_interval=self._heartbeat_interval(),
+        )
+        self.services = JobServices(
+            config=cfg,
+            state=self.state,
+            audit=AuditLog(state_dir),
+            metrics=self.metrics,
+            notifier=self.notifier,
+            admission=self.admission,
+            ops=self.ops,
+            cancel=self.cancel,
+            stopping=self.stopping,
+            defer=lambda spec, when: self.scheduler.run_at(spec, when, tag="retry"),
+            clock=self.clock,
+        )
+        self.runner = JobRunner(self.services, on_change=self._write_status)
+        self._check_available(specs)
+        self.metrics.set_sources(source_rpos(cfg, self.state, self._store_listing(cfg)))
+        self.state.record_event("daemon_started", {"pid": os.getpid(), "jobs": len(specs)})
+        if self.once:
+            return self._run_once(cfg, specs)
+        return self._run_forever(cfg, specs)
+
+    def _build_admission(self, cfg: LoadedConfig) -> flow.Admission:
+        if cfg.config.governor is None:
+            return flow.AlwaysAdmit(self.cancel)
+        from recoveryd.governor import build_governor
+
+        governor = build_governor(
+            cfg,
+            self.state,
+            lambda path: self.ops_run_playbook(path),
+            alert=self._governor_alert,
+        )
+        governor.start()
+        self.governor = governor
+        return governor
+
+    def ops_run_playbook(self, path: Path) -> object:
+        run = getattr(self.ops, "run_playbook", None)
+        if run is None:
+            raise RecoverydError(f"{path}: playbooks cannot run in this installation")
+        return run(self.services.config, path)
+
+    def _governor_alert(self, kind: str, data: Mapping[str, Any]) -> None:
+        job = data.get("job", "")
+        text = ", ".join(f"{k}={v}" for k, v in sorted(data.items()))
+        self.notifier.notify(Alert(kind, f"{kind.replace('_', ' ')} {job}".strip(), text))
+
+    def _heartbeat_interval(self) -> float:
+        usec = self.sd.watchdog_usec
+        if usec is None:
+            return 5.0
+        return max(0.2, min(5.0, usec / 4_000_000))
+
+    def _check_available(self, specs: list[JobSpec]) -> None:
+        """Jobs this installation cannot run are reported (event + status), not ignored."""
+        drills = drills_available()
+        app = app_available()
+        self.unavailable = [
+            s.id
+            for s in specs
+            if (s.kind in ("drill", "restore_drill") and not drills)
+            or (s.kind in ("backup", "verify", "prune") and not app)
+        ]
+        for job in self.unavailable:
+            self.state.record_event("job_unavailable", {"job": job})
+            log.error("job_unavailable", job=job, note="the job will fail until the part exists")
+
+    def _store_listing(self, cfg: LoadedConfig) -> dict[str, datetime]:
+        if not cfg.config.sources:
+            return {}
+        try:
+            return self.ops.last_snapshots(cfg)
+        except RecoverydError as exc:
+            log.warning("store_listing_failed", error=exc.message, fallback="local state")
+        except Exception as exc:  # noqa: BLE001 - a store down must not stop the daemon starting
+            log.warning("store_listing_failed", error=str(exc), fallback="local state")
+        return {}
+
+    # --- once ------------------------------------------------------------------------------
+
+    def _run_once(self, cfg: LoadedConfig, specs: list[JobSpec]) -> int:
+        now = self.clock()
+        overdue = set(catch_up(self.metrics.sources(), now))
+        due = []
+        for spec in specs:
+            kind = f"daemon_{spec.kind}"
+            runs = self.state.runs(kind=kind, source=spec.source, limit=1)
+            if spec.source is None:
+                runs = [r for r in runs if r.source is None]
+            last = runs[0].started_at if runs else None
+            if (spec.kind == "backup" and spec.source in overdue) or due_now(
+                spec, last, now, cfg.config.daemon.timezone
+            ):
+                due.append(spec)
+        log.info("once", due=[s.id for s in due])
+        self._state = "running"
+        with ThreadPoolExecutor(cfg.config.daemon.max_concurrent_jobs) as pool:
+            list(pool.map(self._dispatch, due))
+        self.notifier.flush()
+        self._finish()
+        codes = [o.exit_code for _, o in self.runner.outcomes]
+        return max(codes, default=int(ExitCode.OK))
+
+    # --- forever ---------------------------------------------------------------------------
+
+    def _run_forever(self, cfg: LoadedConfig, specs: list[JobSpec]) -> int:
+        self._install_signals()
+        self.scheduler.apply(specs)
+        now = self.clock()
+        names = [
+            n
+            for n in catch_up(self.metrics.sources(), now)
+            if f"backup:{n}" in self.scheduler.specs
+        ]
+        for name in names:
+            log.info("catch_up", source=name, reason="the newest snapshot is older than the RPO")
+            self.state.record_event("catch_up", {"job": f"backup:{name}"}, source=name)
+            self.scheduler.run_at(self.scheduler.specs[f"backup:{name}"], tag="catchup")
+        self._start_services(cfg)
+        self._state = "running"
+        self._write_status()
+        self.sd.ready(self._status_line())
+        log.info("daemon_ready", jobs=len(specs), catch_up=names, pid=os.getpid())
+        while not self.signals.stop.is_set():
+            self.signals.wake.wait(5.0)
+            self.signals.wake.clear()
+            if self.signals.reload.is_set():
+                self.signals.reload.clear()
+                self.reload()
+        return self._shutdown()
+
+    def _start_services(self, cfg: LoadedConfig) -> None:
+        self.scheduler.add_internal("monitor", self.monitor, self._monitor_interval(cfg))
+        self.scheduler.start()
+        self.notifier.start()
+        if cfg.config.metrics is not None:
+            self.metrics_server = MetricsServer(
+                self.metrics, self.health, cfg.config.metrics.listen
+            )
+            self.metrics_server.start()
+            log.info("metrics_listening", address=self.metrics_server.address)
+        self.watchdog = Watchdog(self.sd, self._alive)
+        self.watchdog.start()
+
+    @staticmethod
+    def _monitor_interval(cfg: LoadedConfig) -> float:
+        rpos = [s.rpo for s in cfg.config.sources.values() if s.rpo]
+        return max(1.0, min(15.0, min(rpos, default=150.0) / 10))
+
+    def _alive(self) -> bool:
+        return self.stopping.is_set() or not self.scheduler.stuck()
+
+    def _install_signals(self) -> None:
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            self.signals.signum = signum
+            self.signals.stop.set()
+            self.signals.wake.set()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self.signals.reload.set()
+            self.signals.wake.set()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    # --- reload ----------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Apply a new configuration; keep the running one when the new one is invalid."""
+        self.sd.reloading()
+        old = self.services.config
+        try:
+            cfg = load_config(self.config_path or str(old.path))
+            specs = plan_jobs(cfg.config)
+            if state_dir_of(cfg) != state_dir_of(old):
+                raise ConfigError(
+                    "state_dir cannot change while the daemon runs; restart it instead",
+                    key="state_dir",
+                )
+        except RecoverydError as exc:
+            self.state.record_event("config_reload_refused", {"error": exc.message})
+            log.error(
+                "config_reload_refused", error=exc.message, note="the old configuration runs on"
+            )
+            self.notifier.notify(Alert("failure", "configuration reload refused", exc.message))
+            self.sd.ready(f"reload refused: {exc.message}; {self._status_line()}")
+            return False
+        self.services.config = cfg
+        self.scheduler.apply(specs, jitter=cfg.config.daemon.jitter)
+        self.notifier.set_channels(cfg.config.notify)
+        known = self.metrics.sources()
+        self.metrics.set_sources(
+            {
+                n: SourceRpo(n, s.rpo, known[n].last_snapshot if n in known else None)
+                for n, s in cfg.config.sources.items()
+            }
+        )
+        self._check_available(specs)
+        self._restart_metrics(old, cfg)
+        self.state.record_event("config_reloaded", {"jobs": len(specs)})
+        log.info("config_reloaded", jobs=len(specs))
+        self._write_status()
+        self.sd.ready(self._status_line())
+        return True
+
+    def _restart_metrics(self, old: LoadedConfig, new: LoadedConfig) -> None:
+        if old.config.metrics == new.config.metrics:
+            return
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+            self.metrics_server = None
+        if new.config.metrics is not None:
+            self.metrics_server = MetricsServer(
+                self.metrics, self.health, new.config.metrics.listen
+            )
+            self.metrics_server.start()
+
+    # --- monitoring ------------------------------------------------------------------------
+
+    def monitor(self) -> None:
+        """Periodic: overdue alerts, metrics of the moment, daemon.json, systemd STATUS."""
+        now = self.clock()
+        sources = self.metrics.sources()
+        overdue = {n for n, s in sources.items() if is_overdue(s, now)}
+        for name in sorted(overdue - self._overdue):
+            rpo = sources[name].rpo_seconds
+            self.state.record_event("overdue", {"rpo_seconds": rpo}, source=name)
+            self.notifier.notify(
+                Alert("overdue", f"{name} is overdue",
+                      f"The newest snapshot of {name} is older than its RPO ({rpo:g}s).",
+                      source=name)
+            )  # fmt: skip
+        for name in sorted(self._overdue - overdue):
+            self.state.record_event("overdue_cleared", {}, source=name)
+            self.notifier.notify(
+                Alert("recovery", f"{name} is within its RPO again", "A new snapshot was stored.",
+                      source=name)
+            )  # fmt: skip
+        self._overdue = overdue
+        self.metrics.heartbeat_age.set(self.scheduler.heartbeat_age())
+        self.metrics.level.set(LEVELS.get(self.admission.level(), 0))
+        self._write_status()
+        self.sd.status(self._status_line())
+
+    def health(self) -> Health:
+        reasons = [f"source {n} is overdue past its RPO" for n in self.metrics.overdue()]
+        if self.scheduler.stuck():
+            reasons.append(
+                f"the scheduler loop is stuck (no heartbeat for "
+                f"{self.scheduler.heartbeat_age():.0f}s)"
+            )
+        return Health(not reasons, tuple(reasons))
+
+    def _status_line(self) -> str:
+        running = sorted(self.runner.running())
+        level = self.admission.level()
+        doing = f"running {', '.join(running)}" if running else "idle"
+        return f"{doing}; level {level}; {len(self.scheduler.specs)} jobs scheduled"
+
+    def _write_status(self) -> None:
+        doc = {
+            "pid": os.getpid(),
+            "state": self._state,
+            "started": iso(self.started),
+            "updated": iso(self.clock()),
+            "config": str(self.services.config.path),
+            "activity": [
+                {"job": job, "since": iso(since)}
+                for job, since in sorted(self.runner.running().items())
+            ],
+            "level": self.admission.level(),
+            "next_runs": {
+                job: iso(when) if when else None
+                for job, when in sorted(self.scheduler.next_runs().items())
+            },
+            "unavailable": list(self.unavailable),
+            "metrics": self.metrics_server.address if self.metrics_server else None,
+        }
+        if self.governor is not None:
+            doc["governor"] = self.governor.status().to_json()
+        try:
+            self.status_file.write(doc)
+        except OSError as exc:
+            log.error("status_file_failed", path=str(self.status_file.path), error=str(exc))
+
+    def _spool_dropped(self, count: int) -> None:
+        self.metrics.notify_dropped.inc(count)
+        self.state.record_event("notify_dropped", {"count": count})
+
+    def _dispatch(self, spec: JobSpec) -> None:
+        self.runner(spec)
+
+    # --- stop ------------------------------------------------------------------------------
+
+    def _shutdown(self) -> int:
+        signame = signal.Signals(self.signals.signum).name if self.signals.signum else "stop"
+        self._state = "stopping"
+        self.sd.stopping(f"stopping on {signame}")
+        log.info("daemon_stopping", signal=signame, running=sorted(self.runner.running()))
+        self.stopping.set()
+        self.scheduler.pause()
+        grace = self.services.config.config.daemon.shutdown_grace
+        if not self.runner.wait_idle(grace):
+            log.warning("shutdown_cancelling", running=sorted(self.runner.running()), grace=grace)
+            self.cancel.set()
+            if self.governor is not None:
+                self.governor.stop(timeout=5.0)
+            if not self.runner.wait_idle(ABORT_WAIT):
+                log.error("shutdown_jobs_left", running=sorted(self.runner.running()))
+        self.scheduler.shutdown()
+        self.watchdog.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        self.notifier.stop()
+        self._finish()
+        log.info("daemon_stopped", signal=signame)
+        return int(ExitCode.OK)
+
+    def _finish(self) -> None:
+        if self.governor is not None:
+            self.governor.stop(timeout=5.0)
+        self._state = "stopped"
+        self._write_status()
+        self.state.record_event("daemon_stopped", {"pid": os.getpid()})
+        self.state.close()
+        self.sd.close()

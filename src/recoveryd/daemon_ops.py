@@ -1,0 +1,138 @@
+"""The daemon's seam to the product's operations: `recoveryd.app` and `recoveryd.drills.api`.
+
+Both are imported when a job runs, not before: an installation without the
+drill runner still schedules backups, and reports drill jobs as unavailable
+(`UnavailableError`), never silently skipping them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from recoveryd import flow
+from recoveryd.config import LoadedConfig
+from recoveryd.jobs import Outcome, UnavailableError
+from recoveryd.schedule import JobSpec
+
+DRILLS_API = "recoveryd.drills.api"
+
+
+def _module(name: str, what: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise UnavailableError(
+            f"{what} is not available in this installation ({name} cannot be imported: {exc}); "
+            "upgrade recoveryd or remove the job from the configuration"
+        ) from exc
+
+
+def drills_available() -> bool:
+    try:
+        return importlib.util.find_spec(DRILLS_API) is not None
+    except ImportError:
+        return False
+
+
+def app_available() -> bool:
+    try:
+        return importlib.util.find_spec("recoveryd.app") is not None and hasattr(
+            importlib.import_module("recoveryd.app"), "backup"
+        )
+    except ImportError:
+        return False
+
+
+def drill_outcome(result: Any) -> Outcome:
+    """A DrillResult as a job outcome: passed with objectives met is ok."""
+    status = str(getattr(result, "status", "failed"))
+    met = bool(getattr(result, "objectives_met", False))
+    details = {
+        "run_id": getattr(result, "run_id", None),
+        "status": status,
+        "rto_seconds": getattr(result, "rto_seconds", None),
+        "rpo_seconds": getattr(result, "rpo_seconds", None),
+        "objectives_met": met,
+        "report": str(getattr(result, "report", "") or "") or None,
+    }
+    if status == "passed" and met:
+        return Outcome("ok", details=details)
+    if status == "aborted":
+        return Outcome("aborted", error=f"drill {details['run_id']} was aborted", details=details)
+    if status == "passed":
+        return Outcome(
+            "objective_missed",
+            error=f"drill {details['run_id']} missed an objective",
+            details=details,
+        )
+    return Outcome("failed", error=f"drill {details['run_id']} failed", details=details)
+
+
+class AppOperations:
+    """Operations backed by `recoveryd.app` and `recoveryd.drills.api`."""
+
+    def backup(
+        self, cfg: LoadedConfig, source: str, *, admission: flow.Admission, cancel: threading.Event
+    ) -> Outcome:
+        app = _module("recoveryd.app", "backup")
+        results = app.backup(cfg, [source], admission=admission, cancel=cancel)
+        return Outcome(
+            "ok",
+            bytes_read=sum(int(r.size) for r in results),
+            bytes_stored=sum(int(r.stored_size) for r in results),
+            snapshot_ids=tuple(str(r.id) for r in results),
+            details={"targets": sorted({t for r in results for t in r.targets})},
+        )
+
+    def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome:
+        app = _module("recoveryd.app", "verify")
+        ids = [s.id for s in app.list_snapshots(cfg, source=source)]
+        if not ids:
+            return Outcome("failed", error=f"verify {source}: there is no snapshot to verify yet")
+        report = app.verify(cfg, ids, read_data=read_data)
+        details = {"snapshots": len(ids), "objects_checked": report.objects_checked}
+        if report.ok:
+            return Outcome("ok", bytes_read=report.bytes_read, details=details)
+        first = report.problems[0]
+        return Outcome(
+            "integrity",
+            bytes_read=report.bytes_read,
+            error=f"{len(report.problems)} problem(s); first: {first.snapshot} {first.obj}: "
+            f"{first.message}",
+            details=details,
+        )
+
+    def prune(self, cfg: LoadedConfig) -> Outcome:
+        app = _module("recoveryd.app", "prune")
+        report = app.prune(cfg)
+        to_json = getattr(report, "to_json", None)
+        return Outcome("ok", details={"report": to_json() if callable(to_json) else str(report)})
+
+    def drill(self, cfg: LoadedConfig, spec: JobSpec, *, cancel: threading.Event) -> Outcome:
+        api = _module(DRILLS_API, "the drill runner")
+        playbook = cfg.resolve_path(spec.playbook or "")
+        result = api.run_playbook(cfg, playbook, yes=True, vars=dict(spec.vars), cancel=cancel)
+        return drill_outcome(result)
+
+    def restore_drill(self, cfg: LoadedConfig, source: str, *, cancel: threading.Event) -> Outcome:
+        api = _module(DRILLS_API, "the restore drill runner")
+        return drill_outcome(api.run_restore_drill(cfg, source, cancel=cancel))
+
+    def run_playbook(self, cfg: LoadedConfig, playbook: Path) -> object:
+        """For the load governor's on_enter/on_exit actions."""
+        api = _module(DRILLS_API, "the drill runner")
+        return api.run_playbook(cfg, playbook, yes=True)
+
+    def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
+        """Newest snapshot end time per source, from the stores (the source of truth)."""
+        app = _module("recoveryd.app", "listing snapshots")
+        newest: dict[str, datetime] = {}
+        for snap in app.list_snapshots(cfg):
+            if snap.source not in newest or snap.time > newest[snap.source]:
+                newest[snap.source] = snap.time
+        return newest

@@ -1,0 +1,341 @@
+"""What a scheduled job does around its operation: admission, locks, records, alerts.
+
+`JobRunner` is the function the scheduler calls for every `JobSpec`. For each
+run it asks the admission (the load governor) first, defers on "wait", takes
+the per-source locks (a source's backup and the prune never overlap), calls
+the operation through `Operations`, and then records the outcome everywhere
+it belongs: a run in the state store, one summary log event, the metrics, an
+audit record, and an alert on failure or on recovery after a failure.
+
+`Operations` is the seam to the product's operations (`recoveryd.app`,
+`recoveryd.drills.api`); tests inject their own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from recoveryd import flow
+from recoveryd.audit import AuditLog
+from recoveryd.config import LoadedConfig
+from recoveryd.errors import ExitCode, InterruptedOperation, RecoverydError
+from recoveryd.metrics import DaemonMetrics
+from recoveryd.notify import Alert, Notifier
+from recoveryd.observe import get_logger, redact_text
+from recoveryd.rpo import due_soon
+from recoveryd.schedule import JobSpec
+from recoveryd.state import StateStore
+
+log = get_logger("recoveryd.jobs")
+
+RESULT_EXIT = {
+    "ok": ExitCode.OK,
+    "failed": ExitCode.FAILED,
+    "integrity": ExitCode.INTEGRITY,
+    "objective_missed": ExitCode.OBJECTIVE_MISSED,
+    "deferred": ExitCode.REFUSED,
+    "unavailable": ExitCode.FAILED,
+    "aborted": ExitCode.INTERRUPTED,
+}
+
+
+class UnavailableError(RecoverydError):
+    """The job kind exists in the configuration but this installation cannot run it yet."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one job run achieved."""
+
+    result: str  # ok | failed | integrity | objective_missed | aborted | unavailable | deferred
+    bytes_read: int = 0
+    bytes_stored: int = 0
+    snapshot_ids: tuple[str, ...] = ()
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return int(RESULT_EXIT.get(self.result, ExitCode.FAILED))
+
+
+class Operations(Protocol):
+    """The operations jobs run; each returns an Outcome or raises a RecoverydError."""
+
+    def backup(
+        self, cfg: LoadedConfig, source: str, *, admission: flow.Admission, cancel: threading.Event
+    ) -> Outcome: ...
+
+    def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome: ...
+
+    def prune(self, cfg: LoadedConfig) -> Outcome: ...
+
+    def drill(self, cfg: LoadedConfig, spec: JobSpec, *, cancel: threading.Event) -> Outcome: ...
+
+    def restore_drill(
+        self, cfg: LoadedConfig, source: str, *, cancel: threading.Event
+    ) -> Outcome: ...
+
+    def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]: ...
+
+
+class SourceLocks:
+    """One lock per source; prune takes them all (in name order, so no deadlock)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    @contextmanager
+    def hold(self, names: Sequence[str], cancel: threading.Event) -> Iterator[None]:
+        """Hold the locks of `names`; InterruptedOperation when `cancel` is set while waiting."""
+        with ExitStack() as stack:
+            for name in sorted(set(names)):
+                lock = self._lock(name)
+                while not lock.acquire(timeout=0.2):
+                    if cancel.is_set():
+                        raise InterruptedOperation(f"{name}: shutting down before the job started")
+                stack.callback(lock.release)
+            yield
+
+
+@dataclass
+class JobServices:
+    """Everything a job needs; `config` is replaced on reload (SIGHUP)."""
+
+    config: LoadedConfig
+    state: StateStore
+    audit: AuditLog
+    metrics: DaemonMetrics
+    notifier: Notifier
+    admission: flow.Admission
+    ops: Operations
+    cancel: threading.Event
+    stopping: threading.Event
+    defer: Callable[[JobSpec, datetime], None]
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    retry_after: float = 60.0
+
+
+class JobRunner:
+    """Callable by the scheduler: runs one job end to end, never raises."""
+
+    def __init__(self, services: JobServices, *, on_change: Callable[[], None] = lambda: None):
+        self.s = services
+        self.locks = SourceLocks()
+        self.on_change = on_change
+        self._lock = threading.Condition()
+        self._running: dict[str, datetime] = {}
+        self._failing: set[str] = set()
+        self.outcomes: list[tuple[JobSpec, Outcome]] = []  # for `daemon --once`
+
+    def running(self) -> dict[str, datetime]:
+        with self._lock:
+            return dict(self._running)
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no job runs; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._running:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._lock.wait(left if left is not None else 1.0)
+        return True
+
+    def __call__(self, spec: JobSpec) -> None:
+        if self.s.stopping.is_set():
+            return
+        with self._lock:
+            if spec.id in self._running:
+                log.info("job_skipped", job=spec.id, reason="the previous run is still going")
+                return
+            self._running[spec.id] = self.s.clock()
+            self.s.metrics.running.set(len(self._running))
+        self.on_change()
+        try:
+            self._run(spec)
+        except Exception as exc:
+            log.exception("job_crashed", job=spec.id, error=redact_text(str(exc)))
+        finally:
+            with self._lock:
+                self._running.pop(spec.id, None)
+                self.s.metrics.running.set(len(self._running))
+                self._lock.notify_all()
+            self.on_change()
+
+    def _run(self, spec: JobSpec) -> None:
+        s = self.s
+        verdict = s.admission.admit(spec.priority, job=spec.id, due_soon=self._due_soon(spec))
+        if verdict == "wait":
+            self._deferred(spec)
+            return
+        started = s.clock()
+        run_id = s.state.start_run(f"daemon_{spec.kind}", source=spec.source, at=started)
+        t0 = time.monotonic()
+        outcome = self._execute(spec)
+        seconds = time.monotonic() - t0
+        ended = s.clock()
+        s.state.end_run(
+            run_id,
+            outcome.result,
+            bytes_read=outcome.bytes_read,
+            bytes_stored=outcome.bytes_stored,
+            snapshot_id=",".join(outcome.snapshot_ids) or None,
+            error=outcome.error,
+            details={"job": spec.id, "admission": verdict, **outcome.details},
+            at=ended,
+        )
+        self._account(spec, outcome, seconds, ended, started, verdict)
+
+    def _due_soon(self, spec: JobSpec) -> bool:
+        if spec.kind != "backup" or spec.source is None:
+            return False
+        src = self.s.metrics.sources().get(spec.source)
+        return src is not None and due_soon(src, self.s.clock(), self.s.retry_after)
+
+    def _deferred(self, spec: JobSpec) -> None:
+        s = self.s
+        when = s.clock() + timedelta(seconds=s.retry_after)
+        s.state.record_event(
+            "job_deferred",
+            {"job": spec.id, "priority": spec.priority, "level": s.admission.level(),
+             "retry_at": when.isoformat()},
+            source=spec.source,
+        )  # fmt: skip
+        s.metrics.deferred.labels(spec.kind).inc()
+        log.info("job_deferred", job=spec.id, level=s.admission.level(), retry_in=s.retry_after)
+        self.outcomes.append((spec, Outcome("deferred")))
+        if not s.stopping.is_set():
+            s.defer(spec, when)
+
+    def _execute(self, spec: JobSpec) -> Outcome:
+        s = self.s
+        cfg = s.config
+        sources = (
+            [spec.source] if spec.kind == "backup" and spec.source
+            else list(cfg.config.sources) if spec.kind == "prune" else []
+        )  # fmt: skip
+        try:
+            with self.locks.hold(sources, s.cancel):
+                return self._operation(spec, cfg)
+        except InterruptedOperation as exc:
+            return Outcome("aborted", error=exc.message)
+        except UnavailableError as exc:
+            return Outcome("unavailable", error=exc.message)
+        except RecoverydError as exc:
+            result = {
+                ExitCode.INTEGRITY: "integrity",
+                ExitCode.OBJECTIVE_MISSED: "objective_missed",
+            }
+            return Outcome(result.get(exc.exit_code, "failed"), error=redact_text(exc.message))
+        except Exception as exc:
+            log.exception("job_error", job=spec.id)
+            return Outcome("failed", error=redact_text(f"unexpected {type(exc).__name__}: {exc}"))
+
+    def _operation(self, spec: JobSpec, cfg: LoadedConfig) -> Outcome:
+        s = self.s
+        if s.cancel.is_set():
+            raise InterruptedOperation(f"{spec.id}: shutting down")
+        if spec.kind == "backup" and spec.source:
+            gate_admission = s.admission
+            return s.ops.backup(cfg, spec.source, admission=gate_admission, cancel=s.cancel)
+        if spec.kind == "verify" and spec.source:
+            return s.ops.verify(cfg, spec.source, spec.read_data)
+        if spec.kind == "prune":
+            return s.ops.prune(cfg)
+        if spec.kind == "drill":
+            return s.ops.drill(cfg, spec, cancel=s.cancel)
+        if spec.kind == "restore_drill" and spec.source:
+            return s.ops.restore_drill(cfg, spec.source, cancel=s.cancel)
+        raise UnavailableError(f"{spec.id}: unknown job kind {spec.kind}")
+
+    def _account(
+        self,
+        spec: JobSpec,
+        outcome: Outcome,
+        seconds: float,
+        ended: datetime,
+        started: datetime,
+        verdict: str,
+    ) -> None:
+        s = self.s
+        self.outcomes.append((spec, outcome))
+        m = s.metrics
+        m.jobs.labels(spec.kind, outcome.result).inc()
+        m.duration.labels(spec.kind).observe(seconds)
+        label = spec.source or "-"
+        if outcome.bytes_read:
+            m.bytes_read.labels(label).inc(outcome.bytes_read)
+        if outcome.bytes_stored:
+            m.bytes_stored.labels(label).inc(outcome.bytes_stored)
+        if spec.kind == "backup" and spec.source and outcome.result == "ok":
+            m.record_success(spec.source, ended)
+        event = log.info if outcome.result in ("ok", "aborted") else log.error
+        event(
+            "job_finished",
+            job=spec.id,
+            kind=spec.kind,
+            source=spec.source,
+            result=outcome.result,
+            seconds=round(seconds, 3),
+            bytes_read=outcome.bytes_read,
+            bytes_stored=outcome.bytes_stored,
+            snapshots=list(outcome.snapshot_ids),
+            admission=verdict,
+            error=outcome.error,
+        )
+        self._audit(spec, outcome, started)
+        self._alert(spec, outcome)
+
+    def _audit(self, spec: JobSpec, outcome: Outcome, started: datetime) -> None:
+        args = [a for a in (spec.source, spec.playbook) if a]
+        try:
+            self.s.audit.record(
+                origin="daemon",
+                command=spec.kind,
+                args=args,
+                result=outcome.result,
+                exit_code=outcome.exit_code,
+                error=outcome.error,
+                started=started.isoformat(),
+                details={"job": spec.id, "snapshots": list(outcome.snapshot_ids)},
+            )
+        except OSError as exc:
+            log.error("audit_write_failed", job=spec.id, error=str(exc))
+
+    def _alert(self, spec: JobSpec, outcome: Outcome) -> None:
+        if outcome.result in ("aborted", "deferred"):
+            return
+        what = f"{spec.kind} of {spec.source}" if spec.source else spec.id
+        if outcome.result == "ok":
+            if spec.id in self._failing:
+                self._failing.discard(spec.id)
+                self.s.notifier.notify(
+                    Alert("recovery", f"{what} succeeded again", f"{spec.id} is back to normal.",
+                          source=spec.source)
+                )  # fmt: skip
+            return
+        first = spec.id not in self._failing
+        self._failing.add(spec.id)
+        if first or outcome.result != "unavailable":
+            self.s.notifier.notify(
+                Alert(
+                    "failure",
+                    f"{what} {outcome.result.replace('_', ' ')}",
+                    outcome.error or "no detail",
+                    source=spec.source,
+                    details={"job": spec.id, "result": outcome.result},
+                )
+            )

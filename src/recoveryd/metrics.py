@@ -1,0 +1,215 @@
+"""Prometheus metrics and the health endpoint: `/metrics` and `/healthz` on `metrics.listen`.
+
+The daemon updates a `DaemonMetrics` as jobs run; ages and overdue flags are
+computed at scrape time from the last success times, so that a scrape always
+sees the truth of the moment. `/healthz` answers 503, with the reasons, when a
+source is overdue past its RPO or the scheduler loop is stuck.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from recoveryd.errors import ConfigError
+from recoveryd.rpo import SourceRpo, age_seconds, is_overdue
+
+LEVELS = {"normal": 0, "elevated": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    reasons: tuple[str, ...] = ()
+
+
+class DaemonMetrics:
+    """Every metric the daemon exports, in its own registry."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._sources: dict[str, SourceRpo] = {}
+        r = self.registry
+        self.bytes_read = Counter(
+            "recoveryd_bytes_read", "Logical bytes read from sources", ["source"], registry=r
+        )
+        self.bytes_stored = Counter(
+            "recoveryd_bytes_stored", "New bytes written to stores", ["source"], registry=r
+        )
+        self.duration = Histogram(
+            "recoveryd_job_duration_seconds",
+            "Duration of daemon jobs",
+            ["kind"],
+            buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600),
+            registry=r,
+        )
+        self.jobs = Counter(
+            "recoveryd_jobs", "Daemon jobs finished, by result", ["kind", "result"], registry=r
+        )
+        self.failures = Counter(
+            "recoveryd_job_failures", "Failed daemon jobs", ["kind", "source"], registry=r
+        )
+        self.deferred = Counter(
+            "recoveryd_jobs_deferred", "Jobs deferred by load shedding", ["kind"], registry=r
+        )
+        self.running = Gauge("recoveryd_running_jobs", "Jobs running now", registry=r)
+        self.level = Gauge(
+            "recoveryd_pressure_level", "Load level: 0 normal, 1 elevated, 2 critical", registry=r
+        )
+        self.notify_dropped = Counter(
+            "recoveryd_notify_dropped", "Alerts dropped from a full spool", registry=r
+        )
+        self.heartbeat_age = Gauge(
+            "recoveryd_scheduler_heartbeat_age_seconds",
+            "Seconds since the scheduler loop last turned",
+            registry=r,
+        )
+        r.register(_SourceCollector(self))
+
+    def set_sources(self, sources: Mapping[str, SourceRpo]) -> None:
+        with self._lock:
+            self._sources = dict(sources)
+
+    def record_success(self, source: str, at: datetime) -> None:
+        with self._lock:
+            old = self._sources.get(source)
+            rpo = old.rpo_seconds if old else None
+            self._sources[source] = SourceRpo(source, rpo, at)
+
+    def sources(self) -> dict[str, SourceRpo]:
+        with self._lock:
+            return dict(self._sources)
+
+    def overdue(self) -> list[str]:
+        now = self.clock()
+        return sorted(n for n, s in self.sources().items() if is_overdue(s, now))
+
+
+class _SourceCollector:
+    """Per-source gauges computed at scrape time."""
+
+    def __init__(self, metrics: DaemonMetrics) -> None:
+        self.m = metrics
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self.m.clock()
+        ts = GaugeMetricFamily(
+            "recoveryd_last_success_timestamp_seconds",
+            "Unix time of the newest complete snapshot",
+            labels=["source"],
+        )
+        age = GaugeMetricFamily(
+            "recoveryd_last_success_age_seconds",
+            "Age of the newest complete snapshot",
+            labels=["source"],
+        )
+        rpo = GaugeMetricFamily("recoveryd_rpo_seconds", "Declared RPO", labels=["source"])
+        over = GaugeMetricFamily(
+            "recoveryd_source_overdue", "1 when the source is past its RPO", labels=["source"]
+        )
+        count = 0
+        for name, src in sorted(self.m.sources().items()):
+            if src.last_snapshot is not None:
+                ts.add_metric([name], src.last_snapshot.timestamp())
+                age.add_metric([name], age_seconds(src.last_snapshot, now) or 0.0)
+            if src.rpo_seconds is not None:
+                rpo.add_metric([name], src.rpo_seconds)
+            late = is_overdue(src, now)
+            count += late
+            over.add_metric([name], 1.0 if late else 0.0)
+        yield ts
+        yield age
+        yield rpo
+        yield over
+        yield GaugeMetricFamily("recoveryd_overdue_sources", "Sources past their RPO", value=count)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`host:port` (IPv6 as `[::1]:port`) -> (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(
+            f'"{listen}" is not host:port; write it like 127.0.0.1:9187', key="metrics.listen"
+        )
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class MetricsServer:
+    """A small threaded HTTP server for `/metrics` and `/healthz`."""
+
+    def __init__(self, metrics: DaemonMetrics, health: Callable[[], Health], listen: str) -> None:
+        host, port = parse_listen(listen)
+        handler = _handler(metrics, health)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {listen} ({exc.strerror}); choose a free address",
+                key="metrics.listen",
+            ) from exc
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 1.0},
+            name="metrics",
+            daemon=True,
+        )
+
+    @property
+    def address(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _handler(metrics: DaemonMetrics, health: Callable[[], Health]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+            elif path == "/healthz":
+                h = health()
+                body = json.dumps({"ok": h.ok, "reasons": list(h.reasons)}).encode() + b"\n"
+                self._send(200 if h.ok else 503, "application/json", body)
+            else:
+                self._send(404, "text/plain", b"not found; try /metrics or /healthz\n")
+
+        def _send(self, status: int, ctype: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # scrapes every few seconds are not worth a log line
+
+    return Handler
