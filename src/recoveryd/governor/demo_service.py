@@ -4,7 +4,9 @@ Routes, each doing some CPU work per request like a real back end:
 - essential: `/verify` (code verification at checkpoints), `/pay/verify`
   (payment verification);
 - non-essential: `/news`, `/history`, `/appointments` (heavier);
-- `/healthz` (cheap).
+- `/healthz` (cheap); `/stats/rps`: requests per second served over the last
+  `RATE_WINDOW` seconds, as a bare number (a service-side signal for the governor's
+  command probe, e.g. `curl -s http://127.0.0.1:PORT/stats/rps`).
 
 Run: `python -m recoveryd.governor.demo_service --port 0 --port-file PATH`
 (binds 127.0.0.1 only; writes the chosen port to PATH once listening).
@@ -17,12 +19,15 @@ import hashlib
 import json
 import signal
 import threading
+import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ESSENTIAL = ("/verify", "/pay/verify")
 NON_ESSENTIAL = ("/news", "/history", "/appointments")
+RATE_WINDOW = 2.0
 _WORK = {"/verify": 1, "/pay/verify": 1, "/news": 3, "/history": 3, "/appointments": 4}
 
 
@@ -38,27 +43,36 @@ class _Handler(BaseHTTPRequestHandler):
     server: DemoServer
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server naming
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/healthz":
             self._send(200, {"ok": True})
+            return
+        if path == "/stats/rps":
+            self._send_text(200, f"{self.server.rate():.1f}\n")
             return
         units = _WORK.get(path)
         if units is None:
             self._send(404, {"error": "not found"})
             return
+        self.server.count()
         token = work(units, self.server.iterations)
         self._send(200, {"route": path, "essential": path in ESSENTIAL, "token": token})
 
     def _send(self, status: int, body: dict[str, object]) -> None:
-        data = json.dumps(body).encode()
+        self._send_bytes(status, json.dumps(body).encode(), "application/json")
+
+    def _send_text(self, status: int, text: str) -> None:
+        self._send_bytes(status, text.encode(), "text/plain")
+
+    def _send_bytes(self, status: int, data: bytes, ctype: str) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base signature
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 
@@ -69,6 +83,20 @@ class DemoServer(ThreadingHTTPServer):
     def __init__(self, port: int = 0, *, iterations: int = 2000) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.iterations = iterations
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def count(self) -> None:
+        with self._lock:
+            self._times.append(time.monotonic())
+
+    def rate(self) -> float:
+        """Requests per second over the last RATE_WINDOW seconds."""
+        horizon = time.monotonic() - RATE_WINDOW
+        with self._lock:
+            while self._times and self._times[0] < horizon:
+                self._times.popleft()
+            return len(self._times) / RATE_WINDOW
 
     @property
     def port(self) -> int:

@@ -122,16 +122,23 @@ def run_load(
             if delay > 0:
                 time.sleep(delay)
             status = 0
-            try:
-                conn.request("GET", path, headers={"Connection": "keep-alive"})
-                resp = conn.getresponse()
-                resp.read()
-                status = resp.status
-                if resp.getheader("Connection", "").lower() == "close":
+            # Like browsers, retry once when a reused keep-alive connection turns out closed
+            # (nginx closes idle ones on reload); a fresh connection failing is a failure.
+            for attempt in (1, 2):
+                try:
+                    conn.request("GET", path, headers={"Connection": "keep-alive"})
+                    resp = conn.getresponse()
+                    resp.read()
+                    status = resp.status
+                    if resp.getheader("Connection", "").lower() == "close":
+                        conn.close()
+                    break
+                except (OSError, http.client.HTTPException) as exc:
                     conn.close()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(host, port, timeout=timeout)
+                    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+                    stale = isinstance(exc, http.client.RemoteDisconnected | BrokenPipeError)
+                    if attempt == 2 or not (stale or isinstance(exc, ConnectionResetError)):
+                        break
             latency = (time.monotonic() - due) * 1000.0
             with lock:
                 results.append((path, status, latency))
@@ -151,9 +158,9 @@ def run_load(
 def check(summary: dict[str, object], *, min_success: float, min_shed: int) -> list[str]:
     """Problems found in a summary written by `run` (empty when it meets the expectations)."""
     problems = []
-    ess = summary["essential"]
-    non = summary["non_essential"]
-    assert isinstance(ess, dict) and isinstance(non, dict)
+    ess, non = summary.get("essential"), summary.get("non_essential")
+    if not isinstance(ess, dict) or not isinstance(non, dict):
+        return ["not a load generator summary"]
     if float(ess["success"]) < min_success:
         problems.append(f"essential-route success {ess['success']:.4f} below {min_success}")
     if int(non["shed_503"]) < min_shed:
