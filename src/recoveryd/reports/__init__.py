@@ -1,0 +1,169 @@
+"""Incident and drill reports (SPEC §7): Markdown, self-contained HTML and PDF, in en and zh.
+
+Public API (what the CLI, the drill runner and the demo call):
+
+    render_run_report(state_dir: Path, run_id: str, *, fmt: str = "html", lang: str = "en",
+                      out: Path | None = None, config: Config | None = None,
+                      secrets: Sequence[str] = (), now: datetime | None = None) -> Path
+        Render the report of drill run `run_id` (journal at
+        `state_dir/drills/<RUN_ID>/journal.jsonl`) or incident `run_id`
+        (`state_dir/incidents/<ID>.jsonl`). Default `out`: next to the record,
+        `report.<lang>.<ext>` for a drill, `<ID>.report.<lang>.<ext>` for an
+        incident. `config` adds the sources' RPOs (and for incidents, the list of
+        sources); `secrets` are literal values to mask besides the known patterns.
+        Raises ReportError (exit 1) naming the run when it does not exist.
+
+    render_demo_report(state_dir: Path, *, fmt: str = "html", lang: str = "en",
+                       config: Config | None = None) -> Path
+        Render the report of the most recent drill run under `state_dir` (else of
+        the most recent incident) and return its path; `make run` prints it.
+
+Layout: `model` (typed report), `build` (pure: records + state -> model),
+`load` (reads the record file and the state store), `render` (Markdown, HTML via
+jinja2), `pdf` (WeasyPrint), `i18n` (catalogs, dates, durations), `redact`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recoveryd.reports.build import build_report
+from recoveryd.reports.i18n import LANGS
+from recoveryd.reports.load import (
+    ReportError,
+    find_record,
+    load_state,
+    read_record,
+    record_window,
+)
+from recoveryd.reports.model import Report
+from recoveryd.reports.redact import Redactor
+from recoveryd.reports.render import FORMATS, render_html, render_markdown
+
+if TYPE_CHECKING:
+    from recoveryd.config import Config
+
+__all__ = [
+    "FORMATS",
+    "LANGS",
+    "Report",
+    "ReportError",
+    "load_report",
+    "render_demo_report",
+    "render_report_bytes",
+    "render_run_report",
+]
+
+
+def load_report(
+    state_dir: Path,
+    report_id: str,
+    *,
+    config: Config | None = None,
+    secrets: Sequence[str] = (),
+    now: datetime | None = None,
+) -> Report:
+    """The report model of a drill run or incident, from its record and the state store."""
+    state_dir = Path(state_dir)
+    now = now or datetime.now(UTC)
+    path = find_record(state_dir, report_id)
+    record = read_record(path, report_id, shown_as=str(path.relative_to(state_dir)))
+    since, until = record_window(record, now)
+    first = record.records[0]
+    rpos = {n: s.rpo for n, s in config.sources.items()} if config is not None else {}
+    sources: list[str] | None
+    if first.get("type") == "run_started":
+        raw = first.get("sources")
+        sources = [str(s) for s in raw] if isinstance(raw, list) else []
+    else:
+        sources = list(config.sources) if config is not None else None
+    state = load_state(state_dir, since, until, sources=sources, rpos=rpos)
+    try:
+        return build_report(record, state, now, Redactor.with_values(secrets))
+    except ValueError as exc:
+        raise ReportError(f"report: {exc}") from exc
+
+
+def render_report_bytes(
+    report: Report, *, fmt: str, lang: str, secrets: Sequence[str] = ()
+) -> bytes:
+    """The rendered document; every value is redacted once more on the way out."""
+    _check(fmt, lang)
+    redact = Redactor.with_values(secrets)
+    if fmt == "md":
+        return render_markdown(report, lang, redact).encode()
+    if fmt == "html":
+        return render_html(report, lang, redact).encode()
+    from recoveryd.reports.pdf import html_to_pdf
+
+    return html_to_pdf(render_html(report, lang, redact, for_print=True))
+
+
+def render_run_report(
+    state_dir: Path,
+    run_id: str,
+    *,
+    fmt: str = "html",
+    lang: str = "en",
+    out: Path | None = None,
+    config: Config | None = None,
+    secrets: Sequence[str] = (),
+    now: datetime | None = None,
+) -> Path:
+    """Render and write the report of a drill run or incident; returns the file written."""
+    _check(fmt, lang)
+    state_dir = Path(state_dir)
+    report = load_report(state_dir, run_id, config=config, secrets=secrets, now=now)
+    data = render_report_bytes(report, fmt=fmt, lang=lang, secrets=secrets)
+    target = (
+        Path(out) if out is not None else _default_out(find_record(state_dir, run_id), fmt, lang)
+    )
+    _write_atomic(target, data)
+    return target
+
+
+def render_demo_report(
+    state_dir: Path, *, fmt: str = "html", lang: str = "en", config: Config | None = None
+) -> Path:
+    """Render the report of the newest drill run (else incident) under `state_dir`."""
+    state_dir = Path(state_dir)
+    candidates = sorted(
+        (p.stat().st_mtime, p.parent.name) for p in (state_dir / "drills").glob("*/journal.jsonl")
+    ) or sorted((p.stat().st_mtime, p.stem) for p in (state_dir / "incidents").glob("*.jsonl"))
+    if not candidates:
+        raise ReportError(
+            f"report: no drill run or incident recorded under {state_dir}; run a drill first"
+        )
+    return render_run_report(state_dir, candidates[-1][1], fmt=fmt, lang=lang, config=config)
+
+
+def _check(fmt: str, lang: str) -> None:
+    if fmt not in FORMATS:
+        raise ReportError(f'report: unknown format "{fmt}"; use one of: {", ".join(FORMATS)}')
+    if lang not in LANGS:
+        raise ReportError(f'report: unknown language "{lang}"; use one of: {", ".join(LANGS)}')
+
+
+def _default_out(record_path: Path, fmt: str, lang: str) -> Path:
+    if record_path.name == "journal.jsonl":
+        return record_path.parent / f"report.{lang}.{fmt}"
+    return record_path.with_name(f"{record_path.stem}.report.{lang}.{fmt}")
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,125 @@
+"""Geometry of the timeline chart (a Gantt of steps with fault/recovery marks and the RTO line).
+
+Pure layout: the HTML template draws the SVG from these numbers, so the chart
+needs no script, no font metrics and no external asset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recoveryd.reports.model import Report
+
+WIDTH = 760
+LABEL_W = 230
+ROW_H = 20
+TOP = 26
+BOTTOM = 30
+_NICE_STEPS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600)
+_MAX_LABEL = 34
+
+
+@dataclass(frozen=True)
+class Bar:
+    y: float
+    x: float
+    w: float
+    label: str
+    status: str  # css class: ok, failed, skipped...
+    record_type: str
+    title: str  # tooltip: name, status, duration
+
+
+@dataclass(frozen=True)
+class Line:
+    x: float
+    kind: str  # fault | recovered | rto
+    label_key: str  # catalog key of its caption
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    label_w: int
+    top: int
+    plot_bottom: float
+    bars: tuple[Bar, ...]
+    lines: tuple[Line, ...]
+    ticks: tuple[Tick, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars and not self.lines
+
+
+def build_chart(report: Report) -> Chart:
+    """Bars for every timed step, check and rollback; vertical lines for the fault and recovery
+    marks and for fault + RTO objective. The x axis is seconds since the start of the run."""
+    rows = [s for s in report.steps if s.start is not None]
+    t0 = report.started
+    ends = [((s.end or s.start) - t0).total_seconds() for s in rows if s.start]
+    ends += [m.offset_s for m in report.marks]
+    fault = next((m for m in report.marks if m.mark == "fault"), None)
+    rto = report.objective("rto")
+    rto_x = None
+    if fault is not None and rto is not None and rto.target_s is not None:
+        rto_x = fault.offset_s + rto.target_s
+        ends.append(rto_x)
+    if report.ended is not None:
+        ends.append((report.ended - t0).total_seconds())
+    span = max([1.0, *ends])
+    step = next((s for s in _NICE_STEPS if span / s <= 8), _NICE_STEPS[-1])
+    span = step * (int(span / step) + 1)
+    plot_w = WIDTH - LABEL_W - 10
+
+    def x(seconds: float) -> float:
+        return round(LABEL_W + max(0.0, seconds) / span * plot_w, 1)
+
+    bars = []
+    for i, s in enumerate(rows):
+        assert s.start is not None  # noqa: S101 - filtered above
+        start = (s.start - t0).total_seconds()
+        dur = s.duration_s or 0.0
+        name = s.name if len(s.name) <= _MAX_LABEL else s.name[: _MAX_LABEL - 1] + "…"
+        bars.append(
+            Bar(
+                y=TOP + i * ROW_H,
+                x=x(start),
+                w=max(2.0, round(x(start + dur) - x(start), 1)),
+                label=name,
+                status=s.status or "unknown",
+                record_type=s.record_type,
+                title=f"{s.name}: {s.status} ({dur:.1f}s)",
+            )
+        )
+    lines = [Line(x(m.offset_s), m.mark, f"chart_{m.mark}") for m in report.marks]
+    if rto_x is not None:
+        lines.append(Line(x(rto_x), "rto", "chart_rto_line"))
+    plot_bottom = TOP + max(1, len(rows)) * ROW_H
+    n = int(span / step)
+    ticks = tuple(Tick(x(k * step), _tick_label(k * step)) for k in range(n + 1))
+    return Chart(
+        width=WIDTH,
+        height=int(plot_bottom + BOTTOM),
+        label_w=LABEL_W,
+        top=TOP,
+        plot_bottom=plot_bottom,
+        bars=tuple(bars),
+        lines=tuple(lines),
+        ticks=ticks,
+    )
+
+
+def _tick_label(seconds: float) -> str:
+    if seconds < 60 or seconds % 60:
+        return f"{seconds:g}s"
+    if seconds < 3600 or seconds % 3600:
+        return f"{seconds / 60:g}m"
+    return f"{seconds / 3600:g}h"

@@ -1,0 +1,97 @@
+"""Translated strings and localised dates and durations for zh-CN and en.
+
+The catalog is a typed dict (`Messages`, a TypedDict) rather than gettext
+.po/.mo files: two languages maintained by the same team, no translator
+tool chain, no compile step to forget, and mypy refuses a catalog with a
+missing key, so neither language can fall behind the template set.
+Sentences take named `str.format` parameters; the renderer localises
+durations and dates before substituting them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Literal, TypedDict
+
+from recoveryd.reports._messages_en import EN
+from recoveryd.reports._messages_zh import ZH
+from recoveryd.reports.messages import Messages
+
+Lang = Literal["en", "zh"]
+LANGS: tuple[Lang, ...] = ("en", "zh")
+
+_EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class _Units(TypedDict):
+    d: str
+    h: str
+    min: str
+    s: str
+    sep: str
+
+
+_UNITS: dict[Lang, _Units] = {
+    "en": {"d": " d", "h": " h", "min": " min", "s": " s", "sep": " "},
+    "zh": {"d": "天", "h": "小时", "min": "分", "s": "秒", "sep": ""},
+}
+
+
+def catalog(lang: str) -> Messages:
+    """The message catalog of `lang` ("en" or "zh"); ValueError for any other."""
+    if lang == "en":
+        return EN
+    if lang == "zh":
+        return ZH
+    raise ValueError(f'unknown report language "{lang}"; use en or zh')
+
+
+def format_datetime(t: datetime, lang: str) -> str:
+    """`23 Nov 2026 15:01:02 UTC` (en) or `2026年11月23日 15:01:02` (zh; reports state UTC once)."""
+    u = t.astimezone(UTC)
+    clock = u.strftime("%H:%M:%S")
+    if lang == "zh":
+        return f"{u.year}年{u.month}月{u.day}日 {clock}"
+    return f"{u.day} {_EN_MONTHS[u.month - 1]} {u.year} {clock} UTC"
+
+
+def format_date(d: date, lang: str) -> str:
+    """`7 Dec 2026` (en) or `2026年12月7日` (zh)."""
+    if lang == "zh":
+        return f"{d.year}年{d.month}月{d.day}日"
+    return f"{d.day} {_EN_MONTHS[d.month - 1]} {d.year}"
+
+
+def format_clock(t: datetime) -> str:
+    """`15:01:02.345` in UTC, for timeline rows that already show the date once."""
+    u = t.astimezone(UTC)
+    return u.strftime("%H:%M:%S.") + f"{u.microsecond // 1000:03d}"
+
+
+def format_duration(seconds: float, lang: str) -> str:
+    """Readable durations: en `42.3 s`, `2 min 05 s`, `3 h 20 min`; zh `42.3秒`, `2分05秒`."""
+    u = _UNITS["zh" if lang == "zh" else "en"]
+    sep = u["sep"]
+    if seconds < 0:
+        return "-" + format_duration(-seconds, lang)
+    if seconds < 60:
+        text = f"{seconds:.1f}".removesuffix(".0") if seconds < 10 else f"{seconds:.0f}"
+        return f"{text}{u['s']}"
+    total = round(seconds)
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}{u['min']}{sep}{secs:02d}{u['s']}"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}{u['h']}{sep}{minutes:02d}{u['min']}"
+    days, hours = divmod(hours, 24)
+    return f"{days}{u['d']}{sep}{hours}{u['h']}"
+
+
+def format_offset(seconds: float) -> str:
+    """Time since the start of the run: `T+0:00:12.5`."""
+    sign = "-" if seconds < 0 else "+"
+    s = abs(seconds)
+    hours, rest = divmod(s, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"T{sign}{int(hours)}:{int(minutes):02d}:{secs:04.1f}"

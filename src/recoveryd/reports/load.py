@@ -1,0 +1,117 @@
+"""Reading what a report is built from: the record file and the state store around it.
+
+The only part of `recoveryd.reports` that touches the disk for input. A drill
+run's journal is `state_dir/drills/<RUN_ID>/journal.jsonl`; an incident's
+record is `state_dir/incidents/<ID>.jsonl` (both hash-chained, see
+`recoveryd.chain`). The state store is read, never created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from recoveryd.chain import HashChain
+from recoveryd.errors import RecoverydError
+from recoveryd.reports.build import RecordFile
+from recoveryd.reports.model import SourceHistory, StateSnapshot
+from recoveryd.state import StateStore, parse_iso
+
+HISTORY = 200  # runs per source and kind read for the backup table
+
+
+class ReportError(RecoverydError):
+    """A report cannot be produced: unknown run or incident, unreadable record."""
+
+
+def drill_journal_path(state_dir: Path, run_id: str) -> Path:
+    return state_dir / "drills" / run_id / "journal.jsonl"
+
+
+def incident_path(state_dir: Path, incident_id: str) -> Path:
+    return state_dir / "incidents" / f"{incident_id}.jsonl"
+
+
+def find_record(state_dir: Path, report_id: str) -> Path:
+    """The journal of drill run `report_id` or the record of incident `report_id`."""
+    if not report_id or "/" in report_id or report_id.startswith("."):
+        raise ReportError(f'report: "{report_id}" is not a drill run id or an incident id')
+    for path in (drill_journal_path(state_dir, report_id), incident_path(state_dir, report_id)):
+        if path.is_file():
+            return path
+    raise ReportError(
+        f'report: no drill run or incident "{report_id}" in {state_dir}; '
+        "list them with `recoveryd drill list` or check the state_dir of the configuration"
+    )
+
+
+def read_record(path: Path, report_id: str, *, shown_as: str | None = None) -> RecordFile:
+    """The records and chain status of `path`; `shown_as` is the path the report prints
+    (relative to the state directory, so reports do not depend on where it is mounted)."""
+    chain = HashChain(path)
+    try:
+        records = tuple(chain.records())
+        status = chain.verify()
+    except OSError as exc:
+        raise ReportError(
+            f"report: cannot read {path}: {exc.strerror}; check its permissions"
+        ) from exc
+    if not records:
+        raise ReportError(f"report: {path} holds no records; the run did not start")
+    return RecordFile(report_id, shown_as or str(path), records, status)
+
+
+def record_window(record: RecordFile, now: datetime) -> tuple[datetime, datetime]:
+    """From the first record's time to the last one's (or `now` for an open incident)."""
+    times = []
+    for r in record.records:
+        for key in ("time", "end"):
+            value = r.get(key)
+            if isinstance(value, str):
+                try:
+                    times.append(parse_iso(value))
+                except ValueError:
+                    continue
+    if not times:
+        return now, now
+    start, end = min(times), max(times)
+    is_open_incident = record.records[0].get("type") == "opened" and not any(
+        r.get("type") == "closed" for r in record.records
+    )
+    return start, (now if is_open_incident else end)
+
+
+def load_state(
+    state_dir: Path,
+    since: datetime,
+    until: datetime,
+    *,
+    sources: Sequence[str] | None,
+    rpos: Mapping[str, float | None],
+) -> StateSnapshot:
+    """Events and runs in [since, until] and the history of `sources` (all sources with runs
+    when None). An absent state database gives an empty snapshot."""
+    if not (state_dir / "state.db").is_file():
+        return StateSnapshot(sources={n: SourceHistory(n, rpos.get(n)) for n in sources or ()})
+    store = StateStore(state_dir)
+    try:
+        events = tuple(store.events(since=since, until=until))
+        recent = store.runs(limit=5000)
+        runs = tuple(r for r in recent if since <= (r.ended_at or r.started_at) <= until)
+        names = (
+            list(sources) if sources is not None else sorted({r.source for r in recent if r.source})
+        )
+        histories = {
+            name: SourceHistory(
+                name,
+                rpos.get(name),
+                backups=tuple(store.runs(kind="backup", source=name, limit=HISTORY)),
+                verifies=tuple(store.runs(kind="verify", source=name, limit=HISTORY)),
+                restore_drills=tuple(store.runs(kind="restore_drill", source=name, limit=HISTORY)),
+            )
+            for name in names
+        }
+    finally:
+        store.close()
+    return StateSnapshot(events=events, runs=runs, sources=histories)
