@@ -3,7 +3,7 @@
 Per source, snapshots are walked newest first. `keep_last: n` keeps the n
 newest. Each of `hourly`, `daily`, `weekly` (ISO week), `monthly`, `yearly`
 keeps, for the n most recent periods that have a snapshot, the newest snapshot
-of that period. `within: d` keeps every snapshot no older than d before the
+of that period. `within: d` keeps every snapshot taken less than d before the
 newest snapshot. A snapshot is kept if any rule keeps it. A policy with no rule
 set keeps everything (an empty policy never deletes by accident). Periods are
 computed in UTC.
@@ -87,7 +87,7 @@ def apply(snapshots: Sequence[tuple[str, datetime]], policy: Policy) -> list[Dec
                 last_bucket[name] = value
                 remaining[name] -= 1
                 reasons.append(name)
-        if policy.within is not None and newest is not None and newest - t <= policy.within:
+        if policy.within is not None and newest is not None and newest - t < policy.within:
             reasons.append("within")
         out.append(Decision(sid, t, bool(reasons), tuple(reasons)))
     return out

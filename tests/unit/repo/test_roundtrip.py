@@ -33,7 +33,12 @@ def test_listing_comes_from_the_store_alone() -> None:
     data = text_data(2000)
     sid = snapshot(repo, data, source="population")
     (info,) = Repository.open(store, master(), name="t1").snapshots()
-    assert (info.id, info.source, info.kind, info.size) == (sid, "population", "directory", len(data))
+    assert (info.id, info.source, info.kind, info.size) == (
+        sid,
+        "population",
+        "directory",
+        len(data),
+    )
     assert info.stored_size > 0
     assert info.targets == ("t1",)
     m = Repository.open(store, master()).manifest(sid)
@@ -143,7 +148,7 @@ def test_rewrap_moves_the_repository_to_a_new_master_key() -> None:
 
 
 def test_copy_reencrypts_and_dedups_in_the_destination() -> None:
-    """copy_snapshot writes the snapshot under the destination's keys; a second copy adds nothing."""
+    """copy_snapshot re-encrypts under the destination's keys; copying again adds nothing."""
     src = new_repo(MemoryStore("src"))
     dest = new_repo(MemoryStore("dst"), cipher="sm4-gcm", key=master(5))
     data = text_data(4000)

@@ -1,0 +1,84 @@
+"""The pipeline pauses and stops at chunk boundaries, as the load governor requires."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from recoveryd.errors import InterruptedOperation
+from recoveryd.flow import OpenGate, Progress
+from recoveryd.repo import SnapshotMeta, write_snapshot
+from recoveryd.stores.memory import MemoryStore
+from tests.unit.repo.helpers import BytesReader, new_repo, text_data
+
+
+class PausingGate:
+    """Blocks at the 3rd checkpoint until the test releases it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.paused = threading.Event()
+        self.release = threading.Event()
+        self.throttled = 0
+        self.lock = threading.Lock()
+
+    def checkpoint(self) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            self.paused.set()
+            assert self.release.wait(30)
+
+    def throttle(self, nbytes: int) -> None:
+        with self.lock:
+            self.throttled += nbytes
+
+    def concurrency(self, configured: int) -> int:
+        return 1
+
+
+def _chunks(store: MemoryStore) -> int:
+    return sum(1 for k in store.objects if k.startswith("data/"))
+
+
+def test_pause_at_third_chunk_then_resume() -> None:
+    """While the gate holds, at most the two admitted chunks are uploaded; release completes it."""
+    store = MemoryStore()
+    repo = new_repo(store)
+    gate = PausingGate()
+    data = text_data(20000)
+    out: list[str] = []
+    worker = threading.Thread(
+        target=lambda: out.extend(
+            s.id for s in write_snapshot(BytesReader(data), [repo], SnapshotMeta("s"), gate=gate)
+        )
+    )
+    worker.start()
+    assert gate.paused.wait(30)
+    # chunks 1 and 2 were admitted; nothing else can be uploaded while paused
+    assert _chunks(store) <= 2
+    assert repo.snapshots() == []
+    gate.release.set()
+    worker.join(30)
+    assert out
+    assert repo.restore_stream(out[0]).read() == data
+    assert gate.throttled > 0  # every upload asked the gate for bandwidth
+
+
+def test_cancel_stops_cleanly_without_a_snapshot() -> None:
+    """A cancelled gate raises InterruptedOperation at the next boundary; nothing is listed."""
+    repo = new_repo()
+    cancel = threading.Event()
+    seen: list[Progress] = []
+
+    def progress(p: Progress) -> None:
+        seen.append(p)
+        if p.chunks == 2:
+            cancel.set()
+
+    reader = BytesReader(text_data(20000))
+    with pytest.raises(InterruptedOperation):
+        write_snapshot(reader, [repo], SnapshotMeta("s"), gate=OpenGate(cancel), progress=progress)
+    assert reader.aborted
+    assert repo.snapshots() == []
+    assert seen[-1].read_bytes > 0
