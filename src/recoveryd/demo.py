@@ -29,7 +29,7 @@ from recoveryd.cli.main import main as cli_main
 from recoveryd.config import load_config
 
 MARKER = ".recoveryd-demo"
-ROWS = 20000
+ROWS = 40000
 SOURCE = "population-registry"
 
 CONFIG = f"""\
@@ -155,7 +155,7 @@ def run(folder: Path, rows: int = ROWS) -> int:
     added, updated = day_of_changes(db, rows)
     output.line(
         f"\nA day of changes: {added} citizens registered, {updated} records updated "
-        "in one contiguous range. Second backup (only changed chunks are stored):"
+        "in one contiguous range. Second backup (chunks already stored are not stored again):"
     )
     cli(config, "backup")
     cli(config, "snapshots")

@@ -70,8 +70,6 @@ create table citizen (
     registered_on text not null,
     remarks text not null
 );
-create index citizen_name on citizen(name);
-create index citizen_id_number on citizen(id_number);
 """
 
 

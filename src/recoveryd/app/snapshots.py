@@ -129,7 +129,7 @@ def restore_source_for(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -
     from the manifest's kind alone (the source may have been removed from the file)."""
     if m.source in cfg.config.sources and cfg.config.sources[m.source].kind == m.kind:
         return wiring.build_source(cfg, m.source)
-    from recoveryd.sources.factory import build_source as factory_build
+    from recoveryd.app.sourcebuild import build
 
     settings: PostgresSource | MysqlSource | SqliteSource | DirectorySource
     if m.kind == "postgresql":
@@ -142,7 +142,7 @@ def restore_source_for(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -
         settings = DirectorySource(kind="directory", path=dest, targets=[target])
     else:
         raise UsageError(f"snapshot {m.id}: unknown kind {m.kind!r}; upgrade recoveryd")
-    return factory_build(m.source, settings, base_dir=cfg.path.parent, runner=None)
+    return build(m.source, settings, base_dir=cfg.path.parent, runner=None)
 
 
 def restore(

@@ -116,7 +116,7 @@ def open_repository(cfg: LoadedConfig, target_name: str, *, create: bool = False
 
 def build_source(cfg: LoadedConfig, name: str) -> Source:
     """The Source of `sources.<name>`; over SSH when `via_ssh` names a host."""
-    from recoveryd.sources.factory import build_source as factory_build
+    from recoveryd.app.sourcebuild import build
 
     settings = cfg.config.sources[name]
     runner: CommandRunner | None = None
@@ -124,4 +124,4 @@ def build_source(cfg: LoadedConfig, name: str) -> Source:
         from recoveryd.remote import ssh_runner
 
         runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
-    return factory_build(name, settings, base_dir=cfg.path.parent, runner=runner)
+    return build(name, settings, base_dir=cfg.path.parent, runner=runner)

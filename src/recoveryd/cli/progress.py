@@ -42,6 +42,7 @@ class Reporter:
         self._quiet = quiet
         self._tty = sys.stderr.isatty() if tty is None else tty
         self._bar: Any = None
+        self._emitted = False
 
     def __enter__(self) -> Reporter:
         if self._tty and not self._quiet:
@@ -67,7 +68,7 @@ class Reporter:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self._last is not None and not self._quiet:
+        elif self._last is not None and self._emitted and not self._quiet:
             self._emit(self._last, final=True)
 
     def callback(self, progress: Progress) -> None:
@@ -89,6 +90,7 @@ class Reporter:
             self._emit(progress, final=False)
 
     def _emit(self, p: Progress, *, final: bool) -> None:
+        self._emitted = True
         output.event(
             {
                 "event": "progress",
