@@ -17,6 +17,10 @@ TOP = 26
 BOTTOM = 30
 _NICE_STEPS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600)
 _MAX_LABEL = 34
+# colours are SVG presentation attributes, not CSS: WeasyPrint's SVG renderer ignores page CSS
+_FILL = {"failed": "#b3261e", "timeout": "#b3261e", "aborted": "#b3261e", "skipped": "#c4c9ce"}
+_FILL_TYPE = {"step": "#4a90d9", "probe": "#8fb8e6", "rollback": "#9a6700"}
+_LINE = {"fault": "#b3261e", "recovered": "#1b7f3b", "rto": "#9a6700"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class Bar:
     status: str  # css class: ok, failed, skipped...
     record_type: str
     title: str  # tooltip: name, status, duration
+    fill: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class Line:
     x: float
     kind: str  # fault | recovered | rto
     label_key: str  # catalog key of its caption
+    color: str
+    dashed: bool
 
 
 @dataclass(frozen=True)
@@ -97,11 +104,15 @@ def build_chart(report: Report) -> Chart:
                 status=s.status or "unknown",
                 record_type=s.record_type,
                 title=f"{s.name}: {s.status} ({dur:.1f}s)",
+                fill=_FILL.get(s.status, _FILL_TYPE.get(s.record_type, "#4a90d9")),
             )
         )
-    lines = [Line(x(m.offset_s), m.mark, f"chart_{m.mark}") for m in report.marks]
+    lines = [
+        Line(x(m.offset_s), m.mark, f"chart_{m.mark}", _LINE.get(m.mark, "#5f6368"), False)
+        for m in report.marks
+    ]
     if rto_x is not None:
-        lines.append(Line(x(rto_x), "rto", "chart_rto_line"))
+        lines.append(Line(x(rto_x), "rto", "chart_rto_line", _LINE["rto"], True))
     plot_bottom = TOP + max(1, len(rows)) * ROW_H
     n = int(span / step)
     ticks = tuple(Tick(x(k * step), _tick_label(k * step)) for k in range(n + 1))
