@@ -139,7 +139,12 @@ def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], source
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _Loader(" ").construct_object(key_node)
+            # a plain key is its text: YAML 1.1 would read `on:` (notify) as the boolean True
+            key = (
+                key_node.value
+                if isinstance(key_node, yaml.ScalarNode) and key_node.style is None
+                else _Loader(" ").construct_object(key_node)
+            )
             if not isinstance(key, str | int | float | bool):
                 raise ConfigError(
                     "keys must be plain strings",
