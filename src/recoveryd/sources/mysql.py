@@ -1,0 +1,233 @@
+"""MySQL / MariaDB: `mariadb-dump --single-transaction` streamed, restored with the client.
+
+The dump is one InnoDB consistent-read transaction (`--single-transaction`)
+with routines, triggers, events, and binary columns in hex. When binary
+logging is on, `--master-data=2` (`--source-data=2` for MySQL's mysqldump)
+writes the binlog position of that transaction as a comment in the head of
+the stream; it is parsed before the first byte is handed out and recorded as
+the consistency point (`binlog_file`, `binlog_position`). With binary logging
+off, no position is recorded. The dump names no database (no `USE`), so it
+restores into whichever database the destination DSN names (created when
+missing).
+
+Passwords reach the tools only in a temporary `--defaults-extra-file` (0600,
+removed afterwards): never argv, never errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+from recoveryd.errors import SourceError
+from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo
+from recoveryd.sources.dsn import MysqlDsn, parse_mysql_dsn
+from recoveryd.sources.local import ToolNotFoundError
+from recoveryd.sources.procstream import ProcessStream, SecretFile, start_tool, tool_failure
+from recoveryd.sources.streamio import feed
+
+STREAM_FORMAT = "mysqldump-sql"
+DUMP_TOOLS = ("mariadb-dump", "mysqldump")
+CLIENT_TOOLS = ("mariadb", "mysql")
+_HEAD_LIMIT = 256 * 1024
+_CHANGE_MASTER = re.compile(
+    rb"CHANGE (?:MASTER|REPLICATION SOURCE) TO (?:MASTER|SOURCE)_LOG_FILE='([^']+)',"
+    rb"\s*(?:MASTER|SOURCE)_LOG_POS=(\d+)"
+)
+_HEAD_END = re.compile(rb"^-- Table structure|^CREATE |^-- Dumping", re.MULTILINE)
+
+
+def _option_file(password: str) -> str:
+    escaped = password.replace("\\", "\\\\").replace('"', '\\"')
+    return f'[client]\npassword="{escaped}"\n'
+
+
+def _quote_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def read_head(reader: ByteReader) -> tuple[bytes, dict[str, str]]:
+    """Read a dump's head up to its binlog position comment (or its first table).
+
+    Returns the bytes read (to be handed out first) and `{binlog_file, binlog_position}`,
+    empty when the head holds no position.
+    """
+    head = bytearray()
+    while len(head) < _HEAD_LIMIT:
+        block = reader.read(16384)
+        if not block:
+            break
+        head += block
+        if match := _CHANGE_MASTER.search(head):
+            return bytes(head), {
+                "binlog_file": match.group(1).decode(),
+                "binlog_position": match.group(2).decode(),
+            }
+        if _HEAD_END.search(head):
+            break
+    return bytes(head), {}
+
+
+class MysqlSource:
+    """A MySQL or MariaDB database named by `mysql://user@host:port/database`."""
+
+    kind = "mysql"
+
+    def __init__(
+        self,
+        name: str,
+        dsn: str,
+        *,
+        runner: CommandRunner,
+        password: str | None = None,
+        tmp_dir: Path | None = None,
+    ) -> None:
+        self.name = name
+        self._runner = runner
+        self._tmp_dir = tmp_dir
+        parsed = parse_mysql_dsn(dsn)
+        self._password = password if password is not None else parsed.password
+        self._dsn = parsed.without_password()
+        if not self._dsn.database:
+            raise SourceError(f"source {name}: the DSN names no database (mysql://user@host/db)")
+
+    # -- helpers -------------------------------------------------------------
+
+    def _pick(self, candidates: tuple[str, ...]) -> tuple[str, str]:
+        """The first of `candidates` that runs: (tool, its --version line)."""
+        for tool in candidates:
+            try:
+                status, out, _ = self._runner.run([tool, "--version"], timeout=30)
+            except ToolNotFoundError:
+                continue
+            if status == 0:
+                return tool, out.decode(errors="replace").strip()
+        raise SourceError(
+            f"source {self.name}: none of {', '.join(candidates)} is installed or on PATH; "
+            "install the MariaDB or MySQL client tools"
+        )
+
+    def _defaults(self, password: str | None) -> SecretFile | None:
+        if not password:
+            return None
+        return SecretFile(
+            self._runner, _option_file(password), suffix=".cnf", tmp_dir=self._tmp_dir
+        )
+
+    @staticmethod
+    def _base_args(tool: str, defaults: SecretFile | None, dsn: MysqlDsn) -> list[str]:
+        first = [f"--defaults-extra-file={defaults.path}"] if defaults else []
+        return [tool, *first, *dsn.client_args()]
+
+    def _query(
+        self, client: str, defaults: SecretFile | None, dsn: MysqlDsn, sql: str, secret: str | None
+    ) -> list[str]:
+        argv = [
+            *self._base_args(client, defaults, dsn),
+            *("--connect-timeout=30", "--batch", "--skip-column-names"),
+        ]
+        if dsn.database:
+            argv.append(f"--database={dsn.database}")
+        status, out, err = self._runner.run([*argv, "-e", sql], timeout=300)
+        if status != 0:
+            raise tool_failure(self.name, client, status, err, [secret], doing="could not connect")
+        return out.decode(errors="replace").strip().split("\t")
+
+    # -- snapshot ------------------------------------------------------------
+
+    def snapshot(self) -> ProcessStream:
+        """Start the dump; the binlog position (when binary logging is on) is in `info`."""
+        client, _ = self._pick(CLIENT_TOOLS)
+        dump_tool, dump_version = self._pick(DUMP_TOOLS)
+        defaults = self._defaults(self._password)
+        try:
+            version, log_bin = self._query(
+                client, defaults, self._dsn, "SELECT VERSION(), @@log_bin", self._password
+            )
+            argv = [
+                *self._base_args(dump_tool, defaults, self._dsn),
+                *("--single-transaction", "--routines", "--triggers", "--events"),
+                *("--hex-blob", "--quick", "--skip-dump-date"),
+            ]
+            if log_bin == "1":
+                mariadb = "MariaDB" in dump_version
+                argv.append("--master-data=2" if mariadb else "--source-data=2")
+            argv.append(str(self._dsn.database))
+            proc = start_tool(self.name, self._runner, argv)
+            head, consistency = read_head(proc) if log_bin == "1" else (b"", {})
+        except BaseException:
+            if defaults is not None:
+                defaults.remove()
+            raise
+        info = SourceInfo(
+            kind=self.kind,
+            stream_format=STREAM_FORMAT,
+            engine_version=version if "MariaDB" in version else f"MySQL {version}",
+            consistency=consistency,
+            extra={"database": str(self._dsn.database), "tool_version": dump_version},
+        )
+
+        def cleanup(_ok: bool) -> None:
+            if defaults is not None:
+                defaults.remove()
+
+        return ProcessStream(
+            source=self.name,
+            tool=dump_tool,
+            proc=proc,
+            info=info,
+            secrets=[self._password],
+            head=head,
+            cleanup=cleanup,
+        )
+
+    # -- restore -------------------------------------------------------------
+
+    def restore(
+        self,
+        stream: ByteReader,
+        dest: str,
+        info: SourceInfo,
+        *,
+        password: str | None = None,
+    ) -> None:
+        """Load the dump into the database of `dest` (created when missing) with the client.
+
+        `password` (else one inside `dest`, else this source's) authenticates to `dest`.
+        """
+        if info.stream_format != STREAM_FORMAT:
+            raise SourceError(f"source {self.name}: cannot restore a {info.stream_format} stream")
+        target = parse_mysql_dsn(dest)
+        secret = password or target.password or self._password
+        target = target.without_password()
+        database = target.database
+        if not database:
+            raise SourceError(f"source {self.name}: restore destination names no database")
+        client, _ = self._pick(CLIENT_TOOLS)
+        defaults = self._defaults(secret)
+        try:
+            server = MysqlDsn(target.user, target.host, target.port, None, socket=target.socket)
+            self._query(
+                client,
+                defaults,
+                server,
+                f"CREATE DATABASE IF NOT EXISTS {_quote_ident(database)}",
+                secret,
+            )
+            argv = [*self._base_args(client, defaults, target), "--batch", "--database", database]
+            proc = start_tool(self.name, self._runner, argv, stdin=True)
+            status = feed(proc, stream)
+            if status != 0:
+                raise tool_failure(
+                    self.name,
+                    client,
+                    status,
+                    proc.stderr_text(),
+                    [secret, self._password],
+                    doing=f"could not restore into database {database}",
+                )
+        finally:
+            if defaults is not None:
+                with contextlib.suppress(Exception):
+                    defaults.remove()
