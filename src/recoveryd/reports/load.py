@@ -102,12 +102,17 @@ def load_state(
         names = (
             list(sources) if sources is not None else sorted({r.source for r in recent if r.source})
         )
+        # `verify` of a whole repository records no source: it covers every source in it
+        repo_verifies = tuple(
+            r for r in store.runs(kind="verify", limit=HISTORY) if r.source is None
+        )
         histories = {
             name: SourceHistory(
                 name,
                 rpos.get(name),
                 backups=tuple(store.runs(kind="backup", source=name, limit=HISTORY)),
-                verifies=tuple(store.runs(kind="verify", source=name, limit=HISTORY)),
+                verifies=tuple(store.runs(kind="verify", source=name, limit=HISTORY))
+                + repo_verifies,
                 restore_drills=tuple(store.runs(kind="restore_drill", source=name, limit=HISTORY)),
             )
             for name in names

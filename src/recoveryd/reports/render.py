@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from recoveryd.reports import gantt, i18n
 from recoveryd.reports.messages import Messages
-from recoveryd.reports.model import Dur, Msg, Param, Report, TimelineEntry
+from recoveryd.reports.model import Dur, Msg, Objective, Param, Report, TimelineEntry
 from recoveryd.reports.redact import Redactor
 
 FORMATS = ("md", "html", "pdf")
@@ -97,8 +97,10 @@ def _context(report: Report, lang: str, *, markdown: bool) -> dict[str, Any]:
     def phase(name: str) -> str:
         return str(m.get(f"phase_{name}", name))
 
-    def verdict(met: bool | None) -> str:
-        return m["not_measured"] if met is None else (m["met"] if met else m["missed"])
+    def verdict(o: Objective) -> str:
+        if o.met is not None:
+            return m["met"] if o.met else m["missed"]
+        return m["no_objective"] if o.target_s is None else m["not_measured"]
 
     return {
         "r": report,
