@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -185,6 +185,8 @@ class JobRunner:
         run_id = s.state.start_run(f"daemon_{spec.kind}", source=spec.source, at=started)
         t0 = time.monotonic()
         outcome = self._execute(spec)
+        if outcome.error:
+            outcome = replace(outcome, error=redact_text(outcome.error))
         seconds = time.monotonic() - t0
         ended = s.clock()
         s.state.end_run(

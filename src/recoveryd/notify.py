@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,7 @@ class Notifier:
 
     def notify(self, alert: Alert) -> int:
         """Spool `alert` for every channel subscribed to its kind; returns how many."""
+        alert = replace(alert, subject=redact_text(alert.subject), text=redact_text(alert.text))
         count = 0
         for channel in self.channels:
             if alert.kind not in channel.on:

@@ -1,0 +1,77 @@
+"""Test doubles for the daemon: operations that record calls, a scripted admission."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from recoveryd import flow
+from recoveryd.config import LoadedConfig, load_config
+from recoveryd.jobs import Outcome
+from recoveryd.schedule import JobSpec
+
+
+def write_config(tmp: Path, body: str = "") -> LoadedConfig:
+    path = tmp / "recoveryd.yaml"
+    path.write_text(
+        f"state_dir: {tmp / 'state'}\n"
+        "encryption: {key_file: master.key}\n"
+        f"targets: {{local: {{kind: filesystem, path: {tmp / 'store'}}}}}\n" + body
+    )
+    return load_config(path)
+
+
+class FakeOps:
+    """Operations that record their calls; `block` holds a backup until released."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+        self.fail: set[str] = set()
+        self.block = threading.Event()
+        self.block.set()
+        self.entered = threading.Event()
+        self.snapshots: dict[str, datetime] = {}
+        self.lock = threading.Lock()
+
+    def _call(self, kind: str, name: str | None) -> Outcome:
+        with self.lock:
+            self.calls.append((kind, name))
+        self.entered.set()
+        self.block.wait(10)
+        if f"{kind}:{name}" in self.fail:
+            return Outcome("failed", error=f"{kind} of {name} failed password=hunter22")
+        return Outcome("ok", bytes_read=100, bytes_stored=10, snapshot_ids=(f"snap-{name}",))
+
+    def backup(
+        self, cfg: LoadedConfig, source: str, *, admission: flow.Admission, cancel: threading.Event
+    ) -> Outcome:
+        return self._call("backup", source)
+
+    def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome:
+        return self._call("verify", source)
+
+    def prune(self, cfg: LoadedConfig) -> Outcome:
+        return self._call("prune", None)
+
+    def drill(self, cfg: LoadedConfig, spec: JobSpec, *, cancel: threading.Event) -> Outcome:
+        return self._call("drill", spec.playbook)
+
+    def restore_drill(self, cfg: LoadedConfig, source: str, *, cancel: threading.Event) -> Outcome:
+        return self._call("restore_drill", source)
+
+    def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
+        return dict(self.snapshots)
+
+
+class ScriptedAdmission(flow.AlwaysAdmit):
+    """Answers from a script; remembers every question."""
+
+    def __init__(self, answer: str = "run") -> None:
+        super().__init__()
+        self.answer = answer
+        self.asked: list[tuple[str, str, bool]] = []
+
+    def admit(self, priority: str, *, job: str, due_soon: bool = False) -> str:
+        self.asked.append((priority, job, due_soon))
+        return self.answer
