@@ -56,6 +56,9 @@ _TRANSIENT = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed"}
     | {"InternalError", "ServiceUnavailable", "ServiceUnavailableException", "503", "500"}
 )
+_NO_RETENTION = frozenset(
+    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "InvalidRequest"}
+)
 _LOCKED = frozenset({"AccessDenied", "ObjectLocked", "InvalidRequest"})
 
 
@@ -83,6 +86,17 @@ class S3Settings:
     max_pool_connections: int = 16
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+
+
+_SESSION_LOCK = threading.Lock()
+_SESSION: list[boto3.session.Session] = []
+
+
+def _session() -> boto3.session.Session:
+    """One boto3 session per process: loading the service model once makes clients cheap."""
+    if not _SESSION:
+        _SESSION.append(boto3.session.Session())
+    return _SESSION[0]
 
 
 def _md5_b64(data: bytes) -> str:
@@ -125,16 +139,16 @@ class S3Store:
         )
         verify: bool | str = (s.ca_bundle or True) if s.verify_tls else False
         creds = s.credentials
-        session = boto3.session.Session()
-        client: S3Client = session.client(
-            "s3",
-            endpoint_url=s.endpoint_url,
-            region_name=s.region or "us-east-1",
-            aws_access_key_id=creds.access_key_id if creds else None,
-            aws_secret_access_key=creds.secret_access_key if creds else None,
-            verify=verify,
-            config=config,
-        )
+        with _SESSION_LOCK:  # client creation is not thread-safe; the session caches models
+            client: S3Client = _session().client(
+                "s3",
+                endpoint_url=s.endpoint_url,
+                region_name=s.region or "us-east-1",
+                aws_access_key_id=creds.access_key_id if creds else None,
+                aws_secret_access_key=creds.secret_access_key if creds else None,
+                verify=verify,
+                config=config,
+            )
         # Swift's s3api requires Content-MD5 on DeleteObjects; boto3 >= 1.36 sends a CRC instead.
         client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
         return client
@@ -398,7 +412,7 @@ class S3Store:
             until = current.get("Retention", {}).get("RetainUntilDate")
             mode = current.get("Retention", {}).get("Mode")
         except bexc.ClientError as exc:
-            if _error_code(exc)[0] not in ("NoSuchObjectLockConfiguration", "InvalidRequest"):
+            if _error_code(exc)[0] not in _NO_RETENTION:
                 raise self._error(exc, "get retention", key) from exc
             until, mode = None, None
         except bexc.BotoCoreError as exc:
