@@ -5,7 +5,7 @@ secret in a step's output and load shedding during the run."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +225,6 @@ def make_state_dir(state_dir: Path) -> Path:
     path = write_journal(state_dir)
     write_state(state_dir)
     return path
+
+
+__all__ = ["NOW", "RUN_ID", "SECRET", "T0", "date", "timedelta"]
