@@ -163,7 +163,8 @@ class Incidents:
         """Every incident, oldest first."""
         if not self.dir.is_dir():
             return []
-        return [self.get(p.stem) for p in sorted(self.dir.glob("INC-*.jsonl"))]
+        found = [self.get(p.stem) for p in self.dir.glob("INC-*.jsonl")]
+        return sorted(found, key=lambda i: (i.opened, len(i.id), i.id))
 
     # --- internals
 

@@ -1,0 +1,117 @@
+"""Real incidents: recorded append-only with operator and time, closed once, reported."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from recoveryd.chain import HashChain
+from recoveryd.cli.main import main
+from recoveryd.errors import RefusedError
+from recoveryd.incidents import IncidentNotFoundError, Incidents
+from recoveryd.state import StateStore
+
+T0 = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
+
+
+def _clock(start: datetime = T0) -> Callable[[], datetime]:
+    ticks = iter(start + timedelta(minutes=i) for i in range(100))
+    return lambda: next(ticks)
+
+
+def test_every_entry_records_operator_and_time_in_a_verified_chain(tmp_path: Path) -> None:
+    """open, note, action and close each append one chained record naming who and when."""
+    inc = Incidents(tmp_path, clock=_clock(), operator=lambda: "duty-wu")
+    incident_id = inc.open("Registry database unreachable", severity="I")
+    inc.note(incident_id, "Failover started")
+    inc.action(incident_id, owner="DBA team", due=date(2026, 12, 1), text="Add a second standby")
+    inc.close(incident_id, summary="Standby promoted")
+    assert incident_id == "INC-20261123T080000Z"
+    chain = HashChain(inc.path(incident_id))
+    records = list(chain.records())
+    assert [r["type"] for r in records] == ["opened", "note", "action", "closed"]
+    assert {r["operator"] for r in records} == {"duty-wu"}
+    assert records[1]["time"] == "2026-11-23T08:01:00.000Z"
+    assert chain.verify().ok
+    summary = inc.get(incident_id)
+    assert summary.status == "closed" and summary.intact and summary.entries == 4
+
+
+def test_two_incidents_in_the_same_second_get_distinct_ids(tmp_path: Path) -> None:
+    """Ids never collide: the second one opened in the same second gets a suffix."""
+    inc = Incidents(tmp_path, clock=lambda: T0, operator=lambda: "a")
+    assert inc.open("one") == "INC-20261123T080000Z"
+    assert inc.open("two") == "INC-20261123T080000Z-2"
+    assert [i.title for i in inc.all()] == ["one", "two"]
+
+
+def test_a_closed_incident_takes_no_more_entries(tmp_path: Path) -> None:
+    """After close, notes and actions are refused (exit 5): the record is final."""
+    inc = Incidents(tmp_path, clock=_clock(), operator=lambda: "a")
+    incident_id = inc.open("x")
+    inc.close(incident_id, summary="done")
+    with pytest.raises(RefusedError, match="is closed"):
+        inc.note(incident_id, "late")
+    with pytest.raises(IncidentNotFoundError, match="no incident"):
+        inc.note("INC-19990101T000000Z", "nothing")
+
+
+def test_incident_lifecycle_through_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`incident open/note/action/close` then `report ID` give a report holding the entries and
+    the shedding the daemon recorded while the incident was open."""
+    config = tmp_path / "recoveryd.yaml"
+    config.write_text(
+        "state_dir: ./state\nencryption: {key_file: ./k}\n"
+        "targets: {local: {kind: filesystem, path: ./store}}\n",
+        encoding="utf-8",
+    )
+    base = ["--config", str(config)]
+    assert main([*base, "incident", "open", "健康码网关崩溃", "--severity", "II"]) == 0
+    incident_id = capsys.readouterr().out.strip()
+    assert incident_id.startswith("INC-")
+    store = StateStore(tmp_path / "state")
+    store.record_event("shed_action", {"action": "essential-only", "requests_shed": 321})
+    store.close()
+    assert (
+        main([*base, "incident", "note", incident_id, "proxy in essential mode; password=hunter22"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                *base,
+                "incident",
+                "action",
+                incident_id,
+                "--owner",
+                "vendor",
+                "--due",
+                "2026-12-01",
+                "scale out",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main([*base, "incident", "action", incident_id, "--owner", "v", "--due", "soon", "x"]) == 2
+    )
+    assert main([*base, "--json", "incident", "close", incident_id, "--summary", "restored"]) == 0
+    closed = json.loads(capsys.readouterr().out)
+    assert closed["status"] == "closed" and closed["entries"] == 4 and closed["intact"] is True
+    assert main([*base, "incident", "note", incident_id, "late"]) == 5
+    capsys.readouterr()
+    out = tmp_path / "r.md"
+    assert (
+        main([*base, "report", incident_id, "--format", "md", "--lang", "zh", "--out", str(out)])
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == str(out)
+    text = out.read_text(encoding="utf-8")
+    assert "健康码网关崩溃" in text and "scale out" in text and "321" in text
+    assert "hunter22" not in text and "已关闭" in text
