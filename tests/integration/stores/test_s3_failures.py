@@ -1,0 +1,180 @@
+"""How the S3 store fails against real stores: credentials, buckets, TLS, outages, multipart."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recoveryd.errors import StoreError, TransientStoreError
+from recoveryd.stores.factory import open_store
+from recoveryd.stores.s3 import S3Credentials, S3Settings, S3Store
+from recoveryd.stores.wrappers import RetryPolicy, innermost
+
+from ...fixtures.objectstores import S3Server, free_port
+
+pytestmark = pytest.mark.integration
+
+PART = 5 * 1024 * 1024
+
+
+def _s3(server: S3Server, bucket: str, **overrides: Any) -> S3Store:
+    settings: dict[str, Any] = {
+        "bucket": bucket,
+        "endpoint_url": server.endpoint_url,
+        "region": server.region,
+        "credentials": S3Credentials(server.access_key, server.secret_key),
+        "part_size": PART,
+    }
+    settings.update(overrides)
+    return S3Store("primary", S3Settings(**settings))
+
+
+def test_wrong_secret_is_a_clear_error_without_the_secret(s3_server: S3Server) -> None:
+    """A wrong secret names the target, says to check the credentials, and leaks nothing."""
+    bucket = s3_server.make_bucket()
+    wrong = "wrong-" + s3_server.secret_key
+    store = _s3(s3_server, bucket, credentials=S3Credentials(s3_server.access_key, wrong))
+    with pytest.raises(StoreError) as info:
+        store.put("data/x", b"x")
+    message = str(info.value)
+    assert not isinstance(info.value, TransientStoreError)
+    assert message.startswith("target primary:")
+    assert "check the target's access key and secret" in message
+    assert wrong not in message
+    assert s3_server.secret_key not in message
+
+
+def test_unknown_access_key_is_a_clear_error(s3_server: S3Server) -> None:
+    """An access key the store does not know is reported like a wrong secret."""
+    bucket = s3_server.make_bucket()
+    store = _s3(s3_server, bucket, credentials=S3Credentials("NOSUCHKEY", "x"))
+    with pytest.raises(StoreError, match="check the target's access key and secret"):
+        list(store.list())
+
+
+def test_missing_bucket_is_named(s3_server: S3Server) -> None:
+    """A bucket that does not exist is named in the error, with the fix."""
+    store = _s3(s3_server, "no-such-bucket-here")
+    with pytest.raises(StoreError, match="bucket no-such-bucket-here does not exist"):
+        store.put("data/x", b"x")
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_with_the_test_ca_works_and_fails_without_it(s3_server: S3Server) -> None:
+    """TLS is verified by default: the store's CA in ca_bundle works, no CA is refused."""
+    bucket = s3_server.make_bucket()
+    https = s3_server.https_endpoint_url
+    good = _s3(s3_server, bucket, endpoint_url=https, ca_bundle=str(s3_server.ca_file))
+    good.put("data/tls", b"secure")
+    assert good.get("data/tls") == b"secure"
+    unverified = _s3(s3_server, bucket, endpoint_url=https)
+    with pytest.raises(StoreError, match=r"TLS verification .* failed; set ca_bundle") as info:
+        unverified.get("data/tls")
+    assert not isinstance(info.value, TransientStoreError)
+    insecure = _s3(s3_server, bucket, endpoint_url=https, verify_tls=False)
+    assert insecure.get("data/tls") == b"secure"
+
+
+def test_unreachable_endpoint_is_transient(tmp_path: Path) -> None:
+    """Nothing listening at the endpoint is a transient error (the retry wrapper retries it)."""
+    store = S3Store(
+        "primary",
+        S3Settings(
+            bucket="b",
+            endpoint_url=f"http://127.0.0.1:{free_port()}",
+            credentials=S3Credentials("a", "b"),
+            connect_timeout=2,
+        ),
+    )
+    with pytest.raises(TransientStoreError, match="target primary: cannot reach"):
+        store.get("data/x")
+
+
+def test_stopped_gateway_fails_transiently_then_recovers(
+    swift_s3: S3Server, target_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """While the gateway is down, operations fail as transient after bounded retries;
+    once it is back, the same store works again."""
+    spec = target_factory("swift")
+    sleeps: list[float] = []
+    store = open_store(
+        "primary",
+        spec.target,
+        base_dir=tmp_path,
+        resolve_secret=str,
+        retry=RetryPolicy(attempts=3),
+        sleep=sleeps.append,
+    )
+    store.put("data/a", b"a")
+    swift_s3.stop()
+    try:
+        with pytest.raises(TransientStoreError):
+            store.get("data/a")
+        assert len(sleeps) == 2
+    finally:
+        swift_s3.start()
+    assert store.get("data/a") == b"a"
+
+
+def test_failed_multipart_upload_leaves_no_parts(s3_server: S3Server) -> None:
+    """When a part fails, the upload is aborted: no object and no multipart upload remain."""
+    bucket = s3_server.make_bucket()
+    store = _s3(s3_server, bucket)
+    calls = {"n": 0}
+
+    def fail_second_part(**_: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionResetError("connection reset by peer (injected)")
+
+    store.client.meta.events.register("before-call.s3.UploadPart", fail_second_part)
+    with pytest.raises(ConnectionResetError):
+        store.put("packs/big", os.urandom(2 * PART + 1))
+    assert calls["n"] == 2
+    assert not store.exists("packs/big")
+    uploads = s3_server.client().list_multipart_uploads(Bucket=bucket)
+    assert uploads.get("Uploads", []) == []
+
+
+def test_stale_multipart_uploads_are_aborted(s3_server: S3Server) -> None:
+    """abort_stale_multipart_uploads removes uploads a crashed process left behind."""
+    bucket = s3_server.make_bucket()
+    raw = s3_server.client()
+    raw.create_multipart_upload(Bucket=bucket, Key="packs/orphan")
+    store = _s3(s3_server, bucket)
+    assert store.abort_stale_multipart_uploads(timedelta(days=1)) == 0
+    assert store.abort_stale_multipart_uploads(timedelta(0)) == 1
+    assert raw.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_batch_delete_sends_content_md5(s3_server: S3Server) -> None:
+    """DeleteObjects works on both vendors (Swift requires Content-MD5, added by the store)."""
+    bucket = s3_server.make_bucket()
+    store = _s3(s3_server, bucket)
+    for i in range(3):
+        store.put(f"data/{i}", b"x")
+    resp = store.client.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": f"data/{i}"} for i in range(3)]}
+    )
+    assert resp.get("Errors", []) == []
+    assert list(store.list()) == []
+
+
+def test_prefix_isolates_targets_in_one_bucket(
+    target_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Keys live under the target's prefix and listing never shows other prefixes."""
+    spec = target_factory("ceph", prefix="site-a/")
+    store = open_store("primary", spec.target, base_dir=tmp_path, resolve_secret=str)
+    store.put("data/x", b"x")
+    raw = spec.server.client()
+    raw.put_object(Bucket=spec.target.bucket, Key="site-b/data/y", Body=b"y")
+    keys = [o["Key"] for o in raw.list_objects_v2(Bucket=spec.target.bucket)["Contents"]]
+    assert sorted(keys) == ["site-a/data/x", "site-b/data/y"]
+    assert [i.key for i in store.list()] == ["data/x"]
+    assert isinstance(innermost(store), S3Store)
