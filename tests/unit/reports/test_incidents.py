@@ -101,6 +101,7 @@ def test_incident_lifecycle_through_the_command_line(
     assert (
         main([*base, "incident", "action", incident_id, "--owner", "v", "--due", "soon", "x"]) == 2
     )
+    capsys.readouterr()
     assert main([*base, "--json", "incident", "close", incident_id, "--summary", "restored"]) == 0
     closed = json.loads(capsys.readouterr().out)
     assert closed["status"] == "closed" and closed["entries"] == 4 and closed["intact"] is True
