@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from recoveryd import flow
 from recoveryd.audit import AuditLog
 from recoveryd.config import LoadedConfig
-from recoveryd.errors import ExitCode, InterruptedOperation, RecoverydError
+from recoveryd.errors import ExitCode, InterruptedOperation, RecoverydError, RefusedError
 from recoveryd.metrics import DaemonMetrics
 from recoveryd.notify import Alert, Notifier
 from recoveryd.observe import get_logger, redact_text
@@ -187,6 +187,8 @@ class JobRunner:
         outcome = self._execute(spec)
         if outcome.error:
             outcome = replace(outcome, error=redact_text(outcome.error))
+        if outcome.result == "deferred" and not s.stopping.is_set():
+            s.defer(spec, s.clock() + timedelta(seconds=s.retry_after))
         seconds = time.monotonic() - t0
         ended = s.clock()
         s.state.end_run(
@@ -236,6 +238,8 @@ class JobRunner:
             return Outcome("aborted", error=exc.message)
         except UnavailableError as exc:
             return Outcome("unavailable", error=exc.message)
+        except RefusedError as exc:  # the operation itself met load shedding: retry later
+            return Outcome("deferred", error=exc.message)
         except RecoverydError as exc:
             result = {
                 ExitCode.INTEGRITY: "integrity",
