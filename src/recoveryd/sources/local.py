@@ -187,7 +187,13 @@ class LocalRunner:
         if input is not None:
             writer = threading.Thread(target=_feed, args=(proc, input), daemon=True)
             writer.start()
-        timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, expire) if timeout is not None else None
         if timer is not None:
             timer.start()
         try:
@@ -202,6 +208,8 @@ class LocalRunner:
                 timer.cancel()
             if writer is not None:
                 writer.join(5.0)
+        if expired.is_set():
+            raise TimeoutError(f"{argv[0]} still running after {timeout}s; it was killed")
         return status, bytes(out), proc.stderr_text()
 
 
