@@ -1,4 +1,4 @@
-"""`recoveryd verify [SNAPSHOT...] [--read-data[=sample]]`: integrity check, exit 3 on problems."""
+"""`recoveryd verify [SNAPSHOT...] [--read-data [--sample]]`: integrity check; exit 3 on damage."""
 
 from __future__ import annotations
 
@@ -21,18 +21,17 @@ def register(sub: Any) -> None:
         "snapshots", nargs="*", metavar="SNAPSHOT", help="ids or prefixes (default: all)"
     )
     p.add_argument(
-        "--read-data",
-        nargs="?",
-        const="all",
-        choices=["all", "sample"],
-        help="read and authenticate every chunk (or a sample)",
+        "--read-data", action="store_true", help="read and authenticate every chunk's bytes"
+    )
+    p.add_argument(
+        "--sample", action="store_true", help="with --read-data: read a random sample of chunks"
     )
     p.add_argument("--target", help="only this target")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    read_data: bool | str = "sample" if args.read_data == "sample" else bool(args.read_data)
+    read_data: bool | str = ("sample" if args.sample else True) if args.read_data else False
     with Reporter("verify", quiet=ctx.json):
         report = app.verify(
             ctx.config, args.snapshots, read_data=read_data, target=args.target, strict=False
