@@ -204,3 +204,52 @@ def test_postgresql_roundtrip_to_filesystem_and_ceph(
         pg_server.drop_database(into)
 
     roundtrip(deployment, "population", "postgresql", ["local", "ceph"], restore)
+
+
+@pytest.mark.integration
+def test_mysql_roundtrip_to_filesystem_and_swift_tls(
+    deployment: Deployment,
+    target_factory: Callable[..., TargetSpec],
+    tmp_path: Path,
+    mariadb_server: Any,
+) -> None:
+    """A MariaDB database restores into a new database with every table identical, from the
+    filesystem store and from Swift over https; the restore's password comes by reference."""
+    from tests.fixtures.mariadb import populate_registry_mysql, table_checksums_mysql
+
+    db = mariadb_server.create_database("e2e_legal")
+    populate_registry_mysql(mariadb_server, db, 3000)
+    deployment.configure(
+        targets={
+            "local": fs_target(tmp_path / "store"),
+            "swift": target_factory("swift", https=True).yaml(),
+        },
+        sources={
+            "legal-entities": {
+                "kind": "mysql",
+                "dsn": mariadb_server.dsn(db),
+                "password_file": str(mariadb_server.password_file),
+                "targets": ["local", "swift"],
+            }
+        },
+    )
+    expected = table_checksums_mysql(mariadb_server, db)
+    admin_pw = tmp_path / "admin.pw"
+    admin_pw.write_text(mariadb_server.admin_password + "\n")
+
+    def restore(sid: str, target: str) -> None:
+        into = mariadb_server.create_database(f"e2e_restored_{target}")
+        deployment.cli(
+            "restore",
+            sid,
+            "--to",
+            mariadb_server.admin_dsn(into),
+            "--target",
+            target,
+            "--password-file",
+            str(admin_pw),
+        ).expect(0)
+        assert table_checksums_mysql(mariadb_server, into) == expected
+        mariadb_server.drop_database(into)
+
+    roundtrip(deployment, "legal-entities", "mysql", ["local", "swift"], restore)

@@ -152,8 +152,12 @@ def restore(
     *,
     target: str | None = None,
     progress: ProgressCallback | None = None,
+    password: str | None = None,
 ) -> SnapshotInfo:
     """Restore a snapshot (id or unique prefix) into `dest`; returns what was restored.
+
+    `password` authenticates to a database `dest` (else one inside `dest`, else
+    the configured source's).
 
     Every chunk is authenticated before its bytes reach the destination; a
     damaged snapshot raises IntegrityError (exit 3) naming snapshot and object.
@@ -177,7 +181,11 @@ def restore(
                     extra=dict(m.extra),
                 )
                 with repo.restore_stream(sid) as reader:
-                    source.restore(_CountingReader(reader, progress, m.size), dest, info)
+                    stream = _CountingReader(reader, progress, m.size)
+                    if password is not None and m.kind in ("postgresql", "mysql"):
+                        source.restore(stream, dest, info, password=password)  # type: ignore[call-arg]
+                    else:
+                        source.restore(stream, dest, info)
             except BaseException as exc:
                 st.end_run(run_id, "failed", snapshot_id=sid, error=_short(exc))
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from recoveryd import app
@@ -10,6 +11,7 @@ from recoveryd.cli import output
 from recoveryd.cli.cmd_backup import cancel_on_signals
 from recoveryd.cli.context import Context
 from recoveryd.cli.progress import Reporter
+from recoveryd.secrets import redact, resolve_secret
 
 
 def register(sub: Any) -> None:
@@ -19,15 +21,31 @@ def register(sub: Any) -> None:
     p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot id or a unique prefix of it")
     p.add_argument("--to", dest="dest", required=True, metavar="DEST", help="where to restore")
     p.add_argument("--target", help="read from this target (default: the first that has it)")
+    p.add_argument(
+        "--password-file",
+        metavar="REF",
+        help="password for a database DEST: a file, env:NAME or credential:NAME "
+        "(default: one in DEST, else the source's)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
+    password = None
+    if args.password_file:
+        password = resolve_secret(args.password_file, Path.cwd(), setting="--password-file")
     with cancel_on_signals(), Reporter("restore", quiet=ctx.json) as rep:
-        done = app.restore(cfg, args.snapshot, args.dest, target=args.target, progress=rep.callback)
+        done = app.restore(
+            cfg,
+            args.snapshot,
+            args.dest,
+            target=args.target,
+            progress=rep.callback,
+            password=password,
+        )
     if ctx.json:
-        output.emit_json({"snapshot": done.id, "source": done.source, "dest": args.dest})
+        output.emit_json({"snapshot": done.id, "source": done.source, "dest": redact(args.dest)})
     else:
-        output.line(f"restored snapshot {done.id[:12]} of {done.source} into {args.dest}")
+        output.line(f"restored snapshot {done.id[:12]} of {done.source} into {redact(args.dest)}")
     return 0
