@@ -13,10 +13,13 @@ Public API (what the CLI, the drill runner and the demo call):
         sources); `secrets` are literal values to mask besides the known patterns.
         Raises ReportError (exit 1) naming the run when it does not exist.
 
-    render_demo_report(state_dir: Path, *, fmt: str = "html", lang: str = "en",
+    render_demo_report(state_dir: Path, *, fmt: str = "html", lang: str | None = None,
                        config: Config | None = None) -> Path
-        Render the report of the most recent drill run under `state_dir` (else of
-        the most recent incident) and return its path; `make run` prints it.
+        Render the report of the most recent drill run under `state_dir` and return
+        its path; `make run` prints it. `state_dir` may also be a folder holding
+        `recoveryd.yaml` (the demo folder): its configuration gives the state
+        directory and the language. With no drill run, the report covers the
+        backups, verifies and restores the state store recorded (`session.py`).
 
 Layout: `model` (typed report), `build` (pure: records + state -> model),
 `load` (reads the record file and the state store), `render` (Markdown, HTML via
@@ -70,8 +73,18 @@ def load_report(
 ) -> Report:
     """The report model of a drill run or incident, from its record and the state store."""
     state_dir = Path(state_dir)
+    return _load(state_dir, find_record(state_dir, report_id), report_id, config, secrets, now)
+
+
+def _load(
+    state_dir: Path,
+    path: Path,
+    report_id: str,
+    config: Config | None,
+    secrets: Sequence[str],
+    now: datetime | None,
+) -> Report:
     now = now or datetime.now(UTC)
-    path = find_record(state_dir, report_id)
     record = read_record(path, report_id, shown_as=str(path.relative_to(state_dir)))
     since, until = record_window(record, now)
     first = record.records[0]
@@ -128,18 +141,44 @@ def render_run_report(
 
 
 def render_demo_report(
-    state_dir: Path, *, fmt: str = "html", lang: str = "en", config: Config | None = None
+    state_dir: Path,
+    *,
+    fmt: str = "html",
+    lang: str | None = None,
+    config: Config | None = None,
 ) -> Path:
-    """Render the report of the newest drill run (else incident) under `state_dir`."""
-    state_dir = Path(state_dir)
-    candidates = sorted(
+    """Render the report of the newest drill run under `state_dir` (or of the recorded
+    backup-restore round trip when no drill ran); returns the file written."""
+    state_dir, config = _locate(Path(state_dir), config)
+    lang = lang or (config.language if config is not None else "en")
+    journals = sorted(
         (p.stat().st_mtime, p.parent.name) for p in (state_dir / "drills").glob("*/journal.jsonl")
-    ) or sorted((p.stat().st_mtime, p.stem) for p in (state_dir / "incidents").glob("*.jsonl"))
-    if not candidates:
+    )
+    if journals:
+        return render_run_report(state_dir, journals[-1][1], fmt=fmt, lang=lang, config=config)
+    from recoveryd.reports.session import write_session_journal
+
+    path = write_session_journal(state_dir, config)
+    if path is None:
         raise ReportError(
-            f"report: no drill run or incident recorded under {state_dir}; run a drill first"
+            f"report: nothing recorded under {state_dir} yet; run a backup or a drill first"
         )
-    return render_run_report(state_dir, candidates[-1][1], fmt=fmt, lang=lang, config=config)
+    _check(fmt, lang)
+    report = _load(state_dir, path, path.parent.name, config, (), None)
+    target = path.parent / f"report.{lang}.{fmt}"
+    _write_atomic(target, render_report_bytes(report, fmt=fmt, lang=lang))
+    return target
+
+
+def _locate(path: Path, config: Config | None) -> tuple[Path, Config | None]:
+    """A state directory, or a folder with `recoveryd.yaml` naming one."""
+    config_file = path / "recoveryd.yaml"
+    if config_file.is_file() and not (path / "state.db").is_file():
+        from recoveryd.config import load_config
+
+        loaded = load_config(config_file)
+        return loaded.resolve_path(loaded.config.state_dir), config or loaded.config
+    return path, config
 
 
 def _check(fmt: str, lang: str) -> None:

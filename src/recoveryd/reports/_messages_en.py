@@ -72,7 +72,7 @@ EN: Messages = {
     "no_stop_conditions": "No stop conditions were checked.",
     "source": "System",
     "last_snapshot": "Last backup",
-    "age_at_start": "Age at start",
+    "age_at_start": "Age at the fault (or start)",
     "rpo": "RPO",
     "within_rpo": "within RPO",
     "overdue": "OVERDUE",
@@ -185,7 +185,7 @@ EN: Messages = {
     "s_incident_summary": "Closing summary: {summary}",
     "s_incident_events": "{count} failures, drills and shedding events recorded by the daemon "
     "while the incident was open are included in the timeline.",
-    "s_backups_overdue": "The backup of {sources} was older than its RPO at the start.",
+    "s_backups_overdue": "The last backup of {sources} was older than its RPO when it began.",
     "act_rto_missed": "Find the causes of the slow recovery ({achieved} against an objective of "
     "{target}), remove them and repeat the drill.",
     "act_rpo_missed": "Reduce the data loss window ({achieved} against an objective of {target}), "

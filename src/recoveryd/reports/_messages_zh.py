@@ -69,7 +69,7 @@ ZH: Messages = {
     "no_stop_conditions": "未检查停止条件。",
     "source": "系统",
     "last_snapshot": "最近备份",
-    "age_at_start": "开始时备份时长",
+    "age_at_start": "故障（或开始）时备份时长",
     "rpo": "RPO",
     "within_rpo": "符合RPO",
     "overdue": "已超期",
@@ -178,7 +178,7 @@ ZH: Messages = {
     ),
     "s_incident_summary": "结案摘要：{summary}",
     "s_incident_events": "事件处理期间守护进程记录的{count}条故障、演练和限流事件已列入时间线。",
-    "s_backups_overdue": "开始时{sources}的备份已超过其RPO。",
+    "s_backups_overdue": "事发时{sources}的最近备份已超过其RPO。",
     "act_rto_missed": "查明恢复缓慢的原因（实际{achieved}，目标{target}），予以消除并重新演练。",
     "act_rpo_missed": (
         "缩小数据丢失窗口（实际{achieved}，目标{target}），例如加强复制或提高备份频率，并重新演练。"

@@ -109,7 +109,7 @@ class StopConditionRow:
 
 @dataclass(frozen=True)
 class BackupRow:
-    """A source's backups as they stood at the start of the run or incident."""
+    """A source's backups as they stood at the fault (drills) or the opening (incidents)."""
 
     source: str
     rpo_s: float | None

@@ -56,11 +56,11 @@ def test_timeline_holds_steps_marks_approvals_and_shedding(state_dir: Path) -> N
     assert report.impact.services == ("population", "health-code-gateway")
 
 
-def test_backups_are_shown_as_they_stood_at_the_start(state_dir: Path) -> None:
-    """The backup table gives the last snapshot's age at the start against the source's RPO,
+def test_backups_are_shown_as_they_stood_at_the_fault(state_dir: Path) -> None:
+    """The backup table gives the last snapshot's age at the fault against the source's RPO,
     the last verify and the last restore drill's RTO."""
     (row,) = _report(state_dir).backups
-    assert row.age_s == 3 * 3600 and row.rpo_s == 4 * 3600 and row.overdue is False
+    assert row.age_s == 3 * 3600 + 2.5 and row.rpo_s == 4 * 3600 and row.overdue is False
     assert row.last_verify_result == "ok"
     assert row.last_restore_drill_rto_s == 842.0
 
