@@ -1,0 +1,328 @@
+"""Load and validate a playbook completely before anything runs.
+
+`load_playbook(path, cfg=None, vars={})` reads the YAML through
+`recoveryd.yamlsrc` (so every error names file, line and key), substitutes
+`{{ name }}` variables with a sandboxed jinja2 environment (undefined names
+are errors; in `shell: true` command strings every value is shell-quoted, in
+argument lists a value stays one argument), expands `include`s (with cycle
+detection), validates the schema of `models.py` and cross-checks what the
+schema cannot: step kinds per section, host names (from the playbook or the
+daemon configuration), `fault`/`recovered` marks, expectations, sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from recoveryd import yamlsrc
+from recoveryd.config import Host, LoadedConfig
+from recoveryd.drills.expect import check_syntax
+from recoveryd.drills.models import KINDS, PROBE_KINDS, LoadedPlaybook, Playbook, Step
+from recoveryd.errors import ConfigError
+
+_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_SECRET_NAME = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
+_SECTIONS = ("preflight", "steady_state", "stop_conditions", "steps")
+_STEP_KEYS = frozenset(Step.model_fields)
+_MAX_INCLUDE_DEPTH = 8
+_OPS = frozenset({"backup", "restore", "verify"})
+
+
+def load_playbook(
+    path: Path | str,
+    cfg: LoadedConfig | None = None,
+    *,
+    vars: Mapping[str, str] | None = None,
+    builtins: Mapping[str, str] | None = None,
+) -> LoadedPlaybook:
+    """Validate everything; ConfigError (exit 2) naming file, line and key on the first problem."""
+    source = Path(path)
+    return _load(source, cfg, dict(vars or {}), dict(builtins or {}), stack=())
+
+
+def _load(
+    path: Path,
+    cfg: LoadedConfig | None,
+    overrides: dict[str, str],
+    builtins: dict[str, str],
+    *,
+    stack: tuple[Path, ...],
+) -> LoadedPlaybook:
+    real = path.resolve()
+    if real in stack:
+        chain = " -> ".join(p.name for p in (*stack, real))
+        raise ConfigError(f"include cycle ({chain}); remove one of the includes", path=str(path))
+    if len(stack) >= _MAX_INCLUDE_DEPTH:
+        raise ConfigError("includes nest too deeply; flatten them", path=str(path))
+    raw = path.read_bytes() if path.is_file() else b""
+    doc = yamlsrc.load(path, what="playbook")
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "a playbook must be a mapping (apiVersion, kind, name, steps...)")
+    _check_kinds(doc)
+    variables = _variables(doc, overrides, builtins, path)
+    rendered = _render(doc, doc.data, (), variables, shell=False)
+    rdoc = yamlsrc.Document(doc.source, rendered, doc.lines)
+    book = rdoc.validate(Playbook)
+    hosts: dict[str, Host] = dict(cfg.config.hosts) if cfg is not None else {}
+    hosts.update(book.hosts)
+    base = path.parent
+    book = _expand_includes(book, rdoc, cfg, variables, builtins, base, (*stack, real), hosts)
+    _cross_check(book, rdoc, hosts, cfg)
+    secrets = [v for k, v in variables.items() if _SECRET_NAME.search(k) and v]
+    return LoadedPlaybook(
+        playbook=book,
+        path=str(path),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        hosts=hosts,
+        vars=variables,
+        base_dir=str(base),
+        secrets=secrets,
+    )
+
+
+def _variables(
+    doc: yamlsrc.Document, overrides: dict[str, str], builtins: dict[str, str], path: Path
+) -> dict[str, str]:
+    declared = doc.data.get("vars", {})
+    if declared is None:
+        declared = {}
+    if not isinstance(declared, dict):
+        raise doc.error(("vars",), "vars must be a mapping of name to value")
+    out = {"playbook_dir": str(path.parent.resolve()), **builtins}
+    for name, value in declared.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise doc.error(("vars", name), "variable names are letters, digits and _")
+        if isinstance(value, dict | list) or value is None:
+            raise doc.error(("vars", name), "a variable is a single value (text or number)")
+        out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    out.update(overrides)
+    return out
+
+
+def _render(
+    doc: yamlsrc.Document, node: Any, path: yamlsrc.PathKey, variables: dict[str, str], shell: bool
+) -> Any:
+    if path == ("vars",):
+        return {k: variables.get(k, v) for k, v in node.items()}
+    if isinstance(node, dict):
+        is_shell = node.get("shell") is True
+        return {
+            k: _render(doc, v, (*path, k), variables, shell=is_shell and k == "run")
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_render(doc, v, (*path, i), variables, shell=False) for i, v in enumerate(node)]
+    if isinstance(node, str) and ("{{" in node or "{%" in node):
+        context = {k: shlex.quote(v) for k, v in variables.items()} if shell else variables
+        try:
+            return _ENV.from_string(node).render(context)
+        except jinja2.UndefinedError as exc:
+            name = _undefined_name(str(exc))
+            raise doc.error(
+                path, f'undefined variable "{name}"; define it under vars or pass --var {name}=...'
+            ) from None
+        except jinja2.TemplateError as exc:
+            raise doc.error(path, f"bad {{{{ }}}} template: {exc}") from None
+    return node
+
+
+def _undefined_name(message: str) -> str:
+    m = re.search(r"'([^']+)' is undefined", message)
+    return m.group(1) if m else message
+
+
+def _check_kinds(doc: yamlsrc.Document) -> None:
+    """Unknown step kinds get their own sentence before the schema speaks."""
+    for section in _SECTIONS:
+        items = doc.data.get(section)
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                _check_step_keys(doc, item, (section, i))
+
+
+def _check_step_keys(doc: yamlsrc.Document, item: dict[str, Any], path: yamlsrc.PathKey) -> None:
+    unknown = [k for k in item if k not in _STEP_KEYS]
+    kinds = [k for k in item if k in KINDS]
+    if unknown and not kinds:
+        raise doc.error(
+            (*path, unknown[0]),
+            f'unknown step kind "{unknown[0]}"; use one of: {", ".join(KINDS)}',
+        )
+    rollback = item.get("rollback")
+    if isinstance(rollback, dict):
+        _check_step_keys(doc, rollback, (*path, "rollback"))
+
+
+def _expand_includes(
+    book: Playbook,
+    doc: yamlsrc.Document,
+    cfg: LoadedConfig | None,
+    variables: dict[str, str],
+    builtins: dict[str, str],
+    base: Path,
+    stack: tuple[Path, ...],
+    hosts: dict[str, Host],
+) -> Playbook:
+    """Top-level `include` merges checks; an `include` step inlines the other playbook's steps."""
+    update: dict[str, Any] = {}
+    merged: dict[str, list[Step]] = {"preflight": [], "steady_state": [], "stop_conditions": []}
+    for i, ref in enumerate(book.include):
+        sub = _included(doc, ("include", i), ref, cfg, variables, builtins, base, stack)
+        hosts.update({k: v for k, v in sub.hosts.items() if k not in hosts})
+        for section, items in merged.items():
+            items.extend(getattr(sub.playbook, section))
+    if book.include:
+        for section, items in merged.items():
+            update[section] = [*items, *getattr(book, section)]
+    steps: list[Step] = []
+    for i, step in enumerate(book.steps):
+        if step.include is None:
+            steps.append(step)
+            continue
+        sub = _included(
+            doc,
+            ("steps", i, "include"),
+            step.include,
+            cfg,
+            {**variables, **step.vars},
+            builtins,
+            base,
+            stack,
+        )
+        hosts.update({k: v for k, v in sub.hosts.items() if k not in hosts})
+        prefix = f"{step.name} / "
+        steps.extend(s.model_copy(update={"name": prefix + s.name}) for s in sub.playbook.steps)
+    if len(steps) != len(book.steps) or any(s.include for s in book.steps):
+        update["steps"] = steps
+    return book.model_copy(update=update) if update else book
+
+
+def _included(
+    doc: yamlsrc.Document,
+    key: yamlsrc.PathKey,
+    ref: str,
+    cfg: LoadedConfig | None,
+    variables: dict[str, str],
+    builtins: dict[str, str],
+    base: Path,
+    stack: tuple[Path, ...],
+) -> LoadedPlaybook:
+    target = Path(ref) if Path(ref).is_absolute() else base / ref
+    if not target.is_file():
+        raise doc.error(key, f"included playbook {ref} not found (relative to {base})")
+    inherited = {k: v for k, v in variables.items() if k != "playbook_dir"}
+    return _load(target, cfg, inherited, builtins, stack=stack)
+
+
+def _cross_check(
+    book: Playbook, doc: yamlsrc.Document, hosts: dict[str, Host], cfg: LoadedConfig | None
+) -> None:
+    for section in _SECTIONS:
+        for i, step in enumerate(getattr(book, section)):
+            _check_step(doc, section, (section, i), step, hosts, cfg)
+    _check_marks(doc, book.steps)
+    if book.canary is not None and book.objectives.rpo is None:
+        raise doc.error(("canary",), "a canary measures RPO; set objectives.rpo too")
+    if book.objectives.rpo is not None and book.canary is None:
+        raise doc.error(("objectives", "rpo"), "an RPO objective needs a canary to measure it")
+
+
+def _check_step(
+    doc: yamlsrc.Document,
+    section: str,
+    path: yamlsrc.PathKey,
+    step: Step,
+    hosts: dict[str, Host],
+    cfg: LoadedConfig | None,
+) -> None:
+    kind = step.kind
+    if section != "steps" and kind not in PROBE_KINDS | {"wait"}:
+        raise doc.error(
+            (*path, kind),
+            f"{section} entries are read-only probes (run, sql, http, wait, pressure), not {kind}",
+        )
+    if section == "steps" and kind == "pressure":
+        raise doc.error((*path, kind), "pressure is a stop condition, not a step")
+    if section != "steps" and (step.marks or step.rollback or step.destructive):
+        raise doc.error(path, f"{section} entries cannot have marks, rollback or destructive")
+    for host, key in _host_refs(step):
+        if host not in hosts:
+            known = ", ".join(sorted(hosts)) or "none defined"
+            raise doc.error(
+                (*path, *key), f'unknown host "{host}"; define it under hosts (known: {known})'
+            )
+    for expect, key in _expectations(step):
+        problem = check_syntax(expect)
+        if problem:
+            raise doc.error((*path, *key), problem)
+    if kind in _OPS and cfg is not None:
+        _check_sources(doc, path, step, cfg)
+    if step.rollback is not None:
+        rb = step.rollback
+        if rb.kind in ("include", "approve", "pressure") or rb.rollback or rb.marks:
+            raise doc.error(
+                (*path, "rollback"), "a rollback is one plain step (no include, marks or rollback)"
+            )
+        _check_step(doc, section, (*path, "rollback"), rb, hosts, cfg)
+
+
+def _host_refs(step: Step) -> list[tuple[str, tuple[str, ...]]]:
+    refs: list[tuple[str, tuple[str, ...]]] = []
+    if step.ssh:
+        refs.append((step.ssh, ("ssh",)))
+    if step.wait is not None and step.wait.ssh:
+        refs.append((step.wait.ssh, ("wait", "ssh")))
+    if step.fault is not None and step.fault.ssh:
+        refs.append((step.fault.ssh, ("fault", "ssh")))
+    return refs
+
+
+def _expectations(step: Step) -> list[tuple[Any, tuple[str, ...]]]:
+    out: list[tuple[Any, tuple[str, ...]]] = [(step.expect, ("expect",))]
+    if step.wait is not None:
+        out.append((step.wait.expect, ("wait", "expect")))
+    return out
+
+
+def _check_sources(
+    doc: yamlsrc.Document, path: yamlsrc.PathKey, step: Step, cfg: LoadedConfig
+) -> None:
+    names: Sequence[str] = []
+    if step.backup is not None:
+        names = step.backup.sources
+    elif step.restore is not None and step.restore.source:
+        names = [step.restore.source]
+    elif step.verify is not None and step.verify.source:
+        names = [step.verify.source]
+    for name in names:
+        if name not in cfg.config.sources:
+            raise doc.error((*path, step.kind), f'unknown source "{name}" in the configuration')
+
+
+def _check_marks(doc: yamlsrc.Document, steps: Sequence[Step]) -> None:
+    seen: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        if step.marks is None:
+            continue
+        if step.marks in seen:
+            raise doc.error(("steps", i, "marks"), f'only one step can mark "{step.marks}"')
+        if step.marks == "recovered" and "fault" not in seen:
+            raise doc.error(
+                ("steps", i, "marks"), "marks: recovered must come after a step with marks: fault"
+            )
+        seen[step.marks] = i
+    if "fault" in seen and "recovered" not in seen:
+        raise doc.error(
+            ("steps", seen["fault"], "marks"),
+            "marks: fault has no matching marks: recovered; mark the step where service is back",
+        )

@@ -1,0 +1,15 @@
+"""`approve`: a manual gate; waits until enough other OS users ran `recoveryd drill approve`."""
+
+from __future__ import annotations
+
+from recoveryd.drills.steps.base import Outcome, StepContext
+
+
+def run_approve(ctx: StepContext, *, message: str, count: int, timeout: float) -> Outcome:
+    try:
+        users = ctx.approvals.wait_for(count, timeout, ctx.cancel)
+    except TimeoutError:
+        return Outcome("timeout", message, f"fewer than {count} approval(s) within {timeout:g}s")
+    except InterruptedError:
+        return Outcome("aborted", message, "aborted while waiting for approval")
+    return Outcome("ok", f"{message}\napproved by {', '.join(users)}")

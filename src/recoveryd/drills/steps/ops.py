@@ -1,0 +1,108 @@
+"""`backup` / `restore` / `verify`: this daemon's own operations, through `recoveryd.app`.
+
+`restore` takes the newest snapshot of `source` (or the id in `snapshot`),
+restores it into `into`, runs the `checks` against `into`, and, with
+`drop_after`, drops the scratch database again.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from recoveryd.config import LoadedConfig
+from recoveryd.drills.expect import matches
+from recoveryd.drills.models import BackupOp, RestoreOp, VerifyOp
+from recoveryd.drills.steps.base import Outcome, StepContext
+from recoveryd.drills.steps.scratch import drop_database
+from recoveryd.drills.steps.sql import query
+from recoveryd.errors import ConfigError, RecoverydError
+
+
+def _app() -> Any:
+    # imported lazily: drills sit below the composition layer
+    return importlib.import_module("recoveryd.app")
+
+
+def _need_cfg(ctx: StepContext, kind: str) -> LoadedConfig:
+    if ctx.cfg is None:
+        raise ConfigError(f"a {kind} step needs the daemon configuration; pass --config")
+    return ctx.cfg
+
+
+def run_backup(ctx: StepContext, op: BackupOp) -> Outcome:
+    cfg = _need_cfg(ctx, "backup")
+    try:
+        results = _app().backup(cfg, op.sources or None, cancel=ctx.cancel)
+    except RecoverydError as exc:
+        return Outcome("failed", "", exc.message)
+    lines = [
+        f"{r.source}: snapshot {r.id} ({r.size} bytes) to {', '.join(r.targets)}" for r in results
+    ]
+    return Outcome("ok", "\n".join(lines))
+
+
+def newest_snapshot(cfg: LoadedConfig, source: str | None, target: str | None) -> str:
+    snaps = _app().list_snapshots(cfg, source=source, target=target)
+    if not snaps:
+        where = f" in target {target}" if target else ""
+        raise RecoverydError(f"no snapshot of {source or 'any source'}{where} to restore")
+    return str(max(snaps, key=lambda s: s.time).id)
+
+
+def source_kind(cfg: LoadedConfig, source: str | None) -> str | None:
+    if source and source in cfg.config.sources:
+        return str(cfg.config.sources[source].kind)
+    return None
+
+
+def run_checks(into: str, engine: str | None, checks: list[Any], timeout: float) -> Outcome:
+    lines: list[str] = []
+    for check in checks:
+        try:
+            value = query(into, check.sql, engine=engine, timeout=timeout)
+        except RecoverydError as exc:
+            return Outcome("failed", "\n".join(lines), f"check {check.sql!r}: {exc.message}")
+        verdict = matches(check.expect, value)
+        lines.append(f"{check.sql} -> {value}")
+        if not verdict.ok:
+            return Outcome("failed", "\n".join(lines), f"check {check.sql!r}: {verdict.detail}")
+    return Outcome("ok", "\n".join(lines))
+
+
+def run_restore(ctx: StepContext, op: RestoreOp, timeout: float) -> Outcome:
+    cfg = _need_cfg(ctx, "restore")
+    engine = source_kind(cfg, op.source)
+    try:
+        snap = op.snapshot
+        if snap == "latest":
+            snap = newest_snapshot(cfg, op.source, op.target)
+        _app().restore(cfg, snap, op.into, target=op.target)
+        checked = run_checks(op.into, _engine(engine), list(op.checks), timeout)
+    except RecoverydError as exc:
+        return Outcome("failed", "", exc.message)
+    finally:
+        if op.drop_after and engine in ("postgresql", "mysql", "sqlite"):
+            drop_database(op.into, engine)
+    text = f"restored snapshot {snap} into the scratch database\n{checked.output}"
+    return Outcome(checked.status, text.strip(), checked.error)
+
+
+def _engine(kind: str | None) -> str | None:
+    return kind if kind in ("postgresql", "mysql", "sqlite") else None
+
+
+def run_verify(ctx: StepContext, op: VerifyOp) -> Outcome:
+    cfg = _need_cfg(ctx, "verify")
+    try:
+        ids = list(op.snapshots)
+        if not ids and op.source:
+            ids = [newest_snapshot(cfg, op.source, op.target)]
+        report = _app().verify(cfg, ids, read_data=op.read_data, target=op.target)
+    except RecoverydError as exc:
+        return Outcome("failed", "", exc.message)
+    text = f"{len(report.snapshots)} snapshot(s), {report.objects_checked} objects checked"
+    if report.ok:
+        return Outcome("ok", text)
+    first = report.problems[0]
+    return Outcome("failed", text, f"{first.snapshot or ''} {first.obj}: {first.message}".strip())

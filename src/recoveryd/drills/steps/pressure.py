@@ -1,0 +1,85 @@
+"""`pressure: below critical|elevated`: the host's load level.
+
+The daemon installs the governor's level with `set_level_source`; without a
+running governor (a drill from the CLI) a small adapter reads the kernel's own
+counters (/proc/meminfo, /proc/pressure, /proc/loadavg) against the
+configured thresholds (defaults: memory 80/92 %, PSI some avg10 20/50 %,
+load per CPU 1.5/3).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from recoveryd.config import LoadedConfig, Thresholds
+from recoveryd.drills.steps.base import Outcome, StepContext
+
+_LEVELS = {"normal": 0, "elevated": 1, "critical": 2}
+_source: Callable[[], str] | None = None
+
+
+def set_level_source(source: Callable[[], str] | None) -> None:
+    """Let the governor answer `pressure` probes (its `level()`)."""
+    global _source
+    _source = source
+
+
+def current_level(cfg: LoadedConfig | None) -> str:
+    if _source is not None:
+        return _source()
+    return host_level(cfg)
+
+
+def _grade(value: float | None, t: Thresholds) -> int:
+    if value is None:
+        return 0
+    return 2 if value >= t.critical else 1 if value >= t.elevated else 0
+
+
+def host_level(cfg: LoadedConfig | None) -> str:
+    signals = cfg.config.governor.signals if cfg and cfg.config.governor else None
+    mem_t = (signals.memory if signals else None) or Thresholds(elevated=80, critical=92)
+    io_t = (signals.io_pressure if signals else None) or Thresholds(elevated=20, critical=50)
+    load_t = (signals.load if signals else None) or Thresholds(elevated=1.5, critical=3)
+    grades = [
+        _grade(_memory_percent(), mem_t),
+        _grade(_psi("io"), io_t),
+        _grade(_load_per_cpu(), load_t),
+    ]
+    return {0: "normal", 1: "elevated", 2: "critical"}[max(grades)]
+
+
+def _memory_percent() -> float | None:
+    try:
+        info = {
+            line.split(":")[0]: float(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+        }
+        return 100.0 * (1 - info["MemAvailable"] / info["MemTotal"])
+    except (OSError, KeyError, ValueError, IndexError, ZeroDivisionError):
+        return None
+
+
+def _psi(kind: str) -> float | None:
+    try:
+        first = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
+        fields = dict(part.split("=") for part in first.split()[1:])
+        return float(fields["avg10"])
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+
+
+def _load_per_cpu() -> float | None:
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return None
+
+
+def run_pressure(ctx: StepContext, *, below: str) -> Outcome:
+    level = ctx.pressure()
+    limit = below.removeprefix("below ").strip()
+    ok = _LEVELS.get(level, 0) < _LEVELS[limit]
+    return Outcome("ok", level) if ok else Outcome("failed", level, f"pressure is {level}")

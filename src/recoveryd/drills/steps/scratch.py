@@ -1,0 +1,51 @@
+"""Dropping a scratch database after a restore drill."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import sql as pgsql
+
+from recoveryd.errors import RecoverydError
+from recoveryd.sources.dsn import format_pg_dsn, parse_mysql_dsn, parse_pg_dsn
+
+
+def drop_database(dsn: str, engine: str) -> str | None:
+    """Drop the database `dsn` names; returns an error sentence or None. Never raises."""
+    try:
+        if engine == "postgresql":
+            params = parse_pg_dsn(dsn)
+            name = params.get("dbname")
+            if not name:
+                return "the scratch DSN names no dbname"
+            admin = format_pg_dsn({**params, "dbname": "postgres"})
+            with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(
+                    pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        pgsql.Identifier(name)
+                    )
+                )
+        elif engine == "mysql":
+            parsed = parse_mysql_dsn(dsn)
+            client = shutil.which("mariadb") or shutil.which("mysql")
+            if client is None or not parsed.database:
+                return "cannot drop the MySQL scratch database (client or name missing)"
+            env = {"MYSQL_PWD": parsed.password} if parsed.password else {}
+            ident = "`" + parsed.database.replace("`", "``") + "`"
+            subprocess.run(
+                [client, *parsed.client_args(), "-e", f"DROP DATABASE IF EXISTS {ident}"],
+                env={"PATH": "/usr/bin:/bin", **env},
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+        elif engine == "sqlite":
+            with contextlib.suppress(FileNotFoundError):
+                Path(dsn.removeprefix("sqlite:///").removeprefix("sqlite:")).unlink()
+    except (psycopg.Error, OSError, subprocess.SubprocessError, RecoverydError) as exc:
+        return f"dropping the scratch database failed: {type(exc).__name__}"
+    return None
