@@ -24,7 +24,9 @@ from recoveryd.state import Run, parse_iso
 
 KNOWN_EVENTS = frozenset(
     {"level_change", "deferred", "paused", "resumed", "shed_action", "rpo_override", "failure"}
+    | {"abandoned", "overdue", "overdue_cleared", "catch_up", "daemon_started", "job_unavailable"}
 )
+LEVELS = frozenset({"normal", "elevated", "critical"})
 RUN_KINDS = frozenset({"backup", "verify", "copy", "prune", "restore", "restore_drill", "drill"})
 SHED_EVENTS = frozenset({"level_change", "shed_action", "deferred", "paused"})
 _SHED_COUNT_KEYS = ("requests_shed", "shed_requests", "requests_rejected", "rejected_requests")
@@ -161,13 +163,31 @@ def event_detail(kind: str, data: Any, source: str | None = None) -> Msg | str:
     if kind == "level_change":
         for before, after in _LEVEL_KEYS:
             if before in d and after in d:
-                return Msg.of("d_level_change", before=str(d[before]), after=str(d[after]))
+                return Msg.of(
+                    "d_level_change",
+                    before=_level(d[before]),
+                    after=_level(d[after]),
+                    why=_reasons(d),
+                )
     parts = [f"{source}"] if source else []
     for key in sorted(d):
         value = d[key]
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         parts.append(f"{key}={text}")
     return ", ".join(parts)
+
+
+def _level(value: Any) -> Msg | str:
+    return Msg(f"level_{value}") if value in LEVELS else str(value)
+
+
+def _reasons(d: Mapping[str, Any]) -> str:
+    """` (cpu 95.2, memory 93)`: the signals that caused a level change, with their readings."""
+    reasons = [str(r) for r in seq(d.get("reasons"))]
+    if not reasons:
+        return ""
+    shown = [f"{r} {d[r]}" if isinstance(d.get(r), int | float) else r for r in reasons]
+    return f" ({', '.join(shown)})"
 
 
 def requests_shed(events: Sequence[EventView]) -> int | None:

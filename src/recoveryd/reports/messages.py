@@ -145,6 +145,15 @@ class Messages(TypedDict):
     ev_rpo_override: str
     ev_failure: str
     ev_other: str
+    ev_abandoned: str
+    ev_overdue: str
+    ev_overdue_cleared: str
+    ev_catch_up: str
+    ev_daemon_started: str
+    ev_job_unavailable: str
+    level_normal: str
+    level_elevated: str
+    level_critical: str
     d_level_change: str
     d_approval: str
     d_run: str

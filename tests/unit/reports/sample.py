@@ -102,7 +102,7 @@ def journal_records() -> list[dict[str, Any]]:
             "type": "event",
             "time": at(12.0),
             "kind": "level_change",
-            "data": {"from": "normal", "to": "elevated"},
+            "data": {"from": "normal", "to": "elevated", "reasons": ["cpu"], "cpu": 82.5},
         },
         {
             "type": "event",
