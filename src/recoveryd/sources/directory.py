@@ -2,7 +2,9 @@
 
 Snapshot: `tar --format=pax` through the CommandRunner (so it also runs on a
 remote host), preserving modes, owners (names and ids), mtimes, symlinks and
-empty directories, with `exclude` patterns. The stream is made deterministic
+empty directories, with `exclude` patterns (GNU tar wildcards, matched
+against member names such as `./cache/x` and against each name component,
+so `*.tmp` excludes every such file and `./cache` one directory). The stream is made deterministic
 for deduplication: members sorted by name, no atime/ctime records, and pax
 header names without the process id. GNU tar exits 1 when a file changed while
 it was read; that is recorded as a warning (`extra["changed_while_read"]`), not
@@ -80,7 +82,6 @@ class DirectorySource:
             "--format=pax",
             "--sort=name",
             "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
-            "--one-file-system",
             f"--directory={self.path}",
             *(f"--exclude={pattern}" for pattern in self._exclude),
             ".",
