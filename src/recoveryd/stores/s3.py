@@ -11,7 +11,7 @@ Capabilities are probed, never assumed:
 - conditional put: the first `if_absent` put tries `If-None-Match: *`; a store
   that answers NotImplemented (Swift) is remembered as not supporting it and
   gets a best-effort check-then-put from then on.
-- Object Lock: a small object under `locks/probe-*` is written with a one-day
+- Object Lock: a small object under `probes/lock-*` is written with a one-day
   GOVERNANCE retention, then its version is deleted without bypass. Only a
   refused delete counts as enforcement (Swift accepts the headers and deletes
   anyway). The probe is then removed with the governance bypass.
@@ -47,11 +47,14 @@ if TYPE_CHECKING:
 LockProbe = Literal["enforced", "not_enforced", "unsupported"]
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+# Capability probes live outside `locks/` so that a lock reader never mistakes one for a lock.
+PROBE_PREFIX = "probes/"
 _NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchVersion"})
 _BAD_CREDENTIALS = frozenset(
     {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken"}
     | {"ExpiredToken", "InvalidClientTokenId", "AuthorizationHeaderMalformed"}
 )
+_UNAUTHENTICATED = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"})
 _TRANSIENT = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed"}
     | {"InternalError", "ServiceUnavailable", "ServiceUnavailableException", "503", "500"}
@@ -440,7 +443,7 @@ class S3Store:
             return self._lock_probe
 
     def _run_lock_probe(self) -> LockProbe:
-        key = f"{self.prefix}locks/probe-{uuid.uuid4().hex}"
+        key = f"{self.prefix}{PROBE_PREFIX}lock-{uuid.uuid4().hex}"
         until = datetime.now(UTC) + timedelta(days=1)
         data = b"recoveryd object lock probe\n"
         try:
@@ -451,9 +454,9 @@ class S3Store:
             )
         except bexc.ClientError as exc:
             code, status = _error_code(exc)
-            if code in _BAD_CREDENTIALS or code == "NoSuchBucket" or status >= 500:
+            if code in _UNAUTHENTICATED or code == "NoSuchBucket" or status >= 500:
                 raise self._error(exc, "object lock probe") from exc
-            return "unsupported"  # e.g. InvalidRequest: bucket without Object Lock
+            return "unsupported"  # InvalidRequest: bucket without Object Lock; or no permission
         except bexc.BotoCoreError as exc:
             raise self._error(exc, "object lock probe") from exc
         version = resp.get("VersionId")
@@ -477,7 +480,7 @@ class S3Store:
     def probe_conditional_put(self) -> bool:
         """Whether `If-None-Match: *` is enforced (probed once with a throw-away object)."""
         if self._conditional is None:
-            key = f"locks/probe-{uuid.uuid4().hex}"
+            key = f"{PROBE_PREFIX}put-{uuid.uuid4().hex}"
             try:
                 if self._put_conditional(key, b"probe", {}):
                     try:
@@ -486,7 +489,8 @@ class S3Store:
                     except PreconditionFailedError:
                         self._conditional = True
             finally:
-                self.delete(key)
+                with contextlib.suppress(StoreError):  # e.g. a bucket default retention
+                    self.delete(key)
         return bool(self._conditional)
 
     def capabilities(self) -> Capabilities:

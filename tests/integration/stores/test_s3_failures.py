@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +96,11 @@ def test_unreachable_endpoint_is_transient(tmp_path: Path) -> None:
 
 
 def test_stopped_gateway_fails_transiently_then_recovers(
-    swift_s3: S3Server, target_factory: Callable[..., Any], tmp_path: Path
+    s3_server: S3Server, target_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     """While the gateway is down, operations fail as transient after bounded retries;
     once it is back, the same store works again."""
-    spec = target_factory("swift")
+    spec = target_factory(s3_server.vendor)
     sleeps: list[float] = []
     store = open_store(
         "primary",
@@ -111,13 +111,13 @@ def test_stopped_gateway_fails_transiently_then_recovers(
         sleep=sleeps.append,
     )
     store.put("data/a", b"a")
-    swift_s3.stop()
+    s3_server.stop()
     try:
         with pytest.raises(TransientStoreError):
             store.get("data/a")
         assert len(sleeps) == 2
     finally:
-        swift_s3.start()
+        s3_server.start()
     assert store.get("data/a") == b"a"
 
 
@@ -147,8 +147,9 @@ def test_stale_multipart_uploads_are_aborted(s3_server: S3Server) -> None:
     raw = s3_server.client()
     raw.create_multipart_upload(Bucket=bucket, Key="packs/orphan")
     store = _s3(s3_server, bucket)
-    assert store.abort_stale_multipart_uploads(timedelta(days=1)) == 0
-    assert store.abort_stale_multipart_uploads(timedelta(0)) == 1
+    assert store.abort_stale_multipart_uploads(timedelta(hours=1)) == 0
+    later = datetime.now(UTC) + timedelta(hours=2)  # an injected clock, not a wait
+    assert store.abort_stale_multipart_uploads(timedelta(hours=1), now=later) == 1
     assert raw.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
