@@ -120,6 +120,7 @@ def redact_state(state: StateSnapshot, redact: Redactor) -> StateSnapshot:
         events=tuple(replace(e, data=redact_tree(e.data, redact)) for e in state.events),
         runs=tuple(map(run, state.runs)),
         sources={k: hist(v) for k, v in state.sources.items()},
+        drills=tuple(replace(d, name=redact(d.name)) for d in state.drills),
     )
 
 

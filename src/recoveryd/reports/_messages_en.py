@@ -160,6 +160,8 @@ EN: Messages = {
     "d_approval": "approved by {user}",
     "d_run": "{kind} of {source}",
     "d_started": "drill started by {operator}",
+    "d_drill": "report: recoveryd report {run_id}",
+    "kind_drill": "drill",
     "run_backup": "backup",
     "run_verify": "integrity check",
     "run_copy": "off-site copy",

@@ -157,6 +157,8 @@ ZH: Messages = {
     "d_approval": "由{user}批准",
     "d_run": "{source}的{kind}",
     "d_started": "演练由{operator}启动",
+    "d_drill": "报告：recoveryd report {run_id}",
+    "kind_drill": "演练",
     "run_backup": "备份",
     "run_verify": "完整性校验",
     "run_copy": "异地复制",

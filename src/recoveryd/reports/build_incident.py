@@ -50,6 +50,18 @@ def build_incident(
     backups = c.backup_rows(sources, state, started)
     events = c.merged_events(records, state, started, window_end)
     state_rows = c.state_timeline(events, state.runs, started, all_runs=True, until=window_end)
+    state_rows += [
+        TimelineEntry(
+            d.started,
+            (d.started - started).total_seconds(),
+            "drill",
+            d.name,
+            d.status,
+            Msg.of("d_drill", run_id=d.run_id),
+        )
+        for d in state.drills
+        if started <= d.started <= window_end
+    ]
     failed_sources = tuple(
         sorted(
             {

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from recoveryd.chain import HashChain
 from recoveryd.errors import RecoverydError
 from recoveryd.reports.build import RecordFile
-from recoveryd.reports.model import SourceHistory, StateSnapshot
+from recoveryd.reports.model import DrillRun, SourceHistory, StateSnapshot
 from recoveryd.state import StateStore, parse_iso
 
 HISTORY = 200  # runs per source and kind read for the backup table
@@ -93,7 +94,10 @@ def load_state(
     """Events and runs in [since, until] and the history of `sources` (all sources with runs
     when None). An absent state database gives an empty snapshot."""
     if not (state_dir / "state.db").is_file():
-        return StateSnapshot(sources={n: SourceHistory(n, rpos.get(n)) for n in sources or ()})
+        return StateSnapshot(
+            sources={n: SourceHistory(n, rpos.get(n)) for n in sources or ()},
+            drills=drill_runs(state_dir, since, until),
+        )
     store = StateStore(state_dir)
     try:
         events = tuple(store.events(since=since, until=until))
@@ -119,4 +123,39 @@ def load_state(
         }
     finally:
         store.close()
-    return StateSnapshot(events=events, runs=runs, sources=histories)
+    return StateSnapshot(
+        events=events, runs=runs, sources=histories, drills=drill_runs(state_dir, since, until)
+    )
+
+
+def drill_runs(state_dir: Path, since: datetime, until: datetime) -> tuple[DrillRun, ...]:
+    """Drill runs whose journals start within [since, until] (oldest first)."""
+    found = []
+    for path in (state_dir / "drills").glob("*/journal.jsonl"):
+        records = list(HashChain(path).records())
+        if not records or records[0].get("type") != "run_started":
+            continue
+        started = _time(records[0])
+        if started is None or not since <= started <= until:
+            continue
+        finished = next((r for r in records if r.get("type") == "run_finished"), None)
+        playbook = records[0].get("playbook")
+        name = playbook.get("name") if isinstance(playbook, dict) else None
+        found.append(
+            DrillRun(
+                run_id=path.parent.name,
+                name=str(name or path.parent.name),
+                started=started,
+                ended=_time(finished) if finished else None,
+                status=str(finished.get("status")) if finished else "running",
+            )
+        )
+    return tuple(sorted(found, key=lambda d: d.started))
+
+
+def _time(record: Mapping[str, Any]) -> datetime | None:
+    value = record.get("time")
+    try:
+        return parse_iso(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

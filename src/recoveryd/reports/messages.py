@@ -158,6 +158,8 @@ class Messages(TypedDict):
     d_approval: str
     d_run: str
     d_started: str
+    d_drill: str
+    kind_drill: str
     run_backup: str
     run_verify: str
     run_copy: str

@@ -220,6 +220,17 @@ class SourceHistory:
 
 
 @dataclass(frozen=True)
+class DrillRun:
+    """A drill run found in the state directory (its journal's first and last records)."""
+
+    run_id: str
+    name: str
+    started: datetime
+    ended: datetime | None
+    status: str  # passed | failed | aborted | running
+
+
+@dataclass(frozen=True)
 class StateSnapshot:
     """What the state store recorded around a run: events and runs in its window, per-source
     history of the sources involved. Loaded by `recoveryd.reports.load`; empty is valid."""
@@ -227,3 +238,4 @@ class StateSnapshot:
     events: tuple[Event, ...] = ()
     runs: tuple[Run, ...] = ()
     sources: Mapping[str, SourceHistory] = field(default_factory=dict)
+    drills: tuple[DrillRun, ...] = ()

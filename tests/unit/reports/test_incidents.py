@@ -13,7 +13,9 @@ from recoveryd.chain import HashChain
 from recoveryd.cli.main import main
 from recoveryd.errors import RefusedError
 from recoveryd.incidents import IncidentNotFoundError, Incidents
+from recoveryd.reports import load_report
 from recoveryd.state import StateStore
+from tests.unit.reports import sample
 
 T0 = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
 
@@ -116,3 +118,19 @@ def test_incident_lifecycle_through_the_command_line(
     text = out.read_text(encoding="utf-8")
     assert "健康码网关崩溃" in text and "scale out" in text and "321" in text
     assert "hunter22" not in text and "已关闭" in text
+
+
+def test_drills_and_failures_during_an_open_incident_join_its_timeline(tmp_path: Path) -> None:
+    """A drill run and a failed job recorded while the incident was open appear in its
+    report; those before it was opened do not."""
+    sample.make_state_dir(tmp_path)  # drill at T0, failed copy at T0+70s, backups before
+    start = sample.T0 - timedelta(minutes=1)
+    inc = Incidents(tmp_path, clock=_clock(start), operator=lambda: "duty-wu")
+    incident_id = inc.open("Population registry slow")
+    inc.close(incident_id, summary="ok")  # one minute later: covers the drill's start
+    report = load_report(tmp_path, incident_id, now=sample.NOW)
+    kinds = {(e.kind, str(e.name)) for e in report.timeline}
+    assert ("drill", "pg-primary-loss") in kinds
+    drill = next(e for e in report.timeline if e.kind == "drill")
+    assert drill.status == "failed"
+    assert not any(e.kind == "run" and "backup" in str(e.name) for e in report.timeline)
