@@ -135,3 +135,56 @@ def test_html_is_self_contained(state_dir: Path) -> None:
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
     assert "url(" not in html and "<link" not in html and "<script" not in html
     assert '<svg id="timeline-chart"' in html and "<style>" in html
+
+
+def test_an_aborted_drill_names_the_stop_condition_and_lists_rollbacks(state_dir: Path) -> None:
+    """When a stop condition trips, the report says which one and why, shows the rollback
+    that ran, and the unmeasured recovery as such."""
+    records = [
+        r
+        for r in sample.journal_records()[:11]
+        if r["type"] != "mark" or r.get("mark") != "recovered"
+    ]
+    records += [
+        {
+            "type": "stop_condition",
+            "time": sample.at(30),
+            "name": "host not overloaded",
+            "status": "tripped",
+            "detail": "pressure critical (cpu 97.0)",
+        },
+        {
+            "type": "rollback",
+            "time": sample.at(33),
+            "phase": "rollback",
+            "name": "stop the primary",
+            "kind": "ssh",
+            "start": sample.at(31),
+            "end": sample.at(33),
+            "status": "ok",
+            "attempts": 1,
+            "destructive": False,
+            "output": "server started",
+            "error": None,
+        },
+        {
+            "type": "run_finished",
+            "time": sample.at(34),
+            "status": "aborted",
+            "rto_s": None,
+            "rpo_s": None,
+            "objectives_met": False,
+            "steady_state_restored": True,
+            "error": "stop condition tripped: host not overloaded",
+        },
+    ]
+    (state_dir / "drills" / sample.RUN_ID / "journal.jsonl").unlink()
+    sample.write_journal(state_dir, records)
+    report = _report(state_dir)
+    assert report.status == "aborted"
+    (stop,) = report.stop_conditions
+    assert stop.status == "tripped" and "cpu 97.0" in stop.detail
+    assert any(s.record_type == "rollback" and s.status == "ok" for s in report.steps)
+    md = render_report_bytes(report, fmt="md", lang="en").decode()
+    assert "stopped for safety because “host not overloaded” tripped" in md
+    assert "could not be measured" in md and "ABORTED" in md
