@@ -19,6 +19,17 @@ from recoveryd.sources.local import LocalRunner, ToolNotFoundError
 
 NOT_FOUND_STATUS = 127  # what a shell (and `env` over SSH) returns for a missing command
 _MAX_ERROR_CHARS = 400
+_HINTS = (  # what the operator should do, by what the tool said
+    ("password authentication failed", "; check the user in dsn and the password_file"),
+    ("Access denied", "; check the user in dsn and the password_file"),
+    ("no password supplied", "; set password_file for this source"),
+    ("Unknown database", "; check the database named in dsn"),
+    ("FATAL:  database", "; check the dbname in dsn"),
+    ("Connection refused", "; check host and port in dsn and that the server runs"),
+    ("Can't connect", "; check host and port in dsn and that the server runs"),
+    ("could not translate host name", "; check the host in dsn"),
+    ("permission denied for", "; grant the backup role read access (e.g. pg_read_all_data)"),
+)
 
 
 class SecretFile:
@@ -79,14 +90,19 @@ def tool_failure(
     doing: str = "failed",
 ) -> SourceError:
     """One sentence naming the source and the tool, with the tool's last words."""
-    if status == NOT_FOUND_STATUS and ("not found" in stderr or "No such file" in stderr):
+    if status == NOT_FOUND_STATUS and ("not found" in stderr or "No such file" in stderr):  # ssh
         return SourceError(
             f"source {source}: {tool} is not installed or not on PATH; install the client tools"
         )
-    lines = [ln.strip() for ln in scrub(stderr, secrets).splitlines() if ln.strip()]
+    lines = [
+        ln.strip()
+        for ln in scrub(stderr, secrets).splitlines()
+        if ln.strip() and "password retrieved from file" not in ln
+    ]
     detail = " / ".join(lines[-3:])[-_MAX_ERROR_CHARS:] if lines else "no error output"
     how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-    return SourceError(f"source {source}: {tool} {doing} ({how}): {detail}")
+    hint = next((fix for pattern, fix in _HINTS if pattern in detail), "")
+    return SourceError(f"source {source}: {tool} {doing} ({how}): {detail}{hint}")
 
 
 def start_tool(
