@@ -93,8 +93,7 @@ def test_running_upload_pauses_at_checkpoint_and_resumes() -> None:
     gov.tick({"cpu": 10}, now=1)
     t.join(timeout=10)
     assert passed.is_set()
-    assert ev.kinds()[-2:] == ["level_change", "resumed"] or "resumed" in ev.kinds()
-    assert "paused" in ev.kinds()
+    assert ev.kinds().index("paused") < ev.kinds().index("resumed")
 
 
 def test_pause_longer_than_max_pause_abandons_the_work() -> None:
