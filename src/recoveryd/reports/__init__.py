@@ -97,7 +97,7 @@ def _load(
         sources = list(config.sources) if config is not None else None
     state = load_state(state_dir, since, until, sources=sources, rpos=rpos)
     try:
-        return build_report(record, state, now, Redactor.with_values(secrets))
+        return build_report(record, state, now, _redactor(secrets))
     except ValueError as exc:
         raise ReportError(f"report: {exc}") from exc
 
@@ -107,7 +107,7 @@ def render_report_bytes(
 ) -> bytes:
     """The rendered document; every value is redacted once more on the way out."""
     _check(fmt, lang)
-    redact = Redactor.with_values(secrets)
+    redact = _redactor(secrets)
     if fmt == "md":
         return render_markdown(report, lang, redact).encode()
     if fmt == "html":
@@ -179,6 +179,12 @@ def _locate(path: Path, config: Config | None) -> tuple[Path, Config | None]:
         loaded = load_config(config_file)
         return loaded.resolve_path(loaded.config.state_dir), config or loaded.config
     return path, config
+
+
+def _redactor(secrets: Sequence[str]) -> Redactor:
+    from recoveryd.secrets import REDACTOR
+
+    return Redactor.with_values(secrets, also=REDACTOR.redact)
 
 
 def _check(fmt: str, lang: str) -> None:

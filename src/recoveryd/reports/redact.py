@@ -5,13 +5,15 @@ every renderer on every value it writes (a journal written by an older version,
 or a value that slipped through, still never reaches the page).
 Known patterns: passwords in URL DSNs (`scheme://user:secret@host`), key=value
 settings whose key names a secret (`password=`, `PGPASSWORD=`, `token=`...),
-`Authorization:` headers, and any literal value passed in (resolved secrets).
+`Authorization:` headers, and any literal value passed in; `recoveryd.reports`
+also applies the process-wide redactor of `recoveryd.secrets` (every secret
+resolved in this process, e.g. by a drill run that renders its own report).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 MASK = "***"
@@ -39,14 +41,17 @@ class Redactor:
     """Masks known secret patterns and the literal `values` (shorter than 4 chars are ignored)."""
 
     values: tuple[str, ...] = field(default_factory=tuple)
+    also: Callable[[str], str] | None = None  # e.g. the process-wide redactor of resolved secrets
 
     @classmethod
-    def with_values(cls, values: Iterable[str]) -> Redactor:
+    def with_values(
+        cls, values: Iterable[str], *, also: Callable[[str], str] | None = None
+    ) -> Redactor:
         kept = sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
-        return cls(tuple(kept))
+        return cls(tuple(kept), also)
 
     def __call__(self, text: str) -> str:
-        out = text
+        out = self.also(text) if self.also is not None else text
         for value in self.values:
             out = out.replace(value, MASK)
         for pattern in _PATTERNS:

@@ -188,3 +188,15 @@ def test_an_aborted_drill_names_the_stop_condition_and_lists_rollbacks(state_dir
     md = render_report_bytes(report, fmt="md", lang="en").decode()
     assert "stopped for safety because “host not overloaded” tripped" in md
     assert "could not be measured" in md and "ABORTED" in md
+
+
+def test_secrets_resolved_in_this_process_are_masked_too(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drill runner that resolved a password and then renders its own report needs not pass
+    it again: every secret resolved in the process is masked."""
+    from recoveryd import secrets
+
+    monkeypatch.setattr(secrets, "REDACTOR", secrets.Redactor([sample.SECRET]))
+    out = render_run_report(state_dir, sample.RUN_ID, fmt="md", now=sample.NOW)
+    assert sample.SECRET not in out.read_text(encoding="utf-8")
