@@ -1,0 +1,89 @@
+"""Issue 2 acceptance: any changed byte of any stored object is detected.
+
+`verify --read-data` exits 3 naming the snapshot and the object; restore of
+the snapshot fails (exit 3) instead of producing wrong data."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from recoveryd import demo_data
+from tests.e2e.conftest import Deployment, fs_target
+
+
+@pytest.fixture
+def small_repo(deployment: Deployment, tmp_path: Path) -> tuple[Deployment, Path, str]:
+    """A filesystem repository holding one snapshot of a small SQLite registry (a few chunks)."""
+    db = tmp_path / "registry.db"
+    demo_data.create_sqlite(db, 12000)
+    store = tmp_path / "store"
+    deployment.configure(
+        targets={"local": fs_target(store)},
+        sources={"registry": {"kind": "sqlite", "path": str(db), "targets": ["local"]}},
+    )
+    sid = deployment.backup()[0]["id"]
+    return deployment, store, sid
+
+
+def flip(path: Path, rng: random.Random) -> tuple[int, int]:
+    data = bytearray(path.read_bytes())
+    pos = rng.randrange(len(data))
+    old = data[pos]
+    data[pos] ^= 1 << rng.randrange(8)
+    path.write_bytes(bytes(data))
+    return pos, old
+
+
+@pytest.mark.integration
+def test_every_flipped_byte_fails_verify_and_restore(
+    small_repo: tuple[Deployment, Path, str], tmp_path: Path
+) -> None:
+    """For every object in the store (config, wrapped keys, chunks, the manifest), one flipped
+    bit makes `verify --read-data` exit 3 naming the object (and the snapshot, for snapshot
+    objects) and makes restore exit 3 without leaving a restored database behind."""
+    d, store, sid = small_repo
+    rng = random.Random(2026)
+    objects = sorted(p for p in store.rglob("*") if p.is_file() and "locks" not in p.parts)
+    kinds = {p.relative_to(store).parts[0] for p in objects}
+    assert {"config", "keys", "data", "snapshots"} <= kinds
+    for obj in objects:
+        key = str(obj.relative_to(store))
+        original = obj.read_bytes()
+        flip(obj, rng)
+        try:
+            verify = d.cli("verify", "--read-data")
+            assert verify.code == 3, (key, verify.err)
+            assert "Traceback" not in verify.err
+            assert key in verify.err, (key, verify.err)
+            if key.startswith(("data/", "snapshots/")):
+                assert sid in verify.err, (key, verify.err)
+            dest = tmp_path / "restored.db"
+            restore = d.cli("restore", sid, "--to", str(dest))
+            assert restore.code == 3, (key, restore.err)
+            assert key in restore.err
+            assert not dest.exists()
+        finally:
+            obj.write_bytes(original)
+    d.cli("verify", "--read-data").expect(0)
+
+
+@pytest.mark.integration
+def test_failed_verify_is_shown_in_the_listing(
+    small_repo: tuple[Deployment, Path, str],
+) -> None:
+    """After a failed verify, `snapshots` shows the snapshot as "failed"; after a good one, "ok"."""
+    d, store, sid = small_repo
+    chunk = sorted((store / "data").rglob("*"))[-1]
+    original = chunk.read_bytes()
+    flip(chunk, random.Random(1))
+    assert d.cli("verify", "--read-data", sid).code == 3
+    assert d.snapshots()[0]["verified"] == "failed"
+    chunk.write_bytes(original)
+    d.cli("verify", "--read-data", sid).expect(0)
+    assert d.snapshots()[0]["verified"] == "ok"
+    verify = d.cli("--json", "verify", "--read-data").expect(0).data
+    assert verify["ok"] is True
+    assert verify["snapshots"] == [sid]
