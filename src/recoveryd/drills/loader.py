@@ -71,9 +71,11 @@ def _load(
     rendered = _render(doc, doc.data, (), variables, shell=False)
     rdoc = yamlsrc.Document(doc.source, rendered, doc.lines)
     book = rdoc.validate(Playbook)
-    hosts: dict[str, Host] = dict(cfg.config.hosts) if cfg is not None else {}
-    hosts.update(book.hosts)
     base = path.parent
+    hosts: dict[str, Host] = {}
+    if cfg is not None:
+        hosts.update({k: _absolute(h, cfg.path.parent) for k, h in cfg.config.hosts.items()})
+    hosts.update({k: _absolute(h, base) for k, h in book.hosts.items()})
     book = _expand_includes(book, rdoc, cfg, variables, builtins, base, (*stack, real), hosts)
     _cross_check(book, rdoc, hosts, cfg)
     secrets = [v for k, v in variables.items() if _SECRET_NAME.search(k) and v]
@@ -85,6 +87,18 @@ def _load(
         vars=variables,
         base_dir=str(base),
         secrets=secrets,
+    )
+
+
+def _absolute(host: Host, base: Path) -> Host:
+    """Key and known_hosts paths made absolute against the file that named them."""
+
+    def fix(value: str) -> str:
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+
+    return host.model_copy(
+        update={"key_file": fix(host.key_file), "known_hosts": fix(host.known_hosts)}
     )
 
 

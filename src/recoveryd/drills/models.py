@@ -66,7 +66,8 @@ class RestoreOp(Model):
     into: str
     target: str | None = None
     checks: list[Check] = Field(default_factory=list)
-    drop_after: bool = False
+    drop_after: bool = False  # drop the scratch database when the drill ends
+    password_file: str | None = None  # password of the scratch database
 
 
 class VerifyOp(Model):
@@ -128,6 +129,7 @@ class Approvals(Model):
 
 class Canary(Model):
     dsn: str
+    read_from: str | None = None  # the new primary, where surviving rows are read after recovery
     every: Duration = 1.0
     table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "recoveryd_canary"
 

@@ -8,6 +8,7 @@ restores it into `into`, runs the `checks` against `into`, and, with
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from recoveryd.config import LoadedConfig
@@ -17,6 +18,7 @@ from recoveryd.drills.steps.base import Outcome, StepContext
 from recoveryd.drills.steps.scratch import drop_database
 from recoveryd.drills.steps.sql import query
 from recoveryd.errors import ConfigError, RecoverydError
+from recoveryd.secrets import resolve_secret
 
 
 def _app() -> Any:
@@ -56,11 +58,13 @@ def source_kind(cfg: LoadedConfig, source: str | None) -> str | None:
     return None
 
 
-def run_checks(into: str, engine: str | None, checks: list[Any], timeout: float) -> Outcome:
+def run_checks(
+    into: str, engine: str | None, checks: list[Any], timeout: float, password: str | None = None
+) -> Outcome:
     lines: list[str] = []
     for check in checks:
         try:
-            value = query(into, check.sql, engine=engine, timeout=timeout)
+            value = query(into, check.sql, engine=engine, timeout=timeout, password=password)
         except RecoverydError as exc:
             return Outcome("failed", "\n".join(lines), f"check {check.sql!r}: {exc.message}")
         verdict = matches(check.expect, value)
@@ -72,20 +76,33 @@ def run_checks(into: str, engine: str | None, checks: list[Any], timeout: float)
 
 def run_restore(ctx: StepContext, op: RestoreOp, timeout: float) -> Outcome:
     cfg = _need_cfg(ctx, "restore")
-    engine = source_kind(cfg, op.source)
+    engine = _engine(source_kind(cfg, op.source))
+    password = None
+    if op.password_file:
+        password = resolve_secret(op.password_file, ctx.base_dir, setting="restore.password_file")
+    undo = _dropper(op.into, engine, password) if op.drop_after and engine else None
     try:
         snap = op.snapshot
         if snap == "latest":
             snap = newest_snapshot(cfg, op.source, op.target)
-        _app().restore(cfg, snap, op.into, target=op.target)
-        checked = run_checks(op.into, _engine(engine), list(op.checks), timeout)
+        _app().restore(cfg, snap, op.into, target=op.target, password=password)
+        checked = run_checks(op.into, engine, list(op.checks), timeout, password)
     except RecoverydError as exc:
-        return Outcome("failed", "", exc.message)
-    finally:
-        if op.drop_after and engine in ("postgresql", "mysql", "sqlite"):
-            drop_database(op.into, engine)
+        return Outcome("failed", "", exc.message, undo=undo)
     text = f"restored snapshot {snap} into the scratch database\n{checked.output}"
-    return Outcome(checked.status, text.strip(), checked.error)
+    return Outcome(checked.status, text.strip(), checked.error, undo=undo)
+
+
+def _dropper(into: str, engine: str, password: str | None) -> Callable[[], Outcome]:
+    def undo() -> Outcome:
+        problem = drop_database(into, engine, password)
+        return (
+            Outcome("ok", "scratch database dropped")
+            if problem is None
+            else Outcome("failed", "", problem)
+        )
+
+    return undo
 
 
 def _engine(kind: str | None) -> str | None:

@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
@@ -14,7 +15,7 @@ from recoveryd.errors import RecoverydError
 from recoveryd.sources.dsn import format_pg_dsn, parse_mysql_dsn, parse_pg_dsn
 
 
-def drop_database(dsn: str, engine: str) -> str | None:
+def drop_database(dsn: str, engine: str, password: str | None = None) -> str | None:
     """Drop the database `dsn` names; returns an error sentence or None. Never raises."""
     try:
         if engine == "postgresql":
@@ -23,7 +24,8 @@ def drop_database(dsn: str, engine: str) -> str | None:
             if not name:
                 return "the scratch DSN names no dbname"
             admin = format_pg_dsn({**params, "dbname": "postgres"})
-            with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            extra: dict[str, Any] = {"password": password} if password else {}
+            with psycopg.connect(admin, autocommit=True, connect_timeout=10, **extra) as conn:
                 conn.execute(
                     pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                         pgsql.Identifier(name)
@@ -34,7 +36,8 @@ def drop_database(dsn: str, engine: str) -> str | None:
             client = shutil.which("mariadb") or shutil.which("mysql")
             if client is None or not parsed.database:
                 return "cannot drop the MySQL scratch database (client or name missing)"
-            env = {"MYSQL_PWD": parsed.password} if parsed.password else {}
+            secret = password or parsed.password
+            env = {"MYSQL_PWD": secret} if secret else {}
             ident = "`" + parsed.database.replace("`", "``") + "`"
             subprocess.run(
                 [client, *parsed.client_args(), "-e", f"DROP DATABASE IF EXISTS {ident}"],

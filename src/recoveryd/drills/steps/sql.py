@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -28,16 +29,23 @@ def engine_of(on: str, engine: str | None = None) -> str:
     return "postgresql"
 
 
-def query(on: str, sql: str, *, engine: str | None = None, timeout: float = 30.0) -> str:
+def query(
+    on: str,
+    sql: str,
+    *,
+    engine: str | None = None,
+    timeout: float = 30.0,
+    password: str | None = None,
+) -> str:
     """Run `sql`; the first column of the first row as text ('' when no row).
 
     Raises SourceError naming the engine (never the DSN, which may hold a password).
     """
     kind = engine_of(on, engine)
     if kind == "postgresql":
-        return _pg(on, sql, timeout)
+        return _pg(on, sql, timeout, password)
     if kind == "mysql":
-        return _mysql(on, sql, timeout)
+        return _mysql(on, sql, timeout, password)
     return _sqlite(on, sql, timeout)
 
 
@@ -49,10 +57,12 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _pg(dsn: str, sql: str, timeout: float) -> str:
+def _pg(dsn: str, sql: str, timeout: float, password: str | None = None) -> str:
+    extra: dict[str, Any] = {"password": password} if password else {}
     try:
         with psycopg.connect(
             dsn,
+            **extra,
             connect_timeout=max(1, int(min(timeout, 30))),
             autocommit=True,
             options=f"-c statement_timeout={int(timeout * 1000)}",
@@ -65,7 +75,7 @@ def _pg(dsn: str, sql: str, timeout: float) -> str:
         raise SourceError(f"postgresql: {first}") from None
 
 
-def _mysql(dsn: str, sql: str, timeout: float) -> str:
+def _mysql(dsn: str, sql: str, timeout: float, password: str | None = None) -> str:
     parsed = parse_mysql_dsn(dsn)
     client = shutil.which("mariadb") or shutil.which("mysql")
     if client is None:
@@ -74,8 +84,8 @@ def _mysql(dsn: str, sql: str, timeout: float) -> str:
     if parsed.database:
         argv.append(parsed.database)
     env = {"PATH": "/usr/bin:/bin"}
-    if parsed.password:
-        env["MYSQL_PWD"] = parsed.password
+    if password or parsed.password:
+        env["MYSQL_PWD"] = str(password or parsed.password)
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired:

@@ -1,0 +1,78 @@
+"""The drill runner's public API: what the CLI, the daemon and the governor call.
+
+- `validate_playbook(path, cfg=None, vars=None) -> Playbook`: the whole
+  document checked; ConfigError (exit 2) naming file, line and key.
+- `run_playbook(cfg, playbook, *, yes, dry_run, vars, cancel, state_dir) -> DrillResult`.
+- `run_restore_drill(cfg, source, *, cancel) -> DrillResult`.
+- `approve(state_dir, run_id) -> user`, `list_runs(state_dir, verify=) -> [RunSummary]`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from recoveryd.config import LoadedConfig
+from recoveryd.drills.approvals import approve
+from recoveryd.drills.history import RunSummary, list_runs
+from recoveryd.drills.loader import load_playbook
+from recoveryd.drills.models import Playbook
+from recoveryd.drills.restore_drill import run_restore_drill
+from recoveryd.drills.result import DrillResult
+from recoveryd.drills.runner import DrillRunner
+from recoveryd.errors import ConfigError
+
+__all__ = [
+    "DrillResult",
+    "RunSummary",
+    "approve",
+    "list_runs",
+    "run_playbook",
+    "run_restore_drill",
+    "state_dir_of",
+    "validate_playbook",
+]
+
+
+def validate_playbook(
+    path: Path | str,
+    cfg: LoadedConfig | None = None,
+    vars: Mapping[str, str] | None = None,
+) -> Playbook:
+    """Load and check the whole playbook without touching anything."""
+    return load_playbook(path, cfg, vars=vars).playbook
+
+
+def state_dir_of(cfg: LoadedConfig | None, state_dir: Path | None) -> Path:
+    if state_dir is not None:
+        return state_dir
+    if cfg is None:
+        raise ConfigError("drills need a state directory; pass --config or --state-dir")
+    return cfg.resolve_path(cfg.config.state_dir)
+
+
+def run_playbook(
+    cfg: LoadedConfig | None,
+    playbook: Path,
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    vars: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
+    state_dir: Path | None = None,
+    listener: Callable[[dict[str, Any]], None] | None = None,
+) -> DrillResult:
+    """Validate, then run the playbook (see `runner.py` for the order of a run)."""
+    loaded = load_playbook(playbook, cfg, vars=vars)
+    runner = DrillRunner(
+        loaded,
+        cfg,
+        state_dir=state_dir_of(cfg, state_dir),
+        yes=yes,
+        dry_run=dry_run,
+        cancel=cancel,
+        listener=listener,
+    )
+    return runner.run()

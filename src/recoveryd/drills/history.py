@@ -1,0 +1,92 @@
+"""Past drill runs, read back from their journals (`recoveryd drill list`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from recoveryd.chain import HashChain
+from recoveryd.drills.journal import iter_runs
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    playbook: str
+    started: str | None
+    status: str  # passed | failed | aborted | running (no run_finished record yet)
+    rto_seconds: float | None
+    rpo_seconds: float | None
+    rto_objective: float | None
+    rpo_objective: float | None
+    objectives_met: bool | None
+    dry_run: bool
+    journal: Path
+    intact: bool | None = None  # with verify: the hash chain holds
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "playbook": self.playbook,
+            "started": self.started,
+            "status": self.status,
+            "rto_seconds": self.rto_seconds,
+            "rpo_seconds": self.rpo_seconds,
+            "objectives": {"rto_s": self.rto_objective, "rpo_s": self.rpo_objective},
+            "objectives_met": self.objectives_met,
+            "dry_run": self.dry_run,
+            "journal": str(self.journal),
+            "intact": self.intact,
+            "problem": self.problem,
+        }
+
+
+def list_runs(state_dir: Path, *, verify: bool = False) -> list[RunSummary]:
+    """Every run under `state_dir/drills`, oldest first; with `verify`, each chain is checked."""
+    out = []
+    for path in iter_runs(state_dir):
+        chain = HashChain(path)
+        started: dict[str, object] = {}
+        finished: dict[str, object] = {}
+        for rec in chain.records():
+            if rec.get("type") == "run_started":
+                started = rec
+            elif rec.get("type") == "run_finished":
+                finished = rec
+        playbook = started.get("playbook")
+        objectives = started.get("objectives")
+        obj = objectives if isinstance(objectives, dict) else {}
+        status = None
+        if verify:
+            status = chain.verify()
+        out.append(
+            RunSummary(
+                run_id=str(started.get("run_id") or path.parent.name),
+                playbook=str(playbook.get("name", "")) if isinstance(playbook, dict) else "",
+                started=_str(started.get("time")),
+                status=str(finished.get("status", "running")),
+                rto_seconds=_num(finished.get("rto_s")),
+                rpo_seconds=_num(finished.get("rpo_s")),
+                rto_objective=_num(obj.get("rto_s")),
+                rpo_objective=_num(obj.get("rpo_s")),
+                objectives_met=_bool(finished.get("objectives_met")),
+                dry_run=bool(started.get("dry_run", False)),
+                journal=path,
+                intact=None if status is None else status.ok,
+                problem=None if status is None else status.problem,
+            )
+        )
+    return out
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,90 @@
+"""The drill journal: hash-chained JSON lines at `state_dir/drills/RUN_ID/journal.jsonl`.
+
+Every record has `type` and `time` (ISO 8601 UTC with milliseconds and `Z`);
+the record types and fields are the shared contract the reports render
+(`run_started`, `phase`, `step`, `probe`, `mark`, `approval`,
+`stop_condition`, `rollback`, `event`, `run_finished`). Every string is
+redacted (known secret values, passwords in DSNs/URIs) and long output is
+truncated with a note saying how much was cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from recoveryd.chain import ChainStatus, HashChain
+from recoveryd.state import iso, utcnow
+
+OUTPUT_LIMIT = 8000
+_HEAD = 5000
+_TAIL = 2000
+
+
+def drills_dir(state_dir: Path) -> Path:
+    return state_dir / "drills"
+
+
+def run_dir(state_dir: Path, run_id: str) -> Path:
+    return drills_dir(state_dir) / run_id
+
+
+def journal_path(state_dir: Path, run_id: str) -> Path:
+    return run_dir(state_dir, run_id) / "journal.jsonl"
+
+
+def truncate(text: str, limit: int = OUTPUT_LIMIT) -> str:
+    """`text`, or its head and tail with a note of how many characters were left out."""
+    if len(text) <= limit:
+        return text
+    cut = len(text) - _HEAD - _TAIL
+    return f"{text[:_HEAD]}\n[... {cut} characters truncated ...]\n{text[-_TAIL:]}"
+
+
+class Journal:
+    """Appends records to one run's chain; thread-safe (HashChain locks)."""
+
+    def __init__(
+        self,
+        path: Path,
+        redact: Callable[[str], str],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        listener: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.chain = HashChain(path)
+        self.redact = redact
+        self.clock = clock
+        self.listener = listener
+
+    def record(self, type_: str, *, time: datetime | None = None, **fields: Any) -> dict[str, Any]:
+        body = {"type": type_, "time": iso(time or self.clock()), **fields}
+        full = self.chain.append(self._clean(body))
+        if self.listener is not None:
+            self.listener(full)
+        return full
+
+    def _clean(self, value: Any, key: str = "") -> Any:
+        if isinstance(value, str):
+            text = self.redact(value)
+            return truncate(text) if key in ("output", "error", "detail") else text
+        if isinstance(value, dict):
+            return {k: self._clean(v, k) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(v, key) for v in value]
+        return value
+
+
+def verify_journal(path: Path) -> ChainStatus:
+    return HashChain(path).verify()
+
+
+def iter_runs(state_dir: Path) -> Iterator[Path]:
+    """Journal files of past runs, oldest first (run ids sort by time)."""
+    base = drills_dir(state_dir)
+    if not base.is_dir():
+        return iter(())
+    return iter(sorted(base.glob("*/journal.jsonl")))

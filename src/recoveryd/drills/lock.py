@@ -1,0 +1,38 @@
+"""One drill per target system at a time: `state_dir/drills/locks/<name>` (flock)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from recoveryd.errors import RefusedError
+
+
+class DrillLock:
+    """Held for the whole run; released by `release()` or process exit."""
+
+    def __init__(self, state_dir: Path, name: str) -> None:
+        self.path = state_dir / "drills" / "locks" / name
+        self._fd: int | None = None
+
+    def acquire(self, run_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another run"
+            os.close(fd)
+            raise RefusedError(
+                f"drill {self.path.name} is already running ({holder}); wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{run_id} pid {os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

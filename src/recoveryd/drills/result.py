@@ -1,0 +1,44 @@
+"""What a drill run returns to its callers (CLI, daemon, governor)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from recoveryd.errors import ExitCode
+
+RunStatus = Literal["passed", "failed", "aborted"]
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    run_id: str
+    status: RunStatus
+    rto_seconds: float | None
+    rpo_seconds: float | None
+    objectives_met: bool
+    journal: Path
+    report: Path | None = None
+    error: str | None = None
+    interrupted: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """SPEC §1 `drill run --json`."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 3),
+            "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 3),
+            "objectives_met": self.objectives_met,
+            "journal": str(self.journal),
+            "report": None if self.report is None else str(self.report),
+        }
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.status == "passed" and self.objectives_met:
+            return ExitCode.OK
+        return ExitCode.OBJECTIVE_MISSED
