@@ -31,6 +31,7 @@ from recoveryd import flow
 from recoveryd.errors import InterruptedOperation
 from recoveryd.governor import decide
 from recoveryd.governor.decide import Band, Hold, Level, LevelState
+from recoveryd.governor.level import recorded_level
 from recoveryd.governor.signals import Readings
 
 log = structlog.get_logger("recoveryd.governor")
@@ -130,6 +131,7 @@ class Governor:
         if self._thread is not None:
             return
         self._stop.clear()
+        self._reset_recorded_level("governor started")
         for probe in self._probes:
             probe.start()
         self._actions_thread = threading.Thread(
@@ -153,6 +155,24 @@ class Governor:
             self._actions_thread = None
         with self._cond:
             self._cond.notify_all()
+            level = self._state.level
+        if level != "normal":
+            self._event(
+                "level_change", {"from": level, "to": "normal", "reasons": ["governor stopped"]}
+            )
+
+    def _reset_recorded_level(self, why: str) -> None:
+        """A governor that died without stopping left its last level recorded: reset it."""
+        reader = getattr(self._events, "events", None)
+        if reader is None:
+            return
+        try:
+            last = recorded_level(self._events)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - an unreadable history must not stop the daemon
+            log.warning("governor_level_unknown", error=str(exc))
+            return
+        if last.level != "normal":
+            self._event("level_change", {"from": last.level, "to": "normal", "reasons": [why]})
 
     def _loop(self) -> None:
         while not self._stop.is_set():
