@@ -7,6 +7,7 @@ from recoveryd.reports.messages import Messages
 EN: Messages = {
     "lang_tag": "en",
     "colon": ": ",
+    "unverified": "UNVERIFIED: the record was altered",
     "scenario": "Scenario",
     "report_drill": "Disaster-recovery drill report",
     "report_incident": "Incident report",

@@ -7,6 +7,7 @@ from recoveryd.reports.messages import Messages
 ZH: Messages = {
     "lang_tag": "zh-CN",
     "colon": "：",
+    "unverified": "未经验证：记录已被篡改",
     "scenario": "演练场景",
     "report_drill": "灾难恢复演练报告",
     "report_incident": "事件报告",

@@ -10,6 +10,7 @@ class Messages(TypedDict):
 
     lang_tag: str
     colon: str
+    unverified: str
     scenario: str
     report_drill: str
     report_incident: str
