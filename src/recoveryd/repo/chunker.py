@@ -11,6 +11,7 @@ compression marker, then the body: 0 = stored, 1 = one zstd frame.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,9 +60,20 @@ def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterato
         yield bytes(chunk.data)
 
 
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    """One compressor per thread: contexts are costly to build and not thread-safe."""
+    c: zstandard.ZstdCompressor | None = getattr(_local, "zc", None)
+    if c is None:
+        c = _local.zc = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0)
+    return c
+
+
 def compress(data: bytes) -> bytes:
     """The chunk payload: zstd level 3 (single-threaded), or stored when that is not smaller."""
-    body = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0).compress(data)
+    body = _compressor().compress(data)
     if len(body) >= len(data):
         return bytes([COMPRESSION_NONE]) + data
     return bytes([COMPRESSION_ZSTD]) + body
