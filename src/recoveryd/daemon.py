@@ -167,6 +167,7 @@ class Daemon:
         )
         self.runner = JobRunner(self.services, on_change=self._write_status)
         self._check_available(specs)
+        self._prepare(cfg)
         self.metrics.set_sources(source_rpos(cfg, self.state, self._store_listing(cfg)))
         self.state.record_event("daemon_started", {"pid": os.getpid(), "jobs": len(specs)})
         if self.once:
@@ -218,6 +219,17 @@ class Daemon:
         for job in self.unavailable:
             self.state.record_event("job_unavailable", {"job": job})
             log.error("job_unavailable", job=job, note="the job will fail until the part exists")
+
+    def _prepare(self, cfg: LoadedConfig) -> None:
+        if not cfg.config.sources:
+            return
+        try:
+            self.ops.prepare(cfg)
+        except RecoverydError as exc:  # a store down now may be up at the first slot
+            self.state.record_event("targets_not_ready", {"error": exc.message})
+            log.warning("targets_not_ready", error=exc.message, note="jobs will retry")
+        except Exception as exc:  # noqa: BLE001 - same: never fatal at start-up
+            log.warning("targets_not_ready", error=str(exc), note="jobs will retry")
 
     def _store_listing(self, cfg: LoadedConfig) -> dict[str, datetime]:
         if not cfg.config.sources:
@@ -351,6 +363,7 @@ class Daemon:
             }
         )
         self._check_available(specs)
+        self._prepare(cfg)
         self._restart_metrics(old, cfg)
         self.state.record_event("config_reloaded", {"jobs": len(specs)})
         log.info("config_reloaded", jobs=len(specs))

@@ -128,6 +128,15 @@ class AppOperations:
         api = _module(DRILLS_API, "the drill runner")
         return api.run_playbook(cfg, playbook, yes=True)
 
+    def prepare(self, cfg: LoadedConfig) -> None:
+        """Open (creating when new) every repository the sources write to, one at a time,
+        so that the first scheduled backups do not race to initialise the same one."""
+        app = _module("recoveryd.app", "backup")
+        used = sorted({t for s in cfg.config.sources.values() for t in s.targets})
+        for target in used:
+            repo = app.open_repository(cfg, target, create=True)
+            repo.store.close()
+
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         """Newest snapshot end time per source, from the stores (the source of truth)."""
         app = _module("recoveryd.app", "listing snapshots")

@@ -82,6 +82,10 @@ class Operations(Protocol):
         self, cfg: LoadedConfig, source: str, *, cancel: threading.Event
     ) -> Outcome: ...
 
+    def prepare(self, cfg: LoadedConfig) -> None:
+        """Get the targets ready before the first job (create repositories)."""
+        ...
+
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]: ...
 
 

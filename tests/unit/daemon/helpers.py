@@ -60,6 +60,9 @@ class FakeOps:
     def restore_drill(self, cfg: LoadedConfig, source: str, *, cancel: threading.Event) -> Outcome:
         return self._call("restore_drill", source)
 
+    def prepare(self, cfg: LoadedConfig) -> None:
+        return None
+
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         return dict(self.snapshots)
 
