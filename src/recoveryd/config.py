@@ -160,6 +160,8 @@ class Host(Model):
 class Thresholds(Model):
     elevated: float
     critical: float
+    # a level is left only below exit_ratio x its threshold (hysteresis in value)
+    exit_ratio: float = Field(default=0.9, gt=0, le=1)
 
 
 class HttpProbe(Model):
