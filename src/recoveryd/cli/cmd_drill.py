@@ -1,18 +1,210 @@
-"""`recoveryd drill`: not built yet."""
+"""`recoveryd drill validate|run|approve|list`: failover and restore drills (SPEC §1, §4).
+
+`run` prints the run id when it starts (approvers need it) and, at the end,
+the result, the journal and the report path; `--json` prints SPEC §1's
+document only. SIGINT/SIGTERM stop the drill cleanly: rollbacks run, steady
+state is checked again, and the exit code is 130. Exit codes: 0 passed with
+objectives met; 4 failed, aborted or missed an objective; 5 refused
+(approval missing, lock held); 2 invalid playbook; 3 `list --verify` found an
+edited journal.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.errors import RecoverydError
+from recoveryd.config import DEFAULT_CONFIG_PATH, LoadedConfig
+from recoveryd.errors import ExitCode, IntegrityError, UsageError
+from recoveryd.units import format_duration
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("drill", help="(not available yet)")
-    p.set_defaults(func=run)
+    p: argparse.ArgumentParser = sub.add_parser(
+        "drill", help="validate, run, approve and list failover and restore drills"
+    )
+    p.add_argument("--state-dir", help="state directory (default: the configuration's state_dir)")
+    dsub = p.add_subparsers(dest="drill_command", metavar="SUBCOMMAND", required=True)
+
+    v = dsub.add_parser("validate", help="check a playbook completely without touching anything")
+    v.add_argument("playbook")
+    v.add_argument("--var", action="append", default=[], metavar="K=V")
+    v.set_defaults(func=run_validate)
+
+    r = dsub.add_parser("run", help="run a drill; prints the run id and the report path")
+    r.add_argument("playbook")
+    r.add_argument("--dry-run", action="store_true", help="run only the read-only probes")
+    r.add_argument("--yes", action="store_true", help="allow destructive steps")
+    r.add_argument("--var", action="append", default=[], metavar="K=V")
+    r.set_defaults(func=run_run)
+
+    a = dsub.add_parser("approve", help="approve the destructive steps of a waiting run")
+    a.add_argument("run_id", metavar="RUN_ID")
+    a.set_defaults(func=run_approve)
+
+    ls = dsub.add_parser("list", help="past drill runs with RTO/RPO vs objectives")
+    ls.add_argument("--verify", action="store_true", help="check every journal's hash chain")
+    ls.set_defaults(func=run_list)
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise RecoverydError("drill: not available in this version yet")
+def _vars(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--var {pair!r}: write it as NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def _config(args: argparse.Namespace, ctx: Context) -> LoadedConfig | None:
+    """The configuration when one is given or present; drills can run without one."""
+    explicit = args.config or os.environ.get("RECOVERYD_CONFIG")
+    if explicit or Path(DEFAULT_CONFIG_PATH).exists():
+        return ctx.config
+    return None
+
+
+def _state_dir(args: argparse.Namespace, cfg: LoadedConfig | None) -> Path:
+    from recoveryd.drills.api import state_dir_of
+
+    return state_dir_of(cfg, Path(args.state_dir) if args.state_dir else None)
+
+
+def run_validate(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.drills.api import validate_playbook
+
+    book = validate_playbook(Path(args.playbook), _config(args, ctx), _vars(args.var))
+    probes = len(book.preflight) + len(book.steady_state) + len(book.stop_conditions)
+    if ctx.json:
+        output.emit_json(
+            {"playbook": args.playbook, "name": book.name, "valid": True, "steps": len(book.steps)}
+        )
+    else:
+        output.line(f"{args.playbook}: valid ({len(book.steps)} steps, {probes} probes)")
+    return int(ExitCode.OK)
+
+
+@contextmanager
+def _signals_cancel(cancel: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `cancel` (the runner then rolls back) instead of killing us."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        del signum, frame
+        cancel.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _progress(as_json: bool) -> Any:
+    def listener(rec: dict[str, Any]) -> None:
+        kind = rec.get("type")
+        if kind == "run_started":
+            if as_json:
+                output.event({"event": "drill_started", "run_id": rec["run_id"]})
+            else:
+                output.line(f"drill run {rec['run_id']} started by {rec['operator']}")
+        elif as_json:
+            return
+        elif kind in ("step", "probe", "rollback"):
+            err = f" - {rec['error']}" if rec.get("error") else ""
+            output.line(f"  {rec['status']:<8} {rec['phase']}: {rec['name']}{err}")
+        elif kind == "mark":
+            output.line(f"  mark     {rec['mark']}")
+        elif kind == "approval":
+            output.line(f"  approved by {rec['user']}")
+        elif kind == "stop_condition":
+            output.line(f"  STOP     {rec['name']}: {rec.get('detail', '')}")
+
+    return listener
+
+
+def run_run(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.drills.api import run_playbook
+
+    cfg = _config(args, ctx)
+    cancel = threading.Event()
+    with _signals_cancel(cancel):
+        result = run_playbook(
+            cfg,
+            Path(args.playbook),
+            yes=args.yes,
+            dry_run=args.dry_run,
+            vars=_vars(args.var),
+            cancel=cancel,
+            state_dir=Path(args.state_dir) if args.state_dir else None,
+            listener=_progress(ctx.json),
+        )
+    if ctx.json:
+        output.emit_json(result.to_json())
+    else:
+        rto = "-" if result.rto_seconds is None else format_duration(result.rto_seconds)
+        rpo = "-" if result.rpo_seconds is None else format_duration(result.rpo_seconds)
+        met = "met" if result.objectives_met else "NOT met"
+        output.line(f"run {result.run_id}: {result.status}; RTO {rto}, RPO {rpo}; objectives {met}")
+        if result.error:
+            output.line(f"  {result.error}")
+        output.line(f"journal {result.journal}")
+        output.line(f"report {result.report or '(not rendered)'}")
+    return int(result.exit_code)
+
+
+def run_approve(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.drills.api import approve
+
+    user = approve(_state_dir(args, _config(args, ctx)), args.run_id)
+    if ctx.json:
+        output.emit_json({"run_id": args.run_id, "approved_by": user})
+    else:
+        output.line(f"{user} approved drill run {args.run_id}")
+    return int(ExitCode.OK)
+
+
+def _vs(achieved: float | None, objective: float | None) -> str:
+    got = "-" if achieved is None else format_duration(achieved)
+    return got if objective is None else f"{got} / {format_duration(objective)}"
+
+
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.drills.api import list_runs
+
+    runs = list_runs(_state_dir(args, _config(args, ctx)), verify=args.verify)
+    broken = [r for r in runs if r.intact is False]
+    if ctx.json:
+        output.emit_json([r.to_json() for r in runs])
+    else:
+        headers = ["RUN", "STATUS", "RTO / OBJ", "RPO / OBJ", "OBJECTIVES"]
+        if args.verify:
+            headers.append("JOURNAL")
+        rows = []
+        for r in runs:
+            met = {True: "met", False: "missed", None: "-"}[r.objectives_met]
+            row = [r.run_id, r.status + (" (dry run)" if r.dry_run else "")]
+            row += [_vs(r.rto_seconds, r.rto_objective), _vs(r.rpo_seconds, r.rpo_objective), met]
+            if args.verify:
+                row.append("intact" if r.intact else f"TAMPERED: {r.problem}")
+            rows.append(row)
+        output.table(headers, rows)
+    if broken:
+        first = broken[0]
+        raise IntegrityError(
+            f"drill journal {first.journal} was altered ({first.problem}); "
+            "keep it as evidence and investigate"
+        )
+    return int(ExitCode.OK)

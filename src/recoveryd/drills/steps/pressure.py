@@ -3,8 +3,8 @@
 The daemon installs the governor's level with `set_level_source`; without a
 running governor (a drill from the CLI) a small adapter reads the kernel's own
 counters (/proc/meminfo, /proc/pressure, /proc/loadavg) against the
-configured thresholds (defaults: memory 80/92 %, PSI some avg10 20/50 %,
-load per CPU 1.5/3).
+configured thresholds (defaults: memory 80/92 %, I/O PSI some avg10 20/50 %;
+the load average per CPU only when `governor.signals.load` is configured).
 """
 
 from __future__ import annotations
@@ -42,12 +42,10 @@ def host_level(cfg: LoadedConfig | None) -> str:
     signals = cfg.config.governor.signals if cfg and cfg.config.governor else None
     mem_t = (signals.memory if signals else None) or Thresholds(elevated=80, critical=92)
     io_t = (signals.io_pressure if signals else None) or Thresholds(elevated=20, critical=50)
-    load_t = (signals.load if signals else None) or Thresholds(elevated=1.5, critical=3)
-    grades = [
-        _grade(_memory_percent(), mem_t),
-        _grade(_psi("io"), io_t),
-        _grade(_load_per_cpu(), load_t),
-    ]
+    grades = [_grade(_memory_percent(), mem_t), _grade(_psi("io"), io_t)]
+    if signals is not None and signals.load is not None:
+        # the load average counts the whole host (containers included): only when configured
+        grades.append(_grade(_load_per_cpu(), signals.load))
     return {0: "normal", 1: "elevated", 2: "critical"}[max(grades)]
 
 
