@@ -31,15 +31,16 @@ def bands_of(cfg: GovernorConfig) -> dict[str, Band]:
     for name in HOST_SIGNALS:
         t: Thresholds | None = getattr(sig, name)
         if t is not None:
-            bands[name] = Band(t.elevated, t.critical)
+            bands[name] = Band(t.elevated, t.critical, t.exit_ratio)
     if sig.service_latency is not None:
         t = sig.service_latency.p95_ms
-        bands["service_latency"] = Band(t.elevated, t.critical)
+        bands["service_latency"] = Band(t.elevated, t.critical, t.exit_ratio)
     if sig.db_connections is not None:
         t = sig.db_connections.active
-        bands["db_connections"] = Band(t.elevated, t.critical)
+        bands["db_connections"] = Band(t.elevated, t.critical, t.exit_ratio)
     if sig.command is not None:
-        bands["command"] = Band(sig.command.value.elevated, sig.command.value.critical)
+        t = sig.command.value
+        bands["command"] = Band(t.elevated, t.critical, t.exit_ratio)
     return bands
 
 

@@ -98,6 +98,10 @@ class DemoServer(ThreadingHTTPServer):
                 self._times.popleft()
             return len(self._times) / RATE_WINDOW
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up (timeout, reset) is not an error of the service."""
+        return
+
     @property
     def port(self) -> int:
         return int(self.server_address[1])

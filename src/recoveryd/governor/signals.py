@@ -235,15 +235,28 @@ class CommandSpec:
 class CommandProbe(_ThreadedProbe):
     """Runs a command every interval; the numbers it prints become readings named by `names`.
 
-    A failing command reports nothing (the signal is then ignored) and logs once per failure run.
+    A failing command (an overloaded service timing out, say) keeps its last readings for
+    `stale_after` seconds, so a probe failing under pressure is not mistaken for calm;
+    after that it reports nothing (the signal is ignored). Failures are logged once per run.
     """
 
-    def __init__(self, names: Sequence[str], spec: CommandSpec, *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        spec: CommandSpec,
+        *,
+        interval: float = 1.0,
+        stale_after: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(interval)
         self.names = tuple(names)
         self.name = self.names[0]
         self.spec = spec
+        self.stale_after = stale_after
+        self._clock = clock
         self._last: dict[str, float] = {}
+        self._last_at = 0.0
         self._failing = False
 
     def measure(self) -> None:
@@ -261,14 +274,16 @@ class CommandProbe(_ThreadedProbe):
             values = [float(x) for x in done.stdout.decode().split() if _is_number(x)]
         except (OSError, subprocess.TimeoutExpired) as exc:
             if not self._failing:
-                log.warning("probe_failed", probe=self.name, error=str(exc))
+                log.warning("probe_failed", probe=self.name, error=str(exc) or type(exc).__name__)
             self._failing = True
-            self._last = {}
             return
         self._failing = False
         self._last = dict(zip(self.names, values, strict=False))
+        self._last_at = self._clock()
 
     def sample(self) -> Readings:
+        if self._clock() - self._last_at > self.stale_after:
+            return {}
         return dict(self._last)
 
 

@@ -31,7 +31,7 @@ governor:
   signals:
     command:
       run: [curl, -s, --max-time, "1", "http://127.0.0.1:{service.port}/stats/rps"]
-      value: {{elevated: 60, critical: 100}}
+      value: {{elevated: 60, critical: 100, exit_ratio: 0.4}}
   hold: {{enter: 500ms, exit: 2s}}
   on_enter: {{critical: [{shed}/essential-only.yaml]}}
   on_exit: {{critical: [{shed}/restore-full-service.yaml]}}

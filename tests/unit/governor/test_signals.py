@@ -116,3 +116,18 @@ def test_build_governor_from_configuration(tmp_path: Path) -> None:
     assert gov.bands["service_latency"].critical == 800
     assert (gov.hold.enter, gov.hold.exit, gov.interval, gov.max_pause) == (2, 20, 0.5, 300)
     assert gov.status().level == "normal"
+
+
+def test_a_probe_failing_under_pressure_keeps_its_last_reading_for_a_while() -> None:
+    """An overloaded service makes its probe time out: the last reading holds for
+    `stale_after` seconds (no false calm), then the signal drops out."""
+    now = [100.0]
+    argv = [sys.executable, "-c", "print(150)"]
+    probe = CommandProbe(("rps",), CommandSpec(argv), stale_after=10, clock=lambda: now[0])
+    probe.measure()
+    probe.spec = CommandSpec([sys.executable, "-c", "raise SystemExit(1)"])
+    now[0] = 105.0
+    probe.measure()
+    assert probe.sample() == {"rps": 150.0}
+    now[0] = 111.0
+    assert probe.sample() == {}
