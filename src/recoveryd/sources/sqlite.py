@@ -11,6 +11,13 @@ dir), which is unlinked as soon as it is open again for streaming: nothing is
 left behind even if the process dies. Restore writes a temporary file next
 to the destination, checks it (`PRAGMA quick_check`), fsyncs, and renames it
 into place, refusing to replace an existing database unless told to.
+
+Deduplication follows the file's pages, not its rows. Measured
+(`tests/unit/sources/test_sqlite_dedup.py`, 100 000 citizens, 15 MB) as the
+share of the second snapshot in new chunks (1 MiB / 64 KiB chunks): 1%
+appended + 1% updated in one id range 33% / 7%; the same with an index on a
+low-cardinality column (names) 100% / 91%, because the inserts touch index
+pages spread over the whole file; 1% updated at random 100% / 99%.
 """
 
 from __future__ import annotations
