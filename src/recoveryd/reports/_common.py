@@ -311,7 +311,9 @@ def _rto(run: Run) -> float | None:
 def objective_sentence(o: Objective, *, skip_unmeasured: bool = False) -> Msg:
     """The plain-language sentence for one objective; key "" when there is nothing to say."""
     if o.achieved_s is None:
-        return Msg("") if skip_unmeasured else Msg(f"s_{o.name}_unmeasured")
+        if skip_unmeasured or o.target_s is None:
+            return Msg("")  # nothing promised, nothing measured: nothing to say
+        return Msg(f"s_{o.name}_unmeasured")
     achieved = Dur(o.achieved_s)
     if o.target_s is None:
         return Msg.of(f"s_{o.name}_measured", achieved=achieved)

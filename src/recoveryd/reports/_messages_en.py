@@ -105,6 +105,7 @@ EN: Messages = {
     "badge_rpo": "RPO",
     "status_passed": "PASSED",
     "status_failed": "FAILED",
+    "status_missed": "OBJECTIVE MISSED",
     "status_aborted": "ABORTED",
     "status_running": "INCOMPLETE",
     "status_open": "OPEN",
@@ -171,6 +172,8 @@ EN: Messages = {
     "run_restore_drill": "restore drill",
     "run_drill": "drill",
     "s_drill_result": "The drill “{name}” {status} on {date}.",
+    "s_drill_missed": "The drill “{name}” ran on {date}: every step succeeded, but it MISSED "
+    "an objective.",
     "s_dry_run": "This was a dry run: only read-only checks were executed, nothing was changed.",
     "s_rto_met": "Service was restored in {achieved}, within the objective of {target}.",
     "s_rto_missed": "Service was restored in {achieved}, which MISSES the objective of {target}.",

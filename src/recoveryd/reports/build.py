@@ -81,6 +81,11 @@ def _build_drill(
 
     marks = _marks(records, started)
     objectives = _objectives(started_rec, finished, marks)
+    missed = (
+        any(o.met is False for o in objectives) or (finished or {}).get("objectives_met") is False
+    )
+    if status == "passed" and missed:
+        status = "missed"  # every step succeeded, yet a promise was broken: not a pass
     steps = _steps(records)
     stops = _stop_conditions(records)
     sources = tuple(str(s) for s in c.seq(started_rec.get("sources")))
@@ -310,11 +315,11 @@ def _drill_actions(
 def _drill_summary(
     report: Report, finished: Mapping[str, Any] | None, name: str, n_shed: int
 ) -> tuple[Msg, ...]:
-    out = [
-        Msg.of(
-            "s_drill_result", name=name, status=Msg(f"status_{report.status}"), date=report.started
-        )
-    ]
+    if report.status == "missed":
+        out = [Msg.of("s_drill_missed", name=name, date=report.started)]
+    else:
+        status = Msg(f"status_{report.status}")
+        out = [Msg.of("s_drill_result", name=name, status=status, date=report.started)]
     if report.dry_run:
         out.append(Msg("s_dry_run"))
     for o in report.objectives:

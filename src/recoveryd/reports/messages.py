@@ -103,6 +103,7 @@ class Messages(TypedDict):
     badge_rpo: str
     status_passed: str
     status_failed: str
+    status_missed: str
     status_aborted: str
     status_running: str
     status_open: str
@@ -169,6 +170,7 @@ class Messages(TypedDict):
     run_restore_drill: str
     run_drill: str
     s_drill_result: str
+    s_drill_missed: str
     s_dry_run: str
     s_rto_met: str
     s_rto_missed: str

@@ -179,7 +179,8 @@ class Report:
     id: str
     title: str
     description: str
-    status: str  # passed | failed | aborted | running | open | closed
+    status: str  # passed | missed (steps passed, objective missed) | failed | aborted | running
+    #              (no final record) | open | closed (incidents)
     started: datetime
     ended: datetime | None
     generated: datetime

@@ -200,3 +200,15 @@ def test_secrets_resolved_in_this_process_are_masked_too(
     monkeypatch.setattr(secrets, "REDACTOR", secrets.Redactor([sample.SECRET]))
     out = render_run_report(state_dir, sample.RUN_ID, fmt="md", now=sample.NOW)
     assert sample.SECRET not in out.read_text(encoding="utf-8")
+
+
+def test_steps_passed_but_an_objective_missed_is_not_a_pass(state_dir: Path) -> None:
+    """A run whose steps all succeeded but which broke a promise reads OBJECTIVE MISSED."""
+    records = sample.journal_records()
+    records[-1] = {**records[-1], "status": "passed", "error": None}
+    (state_dir / "drills" / sample.RUN_ID / "journal.jsonl").unlink()
+    sample.write_journal(state_dir, records)
+    report = _report(state_dir)
+    assert report.status == "missed"
+    md = render_report_bytes(report, fmt="md", lang="en").decode()
+    assert "**OBJECTIVE MISSED**" in md and "every step succeeded, but it MISSED" in md
