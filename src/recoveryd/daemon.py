@@ -196,9 +196,14 @@ class Daemon:
         return run(self.services.config, path)
 
     def _governor_alert(self, kind: str, data: Mapping[str, Any]) -> None:
-        job = data.get("job", "")
-        text = ", ".join(f"{k}={v}" for k, v in sorted(data.items()))
-        self.notifier.notify(Alert(kind, f"{kind.replace('_', ' ')} {job}".strip(), text))
+        """Alerts of the load governor: level changes (shed) and RPO overrides."""
+        if kind == "shed":
+            subject = f"load level {data.get('from')} -> {data.get('to')}"
+            text = "Reasons: " + ("; ".join(map(str, data.get("reasons") or [])) or "none")
+        else:
+            subject = f"{kind.replace('_', ' ')} {data.get('job', '')}".strip()
+            text = ", ".join(f"{k}={v}" for k, v in sorted(data.items()))
+        self.notifier.notify(Alert(kind, subject, text, details=dict(data)))
 
     def _heartbeat_interval(self) -> float:
         usec = self.sd.watchdog_usec
@@ -208,13 +213,15 @@ class Daemon:
 
     def _check_available(self, specs: list[JobSpec]) -> None:
         """Jobs this installation cannot run are reported (event + status), not ignored."""
-        drills = drills_available()
+        can = {
+            "drill": drills_available("run_playbook"),
+            "restore_drill": drills_available("run_restore_drill"),
+        }
         app = app_available()
         self.unavailable = [
             s.id
             for s in specs
-            if (s.kind in ("drill", "restore_drill") and not drills)
-            or (s.kind in ("backup", "verify", "prune") and not app)
+            if not can.get(s.kind, True) or (s.kind in ("backup", "verify", "prune") and not app)
         ]
         for job in self.unavailable:
             self.state.record_event("job_unavailable", {"job": job})

@@ -32,11 +32,22 @@ def _module(name: str, what: str) -> Any:
         ) from exc
 
 
-def drills_available() -> bool:
+def drills_available(function: str = "run_playbook") -> bool:
+    """True when `recoveryd.drills.api` exists and offers `function`."""
     try:
-        return importlib.util.find_spec(DRILLS_API) is not None
+        return hasattr(importlib.import_module(DRILLS_API), function)
     except ImportError:
         return False
+
+
+def _drill_function(name: str, what: str) -> Any:
+    function = getattr(_module(DRILLS_API, what), name, None)
+    if function is None:
+        raise UnavailableError(
+            f"{what} is not available in this installation ({DRILLS_API}.{name} is missing); "
+            "upgrade recoveryd or remove the job from the configuration"
+        )
+    return function
 
 
 def app_available() -> bool:
@@ -114,19 +125,19 @@ class AppOperations:
         return Outcome("ok", details={"report": to_json() if callable(to_json) else str(report)})
 
     def drill(self, cfg: LoadedConfig, spec: JobSpec, *, cancel: threading.Event) -> Outcome:
-        api = _module(DRILLS_API, "the drill runner")
+        run = _drill_function("run_playbook", "the drill runner")
         playbook = cfg.resolve_path(spec.playbook or "")
-        result = api.run_playbook(cfg, playbook, yes=True, vars=dict(spec.vars), cancel=cancel)
+        result = run(cfg, playbook, yes=True, vars=dict(spec.vars), cancel=cancel)
         return drill_outcome(result)
 
     def restore_drill(self, cfg: LoadedConfig, source: str, *, cancel: threading.Event) -> Outcome:
-        api = _module(DRILLS_API, "the restore drill runner")
-        return drill_outcome(api.run_restore_drill(cfg, source, cancel=cancel))
+        run = _drill_function("run_restore_drill", "the restore drill runner")
+        return drill_outcome(run(cfg, source, cancel=cancel))
 
     def run_playbook(self, cfg: LoadedConfig, playbook: Path) -> object:
         """For the load governor's on_enter/on_exit actions."""
-        api = _module(DRILLS_API, "the drill runner")
-        return api.run_playbook(cfg, playbook, yes=True)
+        run = _drill_function("run_playbook", "the drill runner")
+        return run(cfg, playbook, yes=True)
 
     def prepare(self, cfg: LoadedConfig) -> None:
         """Open (creating when new) every repository the sources write to, one at a time,
