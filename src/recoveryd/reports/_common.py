@@ -29,6 +29,8 @@ KNOWN_EVENTS = frozenset(
 LEVELS = frozenset({"normal", "elevated", "critical"})
 RUN_KINDS = frozenset({"backup", "verify", "copy", "prune", "restore", "restore_drill", "drill"})
 SHED_EVENTS = frozenset({"level_change", "shed_action", "deferred", "paused"})
+# the daemon's names for the same things (`daemon_backup` runs, `job_deferred` events)
+_EVENT_ALIASES = {"job_deferred": "deferred"}
 _SHED_COUNT_KEYS = ("requests_shed", "shed_requests", "requests_rejected", "rejected_requests")
 _LEVEL_KEYS = (("from", "to"), ("previous", "level"), ("old", "new"), ("before", "after"))
 
@@ -155,7 +157,16 @@ def _event_key(e: EventView) -> tuple[str, str, str]:
     )
 
 
+def event_kind(kind: str) -> str:
+    return _EVENT_ALIASES.get(kind, kind)
+
+
+def run_kind(kind: str) -> str:
+    return kind.removeprefix("daemon_")
+
+
 def event_name(kind: str) -> Msg | str:
+    kind = event_kind(kind)
     return Msg(f"ev_{kind}") if kind in KNOWN_EVENTS else kind
 
 
@@ -206,7 +217,7 @@ def requests_shed(events: Sequence[EventView]) -> int | None:
 
 
 def shed_count(events: Sequence[EventView]) -> int:
-    return sum(1 for e in events if e.kind in SHED_EVENTS)
+    return sum(1 for e in events if event_kind(e.kind) in SHED_EVENTS)
 
 
 def services(sources: Sequence[str], events: Sequence[EventView]) -> tuple[str, ...]:
@@ -245,9 +256,10 @@ def state_timeline(
         if t < started or (until is not None and t > until):
             continue
         failed = r.result in ("failed", "aborted")
-        if not failed and not (all_runs and r.kind in ("drill", "restore_drill")):
+        base = run_kind(r.kind)
+        if not failed and not (all_runs and base in ("drill", "restore_drill")):
             continue
-        kind: Msg | str = Msg(f"run_{r.kind}") if r.kind in RUN_KINDS else r.kind
+        kind: Msg | str = Msg(f"run_{base}") if base in RUN_KINDS else r.kind
         name = Msg.of("d_run", kind=kind, source=r.source or "-")
         out.append(
             TimelineEntry(t, (t - started).total_seconds(), "run", name, r.result, r.error or "")

@@ -17,7 +17,7 @@ from recoveryd.chain import HashChain
 from recoveryd.errors import RecoverydError
 from recoveryd.reports.build import RecordFile
 from recoveryd.reports.model import DrillRun, SourceHistory, StateSnapshot
-from recoveryd.state import StateStore, parse_iso
+from recoveryd.state import Run, StateStore, parse_iso
 
 HISTORY = 200  # runs per source and kind read for the backup table
 
@@ -108,16 +108,18 @@ def load_state(
         )
         # `verify` of a whole repository records no source: it covers every source in it
         repo_verifies = tuple(
-            r for r in store.runs(kind="verify", limit=HISTORY) if r.source is None
+            r
+            for k in ("verify", "daemon_verify")
+            for r in store.runs(kind=k, limit=HISTORY)
+            if r.source is None
         )
         histories = {
             name: SourceHistory(
                 name,
                 rpos.get(name),
-                backups=tuple(store.runs(kind="backup", source=name, limit=HISTORY)),
-                verifies=tuple(store.runs(kind="verify", source=name, limit=HISTORY))
-                + repo_verifies,
-                restore_drills=tuple(store.runs(kind="restore_drill", source=name, limit=HISTORY)),
+                backups=_runs(store, "backup", name),
+                verifies=_runs(store, "verify", name) + repo_verifies,
+                restore_drills=_runs(store, "restore_drill", name),
             )
             for name in names
         }
@@ -125,6 +127,16 @@ def load_state(
         store.close()
     return StateSnapshot(
         events=events, runs=runs, sources=histories, drills=drill_runs(state_dir, since, until)
+    )
+
+
+def _runs(store: StateStore, kind: str, source: str) -> tuple[Run, ...]:
+    """Runs of `kind` for `source`, whether from the CLI (`backup`) or the daemon
+    (`daemon_backup`)."""
+    return tuple(
+        r
+        for k in (kind, f"daemon_{kind}")
+        for r in store.runs(kind=k, source=source, limit=HISTORY)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from recoveryd.reports import (
     render_report_bytes,
     render_run_report,
 )
+from recoveryd.reports.model import Msg
+from recoveryd.state import StateStore
 from tests.unit.reports import sample
 
 
@@ -212,3 +215,18 @@ def test_steps_passed_but_an_objective_missed_is_not_a_pass(state_dir: Path) -> 
     assert report.status == "missed"
     md = render_report_bytes(report, fmt="md", lang="en").decode()
     assert "**OBJECTIVE MISSED**" in md and "every step succeeded, but it MISSED" in md
+
+
+def test_runs_recorded_by_the_daemon_count_as_backups_and_verifies(state_dir: Path) -> None:
+    """The daemon records `daemon_verify` and `job_deferred`; the report reads them like the
+    CLI's `verify` and the governor's `deferred`."""
+    store = StateStore(state_dir)
+    run = store.start_run("daemon_verify", source="population", at=sample.T0 - timedelta(hours=1))
+    store.end_run(run, "failed", error="chunk 3f0a: authentication failed", at=sample.T0)
+    store.record_event(
+        "job_deferred", {"job": "verify:population"}, at=sample.T0 + timedelta(seconds=5)
+    )
+    store.close()
+    report = _report(state_dir)
+    assert report.backups[0].last_verify_result == "failed"
+    assert any(e.name == Msg("ev_deferred") for e in report.timeline)
