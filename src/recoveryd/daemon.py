@@ -303,15 +303,15 @@ class Daemon:
         return self._shutdown()
 
     def _start_services(self, cfg: LoadedConfig) -> None:
-        self.scheduler.add_internal("monitor", self.monitor, self._monitor_interval(cfg))
-        self.scheduler.start()
-        self.notifier.start()
-        if cfg.config.metrics is not None:
+        if cfg.config.metrics is not None:  # first: a taken address fails before any job starts
             self.metrics_server = MetricsServer(
                 self.metrics, self.health, cfg.config.metrics.listen
             )
             self.metrics_server.start()
             log.info("metrics_listening", address=self.metrics_server.address)
+        self.scheduler.add_internal("monitor", self.monitor, self._monitor_interval(cfg))
+        self.scheduler.start()
+        self.notifier.start()
         self.watchdog = Watchdog(self.sd, self._alive)
         self.watchdog.start()
 

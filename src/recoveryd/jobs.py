@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -141,7 +142,8 @@ class JobRunner:
         self._lock = threading.Condition()
         self._running: dict[str, datetime] = {}
         self._failing: set[str] = set()
-        self.outcomes: list[tuple[JobSpec, Outcome]] = []  # for `daemon --once`
+        # for `daemon --once` (bounded: the daemon runs for months)
+        self.outcomes: deque[tuple[JobSpec, Outcome]] = deque(maxlen=10_000)
 
     def running(self) -> dict[str, datetime]:
         with self._lock:
