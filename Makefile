@@ -14,13 +14,15 @@ DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 	ceph-mon ceph-osd radosgw ceph-common \
 	swift swift-proxy swift-object swift-container swift-account python3-swift memcached \
 	fonts-noto-cjk poppler-utils chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b \
-	systemd iproute2 sqlite3 procps
-# Packages `make run` needs: the library PDF rendering loads at import time.
-RUN_DEB_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
+	systemd iproute2 sqlite3 procps python3-venv
+# Packages `make run` needs: venv (not in Debian's python3 itself) and the libraries PDF
+# rendering loads at import time.
+RUN_DEB_PACKAGES := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
 
 .PHONY: run test lint typecheck unit integration bench deps-deb deps-deb-run venv clean
 
-$(STAMP): pyproject.toml
+# deps-deb-run first: on a fresh Debian 12, `python3 -m venv` needs python3-venv.
+$(STAMP): pyproject.toml | deps-deb-run
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
