@@ -9,6 +9,8 @@ from __future__ import annotations
 import signal
 import socket
 import sqlite3
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +143,44 @@ def test_once_runs_what_is_due_and_returns_the_worst_exit_code(tmp_path: Path) -
     again = recoveryd(config, "daemon", "--once")
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(runs(state)) == 2
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - http on loopback
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_overdue_source_alerts_fails_health_and_recovers(
+    tmp_path: Path, http_recorder: HttpRecorder
+) -> None:
+    """A source past its RPO raises an `overdue` alert and turns /healthz to 503; once a
+    new snapshot lands (a reload made its schedule frequent) a `recovery` alert follows
+    and /healthz answers 200 again."""
+    hook = (
+        f"notify:\n  - {{kind: webhook, url: '{http_recorder.url}/hook', "
+        "on: [overdue, recovery]}\n"
+        "metrics: {listen: '127.0.0.1:0'}\n"
+    )
+    config = make_site(tmp_path, "0 0 1 1 *", notify=hook)
+    config.write_text(config.read_text().replace("rpo: 1h", "rpo: 3s"))
+    state = tmp_path / "state"
+    daemon = DaemonProcess(config, state).start()
+    try:
+        daemon.wait_logged("daemon_ready")
+        health = f"http://{daemon_json(state)['metrics']}/healthz"
+
+        def kinds() -> list[str]:
+            return [r.json()["event"] for r in http_recorder.received("/hook")]
+
+        assert poll(lambda: "overdue" in kinds(), 60), kinds()
+        assert _get(health) == 503
+        config.write_text(config.read_text().replace("0 0 1 1 *", "every 1s"))
+        daemon.signal(signal.SIGHUP)
+        assert poll(lambda: "recovery" in kinds(), 60), kinds()
+        assert poll(lambda: _get(health) == 200, 30)
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
