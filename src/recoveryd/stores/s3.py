@@ -16,6 +16,9 @@ Capabilities are probed, never assumed:
   refused delete counts as enforcement (Swift accepts the headers and deletes
   anyway). The probe is then removed with the governance bypass.
 
+Conditional puts of objects larger than `part_size` (multipart) are always a
+best-effort check-then-put, like every conditional put on Swift.
+
 Deleting from a versioned bucket (every Object Lock bucket is) removes every
 version of the key, so prune frees space instead of leaving delete markers; a
 version under retention makes `delete` raise StoreError.
@@ -125,6 +128,7 @@ class S3Store:
         self._conditional: bool | None = None
         self._lock_probe: LockProbe | None = None
         self._versioned: bool | None = None
+        self._bucket_seen = False
         self.client: S3Client = self._make_client()
 
     def _make_client(self) -> S3Client:
@@ -235,10 +239,33 @@ class S3Store:
         return data
 
     def stat(self, key: str) -> ObjectInfo:
-        resp = self._call(
-            "stat", key, lambda: self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-        )
+        try:
+            resp = self._call(
+                "stat",
+                key,
+                lambda: self.client.head_object(Bucket=self.bucket, Key=self.prefix + key),
+            )
+        except NotFoundError:
+            self._check_bucket()  # a HEAD 404 does not say whether the key or the bucket is missing
+            raise
         return ObjectInfo(key=key, size=int(resp["ContentLength"]))
+
+    def _check_bucket(self) -> None:
+        """Raise the missing-bucket error once if the bucket is absent (checked once per store)."""
+        if self._bucket_seen:
+            return
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except bexc.ClientError as exc:
+            if _error_code(exc)[1] == 404:
+                raise self._error(
+                    bexc.ClientError({"Error": {"Code": "NoSuchBucket"}}, "HeadBucket"),
+                    "head bucket",
+                ) from exc
+            return
+        except bexc.BotoCoreError:
+            return
+        self._bucket_seen = True
 
     def exists(self, key: str) -> bool:
         try:
@@ -398,7 +425,7 @@ class S3Store:
             try:
                 status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
             except bexc.ClientError as exc:
-                if _error_code(exc)[0] in ("NoSuchBucket", *_BAD_CREDENTIALS):
+                if _error_code(exc)[0] in ("NoSuchBucket", *_UNAUTHENTICATED):
                     raise self._error(exc, "get bucket versioning") from exc
                 status = None  # a store without versioning support
             except bexc.BotoCoreError as exc:

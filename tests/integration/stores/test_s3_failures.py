@@ -62,6 +62,15 @@ def test_missing_bucket_is_named(s3_server: S3Server) -> None:
     store = _s3(s3_server, "no-such-bucket-here")
     with pytest.raises(StoreError, match="bucket no-such-bucket-here does not exist"):
         store.put("data/x", b"x")
+    with pytest.raises(StoreError, match="bucket no-such-bucket-here does not exist"):
+        store.exists("config")  # a HEAD 404 is not mistaken for "no such object"
+
+
+def test_missing_object_in_existing_bucket_is_not_found(s3_server: S3Server) -> None:
+    """In a bucket that exists, a missing key is simply absent (and stays cheap to ask)."""
+    store = _s3(s3_server, s3_server.make_bucket())
+    assert not store.exists("config")
+    assert not store.exists("config")
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
