@@ -69,8 +69,9 @@ class Journal:
 
     def _clean(self, value: Any, key: str = "") -> Any:
         if isinstance(value, str):
-            text = self.redact(value)
-            return truncate(text) if key in ("output", "error", "detail") else text
+            # truncated first: redaction patterns cost more than linear time on long text
+            text = truncate(value) if key in ("output", "error", "detail") else value
+            return self.redact(text)
         if isinstance(value, dict):
             return {k: self._clean(v, k) for k, v in value.items()}
         if isinstance(value, list | tuple):

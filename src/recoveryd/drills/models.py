@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from recoveryd.config import Check, Duration, Host
 
@@ -32,6 +32,18 @@ KINDS = (
 )
 PROBE_KINDS = frozenset({"run", "sql", "http", "pressure"})
 Expectation = str | int | float | bool | dict[str, Any] | None
+
+
+def _argv(value: Any) -> Any:
+    """Numbers in a command list are arguments too (`[sleep, 5]`); booleans stay an error."""
+    if isinstance(value, list):
+        return [
+            str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value
+        ]
+    return value
+
+
+Command = Annotated[list[str] | str, BeforeValidator(_argv)]
 
 
 class Model(BaseModel):
@@ -90,7 +102,7 @@ class Fault(Model):
     pid_file: str | None = None
     process: str | None = None  # exact process name (comm), when no pid_file
     signal: Literal["TERM", "KILL", "INT", "HUP", "QUIT"] = "TERM"
-    restart: list[str] | None = None
+    restart: Annotated[list[str], BeforeValidator(_argv)] | None = None
     ssh: str | None = None  # where `restart` runs; local when absent
     port: int | None = Field(default=None, ge=1, le=65535)
     address: str = "127.0.0.1"
@@ -111,7 +123,7 @@ class Fault(Model):
 class Probe(Model):
     """What a `wait` step polls: any probe kind with its `expect`."""
 
-    run: list[str] | str | None = None
+    run: Command | None = None
     ssh: str | None = None
     shell: bool = False
     sql: str | None = None
@@ -137,7 +149,7 @@ class Canary(Model):
 class Step(Model):
     name: str = Field(min_length=1)
     # kinds
-    run: list[str] | str | None = None
+    run: Command | None = None
     sql: str | None = None
     http: HttpRequest | None = None
     wait: Probe | None = None

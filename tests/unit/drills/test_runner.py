@@ -1,0 +1,291 @@
+"""The drill runner with local commands: order of a run, rollbacks, aborts, the journal."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from recoveryd.drills.api import list_runs, run_playbook
+from recoveryd.errors import RefusedError
+from tests.unit.drills.helpers import cli, cli_popen, journal, only_journal, records, write_playbook
+
+HEAD = """\
+apiVersion: recoveryd/v1
+kind: Drill
+name: local
+"""
+
+
+def _rollback_book(tmp_path: Path, last: str) -> Path:
+    log = tmp_path / "log"
+    return write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+vars: {{log: "{log}"}}
+steady_state:
+  - {{name: log file writable, run: [touch, "{{{{ log }}}}"]}}
+steps:
+  - name: A
+    run: [sh, -c, 'echo A >> "$0"', "{{{{ log }}}}"]
+    rollback: {{name: undo A, run: [sh, -c, 'echo undo-A >> "$0"', "{{{{ log }}}}"]}}
+  - name: B
+    run: [sh, -c, 'echo B >> "$0"', "{{{{ log }}}}"]
+    rollback: {{name: undo B, run: [sh, -c, 'echo undo-B >> "$0"', "{{{{ log }}}}"]}}
+  - name: C
+    {last}
+    rollback: {{name: undo C, run: [sh, -c, 'echo undo-C >> "$0"', "{{{{ log }}}}"]}}
+""",
+    )
+
+
+def test_failing_step_rolls_back_completed_steps_in_reverse_and_rechecks_steady_state(
+    tmp_path: Path,
+) -> None:
+    """When a step fails, the rollbacks of the completed steps run newest first (not the
+    failed step's), then steady state is checked again; the run is failed."""
+    book = _rollback_book(tmp_path, "run: [sh, -c, 'exit 3']")
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    assert result.status == "failed"
+    assert not result.objectives_met
+    assert (tmp_path / "log").read_text().split() == ["A", "B", "undo-B", "undo-A"]
+    recs = journal(result.journal)
+    assert [r["name"] for r in recs if r["type"] == "rollback"] == ["undo B", "undo A"]
+    phases = [(r["phase"], r["status"]) for r in recs if r["type"] == "phase"]
+    assert ("steady_state_after", "passed") in phases
+    assert phases.index(("rollback", "started")) < phases.index(("steady_state_after", "started"))
+    failed = next(r for r in recs if r["type"] == "step" and r["name"] == "C")
+    assert failed["status"] == "failed"
+    assert "exit status 3" in failed["error"]
+    assert recs[-1]["type"] == "run_finished"
+    assert recs[-1]["status"] == "failed"
+
+
+def test_retries_then_success_needs_no_rollback(tmp_path: Path) -> None:
+    """A step with retries that succeeds on a later attempt records the attempts and passes."""
+    counter = tmp_path / "n"
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+steps:
+  - name: flaky
+    run: [sh, -c, 'echo x >> {counter}; test $(wc -l < {counter}) -ge 3']
+    retries: 3
+    delay: 10ms
+""",
+    )
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    assert result.status == "passed"
+    step = records(result.journal, "step")[0]
+    assert step["attempts"] == 3
+
+
+def test_stop_condition_turning_false_aborts_and_rolls_back(tmp_path: Path) -> None:
+    """A stop condition that fails mid-run aborts the drill: running step stopped, rollbacks run."""
+    flag = tmp_path / "healthy"
+    flag.write_text("")
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+stop_conditions:
+  - {{name: service healthy, run: [test, -e, "{flag}"], interval: 100ms}}
+steps:
+  - name: break the service
+    run: [rm, "{flag}"]
+    rollback: {{name: repair the service, run: [touch, "{flag}"]}}
+  - name: long work
+    sleep: 60s
+""",
+    )
+    started = time.monotonic()
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    assert time.monotonic() - started < 50  # the sleep was cut short, not waited out
+    assert result.status == "aborted"
+    assert flag.exists()  # rolled back
+    tripped = records(result.journal, "stop_condition")
+    assert tripped and tripped[0]["name"] == "service healthy"
+    assert tripped[0]["status"] == "tripped"
+    assert [r["name"] for r in records(result.journal, "rollback")] == ["repair the service"]
+
+
+def test_destructive_step_without_yes_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """A destructive step needs --yes (or approvals): refused with exit 5, nothing executed."""
+    marker = tmp_path / "ran"
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+steps:
+  - {{name: harmless, run: [touch, "{marker}"]}}
+  - {{name: dangerous, run: ["true"], destructive: true}}
+""",
+    )
+    with pytest.raises(RefusedError):
+        run_playbook(None, book, state_dir=tmp_path / "state")
+    assert not marker.exists()
+    done = cli("drill", "--state-dir", str(tmp_path / "state"), "run", str(book))
+    assert done.returncode == 5
+    assert "--yes" in done.stderr
+
+
+def test_shell_metacharacters_in_a_variable_stay_one_argument(tmp_path: Path) -> None:
+    """A --var value full of shell syntax reaches the program as one literal argument."""
+    out = tmp_path / "out"
+    pwned = tmp_path / "pwned"
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+vars: {{value: plain}}
+steps:
+  - name: write the value
+    run: [sh, -c, 'printf %s "$1" > "$0"', "{out}", "{{{{ value }}}}"]
+  - name: shell step quotes values
+    shell: true
+    run: "printf %s {{{{ value }}}} > {out}.shell"
+""",
+    )
+    nasty = f"x; touch {pwned}; $(touch {pwned}) `touch {pwned}` 'q"
+    result = run_playbook(None, book, state_dir=tmp_path / "state", vars={"value": nasty})
+    assert result.status == "passed", result.error
+    assert out.read_text() == nasty
+    assert Path(f"{out}.shell").read_text() == nasty
+    assert not pwned.exists()
+
+
+def test_dry_run_runs_probes_and_describes_steps_without_changing_anything(tmp_path: Path) -> None:
+    """--dry-run executes preflight and steady-state probes, shows resolved steps, runs none."""
+    marker = tmp_path / "changed"
+    probe = tmp_path / "probed"
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+vars: {{target: "{marker}"}}
+preflight:
+  - {{name: probe, run: [touch, "{probe}"]}}
+steps:
+  - {{name: change, run: [touch, "{{{{ target }}}}"], destructive: true}}
+""",
+    )
+    result = run_playbook(None, book, state_dir=tmp_path / "state", dry_run=True)
+    assert result.status == "passed"
+    assert probe.exists()
+    assert not marker.exists()
+    step = records(result.journal, "step")[0]
+    assert step["status"] == "dry_run"
+    assert str(marker) in step["output"]
+
+
+def test_secrets_are_redacted_and_long_output_truncated(tmp_path: Path) -> None:
+    """Secret variables and DSN passwords never reach the journal; long output is cut, noted."""
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + """
+vars: {db_password: "s3cr3t-value"}
+steps:
+  - name: leak attempt
+    run:
+      - sh
+      - -c
+      - >-
+        echo "pw={{ db_password }} dsn=host=x password=hunter22";
+        head -c 50000 /dev/zero | tr "\\0" x
+
+""",
+    )
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    text = result.journal.read_text()
+    assert "s3cr3t-value" not in text
+    assert "hunter22" not in text
+    step = records(result.journal, "step")[0]
+    assert "characters truncated" in step["output"]
+
+
+def test_one_byte_edit_of_a_journal_is_detected_by_list_verify(tmp_path: Path) -> None:
+    """`drill list --verify` reports an altered journal and exits 3."""
+    state = tmp_path / "state"
+    book = write_playbook(tmp_path, HEAD + "steps:\n  - {name: one, run: [echo, hello]}\n")
+    run_playbook(None, book, state_dir=state)
+    ok = cli("drill", "--state-dir", str(state), "list", "--verify")
+    assert ok.returncode == 0, ok.stderr
+    assert "intact" in ok.stdout
+    path = only_journal(state)
+    data = bytearray(path.read_bytes())
+    pos = data.index(b"hello")
+    data[pos] = ord("j")
+    path.write_bytes(bytes(data))
+    bad = cli("drill", "--state-dir", str(state), "list", "--verify")
+    assert bad.returncode == 3
+    assert "TAMPERED" in bad.stdout
+    assert str(path) in bad.stderr
+    assert list_runs(state, verify=True)[0].intact is False
+
+
+def test_sigterm_mid_drill_rolls_back_and_rechecks_steady_state(tmp_path: Path) -> None:
+    """SIGTERM to `recoveryd drill run` stops the running step, rolls back, re-checks steady
+    state, and exits 130."""
+    state = tmp_path / "state"
+    started = tmp_path / "started"
+    undone = tmp_path / "undone"
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+steady_state:
+  - {{name: always, run: ["true"]}}
+steps:
+  - name: first
+    run: [touch, "{started}"]
+    rollback: {{name: undo first, run: [touch, "{undone}"]}}
+  - name: long
+    run: [sleep, "120"]
+""",
+    )
+    proc = cli_popen("drill", "--state-dir", str(state), "run", str(book))
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert time.monotonic() < deadline, "the drill never started"
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.3)  # let the runner enter the long step (the test checks the outcome, not timing)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert undone.exists()
+    path = only_journal(state)
+    assert [r["name"] for r in records(path, "rollback")] == ["undo first"]
+    phases = [(r["phase"], r["status"]) for r in records(path, "phase")]
+    assert ("steady_state_after", "passed") in phases
+    assert records(path, "run_finished")[0]["status"] == "aborted"
+
+
+def test_lock_refuses_a_second_run_of_the_same_drill(tmp_path: Path) -> None:
+    """One drill per target system: a second run of the same playbook is refused while the
+    first one runs."""
+    state = tmp_path / "state"
+    book = write_playbook(tmp_path, HEAD + "steps:\n  - {name: wait, sleep: 30s}\n")
+    cancel = threading.Event()
+    box: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: box.update(r=run_playbook(None, book, state_dir=state, cancel=cancel))
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not list((state / "drills").glob("*/journal.jsonl")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(RefusedError) as info:
+            run_playbook(None, book, state_dir=state)
+        assert "already running" in str(info.value)
+    finally:
+        cancel.set()
+        thread.join(30)
