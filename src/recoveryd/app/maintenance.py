@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
-from recoveryd.errors import ConfigError, KeyFileError, RecoverydError
+from recoveryd.errors import ConfigError, KeyFileError
 from recoveryd.secrets import resolve_secret
 
 if TYPE_CHECKING:
@@ -204,8 +204,8 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
     except KeyFileError as exc:
         warnings.append(exc.message)
     playbooks = _playbooks(cfg)
-    for key, ref in playbooks:
-        _check_playbook(cfg, key, ref)
+    for key, ref, variables in playbooks:
+        _check_playbook(cfg, key, ref, variables)
     return ConfigSummary(len(playbooks), tuple(warnings))
 
 
@@ -216,28 +216,25 @@ def _reference_only(ref: str, setting: str) -> None:
         )
 
 
-def _playbooks(cfg: LoadedConfig) -> list[tuple[str, str]]:
-    out = [(f"drills[{i}].playbook", d.playbook) for i, d in enumerate(cfg.config.drills)]
+def _playbooks(cfg: LoadedConfig) -> list[tuple[str, str, dict[str, str]]]:
+    """(key path, playbook reference, vars) of every playbook the configuration names."""
+    out = [
+        (f"drills[{i}].playbook", d.playbook, dict(d.vars)) for i, d in enumerate(cfg.config.drills)
+    ]
     gov = cfg.config.governor
     if gov is not None:
         for when, actions in (("on_enter", gov.on_enter), ("on_exit", gov.on_exit)):
             for level in ("elevated", "critical"):
                 for i, ref in enumerate(getattr(actions, level)):
-                    out.append((f"governor.{when}.{level}[{i}]", ref))
+                    out.append((f"governor.{when}.{level}[{i}]", ref, {}))
     return out
 
 
-def _check_playbook(cfg: LoadedConfig, key: str, ref: str) -> None:
+def _check_playbook(cfg: LoadedConfig, key: str, ref: str, variables: dict[str, str]) -> None:
+    """The playbook exists and validates completely (ConfigError naming it otherwise)."""
+    from recoveryd.drills import validate_playbook
+
     path = cfg.resolve_path(ref)
     if not path.is_file():
         raise ConfigError(f"{key}: playbook {ref} not found; fix the path (relative to {cfg.path})")
-    try:
-        from recoveryd.drills import validate_playbook  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    try:
-        validate_playbook(path, cfg)
-    except RecoverydError:
-        raise
-    except TypeError:
-        validate_playbook(path)
+    validate_playbook(path, cfg, vars=variables)
