@@ -359,6 +359,9 @@ class Daemon:
             self.notifier.notify(Alert("failure", "configuration reload refused", exc.message))
             self.sd.ready(f"reload refused: {exc.message}; {self._status_line()}")
             return False
+        for key in ("max_concurrent_jobs", "timezone"):
+            if getattr(old.config.daemon, key) != getattr(cfg.config.daemon, key):
+                log.warning("reload_needs_restart", key=f"daemon.{key}", note="kept as it was")
         self.services.config = cfg
         self.scheduler.apply(specs, jitter=cfg.config.daemon.jitter)
         self.notifier.set_channels(cfg.config.notify)

@@ -339,15 +339,15 @@ class JobRunner:
                           source=spec.source)
                 )  # fmt: skip
             return
-        first = spec.id not in self._failing
+        if spec.id in self._failing:
+            return  # already said; the next alert is the recovery (or the overdue source)
         self._failing.add(spec.id)
-        if first or outcome.result != "unavailable":
-            self.s.notifier.notify(
-                Alert(
-                    "failure",
-                    f"{what} {outcome.result.replace('_', ' ')}",
-                    outcome.error or "no detail",
-                    source=spec.source,
-                    details={"job": spec.id, "result": outcome.result},
-                )
+        self.s.notifier.notify(
+            Alert(
+                "failure",
+                f"{what} {outcome.result.replace('_', ' ')}",
+                outcome.error or "no detail",
+                source=spec.source,
+                details={"job": spec.id, "result": outcome.result},
             )
+        )

@@ -75,6 +75,7 @@ def test_failure_alerts_once_and_recovery_follows(services: JobServices) -> None
     runner = JobRunner(services)
     ops.fail.add("backup:pop")
     runner(BACKUP)
+    runner(BACKUP)  # failing again: no second alert, no storm every slot
     spooled = [p.read_text() for p in services.notifier.pending()]
     assert len(spooled) == 1 and '"failure"' in spooled[0]
     assert "hunter22" not in spooled[0]
