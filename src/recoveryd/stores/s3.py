@@ -146,21 +146,33 @@ class S3Store:
         )
         verify: bool | str = (s.ca_bundle or True) if s.verify_tls else False
         creds = s.credentials
+        scheme = (s.endpoint_url or "https://").partition("://")[0]
+        if scheme not in ("http", "https"):
+            raise self._bad_endpoint()
         with _SESSION_LOCK:  # client creation is not thread-safe; the session caches models
-            client: S3Client = _session().client(
-                "s3",
-                endpoint_url=s.endpoint_url,
-                region_name=s.region or "us-east-1",
-                aws_access_key_id=creds.access_key_id if creds else None,
-                aws_secret_access_key=creds.secret_access_key if creds else None,
-                verify=verify,
-                config=config,
-            )
+            try:
+                client: S3Client = _session().client(
+                    "s3",
+                    endpoint_url=s.endpoint_url,
+                    region_name=s.region or "us-east-1",
+                    aws_access_key_id=creds.access_key_id if creds else None,
+                    aws_secret_access_key=creds.secret_access_key if creds else None,
+                    verify=verify,
+                    config=config,
+                )
+            except ValueError as exc:  # botocore: "Invalid endpoint"
+                raise self._bad_endpoint() from exc
         # Swift's s3api requires Content-MD5 on DeleteObjects; boto3 >= 1.36 sends a CRC instead.
         client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
         return client
 
     # ------------------------------------------------------------------ errors
+
+    def _bad_endpoint(self) -> StoreError:
+        return StoreError(
+            f"target {self.name}: endpoint_url {self.settings.endpoint_url!r} is not a valid "
+            "http(s) URL; use e.g. https://s3.example.org:7480"
+        )
 
     def _error(self, exc: Exception, op: str, key: str | None = None) -> StoreError:
         """Translate a boto3/botocore failure into the product's error tree."""

@@ -98,3 +98,12 @@ def test_credentials_are_not_in_repr() -> None:
     creds = S3Credentials("AKID", SECRET)
     assert SECRET not in repr(creds)
     assert SECRET not in repr(S3Settings(bucket="b", credentials=creds))
+
+
+@pytest.mark.parametrize("url", ["s3.example.org", "ftp://s3.example.org", "http://", "http://a b"])
+def test_invalid_endpoint_url_is_a_clear_error(url: str) -> None:
+    """A malformed endpoint_url is refused with the target's name, not a library traceback."""
+    with pytest.raises(
+        StoreError, match=r"target primary: endpoint_url .* is not a valid http\(s\) URL"
+    ):
+        S3Store("primary", S3Settings(bucket="b", endpoint_url=url))
