@@ -252,10 +252,12 @@ class DrillRunner:
         self.journal.record("phase", phase=phase, status="started")
         ctx = self._context(threading.Event()) if phase == "steady_state_after" else self.ctx
         ok = True
+        problem = ""
         for probe in probes:
             outcome = self._attempts(probe, ctx, "probe", phase)
             if not outcome.ok:
                 ok = False
+                problem = problem or f'"{probe.name}" {outcome.status}: {outcome.error}'
                 if phase != "steady_state_after":
                     break
         self.journal.record("phase", phase=phase, status="passed" if ok else "failed")
@@ -264,7 +266,7 @@ class DrillRunner:
         elif not ok:
             self.state.status = "failed"
             self.state.reason = "failure"
-            self.state.error = f"{phase} failed"
+            self.state.error = f"{phase} failed: {problem}"
         return ok
 
     _steady_after: bool | None = None
