@@ -142,13 +142,19 @@ class FilesystemStore:
             raise self._fail(exc, "write", key) from exc
 
     def _make_dirs(self, directory: Path) -> None:
-        """Create missing directories and fsync the parent of each new one."""
+        """Create missing directories up to the root and fsync the parent of each new one.
+
+        The root's parent must exist: an unmounted backup volume must not turn
+        into a directory on the system disk."""
+        if not self.root.parent.is_dir():
+            raise StoreError(
+                f"target {self.name}: directory {self.root.parent} does not exist; "
+                "create it or mount the backup volume"
+            )
         missing = []
         d = directory
-        while not d.is_dir():
+        while not d.is_dir() and d != self.root.parent:
             missing.append(d)
-            if d == d.parent:
-                break
             d = d.parent
         for new in reversed(missing):
             try:

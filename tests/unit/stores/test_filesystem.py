@@ -84,3 +84,18 @@ def test_if_absent_is_exclusive(fs: FilesystemStore) -> None:
 def test_listing_a_missing_root_is_empty(tmp_path: Path) -> None:
     """A store whose directory does not exist yet lists nothing (it is created on first put)."""
     assert list(FilesystemStore(tmp_path / "absent", "x").list()) == []
+
+
+def test_missing_parent_of_the_root_is_not_created(tmp_path: Path) -> None:
+    """If the backup volume is not mounted, writes fail instead of filling the system disk."""
+    store = FilesystemStore(tmp_path / "mnt" / "backup" / "repo", "local")
+    with pytest.raises(StoreError, match=r"directory .*backup does not exist; create it or mount"):
+        store.put("config", b"x")
+    assert not (tmp_path / "mnt").exists()
+
+
+def test_root_is_created_inside_an_existing_directory(tmp_path: Path) -> None:
+    """A new repository directory is created on first write when its parent exists."""
+    store = FilesystemStore(tmp_path / "repo", "local")
+    store.put("data/ab/c", b"x")
+    assert (tmp_path / "repo" / "data" / "ab" / "c").read_bytes() == b"x"
