@@ -110,6 +110,11 @@ def configure_logging(level: str = "info", *, daemon: bool, stream: Any = None) 
     May be called again (tests, SIGHUP) and replaces the previous setup.
     """
     out = stream if stream is not None else (sys.stdout if daemon else sys.stderr)
+    handler: logging.Handler = (
+        logging.StreamHandler(stream)
+        if stream is not None
+        else _StdStreamHandler("stdout" if daemon else "stderr")
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -133,13 +138,29 @@ def configure_logging(level: str = "info", *, daemon: bool, stream: Any = None) 
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
     # APScheduler announces every job execution at INFO; our summary events say more.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+
+
+class _StdStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout`/`sys.stderr` is at the time of the record
+    (they may be replaced after set-up: test capture, daemonisation)."""
+
+    def __init__(self, which: str) -> None:
+        self._which = which  # not `_name`: logging.Handler uses that
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return getattr(sys, self._which)
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return
 
 
 def get_logger(name: str) -> Any:
