@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ from typing import Any
 from recoveryd import flow
 from recoveryd.config import LoadedConfig
 from recoveryd.jobs import Outcome, UnavailableError
+from recoveryd.observe import get_logger
 from recoveryd.schedule import JobSpec
 
 DRILLS_API = "recoveryd.drills.api"
+log = get_logger("recoveryd.jobs")
 
 
 def _module(name: str, what: str) -> Any:
@@ -84,6 +87,29 @@ def drill_outcome(result: Any) -> Outcome:
     return Outcome("failed", error=f"drill {details['run_id']} failed", details=details)
 
 
+class ProgressLog:
+    """A progress callback that logs one `progress` event every `every` seconds."""
+
+    def __init__(self, job: str, every: float = 30.0) -> None:
+        self.job = job
+        self.every = every
+        self._next = time.monotonic() + every
+
+    def __call__(self, progress: flow.Progress) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every
+        log.info(
+            "progress",
+            job=self.job,
+            read_bytes=progress.read_bytes,
+            stored_bytes=progress.stored_bytes,
+            total=progress.total,
+            chunks=progress.chunks,
+        )
+
+
 class AppOperations:
     """Operations backed by `recoveryd.app` and `recoveryd.drills.api`."""
 
@@ -91,7 +117,8 @@ class AppOperations:
         self, cfg: LoadedConfig, source: str, *, admission: flow.Admission, cancel: threading.Event
     ) -> Outcome:
         app = _module("recoveryd.app", "backup")
-        results = app.backup(cfg, [source], admission=admission, cancel=cancel)
+        progress = ProgressLog(f"backup:{source}")
+        results = app.backup(cfg, [source], admission=admission, cancel=cancel, progress=progress)
         return Outcome(
             "ok",
             bytes_read=sum(int(r.size) for r in results),
