@@ -1,4 +1,7 @@
-"""`http`: one request with urllib; `expect` checks status, body, JSON paths, headers."""
+"""`http`: one request with urllib; `expect` checks status, body, JSON paths, headers.
+
+A connection that fails has the status `unreachable`, so `expect: {status:
+unreachable}` can wait for a service to be gone."""
 
 from __future__ import annotations
 
@@ -34,8 +37,12 @@ def run_http(ctx: StepContext, *, req: HttpRequest, expect: object, timeout: flo
     try:
         fields = fetch(req, min(timeout, req.timeout))
     except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return Outcome("failed", "", f"{req.method} {req.url}: {reason}")
+        reason = f"{req.method} {req.url}: {getattr(exc, 'reason', exc)}"
+        if isinstance(expect, dict) and "status" in expect:
+            # `expect: {status: unreachable}` waits for a service to be gone
+            verdict = check_mapping(expect, {"status": "unreachable", "body": ""})
+            return Outcome("ok", reason) if verdict.ok else Outcome("failed", "", reason)
+        return Outcome("failed", "", reason)
     output = f"HTTP {fields['status']}\n{fields['body']}"
     if isinstance(expect, dict):
         verdict = check_mapping(expect, fields)
