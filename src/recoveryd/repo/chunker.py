@@ -71,6 +71,13 @@ def _compressor() -> zstandard.ZstdCompressor:
     return c
 
 
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_local, "zd", None)
+    if d is None:
+        d = _local.zd = zstandard.ZstdDecompressor()
+    return d
+
+
 def compress(data: bytes) -> bytes:
     """The chunk payload: zstd level 3 (single-threaded), or stored when that is not smaller."""
     body = _compressor().compress(data)
@@ -92,7 +99,7 @@ def decompress(payload: bytes, max_size: int = 1 << 30) -> bytes:
         return body
     if marker == COMPRESSION_ZSTD:
         try:
-            return zstandard.ZstdDecompressor().decompress(body, max_output_size=max_size)
+            return _decompressor().decompress(body, max_output_size=max_size)
         except zstandard.ZstdError as exc:
             raise PayloadError(f"zstd: {exc}") from None
     raise PayloadError(f"unknown compression marker {marker}")

@@ -212,6 +212,16 @@ class Repository:
     def mac_key(self) -> bytes:
         return self.current_key.mac_key
 
+    def _reload_keys(self) -> dict[str, DataKey]:
+        """Pick up data keys added since open (another process rotated); never drops one."""
+        try:
+            fresh = _load_keys(self.store, self.master, self.name)
+        except RecoverydError:
+            return self._keys
+        for kid, key in fresh.items():
+            self._keys.setdefault(kid, key)
+        return self._keys
+
     def rotate_data_key(self) -> DataKey:
         """Add a new data key for new writes; old keys stay so old snapshots restore."""
         key = keys.new_data_key(self.config.cipher, self.mac_key, now=self.clock())
@@ -275,6 +285,8 @@ class Repository:
         """Authenticate and decrypt a stored object; IntegrityError naming it otherwise."""
         header = _header(blob, name, snapshot)
         key = self._keys.get(header.key_id.hex())
+        if key is None and header.type == otype:
+            key = self._reload_keys().get(header.key_id.hex())
         if header.type != otype or key is None:
             raise _integrity(name, snapshot, "has the wrong type or an unknown key")
         try:

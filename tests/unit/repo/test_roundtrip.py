@@ -161,3 +161,14 @@ def test_copy_reencrypts_and_dedups_in_the_destination() -> None:
     assert again.id == sid
     sid2 = snapshot(src, data)
     assert src.copy_snapshot(sid2, dest).stored_size == 0
+
+
+def test_a_key_rotated_by_another_process_is_picked_up() -> None:
+    """A long-running process reads snapshots sealed with a data key added after it opened."""
+    store = MemoryStore()
+    daemon_view = new_repo(store)
+    other = Repository.open(store, master())
+    other.rotate_data_key()
+    data = text_data(500)
+    sid = snapshot(other, data)
+    assert daemon_view.restore_stream(sid).read() == data
