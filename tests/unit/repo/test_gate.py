@@ -82,3 +82,37 @@ def test_cancel_stops_cleanly_without_a_snapshot() -> None:
     assert reader.aborted
     assert repo.snapshots() == []
     assert seen[-1].read_bytes > 0
+
+
+class _CountingStore(MemoryStore):
+    """Records how many chunk uploads run at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = 0
+        self.peak = 0
+        self.count_lock = threading.Lock()
+        self.release = threading.Event()
+
+    def put(self, key: str, data: bytes, **kw: object) -> None:  # type: ignore[override]
+        if key.startswith("data/"):
+            with self.count_lock:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            self.release.wait(0.01)  # hold the slot briefly so overlaps can happen
+            with self.count_lock:
+                self.active -= 1
+        super().put(key, data, **kw)  # type: ignore[arg-type]
+
+
+class _LimitGate(OpenGate):
+    def concurrency(self, configured: int) -> int:
+        return 2
+
+
+def test_uploads_in_flight_are_bounded_by_the_gate() -> None:
+    """No more chunks are in flight than the gate allows: memory does not grow with input."""
+    store = _CountingStore()
+    repo = new_repo(store, concurrency=8)
+    write_snapshot(BytesReader(text_data(20000)), [repo], SnapshotMeta("s"), gate=_LimitGate())
+    assert 1 <= store.peak <= 2
