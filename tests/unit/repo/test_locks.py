@@ -105,3 +105,15 @@ def test_lock_content_is_encrypted() -> None:
         raw = store.objects[lock.info.key]
         assert b"backup" not in raw
         assert b"pid" not in raw
+
+
+def test_refreshed_lock_stays_fresh() -> None:
+    """A long operation refreshes its lock, so it never turns stale while it runs."""
+    clock = Clock()
+    repo = new_repo(_store(), clock=clock)
+    with repo.lock(operation="backup") as held:
+        clock.advance(minutes=25)
+        held.refresh()
+        clock.advance(minutes=25)  # 50 minutes after it was taken, 25 after the refresh
+        with pytest.raises(RefusedError, match="backup"):
+            repo.lock(exclusive=True, operation="prune")
