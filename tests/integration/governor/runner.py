@@ -87,13 +87,17 @@ def mini_run(path: Path, variables: Mapping[str, str]) -> MiniResult:
     return MiniResult("passed")
 
 
-def playbook_runner(cfg: Any, variables: Mapping[str, str]) -> Callable[[Path], object]:
+def playbook_runner(
+    cfg: Any, variables: Mapping[str, str], *, state_dir: Path | None = None
+) -> Callable[[Path], object]:
     """run_playbook(path) for the governor: the drill runner if present, else the mini one."""
 
     def run(path: Path) -> object:
         if have_drills():
             api = importlib.import_module("recoveryd.drills.api")
-            result = api.run_playbook(cfg, path, yes=True, vars=dict(variables))
+            result = api.run_playbook(
+                cfg, path, yes=True, vars=dict(variables), state_dir=state_dir
+            )
         else:
             result = mini_run(path, variables)
         if result.status != "passed":

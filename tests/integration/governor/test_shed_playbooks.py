@@ -15,11 +15,13 @@ pytestmark = pytest.mark.integration
 SHED = Path(__file__).resolve().parents[3] / "playbooks" / "shed"
 
 
-def test_essential_only_keeps_verification_and_sheds_the_rest(nginx_front: NginxFront) -> None:
+def test_essential_only_keeps_verification_and_sheds_the_rest(
+    nginx_front: NginxFront, tmp_path: Path
+) -> None:
     """Essential-only mode: /verify and /pay/verify answer 200; other routes answer 503 with
     Retry-After and the zh-CN/en page naming the service counter and the hotline; the
     full-service playbook undoes it."""
-    run = playbook_runner(None, nginx_front.vars())
+    run = playbook_runner(None, nginx_front.vars(), state_dir=tmp_path)
     try:
         run(SHED / "essential-only.yaml")
         assert nginx_front.mode() == "essential-only"
@@ -46,7 +48,7 @@ def test_an_invalid_mode_file_is_refused_by_nginx_t_and_rolled_back(
     broken = nginx_front.prefix / "healthcode" / "essential-only.conf"
     good = broken.read_text()
     broken.write_text("location / { this is not nginx; }\n")
-    run = playbook_runner(None, nginx_front.vars())
+    run = playbook_runner(None, nginx_front.vars(), state_dir=tmp_path)
     try:
         with pytest.raises(RuntimeError, match="failed"):
             run(SHED / "essential-only.yaml")
