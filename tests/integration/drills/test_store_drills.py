@@ -134,7 +134,7 @@ def power_switch(server: S3Server) -> Iterator[str]:
     """An HTTP power switch for a store's gateway: POST /store/primary/off|on."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+        def do_POST(self) -> None:
             if self.path.endswith("/off"):
                 server.stop()
             elif self.path.endswith("/on"):
