@@ -50,8 +50,11 @@ def existing_repositories(
             if target is None and not store.exists(CONFIG_KEY):
                 store.close()
                 continue
-            store.close()
-            repos.append(wiring.open_repository(cfg, name))
+            try:
+                repos.append(wiring.open_repository(cfg, name, store=store))
+            except BaseException:
+                store.close()
+                raise
         yield repos
     finally:
         for r in repos:

@@ -83,14 +83,23 @@ def open_store(cfg: LoadedConfig, name: str) -> ObjectStore:
     return factory_open(name, cfg.config.targets[name], base_dir=base, resolve_secret=secret)
 
 
-def open_repository(cfg: LoadedConfig, target_name: str, *, create: bool = False) -> Repository:
-    """The repository of a target; created with the configured cipher when `create`."""
+def open_repository(
+    cfg: LoadedConfig,
+    target_name: str,
+    *,
+    create: bool = False,
+    store: ObjectStore | None = None,
+) -> Repository:
+    """The repository of a target; created with the configured cipher when `create`.
+
+    `store` reuses an already opened store of that target.
+    """
     from recoveryd.repo.repository import Repository
 
     target_names(cfg, target_name)
     target = cfg.config.targets[target_name]
     key = master_key(cfg)
-    store = open_store(cfg, target_name)
+    store = store or open_store(cfg, target_name)
     lock = target.object_lock if isinstance(target, S3Target) else None
     days = lock.days if lock else None
     mode = lock.mode if lock else None
