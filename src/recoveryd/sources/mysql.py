@@ -10,8 +10,9 @@ off, no position is recorded. The dump names no database (no `USE`), so it
 restores into whichever database the destination DSN names (created when
 missing).
 
-Passwords reach the tools only in a temporary `--defaults-extra-file` (0600,
-removed afterwards): never argv, never errors.
+Passwords reach the tools only in a temporary `--defaults-extra-file` (0600),
+never argv, never errors. A snapshot removes it as soon as the dump has written
+its head (it is connected), so even a killed backup leaves no secret behind.
 """
 
 from __future__ import annotations
@@ -155,11 +156,15 @@ class MysqlSource:
                 argv.append("--master-data=2" if mariadb else "--source-data=2")
             argv.append(str(self._dsn.database))
             proc = start_tool(self.name, self._runner, argv)
-            head, consistency = read_head(proc) if log_bin == "1" else (b"", {})
+            # The dump's first bytes come once it is connected: its option file is no
+            # longer needed, and a crash (SIGKILL) later leaves no secret behind.
+            head, consistency = read_head(proc)
         except BaseException:
             if defaults is not None:
                 defaults.remove()
             raise
+        if defaults is not None:
+            defaults.remove()
         info = SourceInfo(
             kind=self.kind,
             stream_format=STREAM_FORMAT,
@@ -168,10 +173,6 @@ class MysqlSource:
             extra={"database": str(self._dsn.database), "tool_version": dump_version},
         )
 
-        def cleanup(_ok: bool) -> None:
-            if defaults is not None:
-                defaults.remove()
-
         return ProcessStream(
             source=self.name,
             tool=dump_tool,
@@ -179,7 +180,6 @@ class MysqlSource:
             info=info,
             secrets=[self._password],
             head=head,
-            cleanup=cleanup,
         )
 
     # -- restore -------------------------------------------------------------

@@ -33,7 +33,10 @@ temporary file before writing it.
 
 Passwords come from the caller (`password_file` / `password` resolved by
 `resolve_secret`) or from the DSN, and reach the tools only through a
-temporary PGPASSFILE (0600, removed afterwards): never argv, never errors.
+temporary PGPASSFILE (0600), never argv, never errors. A snapshot removes the
+file as soon as pg_dump has produced its first bytes (it is connected, and
+reconnects never), so even a killed backup leaves no secret behind; a restore
+removes it at the end.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from recoveryd.sources.streamio import feed
 STREAM_FORMAT = "pg_dump-custom"
 DEBIAN_PG_LIB = Path("/usr/lib/postgresql")
 _CONNECT_TIMEOUT = "30"
+_HEAD_BLOCK = 64 * 1024
 _SNAPSHOT_SQL = (
     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
     "SELECT pg_export_snapshot(),"
@@ -170,12 +174,17 @@ class PostgresSource:
                 ],
                 env=env,
             )
+            # pg_dump writes its first bytes once connected: the password file is no
+            # longer needed, and a crash (SIGKILL) later leaves no secret behind.
+            head = dump.read(_HEAD_BLOCK)
         except BaseException:
             if holder is not None:
                 holder.kill()
             if passfile is not None:
                 passfile.remove()
             raise
+        if passfile is not None:
+            passfile.remove()
         snapshot_id, lsn, in_recovery, version, database = fields
         info = SourceInfo(
             kind=self.kind,
@@ -204,7 +213,7 @@ class PostgresSource:
                     held.kill()
             finally:
                 if passfile is not None:
-                    passfile.remove()
+                    passfile.remove()  # idempotent; already gone unless pg_dump wrote nothing
 
         return ProcessStream(
             source=self.name,
@@ -212,6 +221,7 @@ class PostgresSource:
             proc=dump,
             info=info,
             secrets=self._secrets(),
+            head=head,
             cleanup=cleanup,
         )
 

@@ -21,7 +21,12 @@ NOT_FOUND_STATUS = 127  # what a shell (and `env` over SSH) returns for a missin
 _MAX_ERROR_CHARS = 400
 _HINTS = (  # what the operator should do, by what the tool said
     ("password authentication failed", "; check the user in dsn and the password_file"),
-    ("Access denied", "; check the user in dsn and the password_file"),
+    ("(using password:", "; check the user in dsn and the password_file"),
+    ("RELOAD privilege", "; grant RELOAD and BINLOG MONITOR to the backup user"),
+    (
+        "Access denied",
+        "; grant the backup user SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD",
+    ),
     ("no password supplied", "; set password_file for this source"),
     ("Unknown database", "; check the database named in dsn"),
     ("FATAL:  database", "; check the dbname in dsn"),

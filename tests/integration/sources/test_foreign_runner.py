@@ -49,8 +49,9 @@ class ForeignRunner:
         return self._local.run(argv, env=env, timeout=timeout, input=input)
 
 
-def _temp_secrets() -> set[Path]:
-    return set(Path("/tmp").glob("recoveryd-*.pgpass")) | set(Path("/tmp").glob("recoveryd-*.cnf"))
+def _secret_files(runner: ForeignRunner) -> list[Path]:
+    """The secret files the source wrote through the runner (`cp /dev/stdin PATH`)."""
+    return [Path(argv[2]) for argv in runner.argvs if argv[:2] == ["cp", "/dev/stdin"]]
 
 
 def test_postgresql_round_trip_through_a_foreign_runner(pg_server: PgServer) -> None:
@@ -58,16 +59,15 @@ def test_postgresql_round_trip_through_a_foreign_runner(pg_server: PgServer) -> 
     file is made and removed through the runner, and no argv holds the password."""
     db = pg_server.create_database("foreign_src")
     populate_registry(pg_server.dsn(db, with_password=True), 300)
-    before = _temp_secrets()
     runner = ForeignRunner()
     src = PostgresSource(
         "population", pg_server.dsn(db), runner=runner, password=pg_server.password
     )
     reader = src.snapshot()
-    assert len(_temp_secrets() - before) == 1
     assert cmdlines_containing(pg_server.password) == []
+    assert len(_secret_files(runner)) == 1
+    assert not any(p.exists() for p in _secret_files(runner))  # gone once pg_dump connected
     data = read_all(reader)
-    assert _temp_secrets() == before
     assert ["mktemp", "-t", "recoveryd-XXXXXXXX.pgpass"] in runner.argvs
     assert any(argv[0] == "pg_dump" for argv in runner.argvs)
     assert all(pg_server.password not in " ".join(argv) for argv in runner.argvs)
@@ -76,7 +76,8 @@ def test_postgresql_round_trip_through_a_foreign_runner(pg_server: PgServer) -> 
     assert table_checksums(pg_server.admin_dsn("foreign_restored")) == table_checksums(
         pg_server.admin_dsn(db)
     )
-    assert _temp_secrets() == before
+    assert len(_secret_files(runner)) == 2
+    assert not any(p.exists() for p in _secret_files(runner))
 
 
 def test_mysql_snapshot_through_a_foreign_runner(mariadb_server: MariadbServer) -> None:
@@ -84,14 +85,13 @@ def test_mysql_snapshot_through_a_foreign_runner(mariadb_server: MariadbServer) 
     made and removed through the runner."""
     db = mariadb_server.create_database("foreign_legal")
     populate_registry_mysql(mariadb_server, db, 300)
-    before = _temp_secrets()
     runner = ForeignRunner()
     src = MysqlSource(
         "legal", mariadb_server.dsn(db), runner=runner, password=mariadb_server.password
     )
     reader = src.snapshot()
     data = read_all(reader)
-    assert _temp_secrets() == before
+    assert _secret_files(runner) and not any(p.exists() for p in _secret_files(runner))
     assert all(mariadb_server.password not in " ".join(argv) for argv in runner.argvs)
     mariadb_server.drop_database("foreign_legal_restored")
     src.restore(
