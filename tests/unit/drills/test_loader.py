@@ -1,0 +1,65 @@
+"""Valid playbooks: variables, includes, hosts from the configuration, shipped playbooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recoveryd.drills.loader import load_playbook
+from tests.unit.drills.helpers import REPO, write_playbook
+
+HEAD = "apiVersion: recoveryd/v1\nkind: Drill\nname: {name}\n"
+
+
+def test_variables_default_and_override(tmp_path: Path) -> None:
+    """`vars` give defaults, `--var` overrides them, and values land where `{{ }}` stood."""
+    book = write_playbook(
+        tmp_path,
+        HEAD.format(name="v")
+        + "vars: {port: 5432, host: db1}\n"
+        + "steps:\n  - {name: x, run: [echo, '{{ host }}:{{ port }}'], timeout: '{{ port }}ms'}\n",
+    )
+    loaded = load_playbook(book, vars={"port": "6543"})
+    step = loaded.playbook.steps[0]
+    assert step.run == ["echo", "db1:6543"]
+    assert step.timeout == pytest.approx(6.543)
+
+
+def test_include_step_inlines_the_other_playbooks_steps_with_its_vars(tmp_path: Path) -> None:
+    """An `include` step runs the other playbook's steps in its place, with the given vars."""
+    write_playbook(
+        tmp_path,
+        HEAD.format(name="inner") + "vars: {who: nobody}\n"
+        "steps:\n  - {name: greet, run: [echo, '{{ who }}']}\n",
+        name="inner.yaml",
+    )
+    outer = write_playbook(
+        tmp_path,
+        HEAD.format(name="outer") + "steps:\n"
+        "  - {name: first, run: [echo, 1]}\n"
+        "  - {name: common, include: inner.yaml, vars: {who: operator}}\n",
+    )
+    steps = load_playbook(outer).playbook.steps
+    assert [s.name for s in steps] == ["first", "common / greet"]
+    assert steps[1].run == ["echo", "operator"]
+
+
+def test_shipped_playbooks_validate() -> None:
+    """Every playbook shipped in playbooks/ validates with its default variables."""
+    books = sorted((REPO / "playbooks").glob("*.yaml"))
+    assert {"pg-failover.yaml", "restore-drill.yaml", "object-store-loss.yaml"} <= {
+        b.name for b in books
+    }
+    for book in books:
+        assert load_playbook(book).playbook.steps
+
+
+def test_secret_variables_are_known_for_redaction(tmp_path: Path) -> None:
+    """Variables named like secrets are collected so the journal can mask them."""
+    book = write_playbook(
+        tmp_path,
+        HEAD.format(name="s") + "vars: {db_password: hunter2x, api_token: abcd1234, host: h}\n"
+        "steps:\n  - {name: x, run: [echo, '{{ host }}']}\n",
+    )
+    assert sorted(load_playbook(book).secrets) == ["abcd1234", "hunter2x"]
