@@ -48,6 +48,7 @@ class Deployment:
     cipher: str = "aes-256-gcm"
     targets: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
+    hosts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config(self) -> Path:
@@ -67,6 +68,7 @@ class Deployment:
         targets: dict[str, Any] | None = None,
         sources: dict[str, Any] | None = None,
         cipher: str | None = None,
+        hosts: dict[str, Any] | None = None,
     ) -> Deployment:
         """Write recoveryd.yaml; create the master key the first time."""
         if targets is not None:
@@ -75,11 +77,14 @@ class Deployment:
             self.sources = sources
         if cipher is not None:
             self.cipher = cipher
+        if hosts is not None:
+            self.hosts = hosts
         doc = {
             "state_dir": str(self.state_dir),
             "encryption": {"key_file": str(self.key_file), "cipher": self.cipher},
             "targets": self.targets,
             "sources": self.sources,
+            "hosts": self.hosts,
         }
         self.config.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
         if not self.key_file.exists():

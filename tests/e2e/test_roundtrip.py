@@ -253,3 +253,33 @@ def test_mysql_roundtrip_to_filesystem_and_swift_tls(
         mariadb_server.drop_database(into)
 
     roundtrip(deployment, "legal-entities", "mysql", ["local", "swift"], restore)
+
+
+@pytest.mark.integration
+def test_postgresql_via_ssh_roundtrip(
+    deployment: Deployment, tmp_path: Path, pg_server: Any, sshd_server: Any
+) -> None:
+    """A source with `via_ssh` dumps on the database host over SSH (host key checked against
+    known_hosts) and restores there, through the same commands."""
+    from tests.fixtures.postgres import populate_registry, table_checksums
+
+    db = pg_server.create_database("e2e_remote")
+    populate_registry(pg_server.admin_dsn(db), 500)
+    host = sshd_server.host("root").model_dump(mode="json")
+    deployment.configure(
+        targets={"local": fs_target(tmp_path / "store")},
+        sources={
+            "population": {
+                "kind": "postgresql",
+                "dsn": pg_server.dsn(db),
+                "password_file": str(pg_server.password_file),
+                "via_ssh": "db1",
+                "targets": ["local"],
+            }
+        },
+        hosts={"db1": host},
+    )
+    sid = deployment.backup()[0]["id"]
+    into = pg_server.create_database("e2e_remote_restored")
+    deployment.cli("restore", sid, "--to", pg_server.admin_dsn(into)).expect(0)
+    assert table_checksums(pg_server.admin_dsn(into)) == table_checksums(pg_server.admin_dsn(db))

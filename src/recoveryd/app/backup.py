@@ -125,11 +125,11 @@ def _one(
     try:
         for target in settings.targets:
             repos.append(wiring.open_repository(cfg, target, create=True))
-        source = wiring.build_source(cfg, name)
-        reader = source.snapshot()
         gate = CancellableGate(admission.gate(settings.priority), cancel)
         meta = SnapshotMeta(source=name, classification=settings.classification)
-        infos = write_snapshot(reader, repos, meta, gate=gate, progress=progress)
+        with wiring.source_session(cfg, name) as source:
+            reader = source.snapshot()
+            infos = write_snapshot(reader, repos, meta, gate=gate, progress=progress)
     except BaseException as exc:
         result = (
             "aborted" if isinstance(exc, InterruptedOperation | KeyboardInterrupt) else "failed"

@@ -127,11 +127,15 @@ class _CountingReader:
         return data
 
 
-def restore_source_for(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> Source:
-    """The Source that can restore this snapshot: the configured one, else one built
-    from the manifest's kind alone (the source may have been removed from the file)."""
+@contextlib.contextmanager
+def restore_session(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> Iterator[Source]:
+    """The Source that can restore this snapshot: the configured one (its tools run where
+    the source's do, via_ssh included), else one built from the manifest's kind alone (the
+    source may have been removed from the file), running locally."""
     if m.source in cfg.config.sources and cfg.config.sources[m.source].kind == m.kind:
-        return wiring.build_source(cfg, m.source)
+        with wiring.source_session(cfg, m.source) as source:
+            yield source
+        return
     from recoveryd.app.sourcebuild import build
 
     settings: PostgresSource | MysqlSource | SqliteSource | DirectorySource
@@ -145,7 +149,7 @@ def restore_source_for(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -
         settings = DirectorySource(kind="directory", path=dest, targets=[target])
     else:
         raise UsageError(f"snapshot {m.id}: unknown kind {m.kind!r}; upgrade recoveryd")
-    return build(m.source, settings, base_dir=cfg.path.parent, runner=None)
+    yield build(m.source, settings, base_dir=cfg.path.parent, runner=None)
 
 
 def restore(
@@ -175,7 +179,6 @@ def restore(
             run_id = st.start_run("restore", source=m.source, target=repo.name)
             started = time.monotonic()
             try:
-                source = restore_source_for(cfg, m, dest, repo.name)
                 info = SourceInfo(
                     kind=m.kind,
                     stream_format=m.stream_format,
@@ -183,7 +186,10 @@ def restore(
                     consistency=dict(m.consistency),
                     extra=dict(m.extra),
                 )
-                with repo.restore_stream(sid) as reader:
+                with (
+                    restore_session(cfg, m, dest, repo.name) as source,
+                    repo.restore_stream(sid) as reader,
+                ):
                     stream = _CountingReader(reader, progress, m.size)
                     if password is not None and m.kind in ("postgresql", "mysql"):
                         source.restore(stream, dest, info, password=password)  # type: ignore[call-arg]

@@ -7,6 +7,8 @@ configuration key to fix.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,8 +125,10 @@ def open_repository(
     )
 
 
-def build_source(cfg: LoadedConfig, name: str) -> Source:
-    """The Source of `sources.<name>`; over SSH when `via_ssh` names a host."""
+@contextlib.contextmanager
+def source_session(cfg: LoadedConfig, name: str) -> Iterator[Source]:
+    """The Source of `sources.<name>` for one operation; over SSH when `via_ssh` names a
+    host, the connection being closed at the end."""
     from recoveryd.app.sourcebuild import build
 
     settings = cfg.config.sources[name]
@@ -133,4 +137,23 @@ def build_source(cfg: LoadedConfig, name: str) -> Source:
         from recoveryd.remote import ssh_runner
 
         runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
-    return build(name, settings, base_dir=cfg.path.parent, runner=runner)
+    try:
+        yield build(name, settings, base_dir=cfg.path.parent, runner=runner)
+    finally:
+        close = getattr(runner, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+
+def build_source(cfg: LoadedConfig, name: str) -> Source:
+    """The Source of `sources.<name>` (local runner; prefer `source_session` for via_ssh)."""
+    from recoveryd.app.sourcebuild import build
+
+    settings = cfg.config.sources[name]
+    if settings.via_ssh is not None:
+        from recoveryd.remote import ssh_runner
+
+        runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
+        return build(name, settings, base_dir=cfg.path.parent, runner=runner)
+    return build(name, settings, base_dir=cfg.path.parent, runner=None)
