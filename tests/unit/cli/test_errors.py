@@ -65,6 +65,16 @@ def pg_with(password_line: str) -> Callable[[Path], None]:
     return apply
 
 
+def s3_with_missing_credentials(d: Path) -> None:
+    (d / "c.yaml").write_text(
+        CONFIG.replace(
+            "  other: {kind: filesystem, path: ./store2}\n",
+            "  other: {kind: s3, bucket: b, endpoint_url: 'http://127.0.0.1:9',"
+            " credentials_file: ./absent.ini}\n",
+        )
+    )
+
+
 CASES = [
     (
         "missing config file",
@@ -124,6 +134,13 @@ CASES = [
         ["config", "check"],
         2,
         "write a reference",
+    ),
+    (
+        "missing S3 credentials file",
+        s3_with_missing_credentials,
+        ["config", "check"],
+        2,
+        "targets.other.credentials_file: secret file ./absent.ini not found",
     ),
     (
         "credential without systemd",
