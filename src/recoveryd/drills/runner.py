@@ -43,6 +43,7 @@ from recoveryd.state import StateStore, iso, utcnow
 
 _FALSY = {"", "false", "no", "0", "none", "off"}
 PROBE_TIMEOUT = 30.0
+GOVERNOR_EVENTS = ("level_change", "deferred", "paused", "resumed", "shed_action", "rpo_override")
 
 
 @dataclass
@@ -134,7 +135,7 @@ class DrillRunner:
             runners=self.runners,
             approvals=self.approvals,
             state_dir=self.state_dir,
-            pressure=lambda: pressure.current_level(self.cfg),
+            pressure=lambda: pressure.current_level(self.cfg, self.state_dir),
         )
 
     def check_permission(self) -> None:
@@ -155,6 +156,7 @@ class DrillRunner:
         lock = DrillLock(self.state_dir, self.book.name)
         lock.acquire(self.run_id)
         store = StateStore(self.state_dir)
+        started = self.clock()
         db_run = store.start_run(self.run_kind, source=self.run_source or self.book.name)
         watcher = threading.Thread(target=self._watch_cancel, daemon=True)
         watcher.start()
@@ -165,6 +167,7 @@ class DrillRunner:
             self._finished_watch = True
             self.runners.close()
             lock.release()
+        self._governor_events(store, started)
         result = self._finish(rto, rpo)
         store.end_run(
             db_run,
@@ -182,6 +185,15 @@ class DrillRunner:
         return self._with_report(result)
 
     _finished_watch = False
+
+    def _governor_events(self, store: StateStore, since: datetime) -> None:
+        """Shedding events that happened during the run, for the report's timeline."""
+        try:
+            events = store.events(since=since, kinds=GOVERNOR_EVENTS)
+        except Exception:  # noqa: BLE001 - the journal must be finished even so
+            return
+        for event in events:
+            self.journal.record("event", time=event.time, kind=event.kind, data=dict(event.data))
 
     def _watch_cancel(self) -> None:
         while not self._finished_watch:

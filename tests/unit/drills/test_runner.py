@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -289,3 +291,42 @@ def test_lock_refuses_a_second_run_of_the_same_drill(tmp_path: Path) -> None:
     finally:
         cancel.set()
         thread.join(30)
+
+
+def test_shedding_events_during_the_run_are_journaled(tmp_path: Path) -> None:
+    """Level changes the governor recorded while the drill ran appear as `event` records."""
+    state = tmp_path / "state"
+    script = (
+        "import sys; from recoveryd.state import StateStore; "
+        "StateStore(sys.argv[1]).record_event('level_change', {'from': 'normal', 'to': 'critical'})"
+    )
+    book = write_playbook(
+        tmp_path,
+        HEAD + "steps:\n  - name: surge\n"
+        f"    run: ['{sys.executable}', -c, \"{script}\", '{state}']\n",
+    )
+    result = run_playbook(None, book, state_dir=state)
+    assert result.status == "passed", result.error
+    events = records(result.journal, "event")
+    assert [(e["kind"], e["data"]["to"]) for e in events] == [("level_change", "critical")]
+    assert journal(result.journal)[-1]["type"] == "run_finished"
+
+
+def test_pressure_stop_condition_reads_a_running_daemons_level(tmp_path: Path) -> None:
+    """`pressure: below critical` trips when the daemon's status says the level is critical."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "daemon.json").write_text(json.dumps({"level": "critical"}))
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + """
+stop_conditions:
+  - {name: not overloaded, pressure: below critical, interval: 100ms}
+steps:
+  - {name: work, sleep: 30s}
+""",
+    )
+    result = run_playbook(None, book, state_dir=state)
+    assert result.status == "aborted"
+    assert records(result.journal, "stop_condition")[0]["detail"] == "pressure is critical"

@@ -1,7 +1,8 @@
 """`pressure: below critical|elevated`: the host's load level.
 
-The daemon installs the governor's level with `set_level_source`; without a
-running governor (a drill from the CLI) a small adapter reads the kernel's own
+The daemon can install the governor's level with `set_level_source`; else a
+running daemon's `state_dir/daemon.json` (written every few seconds) gives
+its level; without either (no daemon) a small adapter reads the kernel's own
 counters (/proc/meminfo, /proc/pressure, /proc/loadavg) against the
 configured thresholds (defaults: memory 80/92 %, I/O PSI some avg10 20/50 %;
 the load average per CPU only when `governor.signals.load` is configured).
@@ -9,7 +10,9 @@ the load average per CPU only when `governor.signals.load` is configured).
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,10 +29,27 @@ def set_level_source(source: Callable[[], str] | None) -> None:
     _source = source
 
 
-def current_level(cfg: LoadedConfig | None) -> str:
+def current_level(cfg: LoadedConfig | None, state_dir: Path | None = None) -> str:
+    """The governor's level (in the daemon, or from a fresh `daemon.json`), else the host's."""
     if _source is not None:
         return _source()
+    if state_dir is not None:
+        level = _daemon_level(state_dir / "daemon.json")
+        if level is not None:
+            return level
     return host_level(cfg)
+
+
+def _daemon_level(path: Path, max_age: float = 30.0) -> str | None:
+    """The level a running daemon last wrote, when recent enough to trust."""
+    try:
+        if time.time() - path.stat().st_mtime > max_age:
+            return None
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    level = doc.get("level") if isinstance(doc, dict) else None
+    return level if level in _LEVELS else None
 
 
 def _grade(value: float | None, t: Thresholds) -> int:
