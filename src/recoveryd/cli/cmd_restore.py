@@ -8,7 +8,6 @@ from typing import Any
 
 from recoveryd import app
 from recoveryd.cli import output
-from recoveryd.cli.cmd_backup import cancel_on_signals
 from recoveryd.cli.context import Context
 from recoveryd.cli.progress import Reporter
 from recoveryd.secrets import redact, resolve_secret
@@ -35,7 +34,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     password = None
     if args.password_file:
         password = resolve_secret(args.password_file, Path.cwd(), setting="--password-file")
-    with cancel_on_signals(), Reporter("restore", quiet=ctx.json) as rep:
+    # SIGINT/SIGTERM interrupt at once (exit 130): a restore commits nothing to the store,
+    # and the sources write their destination atomically or leave it to be recreated.
+    with Reporter("restore", quiet=ctx.json) as rep:
         done = app.restore(
             cfg,
             args.snapshot,

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the process entry point (not a call from tests or the demo)
+        install_signal_handlers()
     debug = "--log-level=debug" in args_list or (
         "--log-level" in args_list
         and args_list.index("--log-level") + 1 < len(args_list)
