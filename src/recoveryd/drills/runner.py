@@ -245,6 +245,17 @@ class DrillRunner:
             monitor.start()
         try:
             self._steps()
+        except KeyboardInterrupt:
+            # SIGINT outside the CLI (which turns signals into the cancel event)
+            self.state.reason = self.state.reason or "interrupt"
+            self.state.status = "aborted"
+            self.state.error = self.state.error or "interrupted"
+            self.abort.set()
+        except Exception as exc:  # noqa: BLE001 - whatever broke, what was done gets undone
+            self.state.status = "failed"
+            self.state.reason = "failure"
+            self.state.error = f"unexpected {type(exc).__name__}: {exc}"
+            self.journal.record("phase", phase="steps", status="failed")
         finally:
             if monitor is not None:
                 monitor.stop()
