@@ -57,6 +57,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         rpo = human_age(s["rpo_seconds"]) if s["rpo_seconds"] is not None else "-"
         state = "OVERDUE" if s["overdue"] else "OK"
         verify = s["last_verify"]
+        drill = s["last_restore_drill"]
         rows.append(
             (
                 name,
@@ -65,12 +66,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 rpo,
                 state,
                 f"{verify['result']} {verify['time']}" if verify else "-",
+                f"{drill['result']} {drill['time']}" if drill else "-",
                 s.get("next_run") or "-",
             )
         )
     if rows:
         output.line()
         output.table(
-            ["source", "last snapshot", "age", "rpo", "state", "last verify", "next run"], rows
+            ["source", "last snapshot", "age", "rpo", "state", "last verify", "restore drill", "next run"], rows
         )
     return 0

@@ -6,6 +6,7 @@ A SQLite source into a filesystem store keeps these fast; the acceptance test
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import sqlite3
@@ -184,3 +185,41 @@ def test_overdue_source_alerts_fails_health_and_recovers(
         assert daemon.stop() == 0
     finally:
         daemon.kill()
+
+
+def test_once_runs_verify_restore_drill_playbook_and_prune(tmp_path: Path) -> None:
+    """Every job kind runs through the daemon: backup, verify, a restore drill with its
+    checks, a drill playbook and the prune; status then shows the verify and the drill."""
+    (tmp_path / "smoke.yaml").write_text(
+        "apiVersion: recoveryd/v1\nkind: Drill\nname: smoke\n"
+        "steps:\n  - {name: say hello, run: [echo, hello]}\n"
+    )
+    config = make_site(tmp_path, "0 3 * * *")  # the key, the database
+    config.write_text(
+        f"state_dir: {tmp_path / 'state'}\n"
+        f"encryption: {{key_file: {tmp_path / 'master.key'}}}\n"
+        f"targets: {{local: {{kind: filesystem, path: {tmp_path / 'store'}}}}}\n"
+        "sources:\n"
+        "  reg:\n"
+        "    kind: sqlite\n"
+        f"    path: {tmp_path / 'reg.db'}\n"
+        "    schedule: '0 3 * * *'\n"
+        "    targets: [local]\n"
+        "    verify: {schedule: '30 3 * * *'}\n"
+        "    restore_drill:\n"
+        "      schedule: '0 4 * * 0'\n"
+        f"      into: {tmp_path / 'drill.db'}\n"
+        "      checks: [{sql: 'select count(*) from citizen', expect: '>= 200'}]\n"
+        "drills:\n  - {playbook: smoke.yaml, schedule: '0 4 1 * *'}\n"
+        "daemon: {max_concurrent_jobs: 1}\n"  # in plan order: the backup before the drill
+    )
+    once = recoveryd(config, "daemon", "--once")
+    assert once.returncode == 0, once.stdout + once.stderr
+    state = tmp_path / "state"
+    for kind in ("daemon_backup", "daemon_verify", "daemon_restore_drill", "daemon_drill"):
+        assert [r[1] for r in runs(state, kind)] == ["ok"], (kind, runs(state, kind))
+    assert [r[1] for r in runs(state, "daemon_prune")] == ["ok"]
+    status = json.loads(recoveryd(config, "--json", "status").stdout)
+    reg = status["sources"]["reg"]
+    assert reg["last_verify"]["result"] == "ok"
+    assert reg["last_restore_drill"]["result"] == "ok" and reg["last_restore_drill"]["run_id"]
