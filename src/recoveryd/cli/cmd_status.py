@@ -72,7 +72,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         )
     if rows:
         output.line()
-        output.table(
-            ["source", "last snapshot", "age", "rpo", "state", "last verify", "restore drill", "next run"], rows
-        )
+        headers = ["source", "last snapshot", "age", "rpo", "state", "last verify"]
+        output.table([*headers, "restore drill", "next run"], rows)
     return 0
