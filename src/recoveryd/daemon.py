@@ -476,6 +476,7 @@ class Daemon:
         self.sd.stopping(f"stopping on {signame}")
         log.info("daemon_stopping", signal=signame, running=sorted(self.runner.running()))
         self.stopping.set()
+        self.services.cancel_drills.set()  # running drills roll back now
         self.scheduler.pause()
         grace = self.services.config.config.daemon.shutdown_grace
         if not self.runner.wait_idle(grace):

@@ -130,6 +130,8 @@ class JobServices:
     defer: Callable[[JobSpec, datetime], None]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     retry_after: float = 60.0
+    # drills roll back as soon as the daemon stops; uploads get the grace period first
+    cancel_drills: threading.Event = field(default_factory=threading.Event)
 
 
 class JobRunner:
@@ -268,9 +270,9 @@ class JobRunner:
         if spec.kind == "prune":
             return s.ops.prune(cfg)
         if spec.kind == "drill":
-            return s.ops.drill(cfg, spec, cancel=s.cancel)
+            return s.ops.drill(cfg, spec, cancel=s.cancel_drills)
         if spec.kind == "restore_drill" and spec.source:
-            return s.ops.restore_drill(cfg, spec.source, cancel=s.cancel)
+            return s.ops.restore_drill(cfg, spec.source, cancel=s.cancel_drills)
         raise UnavailableError(f"{spec.id}: unknown job kind {spec.kind}")
 
     def _account(
