@@ -8,6 +8,7 @@ answers instantly even when a store is down. SPEC §1 `status --json`:
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,21 @@ def build_status(cfg: LoadedConfig, state_dir: Path, now: datetime) -> dict[str,
     elif doc:
         daemon["last_seen"] = doc.get("updated")
     next_runs: dict[str, Any] = daemon.get("next_runs") or {}
-    if not (state_dir / "state.db").exists():
+    try:
+        state = StateStore(state_dir) if (state_dir / "state.db").exists() else None
+    except (OSError, sqlite3.Error) as exc:  # e.g. an operator outside the recoveryd group
+        daemon["state_store"] = f"unreadable ({exc}); run status as the recoveryd user"
+        state = None
+    if state is None:
         unknown = {
             n: _unknown(s.rpo, next_runs.get(f"backup:{n}"), now)
             for n, s in cfg.config.sources.items()
         }
-        return {"daemon": daemon, "level": None, "sources": unknown}
-    state = StateStore(state_dir)
+        return {
+            "daemon": daemon,
+            "level": doc.get("level") if running else None,
+            "sources": unknown,
+        }
     try:
         sources: dict[str, Any] = {}
         for name, src in cfg.config.sources.items():
