@@ -167,6 +167,7 @@ class Daemon:
         )
         self.runner = JobRunner(self.services, on_change=self._write_status)
         self._check_available(specs)
+        self.sd.status("starting: opening the targets and listing their snapshots")
         self._prepare(cfg)
         self.metrics.set_sources(source_rpos(cfg, self.state, self._store_listing(cfg)))
         self.state.record_event("daemon_started", {"pid": os.getpid(), "jobs": len(specs)})
