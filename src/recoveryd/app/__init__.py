@@ -18,7 +18,7 @@ repository format together.
 
 from __future__ import annotations
 
-from recoveryd.app.backup import backup, due_soon
+from recoveryd.app.backup import PartialBackupError, backup, due_soon
 from recoveryd.app.maintenance import (
     ConfigSummary,
     KeyRotation,
@@ -35,6 +35,7 @@ from recoveryd.app.wiring import build_source, open_repository, open_store, stat
 __all__ = [
     "ConfigSummary",
     "KeyRotation",
+    "PartialBackupError",
     "PruneReport",
     "backup",
     "build_source",

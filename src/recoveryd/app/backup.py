@@ -58,31 +58,59 @@ def backup(
 ) -> list[BackupResult]:
     """Snapshot `sources` (all configured when None) now; one BackupResult per source.
 
-    Stops at the first failure when running in sequence; with concurrency, the
-    other sources finish and the first error is raised after them. Nothing of
-    a failed or interrupted source is committed.
+    A failing source does not stop the others: every source is tried, then the
+    failure is raised (the error itself for one source; PartialBackupError,
+    carrying the results of the others, for several). An interruption stops
+    everything at once. Nothing of a failed or interrupted source is committed.
     """
     names = wiring.source_names(cfg, list(sources) if sources else None)
     cancel = cancel or threading.Event()
     admission = admission or AlwaysAdmit(cancel)
     st = wiring.state(cfg)
+    results: list[BackupResult] = []
+    failures: list[tuple[str, RecoverydError]] = []
+
+    def attempt(name: str) -> None:
+        try:
+            results.append(_one(cfg, st, name, admission, progress, cancel))
+        except InterruptedOperation:
+            cancel.set()
+            raise
+        except RecoverydError as exc:
+            failures.append((name, exc))
+
     try:
         if concurrency <= 1 or len(names) == 1:
-            return [_one(cfg, st, n, admission, progress, cancel) for n in names]
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="backup") as pool:
-            futures = [pool.submit(_one, cfg, st, n, admission, progress, cancel) for n in names]
-            results: list[BackupResult] = []
-            first: BaseException | None = None
-            for fut in futures:
-                try:
-                    results.append(fut.result())
-                except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others
-                    first = first or exc
-            if first is not None:
-                raise first
-            return results
+            for name in names:
+                attempt(name)
+        else:
+            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="backup") as pool:
+                for fut in [pool.submit(attempt, n) for n in names]:
+                    fut.result()
     finally:
         st.close()
+    if failures and len(names) == 1:
+        raise failures[0][1]
+    if failures:
+        raise PartialBackupError(failures, sorted(results, key=lambda r: names.index(r.source)))
+    return sorted(results, key=lambda r: names.index(r.source))
+
+
+class PartialBackupError(RecoverydError):
+    """Some sources failed; `results` holds the snapshots of the others (committed)."""
+
+    def __init__(
+        self, failures: Sequence[tuple[str, RecoverydError]], results: Sequence[BackupResult]
+    ) -> None:
+        _, first = failures[0]
+        others = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        super().__init__(
+            f"backup failed for {len(failures)} of {len(failures) + len(results)} sources; "
+            f"{first.message}{others}"
+        )
+        self.exit_code = first.exit_code
+        self.failures = tuple(failures)
+        self.results = tuple(results)
 
 
 def due_soon(st: StateStore, cfg: LoadedConfig, name: str, now: datetime | None = None) -> bool:

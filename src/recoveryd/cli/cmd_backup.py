@@ -19,6 +19,7 @@ from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.cli.progress import Reporter
+from recoveryd.model import BackupResult
 from recoveryd.units import format_duration, format_size
 
 
@@ -50,11 +51,25 @@ def cancel_on_signals() -> Iterator[threading.Event]:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
+    failed: app.PartialBackupError | None = None
     with cancel_on_signals() as cancel, Reporter("backup", quiet=ctx.json) as rep:
-        results = app.backup(cfg, args.sources or None, progress=rep.callback, cancel=cancel)
+        try:
+            results = app.backup(cfg, args.sources or None, progress=rep.callback, cancel=cancel)
+        except app.PartialBackupError as exc:
+            failed, results = exc, list(exc.results)
+    show(results, ctx)
+    if failed is not None:
+        raise failed
+    return 0
+
+
+def show(results: list[BackupResult], ctx: Context) -> None:
+    """The snapshots taken: the `--json` document, or a table."""
     if ctx.json:
         output.emit_json({"snapshots": [r.to_json() for r in results]})
-        return 0
+        return
+    if not results:
+        return
     rows = [
         (
             r.id[:12],
@@ -67,4 +82,3 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         for r in results
     ]
     output.table(("SNAPSHOT", "SOURCE", "TARGETS", "SIZE", "STORED", "TOOK"), rows)
-    return 0
