@@ -56,14 +56,16 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SHED = ROOT / "playbooks" / "shed"
 
 
-def write_config(d: Path, governor: str = "", extra_sources: str = "") -> LoadedConfig:
+def write_config(
+    d: Path, governor: str = "", extra_sources: str = "", bandwidth: str = "8MiB/s"
+) -> LoadedConfig:
     d.mkdir(parents=True, exist_ok=True)
     (d / "recoveryd.yaml").write_text(
         f"""\
 state_dir: {d}/state
 encryption: {{key_file: {d}/master.key}}
 targets:
-  local: {{kind: filesystem, path: {d}/store}}
+  local: {{kind: filesystem, path: {d}/store, max_bandwidth: {bandwidth}}}
 sources:
   tiles: {{kind: directory, path: {d.parent}/tiles, targets: [local], priority: normal}}
 {extra_sources}
@@ -115,6 +117,7 @@ def surge(url: str, rps: float, seconds: float, out: Path) -> dict[str, Any]:
     summary = json.loads(out.read_text())
     e, n = summary["essential"], summary["non_essential"]
     return {
+        "started_at": summary["started_at"],
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "essential_success": round(e["success"], 5),
         "p50_ms": e["p50_ms"],
@@ -138,6 +141,7 @@ def surge_cases(work: Path, rps: float, seconds: float, megabytes: int) -> dict[
     try:
         run_load(front.url, rate=rps / 10, duration=3)  # warm-up at baseline
         out["cases"]["baseline"] = surge(front.url, rps, seconds, work / "a.json")
+        out["cases"]["baseline"].pop("started_at")
 
         cfg_b = write_config(work / "b")
         done = threading.Event()
@@ -151,13 +155,13 @@ def surge_cases(work: Path, rps: float, seconds: float, megabytes: int) -> dict[
         t.start()
         time.sleep(0.5)
         out["cases"]["backup_no_governor"] = surge(front.url, rps, seconds, work / "b.json")
+        out["cases"]["backup_no_governor"].pop("started_at")
         done.set()
         t.join()
 
         cfg_c = write_config(work / "c", surge_governor(svc.port))
         status_path = work / "c" / "governor.json"
         story: dict[str, Any] = {}
-        t0 = time.time()
         watch = threading.Thread(
             target=lambda: story.update(
                 s=governed_backup(
@@ -166,12 +170,11 @@ def surge_cases(work: Path, rps: float, seconds: float, megabytes: int) -> dict[
             )
         )
         watch.start()
-        time.sleep(0.5)
-        surge_start = time.time()
+        wait_until(status_path.exists, 30, "the governed snapshot starting")
         out["cases"]["backup_governor"] = surge(front.url, rps, seconds, work / "c.json")
         watch.join(timeout=300)
         s = json.loads(status_path.read_text())
-        offset = surge_start - t0
+        offset = out["cases"]["backup_governor"].pop("started_at") - s["started"]
 
         def since_surge(v: float | None) -> float | None:
             return None if v is None else round(v - offset, 3)

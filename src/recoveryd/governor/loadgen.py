@@ -56,6 +56,7 @@ class RouteStats:
 class Summary:
     url: str
     rate: float
+    started_at: float  # epoch seconds of the first due request
     duration_s: float
     requests: int
     essential: RouteStats
@@ -108,6 +109,7 @@ def run_load(
     lock = threading.Lock()
     results: list[tuple[str, int, float]] = []
     start = time.monotonic() + 0.05
+    started_at = time.time() + 0.05
 
     def worker() -> None:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -152,7 +154,9 @@ def run_load(
     elapsed = time.monotonic() - start
     essential = [(s, lat) for p, s, lat in results if p.split("?")[0] in ESSENTIAL]
     other = [(s, lat) for p, s, lat in results if p.split("?")[0] not in ESSENTIAL]
-    return Summary(url, rate, round(elapsed, 3), len(results), _stats(essential), _stats(other))
+    return Summary(
+        url, rate, started_at, round(elapsed, 3), len(results), _stats(essential), _stats(other)
+    )
 
 
 def check(summary: dict[str, object], *, min_success: float, min_shed: int) -> list[str]:
