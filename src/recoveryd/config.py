@@ -181,10 +181,14 @@ class DbConnections(Model):
 
 
 class CommandProbe(Model):
-    """A generic probe: a command (argument list) that prints one number."""
+    """A generic probe: a command (argument list) that prints numbers; `field` picks one
+    (0-based). With `counter`, the number is an ever-growing count (e.g. nginx
+    stub_status requests) and the reading is its rate per second."""
 
     run: list[str] = Field(min_length=1)
     timeout: Duration = 5.0
+    field: int = Field(default=0, ge=0)
+    counter: bool = False
     value: Thresholds
 
 
