@@ -296,6 +296,8 @@ class JobRunner:
             m.bytes_stored.labels(label).inc(outcome.bytes_stored)
         if spec.kind == "backup" and spec.source and outcome.result == "ok":
             m.record_success(spec.source, ended)
+        if outcome.result not in ("ok", "aborted", "deferred"):
+            m.failures.labels(spec.kind, label).inc()
         event = log.info if outcome.result in ("ok", "aborted") else log.error
         event(
             "job_finished",

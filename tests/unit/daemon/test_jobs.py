@@ -78,6 +78,7 @@ def test_failure_alerts_once_and_recovery_follows(services: JobServices) -> None
     runner(BACKUP)  # failing again: no second alert, no storm every slot
     spooled = [p.read_text() for p in services.notifier.pending()]
     assert len(spooled) == 1 and '"failure"' in spooled[0]
+    assert services.metrics.failures.labels("backup", "pop")._value.get() == 2
     assert "hunter22" not in spooled[0]
     run = services.state.runs(kind="daemon_backup", source="pop")[0]
     assert run.result == "failed" and "hunter22" not in (run.error or "")
