@@ -122,3 +122,24 @@ def test_flipped_bytes_in_an_s3_store_are_detected(
         assert not (tmp_path / "r.db").exists()
         client.put_object(Bucket=bucket, Key=key, Body=original)
     deployment.cli("verify", "--read-data").expect(0)
+
+
+@pytest.mark.integration
+def test_restore_uses_a_good_copy_when_one_target_is_damaged(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """With the manifest damaged in the first target, restore (no --target) takes the good
+    copy from the second; verify still reports the damage (exit 3)."""
+    db = tmp_path / "registry.db"
+    demo_data.create_sqlite(db, 2000)
+    deployment.configure(
+        targets={"a": fs_target(tmp_path / "a"), "b": fs_target(tmp_path / "b")},
+        sources={"registry": {"kind": "sqlite", "path": str(db), "targets": ["a", "b"]}},
+    )
+    sid = deployment.backup()[0]["id"]
+    flip(tmp_path / "a" / "snapshots" / sid, random.Random(9))
+    dest = tmp_path / "restored.db"
+    deployment.cli("restore", sid[:8], "--to", str(dest)).expect(0)
+    assert demo_data.sqlite_checksums(dest) == demo_data.sqlite_checksums(db)
+    assert deployment.cli("verify").code == 3
+    assert deployment.cli("restore", sid, "--to", str(dest) + "2", "--target", "a").code == 3

@@ -173,9 +173,7 @@ def restore(
 
     st = wiring.state(cfg)
     try:
-        with existing_repositories(cfg, target) as repos:
-            repo, sid = locate(cfg, repos, snapshot_id)
-            m = repo.manifest(sid)
+        with holder(cfg, snapshot_id, target) as (repo, sid, m):
             run_id = st.start_run("restore", source=m.source, target=repo.name)
             started = time.monotonic()
             try:
@@ -208,6 +206,51 @@ def restore(
             return m.info(repo.name)
     finally:
         st.close()
+
+
+@contextlib.contextmanager
+def holder(
+    cfg: LoadedConfig, snapshot_id: str, target: str | None
+) -> Iterator[tuple[Repository, str, Manifest]]:
+    """The first target (in configuration order) whose repository opens and holds a readable
+    manifest of `snapshot_id`: a damaged or unreachable target does not hide a good copy
+    elsewhere. Raises the first such error, or UsageError, when no target has it."""
+    from recoveryd.errors import StoreError
+    from recoveryd.repo.layout import CONFIG_KEY
+
+    trouble: RecoverydError | None = None
+    for name in wiring.target_names(cfg, target):
+        store = wiring.open_store(cfg, name) if target is None else None
+        if store is not None and not store.exists(CONFIG_KEY):
+            store.close()
+            continue
+        repo = None
+        try:
+            repo = wiring.open_repository(cfg, name, store=store)
+            sid = repo.resolve(snapshot_id)
+            m = repo.manifest(sid)
+        except (IntegrityError, StoreError) as exc:
+            trouble = trouble or exc
+        except RecoverydError as exc:
+            if "prefix matches" in exc.message:
+                raise
+            trouble = trouble or (exc if target is not None else None)
+        else:
+            try:
+                yield repo, sid, m
+            finally:
+                repo.store.close()
+            return
+        finally:
+            if repo is None and store is not None:
+                store.close()
+        if repo is not None:
+            repo.store.close()
+    if trouble is not None:
+        raise trouble
+    raise UsageError(
+        f"snapshot {snapshot_id}: not found in any target; list them with `recoveryd snapshots`"
+    )
 
 
 def _short(exc: BaseException) -> str:
