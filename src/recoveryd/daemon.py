@@ -358,6 +358,7 @@ class Daemon:
                 "config_reload_refused", error=exc.message, note="the old configuration runs on"
             )
             self.notifier.notify(Alert("failure", "configuration reload refused", exc.message))
+            self._audit("reload", "refused", error=exc.message)
             self.sd.ready(f"reload refused: {exc.message}; {self._status_line()}")
             return False
         for key in ("max_concurrent_jobs", "timezone"):
@@ -377,6 +378,7 @@ class Daemon:
         self._prepare(cfg)
         self._restart_metrics(old, cfg)
         self.state.record_event("config_reloaded", {"jobs": len(specs)})
+        self._audit("reload", "ok")
         log.info("config_reloaded", jobs=len(specs))
         self._write_status()
         self.sd.ready(self._status_line())
@@ -461,6 +463,19 @@ class Daemon:
             self.status_file.write(doc)
         except OSError as exc:
             log.error("status_file_failed", path=str(self.status_file.path), error=str(exc))
+
+    def _audit(self, command: str, result: str, *, error: str | None = None) -> None:
+        """An audit record of the daemon's own operations (reloads)."""
+        try:
+            self.services.audit.record(
+                origin="daemon",
+                command=command,
+                args=[str(self.services.config.path)],
+                result=result,
+                error=error,
+            )
+        except OSError as exc:
+            log.error("audit_write_failed", command=command, error=str(exc))
 
     def _spool_dropped(self, count: int) -> None:
         self.metrics.notify_dropped.inc(count)

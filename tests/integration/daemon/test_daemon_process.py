@@ -128,6 +128,9 @@ def test_second_daemon_is_refused_and_reload_handles_good_and_bad_configs(
         daemon.kill()
     assert daemon_json(state)["state"] == "stopped"
     assert recoveryd(config, "audit", "verify").returncode == 0
+    audit = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    reloads = [(r["origin"], r["result"]) for r in audit if r["command"] == "reload"]
+    assert reloads == [("daemon", "ok"), ("daemon", "refused")]
 
 
 def test_once_runs_what_is_due_and_returns_the_worst_exit_code(tmp_path: Path) -> None:
