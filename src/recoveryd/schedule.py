@@ -228,12 +228,15 @@ class Scheduler:
     def apply(self, specs: list[JobSpec], *, jitter: float | None = None) -> None:
         """Make the scheduled jobs exactly `specs`: new ones added, changed ones rescheduled,
         vanished ones removed. Running instances finish undisturbed."""
+        jitter_changed = jitter is not None and jitter != self._jitter
         if jitter is not None:
             self._jitter = jitter
         wanted = {s.id: s for s in specs}
         for job_id in set(self._specs) - set(wanted):
             self._sched.remove_job(job_id)
         for job_id, spec in wanted.items():
+            if self._specs.get(job_id) == spec and not jitter_changed:
+                continue  # unchanged: keep its next run (an `every 4h` is not restarted)
             trigger = build_trigger(
                 spec.schedule, key=spec.key, timezone=self._timezone, jitter=self._jitter
             )
