@@ -143,3 +143,26 @@ def test_restore_uses_a_good_copy_when_one_target_is_damaged(
     assert demo_data.sqlite_checksums(dest) == demo_data.sqlite_checksums(db)
     assert deployment.cli("verify").code == 3
     assert deployment.cli("restore", sid, "--to", str(dest) + "2", "--target", "a").code == 3
+    listing = deployment.cli("snapshots")
+    assert listing.code == 0
+    assert sid[:12] in listing.out
+
+
+@pytest.mark.integration
+def test_listing_survives_a_damaged_target(deployment: Deployment, tmp_path: Path) -> None:
+    """When one target's repository cannot be opened, `snapshots` lists the others and warns
+    in one line naming the damaged target; naming that target alone is exit 3."""
+    db = tmp_path / "registry.db"
+    demo_data.create_sqlite(db, 500)
+    deployment.configure(
+        targets={"a": fs_target(tmp_path / "a"), "b": fs_target(tmp_path / "b")},
+        sources={"registry": {"kind": "sqlite", "path": str(db), "targets": ["a", "b"]}},
+    )
+    sid = deployment.backup()[0]["id"]
+    flip(tmp_path / "a" / "config", random.Random(4))
+    listing = deployment.cli("--json", "snapshots")
+    assert listing.code == 0
+    assert [(s["id"], s["targets"]) for s in listing.data] == [(sid, ["b"])]
+    assert listing.err.count("\n") == 1
+    assert "target a not listed" in listing.err
+    assert deployment.cli("snapshots", "--target", "a").code == 3

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
@@ -35,11 +35,12 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def existing_repositories(
-    cfg: LoadedConfig, target: str | None = None
+    cfg: LoadedConfig, target: str | None = None, *, skip_empty: bool = False
 ) -> Iterator[list[Repository]]:
     """Open the repositories that exist among the targets (or just `target`); closed after.
 
-    A target that holds no repository yet is skipped, unless it was named.
+    A target that holds no repository yet is skipped, unless it was named (and
+    `skip_empty` is not set).
     """
     from recoveryd.repo.layout import CONFIG_KEY
 
@@ -47,7 +48,7 @@ def existing_repositories(
     try:
         for name in wiring.target_names(cfg, target):
             store = wiring.open_store(cfg, name)
-            if target is None and not store.exists(CONFIG_KEY):
+            if (target is None or skip_empty) and not store.exists(CONFIG_KEY):
                 store.close()
                 continue
             try:
@@ -72,17 +73,38 @@ def verified_states(st: StateStore) -> dict[str, VerifiedState]:
 
 
 def list_snapshots(
-    cfg: LoadedConfig, *, source: str | None = None, target: str | None = None
+    cfg: LoadedConfig,
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    on_error: Callable[[str, RecoverydError], None] | None = None,
 ) -> list[SnapshotInfo]:
-    """Snapshots of every target merged by id (oldest first), with their verified state."""
+    """Snapshots of every target merged by id (oldest first), with their verified state.
+
+    Without `on_error`, a target that cannot be listed (unreachable, damaged)
+    raises. With it, that target is reported to `on_error(target, error)` and
+    the others are listed: in an incident, the copies that remain matter.
+    """
+    from recoveryd.errors import StoreError
+
     merged: dict[str, SnapshotInfo] = {}
-    with existing_repositories(cfg, target) as repos:
-        for repo in repos:
-            for info in repo.snapshots(source):
-                seen = merged.get(info.id)
-                merged[info.id] = (
-                    info if seen is None else replace(seen, targets=seen.targets + info.targets)
-                )
+    names = wiring.target_names(cfg, target)
+    for name in names:
+        try:
+            with existing_repositories(
+                cfg, name if target is None else target, skip_empty=True
+            ) as repos:
+                infos = [info for repo in repos for info in repo.snapshots(source)]
+        except (StoreError, IntegrityError) as exc:
+            if on_error is None or target is not None:
+                raise
+            on_error(name, exc)
+            continue
+        for info in infos:
+            seen = merged.get(info.id)
+            merged[info.id] = (
+                info if seen is None else replace(seen, targets=seen.targets + info.targets)
+            )
     st = wiring.state(cfg)
     try:
         states = verified_states(st)

@@ -9,6 +9,7 @@ from typing import Any
 from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
+from recoveryd.errors import RecoverydError
 from recoveryd.units import format_duration, format_size
 
 
@@ -22,7 +23,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    snaps = app.list_snapshots(ctx.config, source=args.source, target=args.target)
+    def unreachable(target: str, exc: RecoverydError) -> None:
+        output.warn(f"target {target} not listed: {exc.message}")
+
+    snaps = app.list_snapshots(
+        ctx.config, source=args.source, target=args.target, on_error=unreachable
+    )
     if ctx.json:
         output.emit_json([s.to_json() for s in snaps])
         return 0
