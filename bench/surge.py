@@ -77,14 +77,16 @@ sources:
     return cfg
 
 
-def surge_governor(service_port: int) -> str:
+def surge_governor(front_port: int) -> str:
     return f"""\
 governor:
   interval: 250ms
   signals:
-    command:
-      run: [curl, -s, --max-time, "1", "http://127.0.0.1:{service_port}/stats/rps"]
-      value: {{elevated: 60, critical: 100, exit_ratio: 0.4}}
+    command:  # demand at the front door: nginx's request counter as a rate
+      run: [curl, -s, --max-time, "1", "http://127.0.0.1:{front_port}/nginx_status"]
+      field: 3
+      counter: true
+      value: {{elevated: 60, critical: 100, exit_ratio: 0.5}}
   hold: {{enter: 500ms, exit: 2s}}
   on_enter: {{critical: [{SHED}/essential-only.yaml]}}
   on_exit: {{critical: [{SHED}/restore-full-service.yaml]}}
@@ -159,7 +161,7 @@ def surge_cases(work: Path, rps: float, seconds: float, megabytes: int) -> dict[
         done.set()
         t.join()
 
-        cfg_c = write_config(work / "c", surge_governor(svc.port))
+        cfg_c = write_config(work / "c", surge_governor(front.port))
         status_path = work / "c" / "governor.json"
         story: dict[str, Any] = {}
         watch = threading.Thread(

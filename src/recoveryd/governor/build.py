@@ -95,7 +95,15 @@ def build_governor(
         )
     if sig.command is not None:
         spec = CommandSpec(sig.command.run, timeout=sig.command.timeout)
-        probes.append(CommandProbe(("command",), spec, interval=gov.interval))
+        probes.append(
+            CommandProbe(
+                ("command",),
+                spec,
+                interval=gov.interval,
+                field=sig.command.field,
+                counter=sig.command.counter,
+            )
+        )
     sampler = CompositeSampler([*samplers, *probes])
     actions = Actions(
         on_enter={

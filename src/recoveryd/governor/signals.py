@@ -247,6 +247,8 @@ class CommandProbe(_ThreadedProbe):
         *,
         interval: float = 1.0,
         stale_after: float = 10.0,
+        field: int = 0,
+        counter: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(interval)
@@ -254,6 +256,9 @@ class CommandProbe(_ThreadedProbe):
         self.name = self.names[0]
         self.spec = spec
         self.stale_after = stale_after
+        self.field = field
+        self.counter = counter
+        self._previous: tuple[float, float] | None = None  # (time, count) for counters
         self._clock = clock
         self._last: dict[str, float] = {}
         self._last_at = 0.0
@@ -278,8 +283,20 @@ class CommandProbe(_ThreadedProbe):
             self._failing = True
             return
         self._failing = False
-        self._last = dict(zip(self.names, values, strict=False))
-        self._last_at = self._clock()
+        now = self._clock()
+        values = values[self.field :]
+        if self.counter:
+            values = self._rate(now, values[0]) if values else []
+        if values:
+            self._last = dict(zip(self.names, values, strict=False))
+            self._last_at = now
+
+    def _rate(self, now: float, count: float) -> list[float]:
+        """Per-second rate of a growing count; nothing on the first sample or a reset."""
+        previous, self._previous = self._previous, (now, count)
+        if previous is None or count < previous[1] or now <= previous[0]:
+            return []
+        return [(count - previous[1]) / (now - previous[0])]
 
     def sample(self) -> Readings:
         if self._clock() - self._last_at > self.stale_after:

@@ -23,15 +23,17 @@ ROOT = Path(__file__).resolve().parents[3]
 SURGE_RPS, SURGE_S = 200, 10  # baseline 20 rps: 10x
 
 
-def surge_governor(service: HealthCodeService) -> str:
+def surge_governor(front: NginxFront) -> str:
     shed = ROOT / "playbooks" / "shed"
     return f"""\
 governor:
   interval: 250ms
   signals:
-    command:
-      run: [curl, -s, --max-time, "1", "http://127.0.0.1:{service.port}/stats/rps"]
-      value: {{elevated: 60, critical: 100, exit_ratio: 0.4}}
+    command:  # demand at the front door: nginx's request counter as a rate
+      run: [curl, -s, --max-time, "1", "http://127.0.0.1:{front.port}/nginx_status"]
+      field: 3
+      counter: true
+      value: {{elevated: 60, critical: 100, exit_ratio: 0.5}}
   hold: {{enter: 500ms, exit: 2s}}
   on_enter: {{critical: [{shed}/essential-only.yaml]}}
   on_exit: {{critical: [{shed}/restore-full-service.yaml]}}
@@ -47,7 +49,7 @@ def test_surge_sheds_pauses_the_snapshot_and_recovers(
     """A 10x surge: the governor reaches critical, nginx goes essential-only (essential routes
     >= 99% success, others shed with 503), the running snapshot pauses; after the surge the
     level returns to normal, full service is restored, and the snapshot completes and verifies."""
-    cfg = governed_config(surge_governor(healthcode_service), megabytes=24, bandwidth="4MiB/s")
+    cfg = governed_config(surge_governor(nginx_front), megabytes=24, bandwidth="4MiB/s")
     status_path = tmp_path / "governor.json"
     out: dict[str, Any] = {}
     watch = threading.Thread(
@@ -80,7 +82,7 @@ def test_surge_playbook_passes_through_the_drill_runner(
     tmp_path: Path,
 ) -> None:
     """`playbooks/health-code-surge.yaml` run by the drill runner against real nginx passes."""
-    cfg = governed_config(surge_governor(healthcode_service), megabytes=24, bandwidth="4MiB/s")
+    cfg = governed_config(surge_governor(nginx_front), megabytes=24, bandwidth="4MiB/s")
     api = importlib.import_module("recoveryd.drills.api")
     variables = {
         **nginx_front.vars(),

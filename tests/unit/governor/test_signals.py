@@ -131,3 +131,33 @@ def test_a_probe_failing_under_pressure_keeps_its_last_reading_for_a_while() -> 
     assert probe.sample() == {"rps": 150.0}
     now[0] = 111.0
     assert probe.sample() == {}
+
+
+def test_counter_probe_reads_a_rate_from_a_chosen_field() -> None:
+    """nginx stub_status prints several numbers; `field` picks the request count and
+    `counter` turns it into requests per second (nothing on the first sample or a reset)."""
+    now = [0.0]
+    count = [100]
+    probe = CommandProbe(
+        ("demand",),
+        CommandSpec([sys.executable, "-c", "import sys; print(sys.argv[1])", "0"]),
+        field=3,
+        counter=True,
+        clock=lambda: now[0],
+    )
+
+    def stub_status(requests: int) -> CommandSpec:
+        text = f"Active connections: 2\nserver accepts handled requests\n 5 5 {requests}\n"
+        return CommandSpec([sys.executable, "-c", f"print({text!r})"])
+
+    probe.spec = stub_status(count[0])
+    probe.measure()
+    assert probe.sample() == {}
+    now[0] = 2.0
+    probe.spec = stub_status(500)
+    probe.measure()
+    assert probe.sample() == {"demand": 200.0}
+    now[0] = 3.0
+    probe.spec = stub_status(10)  # nginx restarted: counter reset
+    probe.measure()
+    assert probe.sample() == {"demand": 200.0}
