@@ -268,10 +268,25 @@ class Daemon:
                 due.append(spec)
         log.info("once", due=[s.id for s in due])
         self._state = "running"
-        with ThreadPoolExecutor(cfg.config.daemon.max_concurrent_jobs) as pool:
-            list(pool.map(self._dispatch, due))
+
+        def interrupt(signum: int, _frame: FrameType | None) -> None:
+            """First signal: stop cleanly (nothing half-written); the jobs abort and return."""
+            self.signals.signum = signum
+            self.stopping.set()
+            self.services.cancel_drills.set()
+            self.cancel.set()
+
+        previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            with ThreadPoolExecutor(cfg.config.daemon.max_concurrent_jobs) as pool:
+                list(pool.map(self._dispatch, due))
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         self.notifier.flush()
         self._finish()
+        if self.signals.signum is not None:
+            return int(ExitCode.INTERRUPTED)
         codes = [o.exit_code for _, o in self.runner.outcomes]
         return max(codes, default=int(ExitCode.OK))
 
