@@ -29,6 +29,7 @@ class CanaryWriter:
         self.failed = 0
         self.last_written: datetime | None = None
         self._stop = threading.Event()
+        self._first = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="drill-canary")
         self._conn: psycopg.Connection | None = None
         self._table = pgsql.Identifier(canary.table)
@@ -43,8 +44,11 @@ class CanaryWriter:
                 ).format(self._table)
             )
 
-    def start(self) -> None:
+    def start(self, settle: float = 10.0) -> bool:
+        """Start writing; waits (up to `settle` s) for the first row, so that the fault
+        never comes before the canary wrote anything. False when none was written."""
         self._thread.start()
+        return self._first.wait(settle)
 
     def stop(self) -> None:
         self._stop.set()
@@ -77,6 +81,7 @@ class CanaryWriter:
             return
         self.written += 1
         self.last_written = at
+        self._first.set()
 
     def newest_surviving(self) -> datetime | None:
         """The newest row of this run on the new primary (raises psycopg.Error when unreachable)."""

@@ -470,7 +470,12 @@ class DrillRunner:
                 output="", error=f"cannot prepare the canary table: {type(exc).__name__}: {exc}",
             )  # fmt: skip
             return None
-        canary.start()
+        if not canary.start():
+            self.journal.record(
+                "probe", phase="canary", name="canary", kind="sql", start=iso(start),
+                end=iso(self.clock()), status="failed", attempts=1, destructive=False,
+                output="", error="the canary could not write to the primary before the steps",
+            )  # fmt: skip
         return canary
 
     def _rto(self) -> float | None:
