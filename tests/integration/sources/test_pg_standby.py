@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -17,7 +18,14 @@ import pytest
 
 from recoveryd.sources.local import LocalRunner
 from recoveryd.sources.postgresql import PostgresSource
-from tests.fixtures.postgres import PG_BIN, PgServer, free_port, populate_registry, table_checksums
+from tests.fixtures.postgres import (
+    AS_POSTGRES,
+    PG_BIN,
+    PgServer,
+    free_port,
+    populate_registry,
+    table_checksums,
+)
 from tests.integration.sources.helpers import read_all
 
 pytestmark = pytest.mark.integration
@@ -27,6 +35,13 @@ pytestmark = pytest.mark.integration
 def standby_port(pg_server: PgServer) -> Iterator[int]:
     """A hot standby of pg_server made with pg_basebackup, on its own free port."""
     root = Path(tempfile.mkdtemp(prefix="recoveryd-pg-standby-"))
+    try:
+        yield from _run_standby(pg_server, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run_standby(pg_server: PgServer, root: Path) -> Iterator[int]:
     shutil.chown(root, "postgres", "postgres")
     data = root / "data"
     env = dict(os.environ, PGPASSWORD=pg_server.admin_password)
@@ -34,7 +49,7 @@ def standby_port(pg_server: PgServer) -> Iterator[int]:
         [
             *("runuser", "-u", "postgres", "--", str(PG_BIN / "pg_basebackup")),
             *("-h", pg_server.host, "-p", str(pg_server.port), "-U", "postgres"),
-            *("-D", str(data), "-R", "-X", "stream", "--no-sync"),
+            *("-D", str(data), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"),
         ],
         check=True,
         capture_output=True,
@@ -43,12 +58,13 @@ def standby_port(pg_server: PgServer) -> Iterator[int]:
     port = free_port()
     proc = subprocess.Popen(
         [
-            *("runuser", "-u", "postgres", "--", str(PG_BIN / "postgres")),
+            str(PG_BIN / "postgres"),
             *("-D", str(data), "-p", str(port), "-k", str(root)),
             *("-c", "listen_addresses=127.0.0.1", "-c", "hot_standby=on"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        **AS_POSTGRES,
     )
     try:
         deadline = time.monotonic() + 60
@@ -64,9 +80,12 @@ def standby_port(pg_server: PgServer) -> Iterator[int]:
             time.sleep(0.05)
         yield port
     finally:
-        proc.terminate()
-        proc.wait(30)
-        shutil.rmtree(root, ignore_errors=True)
+        proc.send_signal(signal.SIGINT)  # fast shutdown: no waiting for clients
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_snapshot_of_a_standby_records_the_replay_lsn(
