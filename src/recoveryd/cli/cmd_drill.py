@@ -115,6 +115,8 @@ def _signals_cancel(cancel: threading.Event) -> Iterator[None]:
 def _progress(as_json: bool) -> Any:
     def listener(rec: dict[str, Any]) -> None:
         kind = rec.get("type")
+        if as_json and kind == "event" and rec.get("kind") == "approval_requested":
+            output.event({"event": "approval_requested", **rec["data"]})
         if kind == "run_started":
             if as_json:
                 output.event({"event": "drill_started", "run_id": rec["run_id"]})
@@ -127,6 +129,9 @@ def _progress(as_json: bool) -> Any:
             output.line(f"  {rec['status']:<8} {rec['phase']}: {rec['name']}{err}")
         elif kind == "mark":
             output.line(f"  mark     {rec['mark']}")
+        elif kind == "event" and rec.get("kind") == "approval_requested":
+            need = rec["data"]["required"]
+            output.line(f"  waiting for {need} approval(s): {rec['data']['command']}")
         elif kind == "approval":
             output.line(f"  approved by {rec['user']}")
         elif kind == "stop_condition":

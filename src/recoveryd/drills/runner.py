@@ -373,6 +373,11 @@ class DrillRunner:
 
     def _await_approvals(self) -> bool:
         need = self.book.approvals.required
+        self.journal.record(
+            "event",
+            kind="approval_requested",
+            data={"required": need, "command": f"recoveryd drill approve {self.run_id}"},
+        )
         try:
             self.approvals.wait_for(need, self.book.approvals.timeout, self.abort)
         except TimeoutError:
