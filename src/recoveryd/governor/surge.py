@@ -19,6 +19,7 @@ vars=...)`; `--var` values are passed to them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -95,11 +96,16 @@ class Recorder:
 
 
 def drills_runner(cfg: LoadedConfig, variables: Mapping[str, str]) -> Callable[[Path], object]:
-    """`run_playbook` of the drill runner, bound to this configuration and variables."""
+    """`run_playbook` of the drill runner, bound to this configuration and variables.
+
+    The drill runner is imported now, not at the first level change: its imports take
+    seconds on a loaded host, and shedding must not wait for them.
+    """
+    api = importlib.import_module("recoveryd.drills.api")
+    with contextlib.suppress(ImportError):  # the runner renders each run's report
+        importlib.import_module("recoveryd.reports")
 
     def run(path: Path) -> object:
-        # imported late: the drill runner is optional for the governor
-        api = importlib.import_module("recoveryd.drills.api")
         result = api.run_playbook(cfg, path, yes=True, vars=dict(variables))
         if getattr(result, "status", "passed") != "passed":
             raise RuntimeError(f"playbook {path.name} {getattr(result, 'status', '')}")

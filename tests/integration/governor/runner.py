@@ -92,9 +92,13 @@ def playbook_runner(
 ) -> Callable[[Path], object]:
     """run_playbook(path) for the governor: the drill runner if present, else the mini one."""
 
+    api = importlib.import_module("recoveryd.drills.api") if have_drills() else None
+    if api is not None:  # warm: the first level change must not wait for imports
+        importlib.import_module("recoveryd.drills.runner")
+        importlib.import_module("recoveryd.reports")
+
     def run(path: Path) -> object:
-        if have_drills():
-            api = importlib.import_module("recoveryd.drills.api")
+        if api is not None:
             result = api.run_playbook(
                 cfg, path, yes=True, vars=dict(variables), state_dir=state_dir
             )
