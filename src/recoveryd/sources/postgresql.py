@@ -26,7 +26,7 @@ Measured (`tests/integration/sources/test_pg_dedup.py`, 100 000 citizens,
 
 A change touches a fixed number of chunks (where updated rows left, and the
 table ends, where appended and updated rows land), so with 1 MiB chunks the
-share falls with size (about 1% of a 1 GB dump). Compressed custom dumps
+share falls with size (an estimated 1% of a 1 GB dump). Compressed custom dumps
 defeat deduplication; plain SQL dedups as well but restores only through
 `psql`, without selective restore. The tar format buffers each table in a
 temporary file before writing it.
