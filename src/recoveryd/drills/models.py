@@ -129,6 +129,7 @@ class Probe(Model):
     sql: str | None = None
     on: str | None = None
     engine: Literal["postgresql", "mysql", "sqlite"] | None = None
+    password_file: str | None = None
     http: HttpRequest | None = None
     pressure: Literal["below critical", "below elevated"] | None = None
     expect: Expectation = None
@@ -166,6 +167,9 @@ class Step(Model):
     shell: bool = False
     on: str | None = None
     engine: Literal["postgresql", "mysql", "sqlite"] | None = None
+    password_file: str | None = (
+        None  # password of the `sql` DSN (a file, env:NAME, credential:NAME)
+    )
     expect: Expectation = None
     env: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None

@@ -8,6 +8,7 @@ import time
 from recoveryd.drills.models import Probe, Step
 from recoveryd.drills.steps import approve, command, fault, http, ops, pressure, sql
 from recoveryd.drills.steps.base import Outcome, StepContext
+from recoveryd.secrets import resolve_secret
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_WAIT_TIMEOUT = 60.0
@@ -27,6 +28,9 @@ def execute(step: Step | Probe, ctx: StepContext, timeout: float | None = None) 
             timeout=limit,
         )
     if step.sql is not None:
+        password = None
+        if step.password_file:
+            password = resolve_secret(step.password_file, ctx.base_dir, setting="password_file")
         return sql.run_sql(
             ctx,
             on=str(step.on),
@@ -34,6 +38,7 @@ def execute(step: Step | Probe, ctx: StepContext, timeout: float | None = None) 
             engine=step.engine,
             expect=step.expect,
             timeout=limit,
+            password=password,
         )
     if step.http is not None:
         return http.run_http(ctx, req=step.http, expect=step.expect, timeout=limit)

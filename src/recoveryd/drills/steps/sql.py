@@ -109,11 +109,18 @@ def _sqlite(on: str, sql: str, timeout: float) -> str:
 
 
 def run_sql(
-    ctx: StepContext, *, on: str, sql: str, engine: str | None, expect: object, timeout: float
+    ctx: StepContext,
+    *,
+    on: str,
+    sql: str,
+    engine: str | None,
+    expect: object,
+    timeout: float,
+    password: str | None = None,
 ) -> Outcome:
     del ctx
     try:
-        value = query(on, sql, engine=engine, timeout=timeout)
+        value = query(on, sql, engine=engine, timeout=timeout, password=password)
     except SourceError as exc:
         return Outcome("failed", "", exc.message)
     verdict = matches(expect, value)
