@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from recoveryd.errors import SourceError
-from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo
+from recoveryd.sources.base import ByteReader, CommandRunner, Process, SourceInfo
 from recoveryd.sources.dsn import MysqlDsn, parse_mysql_dsn
 from recoveryd.sources.local import ToolNotFoundError
 from recoveryd.sources.procstream import ProcessStream, SecretFile, start_tool, tool_failure
@@ -142,6 +142,7 @@ class MysqlSource:
         client, _ = self._pick(CLIENT_TOOLS)
         dump_tool, dump_version = self._pick(DUMP_TOOLS)
         defaults = self._defaults(self._password)
+        proc: Process | None = None
         try:
             version, log_bin = self._query(
                 client, defaults, self._dsn, "SELECT VERSION(), @@log_bin", self._password
@@ -160,6 +161,8 @@ class MysqlSource:
             # longer needed, and a crash (SIGKILL) later leaves no secret behind.
             head, consistency = read_head(proc)
         except BaseException:
+            if proc is not None:
+                proc.kill()
             if defaults is not None:
                 defaults.remove()
             raise
@@ -168,7 +171,7 @@ class MysqlSource:
         info = SourceInfo(
             kind=self.kind,
             stream_format=STREAM_FORMAT,
-            engine_version=version if "MariaDB" in version else f"MySQL {version}",
+            engine_version=f"MariaDB {version}" if "MariaDB" in version else f"MySQL {version}",
             consistency=consistency,
             extra={"database": str(self._dsn.database), "tool_version": dump_version},
         )

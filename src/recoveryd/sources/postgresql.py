@@ -152,6 +152,7 @@ class PostgresSource:
         env = self._env(passfile)
         conninfo = format_pg_dsn(self._params)
         holder: Process | None = None
+        dump: Process | None = None
         try:
             holder = start_tool(
                 self.name,
@@ -178,8 +179,9 @@ class PostgresSource:
             # longer needed, and a crash (SIGKILL) later leaves no secret behind.
             head = dump.read(_HEAD_BLOCK)
         except BaseException:
-            if holder is not None:
-                holder.kill()
+            for proc in (dump, holder):
+                if proc is not None:
+                    proc.kill()
             if passfile is not None:
                 passfile.remove()
             raise

@@ -47,6 +47,7 @@ class SecretFile:
         self, runner: CommandRunner, content: str, *, suffix: str = "", tmp_dir: Path | None = None
     ) -> None:
         self._runner = runner
+        self._removed = False
         self.path: str
         if isinstance(runner, LocalRunner):
             fd, path = tempfile.mkstemp(
@@ -69,6 +70,9 @@ class SecretFile:
 
     def remove(self) -> None:
         """Delete the file (idempotent, never raises)."""
+        if self._removed:
+            return
+        self._removed = True
         if isinstance(self._runner, LocalRunner):
             with contextlib.suppress(FileNotFoundError):
                 Path(self.path).unlink()
