@@ -14,7 +14,7 @@ import contextlib
 import shlex
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import paramiko
@@ -27,6 +27,12 @@ STDERR_LIMIT = 64 * 1024
 _CHUNK = 64 * 1024
 
 
+_PID_MARK = b"@@recoveryd-pid "
+# The remote shell reports the command's pid on stderr, then becomes the command (exec keeps
+# the pid), so that a timeout or an abort can signal it instead of leaving it running.
+_WRAPPER = 'echo "@@recoveryd-pid $$" >&2; exec "$@"'
+
+
 def remote_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
     """The command line the remote shell receives: every argument quoted."""
     if not argv:
@@ -35,13 +41,30 @@ def remote_command(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
     return shlex.join([*prefix, *argv])
 
 
+def wrapped_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """`remote_command` run through `sh -c` that first reports its pid on stderr."""
+    if not argv:
+        raise RemoteError("ssh: empty command; give the program and its arguments")
+    prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+    return shlex.join(["sh", "-c", _WRAPPER, "sh", *prefix, *argv])
+
+
 class SshProcess:
     """A command running on the remote host (implements `sources.base.Process`)."""
 
-    def __init__(self, channel: paramiko.Channel, label: str, timeout: float | None) -> None:
+    def __init__(
+        self,
+        channel: paramiko.Channel,
+        label: str,
+        timeout: float | None,
+        signal_remote: Callable[[int], None] | None = None,
+    ) -> None:
         self._channel = channel
         self._label = label
         self._timeout = timeout
+        self._signal_remote = signal_remote
+        self.pid: int | None = None
+        self._head = bytearray()  # stderr until the pid line was seen
         self._stderr = bytearray()
         self._stderr_lock = threading.Lock()
         channel.settimeout(timeout)
@@ -60,10 +83,24 @@ class SshProcess:
                 return
             if not data:
                 return
+            if self._signal_remote is not None and self.pid is None:
+                data = self._take_pid(data)
             with self._stderr_lock:
                 self._stderr += data
                 if len(self._stderr) > STDERR_LIMIT:
                     del self._stderr[: len(self._stderr) - STDERR_LIMIT]
+
+    def _take_pid(self, data: bytes) -> bytes:
+        """Strip the wrapper's pid line from the start of stderr; what follows is the command's."""
+        self._head += data
+        line, sep, rest = bytes(self._head).partition(b"\n")
+        if not sep:
+            if len(self._head) < 64:
+                return b""
+            self.pid = 0  # no marker: a shell that did not run the wrapper; give up on it
+            return bytes(self._head)
+        self.pid = int(line[len(_PID_MARK) :]) if line.startswith(_PID_MARK) else 0
+        return rest if line.startswith(_PID_MARK) else bytes(self._head)
 
     def read(self, size: int = -1, /) -> bytes:
         """Up to `size` bytes of stdout (all of it when size < 0); b"" at its end."""
@@ -103,7 +140,10 @@ class SshProcess:
             return self._stderr.decode("utf-8", errors="replace")
 
     def kill(self) -> None:
-        """Close the channel; sshd then hangs up on the command (SIGHUP)."""
+        """Stop the remote command (SIGTERM to it and its process group) and close the channel."""
+        if self.pid and self._signal_remote is not None and not self._channel.exit_status_ready():
+            with contextlib.suppress(RemoteError, TimeoutError, OSError, paramiko.SSHException):
+                self._signal_remote(self.pid)
         self._channel.close()
 
 
@@ -131,11 +171,13 @@ class SshRunner:
         conn = self.connection()
         channel = conn.open_channel(self.host.connect_timeout)
         try:
-            channel.exec_command(remote_command(argv, env))
+            channel.exec_command(wrapped_command(argv, env))
         except paramiko.SSHException as exc:
             channel.close()
             raise RemoteError(f"{self.description}: cannot start {argv[0]}: {exc}") from None
-        proc = SshProcess(channel, host_label(self.host), self.command_timeout)
+        proc = SshProcess(
+            channel, host_label(self.host), self.command_timeout, signal_remote=self._terminate
+        )
         if not stdin:
             proc.close_stdin()
         return proc
@@ -164,6 +206,17 @@ class SshRunner:
             proc.kill()
             raise
         return status, out, proc.stderr_text()
+
+    def _terminate(self, pid: int) -> None:
+        """SIGTERM to a remote pid and to its process group, on a channel of its own."""
+        channel = self.connection().open_channel(self.host.connect_timeout)
+        try:
+            channel.settimeout(self.host.connect_timeout)
+            script = 'kill -TERM "$0" 2>/dev/null; kill -TERM -- "-$0" 2>/dev/null; true'
+            channel.exec_command(shlex.join(["sh", "-c", script, str(pid)]))
+            channel.status_event.wait(self.host.connect_timeout)
+        finally:
+            channel.close()
 
     def close(self) -> None:
         with self._lock:

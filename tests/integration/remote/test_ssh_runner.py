@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -118,14 +119,34 @@ def test_missing_known_hosts_is_refused(sshd_server: SshServer, tmp_path: Path) 
         runner.run(["true"], timeout=10)
 
 
-def test_command_timeout_raises(sshd_server: SshServer) -> None:
-    """A command that outlives its timeout raises TimeoutError instead of hanging."""
+def test_command_timeout_raises_and_stops_the_remote_command(sshd_server: SshServer) -> None:
+    """A command that outlives its timeout raises TimeoutError instead of hanging, and the
+    remote process is stopped rather than left running."""
     runner = ssh_runner(sshd_server.host(), base_dir=Path("/"))
     try:
         with pytest.raises(TimeoutError):
-            runner.run(["sleep", "30"], timeout=0.5)
+            runner.run(["sleep", "31.25"], timeout=1)
+        deadline = time.monotonic() + 10
+        while _running("sleep 31.25"):
+            assert time.monotonic() < deadline, "the remote sleep is still running"
+            time.sleep(0.05)
     finally:
         runner.close()
+
+
+def _running(pattern: str) -> bool:
+    done = subprocess.run(["pgrep", "-f", pattern], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def test_stderr_is_the_commands_own(sshd_server: SshServer) -> None:
+    """The pid line the wrapper reports is not part of the command's stderr."""
+    runner = ssh_runner(sshd_server.host(), base_dir=Path("/"))
+    try:
+        _, _, err = runner.run(["sh", "-c", "echo oops >&2"], timeout=20)
+    finally:
+        runner.close()
+    assert err == "oops\n"
 
 
 def test_unreachable_port_is_a_remote_error(sshd_server: SshServer) -> None:
