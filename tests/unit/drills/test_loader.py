@@ -63,3 +63,22 @@ def test_secret_variables_are_known_for_redaction(tmp_path: Path) -> None:
         "steps:\n  - {name: x, run: [echo, '{{ host }}']}\n",
     )
     assert sorted(load_playbook(book).secrets) == ["abcd1234", "hunter2x"]
+
+
+def test_top_level_include_adds_checks_and_hosts(tmp_path: Path) -> None:
+    """A top-level `include` brings in another playbook's preflight and steady-state probes."""
+    write_playbook(
+        tmp_path,
+        HEAD.format(name="checks") + "preflight:\n  - {name: shared check, run: ['true']}\n"
+        "steps:\n  - {name: unused, run: ['true']}\n",
+        name="checks.yaml",
+    )
+    book = write_playbook(
+        tmp_path,
+        HEAD.format(name="main") + "include: [checks.yaml]\n"
+        "preflight:\n  - {name: own check, run: ['true']}\n"
+        "steps:\n  - {name: x, run: ['true']}\n",
+    )
+    loaded = load_playbook(book).playbook
+    assert [p.name for p in loaded.preflight] == ["shared check", "own check"]
+    assert [s.name for s in loaded.steps] == ["x"]

@@ -330,3 +330,24 @@ steps:
     result = run_playbook(None, book, state_dir=state)
     assert result.status == "aborted"
     assert records(result.journal, "stop_condition")[0]["detail"] == "pressure is critical"
+
+
+def test_when_false_skips_a_step(tmp_path: Path) -> None:
+    """`when` evaluating to false skips the step (journaled as skipped); true runs it."""
+    ran = tmp_path / "ran"
+    skipped = tmp_path / "skipped"
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+vars: {{mode: quick}}
+steps:
+  - {{name: full only, run: [touch, "{skipped}"], when: "{{{{ mode == 'full' }}}}"}}
+  - {{name: quick only, run: [touch, "{ran}"], when: "{{{{ mode == 'quick' }}}}"}}
+""",
+    )
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    assert result.status == "passed", result.error
+    assert ran.exists()
+    assert not skipped.exists()
+    assert [s["status"] for s in records(result.journal, "step")] == ["skipped", "ok"]
