@@ -86,7 +86,7 @@ governor:
       run: [curl, -s, --max-time, "1", "http://127.0.0.1:{front_port}/nginx_status"]
       field: 3
       counter: true
-      value: {{elevated: 60, critical: 100, exit_ratio: 0.5}}
+      value: {{elevated: 40, critical: 60, exit_ratio: 0.7}}
   hold: {{enter: 500ms, exit: 2s}}
   on_enter: {{critical: [{SHED}/essential-only.yaml]}}
   on_exit: {{critical: [{SHED}/restore-full-service.yaml]}}
