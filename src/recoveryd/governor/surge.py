@@ -126,6 +126,7 @@ def governed_backup(
     from recoveryd import app
 
     status = SurgeStatus()
+    status_path.parent.mkdir(parents=True, exist_ok=True)
     state = StateStore(cfg.resolve_path(cfg.config.state_dir))
     rec = Recorder(state, status)
     gov = build_governor(cfg, rec, run_playbook)
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _detach(argv: list[str], status: Path) -> int:
     """Re-run without --detach in a new session; return once it has written its status."""
+    status.parent.mkdir(parents=True, exist_ok=True)
     status.unlink(missing_ok=True)
     log = status.with_suffix(".log").open("ab")
     child = [a for a in argv if a != "--detach"]
