@@ -96,7 +96,7 @@ def test_snapshot_of_a_standby_records_the_replay_lsn(
     db = pg_server.create_database("standby_src")
     populate_registry(pg_server.dsn(db, with_password=True), 500)
     with psycopg.connect(pg_server.admin_dsn(db), autocommit=True) as conn:
-        target_lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]  # type: ignore[index]
+        target_lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]  # type: ignore[index]
     standby = f"host=127.0.0.1 port={standby_port} dbname={db} user=backup"
     deadline = time.monotonic() + 60
     while True:  # wait until the standby has replayed the population
