@@ -7,8 +7,8 @@ against member names such as `./cache/x` and against each name component,
 so `*.tmp` excludes every such file and `./cache` one directory). The stream is made deterministic
 for deduplication: members sorted by name, no atime/ctime records, and pax
 header names without the process id. GNU tar exits 1 when a file changed while
-it was read; that is recorded as a warning (`extra["changed_while_read"]`), not
-a failure: the directory is live, and every file in the stream is complete.
+it was read; that is accepted (the reader's `exit_status` is then 1), not a
+failure: the directory is live, and every file in the stream is complete.
 
 Restore: into a directory (created when missing, refused when it is not
 empty), member by member, refusing anything that would land outside it:
@@ -27,32 +27,10 @@ from pathlib import Path
 
 from recoveryd.errors import SourceError
 from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo
-from recoveryd.sources.procstream import ProcessStream, start_tool, tool_failure
+from recoveryd.sources.procstream import ProcessStream, start_tool
 
 STREAM_FORMAT = "tar-pax"
 _TAR_CHANGED = 1  # GNU tar: "some files differ" (changed while being read)
-
-
-class _TarStream(ProcessStream):
-    """GNU tar's stdout; exit status 1 (file changed while read) is a warning."""
-
-    def finish(self) -> None:
-        if self._done:
-            return
-        try:
-            while self._proc.read(65536):
-                pass
-            status = self._proc.wait()
-            if status not in (0, _TAR_CHANGED):
-                raise tool_failure(self._source, "tar", status, self._proc.stderr_text())
-        except BaseException:
-            self._end(ok=False)
-            raise
-        if status == _TAR_CHANGED:
-            self.changed_while_read = True
-        self._end(ok=True)
-
-    changed_while_read = False
 
 
 class DirectorySource:
@@ -68,7 +46,7 @@ class DirectorySource:
         self._runner = runner
         self._exclude = list(exclude)
 
-    def snapshot(self) -> _TarStream:
+    def snapshot(self) -> ProcessStream:
         """Start `tar -c` of the directory; SourceError when it does not exist."""
         status, out, _ = self._runner.run(["tar", "--version"], timeout=30)
         version = out.decode(errors="replace").splitlines()[0] if status == 0 and out else "tar"
@@ -94,7 +72,9 @@ class DirectorySource:
             consistency={},
             extra={"path": self.path, "tool_version": version},
         )
-        return _TarStream(source=self.name, tool="tar", proc=proc, info=info)
+        return ProcessStream(
+            source=self.name, tool="tar", proc=proc, info=info, ok_statuses=(0, _TAR_CHANGED)
+        )
 
     def restore(self, stream: ByteReader, dest: str, info: SourceInfo) -> None:
         """Extract into `dest` (created if missing; must be empty), refusing escapes."""

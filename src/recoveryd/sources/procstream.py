@@ -144,6 +144,7 @@ class ProcessStream:
         secrets: Sequence[str | None] = (),
         head: bytes = b"",
         cleanup: Callable[[bool], None] | None = None,
+        ok_statuses: tuple[int, ...] = (0,),
     ) -> None:
         self.info = info
         self._source = source
@@ -152,7 +153,9 @@ class ProcessStream:
         self._secrets = secrets
         self._head = head
         self._cleanup = cleanup
+        self._ok_statuses = ok_statuses
         self._done = False
+        self.exit_status: int | None = None  # the tool's, once finish() has run
 
     def read(self, size: int = -1, /) -> bytes:
         if self._head:
@@ -166,14 +169,16 @@ class ProcessStream:
         return self._proc.read(size)
 
     def finish(self) -> None:
-        """Wait for the tool; SourceError naming the source unless it exited 0."""
+        """Wait for the tool; SourceError naming the source unless it exited with an
+        accepted status (0, unless the tool documents others as success)."""
         if self._done:
             return
         try:
             while self._proc.read(65536):
                 pass  # a caller that stopped early still gets the real exit status
             status = self._proc.wait()
-            if status != 0:
+            self.exit_status = status
+            if status not in self._ok_statuses:
                 raise tool_failure(
                     self._source, self._tool, status, self._proc.stderr_text(), self._secrets
                 )

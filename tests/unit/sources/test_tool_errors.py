@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from recoveryd.sources.procstream import tool_failure
+import sys
+
+import pytest
+
+from recoveryd.errors import SourceError
+from recoveryd.sources.base import SourceInfo
+from recoveryd.sources.local import LocalRunner
+from recoveryd.sources.procstream import ProcessStream, tool_failure
 
 
 def test_failure_names_source_tool_status_and_hint() -> None:
@@ -41,3 +48,19 @@ def test_command_not_found_over_ssh_says_not_installed() -> None:
     assert str(err) == (
         "source p: pg_dump is not installed or not on PATH; install the client tools"
     )
+
+
+def test_stream_accepts_only_the_statuses_a_tool_documents_as_success() -> None:
+    """A stream whose tool exits 1 fails finish() by default, but passes where the tool
+    documents 1 as success (GNU tar: a file changed while read), with the status kept."""
+    info = SourceInfo(kind="directory", stream_format="tar-pax")
+    argv = [sys.executable, "-c", "print('data'); raise SystemExit(1)"]
+    strict = ProcessStream(source="geo", tool="tar", proc=LocalRunner().start(argv), info=info)
+    with pytest.raises(SourceError, match="source geo: tar failed"):
+        strict.finish()
+    lenient = ProcessStream(
+        source="geo", tool="tar", proc=LocalRunner().start(argv), info=info, ok_statuses=(0, 1)
+    )
+    assert lenient.read(100) == b"data\n"
+    lenient.finish()
+    assert lenient.exit_status == 1
