@@ -61,6 +61,6 @@ def test_stream_accepts_only_the_statuses_a_tool_documents_as_success() -> None:
     lenient = ProcessStream(
         source="geo", tool="tar", proc=LocalRunner().start(argv), info=info, ok_statuses=(0, 1)
     )
-    assert lenient.read(100) == b"data\n"
+    assert lenient.read(100).startswith(b"data")
     lenient.finish()
     assert lenient.exit_status == 1
