@@ -127,6 +127,10 @@ def _render(
     if path == ("vars",):
         return {k: variables.get(k, v) for k, v in node.items()}
     if isinstance(node, dict):
+        rollback = node.get("rollback")
+        if isinstance(rollback, dict) and "name" not in rollback:
+            # SPEC §4 writes rollbacks without a name: they are named after their step
+            node = {**node, "rollback": {"name": f"undo: {node.get('name', 'step')}", **rollback}}
         is_shell = node.get("shell") is True
         return {
             k: _render(doc, v, (*path, k), variables, shell=is_shell and k == "run")

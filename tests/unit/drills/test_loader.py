@@ -82,3 +82,60 @@ def test_top_level_include_adds_checks_and_hosts(tmp_path: Path) -> None:
     loaded = load_playbook(book).playbook
     assert [p.name for p in loaded.preflight] == ["shared check", "own check"]
     assert [s.name for s in loaded.steps] == ["x"]
+
+
+SPEC_EXAMPLE = """\
+apiVersion: recoveryd/v1
+kind: Drill
+name: pg-primary-loss
+description: The primary population database host is lost; the standby takes over.
+owners: {government: "Provincial big-data bureau, DR duty officer", vendor: "Cloud vendor on-call"}
+objectives: {rto: 120s, rpo: 5s}
+hosts:
+  primary: {address: 127.0.0.1, port: 2222, user: dr, key_file: k, known_hosts: kh}
+  standby: {address: 127.0.0.1, port: 2223, user: dr, key_file: k, known_hosts: kh}
+vars: {standby_dsn: "host=127.0.0.1 port=5434 dbname=population user=dr"}
+preflight:
+  - {name: standby is streaming, sql: "select status from pg_stat_wal_receiver",
+     on: "{{ standby_dsn }}", expect: streaming}
+steady_state:
+  - {name: service answers, http: {url: "http://127.0.0.1:8080/healthz"}, expect: {status: 200}}
+stop_conditions:
+  - {name: host not overloaded, pressure: below critical}
+canary: {dsn: "host=127.0.0.1 port=5433 dbname=population user=dr", every: 200ms}
+steps:
+  - name: stop the primary
+    ssh: primary
+    run: [sudo, systemctl, stop, postgresql]
+    destructive: true
+    marks: fault
+    rollback: {ssh: primary, run: [sudo, systemctl, start, postgresql]}
+  - name: promote the standby
+    ssh: standby
+    run: [pg_ctl, promote, -D, /var/lib/postgresql/15/main]
+    timeout: 30s
+  - name: standby accepts writes
+    wait:
+      sql: "select not pg_is_in_recovery()"
+      on: "{{ standby_dsn }}"
+      expect: true
+    timeout: 60s
+    interval: 500ms
+    marks: recovered
+approvals: {required: 1}
+rollback_on: [failure, abort, interrupt]
+"""
+
+
+def test_the_example_of_the_specification_validates(tmp_path: Path) -> None:
+    """The playbook shown in SPEC §4 (with its elided hosts filled in) is valid as written."""
+    book = write_playbook(tmp_path, SPEC_EXAMPLE)
+    loaded = load_playbook(book)
+    assert loaded.playbook.objectives.rto == 120
+    assert loaded.playbook.steps[2].wait is not None
+    assert loaded.playbook.steps[2].interval == 0.5
+    assert loaded.playbook.preflight[0].on == "host=127.0.0.1 port=5434 dbname=population user=dr"
+    assert loaded.hosts["primary"].key_file == str(tmp_path / "k")
+    rollback = loaded.playbook.steps[0].rollback
+    assert rollback is not None
+    assert rollback.name == "undo: stop the primary"
