@@ -574,39 +574,43 @@ class _StopMonitor:
         self.interval = min(s.interval for s in runner.book.stop_conditions)
 
     def start(self) -> None:
-        self.thread.start()
+        """Check every condition once before the steps start, then keep checking meanwhile."""
+        self.ctx = self.runner._context(self.stop_event)
+        if self._check_all(first=True):
+            self.thread.start()
 
     def stop(self) -> None:
         self.stop_event.set()
-        self.thread.join(PROBE_TIMEOUT + 5)
+        if self.thread.is_alive():
+            self.thread.join(PROBE_TIMEOUT + 5)
 
     def _loop(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            if not self._check_all(first=False):
+                return
+
+    def _check_all(self, *, first: bool) -> bool:
+        """True while every condition holds; on the first failure the run is aborted."""
         r = self.runner
-        ctx = r._context(self.stop_event)
-        first = True
-        while not self.stop_event.is_set():
-            for cond in r.book.stop_conditions:
-                start = r.clock()
-                try:
-                    out = execute(cond, ctx, cond.timeout or PROBE_TIMEOUT)
-                except RecoverydError as exc:
-                    out = Outcome("failed", "", exc.message)
-                if self.stop_event.is_set():
-                    return
-                if first:
-                    r._record_step("probe", "stop_condition", cond, start, out, 1)
-                if not out.ok:
-                    detail = out.error or out.status
-                    r.journal.record(
-                        "stop_condition", name=cond.name, status="tripped", detail=detail
-                    )
-                    if r.state.reason is None:
-                        r.state.reason = "abort"
-                        r.state.error = f'stop condition "{cond.name}" tripped: {detail}'
-                    r.abort.set()
-                    return
-            first = False
-            self.stop_event.wait(self.interval)
+        for cond in r.book.stop_conditions:
+            start = r.clock()
+            try:
+                out = execute(cond, self.ctx, cond.timeout or PROBE_TIMEOUT)
+            except RecoverydError as exc:
+                out = Outcome("failed", "", exc.message)
+            if self.stop_event.is_set():
+                return False
+            if first:
+                r._record_step("probe", "stop_condition", cond, start, out, 1)
+            if not out.ok:
+                detail = out.error or out.status
+                r.journal.record("stop_condition", name=cond.name, status="tripped", detail=detail)
+                if r.state.reason is None:
+                    r.state.reason = "abort"
+                    r.state.error = f'stop condition "{cond.name}" tripped: {detail}'
+                r.abort.set()
+                return False
+        return True
 
 
 def _hosts_of(step: Step) -> list[str]:

@@ -351,3 +351,22 @@ steps:
     assert ran.exists()
     assert not skipped.exists()
     assert [s["status"] for s in records(result.journal, "step")] == ["skipped", "ok"]
+
+
+def test_a_stop_condition_false_from_the_start_prevents_every_step(tmp_path: Path) -> None:
+    """Stop conditions are checked once before the first step: if one fails, nothing runs."""
+    marker = tmp_path / "changed"
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+stop_conditions:
+  - {{name: maintenance window open, run: [test, -e, "{tmp_path}/window-open"]}}
+steps:
+  - {{name: change, run: [touch, "{marker}"]}}
+""",
+    )
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    assert result.status == "aborted"
+    assert not marker.exists()
+    assert records(result.journal, "step") == []
