@@ -127,6 +127,9 @@ def _progress(as_json: bool) -> Any:
         elif kind in ("step", "probe", "rollback"):
             err = f" - {rec['error']}" if rec.get("error") else ""
             output.line(f"  {rec['status']:<8} {rec['phase']}: {rec['name']}{err}")
+            if rec["status"] == "dry_run":
+                for text in str(rec.get("output", "")).splitlines():
+                    output.line(f"             {text}")
         elif kind == "mark":
             output.line(f"  mark     {rec['mark']}")
         elif kind == "event" and rec.get("kind") == "approval_requested":

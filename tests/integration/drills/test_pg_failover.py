@@ -11,7 +11,7 @@ from recoveryd.drills.api import run_playbook
 from recoveryd.state import parse_iso
 from tests.fixtures.pgcluster import PgCluster
 from tests.fixtures.sshd import SshServer
-from tests.unit.drills.helpers import REPO, records
+from tests.unit.drills.helpers import REPO, cli, records
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +28,23 @@ def failover_vars(cluster: PgCluster, sshd: SshServer) -> dict[str, str]:
         "socket_dir": str(cluster.sockets),
         "log_dir": str(cluster.root),
     }
+
+
+def test_pg_failover_dry_run_probes_and_shows_steps_without_failing_over(
+    pg_cluster: PgCluster, sshd_server: SshServer, tmp_path: Path
+) -> None:
+    """`drill run --dry-run` runs the read-only probes for real, prints every step with its
+    variables resolved and its hosts reachable, and changes nothing (runs before the failover)."""
+    args = [f"{k}={v}" for k, v in failover_vars(pg_cluster, sshd_server).items()]
+    done = cli(
+        "drill", "--state-dir", str(tmp_path / "state"), "run", "--dry-run",
+        str(REPO / "playbooks" / "pg-failover.yaml"), *[a for v in args for a in ("--var", v)],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"-D {pg_cluster.primary_data} -m immediate" in done.stdout
+    assert "host primary reachable" in done.stdout
+    assert pg_cluster.query(pg_cluster.primary_port, "select pg_is_in_recovery()") == [(False,)]
+    assert pg_cluster.query(pg_cluster.standby_port, "select pg_is_in_recovery()") == [(True,)]
 
 
 def test_pg_failover_meets_objectives_and_keeps_canary_rows(
