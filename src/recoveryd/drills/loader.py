@@ -78,7 +78,7 @@ def _load(
     hosts.update({k: _absolute(h, base) for k, h in book.hosts.items()})
     book = _expand_includes(book, rdoc, cfg, variables, builtins, base, (*stack, real), hosts)
     _cross_check(book, rdoc, hosts, cfg)
-    secrets = [v for k, v in variables.items() if _SECRET_NAME.search(k) and v]
+    secrets = [v for k, v in variables.items() if _is_secret_name(k) and v]
     return LoadedPlaybook(
         playbook=book,
         path=str(path),
@@ -88,6 +88,11 @@ def _load(
         base_dir=str(base),
         secrets=secrets,
     )
+
+
+def _is_secret_name(name: str) -> bool:
+    """`db_password`, `api_token`: yes; `password_file` (a path to the secret): no."""
+    return bool(_SECRET_NAME.search(name)) and not name.endswith(("_file", "_path", "_dir"))
 
 
 def _absolute(host: Host, base: Path) -> Host:

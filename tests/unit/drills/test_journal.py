@@ -1,0 +1,51 @@
+"""The journal: the shared record format, redaction, truncation, tamper evidence."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recoveryd.drills.journal import OUTPUT_LIMIT, Journal, truncate, verify_journal
+from recoveryd.secrets import Redactor
+from tests.unit.drills.helpers import cli, journal, write_playbook
+
+
+def test_records_carry_type_time_and_the_chain(tmp_path: Path) -> None:
+    """Each record has type, a UTC time with milliseconds and Z, seq, prev and hash."""
+    clock = lambda: datetime(2026, 11, 23, 15, 1, 2, 345000, tzinfo=UTC)  # noqa: E731
+    j = Journal(tmp_path / "j.jsonl", Redactor(["topsecret"]).redact, clock=clock)
+    j.record("mark", mark="fault")
+    j.record("step", name="x", output="pw topsecret and password=abc123", error=None)
+    first, second = journal(tmp_path / "j.jsonl")
+    assert first["type"] == "mark"
+    assert first["time"] == "2026-11-23T15:01:02.345Z"
+    assert (first["seq"], second["seq"]) == (0, 1)
+    assert second["prev"] == first["hash"]
+    assert "topsecret" not in second["output"]
+    assert "abc123" not in second["output"]
+    assert verify_journal(tmp_path / "j.jsonl").ok
+
+
+def test_truncation_keeps_head_and_tail_and_says_how_much_was_cut() -> None:
+    """Long output keeps its beginning and end with a note of the characters left out."""
+    text = "A" * 6000 + "B" * 6000
+    cut = truncate(text)
+    assert len(cut) < OUTPUT_LIMIT
+    assert cut.startswith("A" * 100)
+    assert cut.endswith("B" * 100)
+    m = re.search(r"\[\.\.\. (\d+) characters truncated \.\.\.\]", cut)
+    assert m is not None
+    assert int(m.group(1)) == len(text) - 5000 - 2000
+
+
+def test_validate_command_names_file_and_line_and_exits_2(tmp_path: Path) -> None:
+    """`recoveryd drill validate` prints one sentence with file:line and exits 2."""
+    book = write_playbook(
+        tmp_path,
+        "apiVersion: recoveryd/v1\nkind: Drill\nname: v\nsteps:\n  - name: x\n    reboot: now\n",
+    )
+    done = cli("drill", "--state-dir", str(tmp_path), "validate", str(book))
+    assert done.returncode == 2
+    assert f"{book}:6: steps[0].reboot: unknown step kind" in done.stderr
+    assert "Traceback" not in done.stderr
