@@ -26,6 +26,7 @@ from recoveryd import yamlsrc
 from recoveryd.config import Host, LoadedConfig
 from recoveryd.drills.expect import check_syntax
 from recoveryd.drills.models import KINDS, PROBE_KINDS, LoadedPlaybook, Playbook, Step
+from recoveryd.drills.steps.sql import engine_of
 from recoveryd.errors import ConfigError
 
 _ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -254,6 +255,8 @@ def _cross_check(
         for i, step in enumerate(getattr(book, section)):
             _check_step(doc, section, (section, i), step, hosts, cfg)
     _check_marks(doc, book.steps)
+    if book.canary is not None and engine_of(book.canary.dsn) != "postgresql":
+        raise doc.error(("canary", "dsn"), "the canary writes to PostgreSQL; give a libpq DSN")
     if book.canary is not None and book.objectives.rpo is None:
         raise doc.error(("canary",), "a canary measures RPO; set objectives.rpo too")
     if book.objectives.rpo is not None and book.canary is None:

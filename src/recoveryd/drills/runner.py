@@ -559,7 +559,7 @@ class DrillRunner:
                 self.state_dir, self.run_id, fmt="html", lang=lang, config=config,
                 secrets=self.loaded.secrets,
             )  # fmt: skip
-        except (RecoverydError, OSError, ValueError):
+        except Exception:  # noqa: BLE001 - the run is journaled; `recoveryd report` can retry
             return result
         return DrillResult(**{**result.__dict__, "report": path})
 

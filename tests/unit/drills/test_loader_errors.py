@@ -135,6 +135,12 @@ CASES: list[tuple[str, str, int, tuple[str, ...]]] = [
         ("canary",),
     ),
     (
+        "canary not postgresql",
+        HEAD + "objectives: {rpo: 5s}\ncanary: {dsn: 'mysql://u@h/db'}\n" + OK_STEP,
+        5,
+        ("canary.dsn", "PostgreSQL"),
+    ),
+    (
         "retries negative",
         HEAD + "steps:\n  - name: x\n    run: [a]\n    retries: -1\n",
         7,
