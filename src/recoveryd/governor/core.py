@@ -28,9 +28,9 @@ from typing import Any, Protocol
 import structlog
 
 from recoveryd import flow
-from recoveryd.errors import InterruptedOperation
 from recoveryd.governor import decide
 from recoveryd.governor.decide import Band, Hold, Level, LevelState
+from recoveryd.governor.gate import GovernedGate
 from recoveryd.governor.level import recorded_level
 from recoveryd.governor.signals import Readings
 
@@ -341,6 +341,10 @@ class Governor:
 
     # --- internals used by gates -----------------------------------------------------------
 
+    def record(self, kind: str, data: Mapping[str, Any]) -> None:
+        """An event in the log and the state store (used by gates too)."""
+        self._event(kind, data)
+
     def _event(self, kind: str, data: Mapping[str, Any], *, source: str | None = None) -> None:
         log.info(f"governor_{kind}", **data)
         if self._events is not None:
@@ -349,7 +353,7 @@ class Governor:
             except Exception as exc:  # noqa: BLE001 - an event lost is logged, work goes on
                 log.warning("governor_event_not_recorded", kind=kind, error=str(exc))
 
-    def _must_pause(self, gate: GovernedGate) -> bool:
+    def must_pause(self, gate: GovernedGate) -> bool:
         """Called with the condition held."""
         if gate.cancel.is_set() or self._stop.is_set():
             return False
@@ -357,7 +361,7 @@ class Governor:
             self._state.level, gate.priority, override=gate.override
         ).paused
 
-    def _set_paused(self, gate: GovernedGate, paused: bool) -> None:
+    def set_paused(self, gate: GovernedGate, paused: bool) -> None:
         with self._cond:
             if paused:
                 self._paused[id(gate)] = gate.job
@@ -367,55 +371,3 @@ class Governor:
     @property
     def stopping(self) -> threading.Event:
         return self._stop
-
-
-class GovernedGate:
-    """A flow.Gate that pauses, throttles and narrows concurrency as the level demands."""
-
-    def __init__(self, governor: Governor, priority: str, *, job: str, override: bool) -> None:
-        self._gov = governor
-        self.priority = priority
-        self.job = job
-        self.override = override
-        self._bucket = flow.TokenBucket(None)
-        self.cancel = threading.Event()
-        self.pauses = 0
-
-    def checkpoint(self) -> None:
-        """Block while this priority is paused; InterruptedOperation past max_pause or cancel."""
-        if self.cancel.is_set():
-            raise InterruptedOperation("interrupted; the snapshot was not committed")
-        if not self._gov.policy(self.priority, override=self.override).paused:
-            return
-        self.pauses += 1
-        started = time.monotonic()
-        data = {"job": self.job, "priority": self.priority, "level": self._gov.level()}
-        self._gov._set_paused(self, True)
-        self._gov._event("paused", data)
-        try:
-            resumed = self._gov.wait_for(
-                lambda: not self._gov._must_pause(self), self._gov.max_pause
-            )
-        finally:
-            self._gov._set_paused(self, False)
-        waited = round(time.monotonic() - started, 3)
-        if self.cancel.is_set() or self._gov.stopping.is_set():
-            raise InterruptedOperation("interrupted while paused; the snapshot was not committed")
-        if not resumed:
-            self._gov._event("abandoned", {**data, "paused_s": waited})
-            raise InterruptedOperation(
-                f"{self.job}: paused by the load governor longer than governor.max_pause "
-                f"({self._gov.max_pause:g}s); nothing was committed and it will be retried later"
-            )
-        self._gov._event("resumed", {**data, "level": self._gov.level(), "paused_s": waited})
-
-    def throttle(self, nbytes: int) -> None:
-        if not self._gov.policy(self.priority, override=self.override).throttled:
-            return
-        self._bucket.set_rate(self._gov.throttled_rate())
-        self._bucket.take(nbytes)
-
-    def concurrency(self, configured: int) -> int:
-        if not self._gov.policy(self.priority, override=self.override).throttled:
-            return configured
-        return decide.throttled_concurrency(configured, self._gov.throttle_factor())

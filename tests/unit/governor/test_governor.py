@@ -87,7 +87,7 @@ def test_running_upload_pauses_at_checkpoint_and_resumes() -> None:
 
     t = threading.Thread(target=work)
     t.start()
-    assert gov.wait_for(lambda: bool(gov._paused), timeout=10)
+    assert gov.wait_for(lambda: bool(gov.status().held_back), timeout=10)
     assert not passed.is_set()
     assert gov.status().held_back == ["backup cache: paused"]
     gov.tick({"cpu": 10}, now=1)
