@@ -77,7 +77,9 @@ class Recorder:
         t = round(time.time() - self.status.started, 3)
         with self.lock:
             s = self.status
-            if kind == "level_change":
+            if kind == "level_change" and "governor stopped" in data.get("reasons", ()):
+                pass  # the story's level is the last one measured, not the stop's reset
+            elif kind == "level_change":
                 s.level = str(data["to"])
                 s.levels.append({"t": t, "level": s.level})
                 if rank(s.level) > rank(s.max_level):  # type: ignore[arg-type]
