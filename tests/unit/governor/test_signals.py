@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
 from recoveryd.config import load_config
 from recoveryd.governor import build_governor
+from recoveryd.governor.demo_service import DemoServer
 from recoveryd.governor.signals import (
     CommandProbe,
     CommandSpec,
     HostSampler,
+    HttpLatencyProbe,
     LatencyWindow,
     percentile,
     read_psi,
@@ -161,3 +164,24 @@ def test_counter_probe_reads_a_rate_from_a_chosen_field() -> None:
     probe.spec = stub_status(10)  # nginx restarted: counter reset
     probe.measure()
     assert probe.sample() == {"demand": 200.0}
+
+
+def test_http_probe_reports_latency_percentiles_and_errors_of_a_real_server() -> None:
+    """The service-latency probe measures a real HTTP endpoint; a refused connection counts
+    as an error at the timeout, so an unreachable service reads as slow, not as calm."""
+    server = DemoServer(0, iterations=10)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        probe = HttpLatencyProbe(f"http://127.0.0.1:{server.port}/verify", timeout=2.0)
+        for _ in range(5):
+            probe.measure()
+        ok = probe.sample()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ok["service_latency_error_rate"] == 0.0
+    assert 0 < ok["service_latency_p50"] <= ok["service_latency"] <= ok["service_latency_p99"]
+    probe.measure()  # the server is gone now
+    after = probe.sample()
+    assert after["service_latency_p99"] >= 2000.0
+    assert after["service_latency_error_rate"] > 0
