@@ -37,12 +37,12 @@ from recoveryd.drills.result import DrillResult, RunStatus
 from recoveryd.drills.steps import pressure
 from recoveryd.drills.steps.base import Outcome, Status, StepContext
 from recoveryd.drills.steps.dispatch import describe, execute
+from recoveryd.drills.stopconditions import PROBE_TIMEOUT, StopMonitor
 from recoveryd.errors import RecoverydError, RefusedError
 from recoveryd.secrets import REDACTOR, Redactor
 from recoveryd.state import StateStore, iso, utcnow
 
 _FALSY = {"", "false", "no", "0", "none", "off"}
-PROBE_TIMEOUT = 30.0
 GOVERNOR_EVENTS = ("level_change", "deferred", "paused", "resumed", "shed_action", "rpo_override")
 
 
@@ -110,7 +110,7 @@ class DrillRunner:
             self.operator,
             self._approval,
         )
-        self.ctx = self._context(self.abort)
+        self.ctx = self.context(self.abort)
         self.state = _RunState()
 
     # -- setup ---------------------------------------------------------------
@@ -127,7 +127,7 @@ class DrillRunner:
             n += 1
         return run_id
 
-    def _context(self, cancel: threading.Event) -> StepContext:
+    def context(self, cancel: threading.Event) -> StepContext:
         return StepContext(
             loaded=self.loaded,
             cfg=self.cfg,
@@ -240,7 +240,7 @@ class DrillRunner:
             self._dry_steps()
             return None, None
         canary = self._start_canary()
-        monitor = _StopMonitor(self) if self.book.stop_conditions else None
+        monitor = StopMonitor(self) if self.book.stop_conditions else None
         if monitor is not None:
             monitor.start()
         try:
@@ -273,7 +273,7 @@ class DrillRunner:
                 self._steady_after = True
             return True
         self.journal.record("phase", phase=phase, status="started")
-        ctx = self._context(threading.Event()) if phase == "steady_state_after" else self.ctx
+        ctx = self.context(threading.Event()) if phase == "steady_state_after" else self.ctx
         ok = True
         problem = ""
         for probe in probes:
@@ -315,7 +315,7 @@ class DrillRunner:
                 text += f"\nwhen: {step.when} -> {'run' if self._when(step) else 'skip'}"
             status: Status = "dry_run" if error is None else "failed"
             ok = ok and error is None
-            self._record_step("step", "steps", step, start, Outcome(status, text, error), 0)
+            self.record_step("step", "steps", step, start, Outcome(status, text, error), 0)
         self.journal.record("phase", phase="steps", status="passed" if ok else "failed")
         if not ok:
             self.state.status = "failed"
@@ -337,7 +337,7 @@ class DrillRunner:
                 break
             if not self._when(step):
                 now = self.clock()
-                self._record_step(
+                self.record_step(
                     "step", "steps", step, now, Outcome("skipped", "when is false"), 0
                 )
                 continue
@@ -412,10 +412,10 @@ class DrillRunner:
                 outcome.undo()
             if ctx.cancel.wait(step.delay):
                 break
-        self._record_step(type_, phase, step, start, outcome, attempts)
+        self.record_step(type_, phase, step, start, outcome, attempts)
         return outcome
 
-    def _record_step(
+    def record_step(
         self, type_: str, phase: str, step: Step, start: datetime, out: Outcome, attempts: int
     ) -> None:
         self.journal.record(
@@ -442,7 +442,7 @@ class DrillRunner:
         if not work:
             return
         self.journal.record("phase", phase="rollback", status="started")
-        ctx = self._context(threading.Event())  # rollbacks are not cancelled by the abort
+        ctx = self.context(threading.Event())  # rollbacks are not cancelled by the abort
         ok = True
         for done in reversed(work):
             if done.outcome.undo is not None:
@@ -452,7 +452,7 @@ class DrillRunner:
                 except (OSError, RecoverydError) as exc:
                     result = Outcome("failed", "", str(exc))
                 undo_step = done.step.model_copy(update={"name": f"undo: {done.step.name}"})
-                self._record_step("rollback", "rollback", undo_step, start, result, 1)
+                self.record_step("rollback", "rollback", undo_step, start, result, 1)
                 ok = ok and result.ok
             if roll and done.step.rollback is not None:
                 result = self._attempts(done.step.rollback, ctx, "rollback", "rollback")
@@ -562,55 +562,6 @@ class DrillRunner:
         except Exception:  # noqa: BLE001 - the run is journaled; `recoveryd report` can retry
             return result
         return DrillResult(**{**result.__dict__, "report": path})
-
-
-class _StopMonitor:
-    """Checks every stop condition in the background; the first failure aborts the run."""
-
-    def __init__(self, runner: DrillRunner) -> None:
-        self.runner = runner
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True, name="drill-stop-conditions")
-        self.interval = min(s.interval for s in runner.book.stop_conditions)
-
-    def start(self) -> None:
-        """Check every condition once before the steps start, then keep checking meanwhile."""
-        self.ctx = self.runner._context(self.stop_event)
-        if self._check_all(first=True):
-            self.thread.start()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        if self.thread.is_alive():
-            self.thread.join(PROBE_TIMEOUT + 5)
-
-    def _loop(self) -> None:
-        while not self.stop_event.wait(self.interval):
-            if not self._check_all(first=False):
-                return
-
-    def _check_all(self, *, first: bool) -> bool:
-        """True while every condition holds; on the first failure the run is aborted."""
-        r = self.runner
-        for cond in r.book.stop_conditions:
-            start = r.clock()
-            try:
-                out = execute(cond, self.ctx, cond.timeout or PROBE_TIMEOUT)
-            except RecoverydError as exc:
-                out = Outcome("failed", "", exc.message)
-            if self.stop_event.is_set():
-                return False
-            if first:
-                r._record_step("probe", "stop_condition", cond, start, out, 1)
-            if not out.ok:
-                detail = out.error or out.status
-                r.journal.record("stop_condition", name=cond.name, status="tripped", detail=detail)
-                if r.state.reason is None:
-                    r.state.reason = "abort"
-                    r.state.error = f'stop condition "{cond.name}" tripped: {detail}'
-                r.abort.set()
-                return False
-        return True
 
 
 def _hosts_of(step: Step) -> list[str]:
