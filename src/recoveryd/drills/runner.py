@@ -337,9 +337,7 @@ class DrillRunner:
                 break
             if not self._when(step):
                 now = self.clock()
-                self.record_step(
-                    "step", "steps", step, now, Outcome("skipped", "when is false"), 0
-                )
+                self.record_step("step", "steps", step, now, Outcome("skipped", "when is false"), 0)
                 continue
             if step.is_destructive and not approved:
                 if not self._await_approvals():
