@@ -35,7 +35,10 @@ _KV_PASSWORD = re.compile(
     r"(\s*=\s*|[\"']\s*:\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&]+)"
 )
 # scheme://user:secret@host in URIs
-_URI_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)")
+# Bounded repetitions and a look-behind anchor keep this linear on long output without URIs.
+_URI_PASSWORD = re.compile(
+    r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}://[^:/@\s]{0,256}:)([^@\s/]{1,512})(@)"
+)
 # ?password=secret in URI query strings is covered by _KV_PASSWORD
 
 
