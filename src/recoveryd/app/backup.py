@@ -3,8 +3,9 @@
 Sources run in sequence, or `concurrency` at a time. Each asks the
 `Admission` first (the load governor, SPEC §5): "wait" refuses the job
 (exit 5) unless its RPO is about to break, in which case the governor itself
-answers "throttled". Running work passes the governor's gate at every chunk
-boundary, combined with the caller's `cancel` event (SIGINT/SIGTERM).
+answers "throttled". The admission records the deferral (once; not here).
+Running work passes the governor's gate at every chunk boundary, combined
+with the caller's `cancel` event (SIGINT/SIGTERM).
 Every source's attempt is a run in the state store.
 """
 
@@ -139,10 +140,7 @@ def _one(
     decision = admission.admit(
         settings.priority, job=f"backup:{name}", due_soon=due_soon(st, cfg, name)
     )
-    if decision == "wait":
-        st.record_event(
-            "deferred", {"job": f"backup:{name}", "level": admission.level()}, source=name
-        )
+    if decision == "wait":  # the admission records its own deferrals (the governor does)
         raise RefusedError(
             f"backup of {name}: deferred, load shedding is in force (level "
             f"{admission.level()}); it runs when the pressure drops or its RPO requires it"

@@ -11,6 +11,8 @@ from recoveryd import app, demo_data
 from recoveryd.config import LoadedConfig, load_config
 from recoveryd.errors import ExitCode, InterruptedOperation, RefusedError
 from recoveryd.flow import Gate, OpenGate
+from recoveryd.governor.core import Governor
+from recoveryd.governor.decide import Band, Hold
 
 
 class CountingGate(OpenGate):
@@ -60,9 +62,9 @@ def cfg(tmp_path: Path) -> LoadedConfig:
     return loaded
 
 
-def test_wait_refuses_with_exit_5_and_records_the_deferral(cfg: LoadedConfig) -> None:
-    """When the governor says wait, the backup is refused (exit 5), nothing is written, and
-    the deferral is an event in the state store."""
+def test_wait_refuses_with_exit_5_and_writes_nothing(cfg: LoadedConfig) -> None:
+    """When the admission says wait, the backup is refused (exit 5) and nothing is written;
+    recording the deferral is the admission's business, not the backup's."""
     adm = FakeAdmission("wait")
     with pytest.raises(RefusedError, match="deferred, load shedding") as info:
         app.backup(cfg, admission=adm)
@@ -70,7 +72,22 @@ def test_wait_refuses_with_exit_5_and_records_the_deferral(cfg: LoadedConfig) ->
     assert adm.asked == [("low", "backup:reg", True)]  # never backed up: its RPO is at stake
     assert app.list_snapshots(cfg) == []
     st = app.state(cfg)
-    assert [e.kind for e in st.events()] == ["deferred"]
+    assert [e.kind for e in st.events()] == []
+    st.close()
+
+
+def test_a_backup_deferred_by_the_governor_is_recorded_once(cfg: LoadedConfig) -> None:
+    """A backup the governor defers at `critical` is one `deferred` event in the state store,
+    so reports and `status` do not count it twice."""
+    app.backup(cfg)  # a recent snapshot: the RPO is not at stake, the governor may defer
+    st = app.state(cfg)
+    gov = Governor(dict, {"cpu": Band(70, 90)}, hold=Hold(0, 0), events=st)
+    gov.tick({"cpu": 95}, now=0)
+    with pytest.raises(RefusedError, match="deferred, load shedding"):
+        app.backup(cfg, admission=gov)
+    deferred = [e for e in st.events() if e.kind == "deferred"]
+    assert len(deferred) == 1
+    assert deferred[0].data["job"] == "backup:reg"
     st.close()
 
 
