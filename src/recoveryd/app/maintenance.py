@@ -173,7 +173,8 @@ class ConfigSummary:
 
 
 def check_config(cfg: LoadedConfig) -> ConfigSummary:
-    """Beyond parsing: every secret reference resolves, every playbook named validates.
+    """Beyond parsing: every secret reference resolves, every schedule expression parses
+    (backups, verifies, restore drills, drills, prune), every playbook named validates.
 
     Raises ConfigError (exit 2) for what would make an operation fail; returns
     warnings for what an operator should know (no key file yet).
@@ -198,6 +199,9 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
                 resolve_secret(ref, base, setting=f"targets.{name}.{attr}")
             if t.ca_bundle is not None and not cfg.resolve_path(t.ca_bundle).is_file():
                 raise ConfigError(f"targets.{name}.ca_bundle: {t.ca_bundle} not found")
+    from recoveryd.schedule import plan_jobs
+
+    plan_jobs(c)  # ConfigError naming the key path of a bad schedule
     warnings: list[str] = []
     try:
         wiring.master_key(cfg)

@@ -58,3 +58,44 @@ def test_invalid_playbook_fails_the_check(
     assert code == 2
     assert "bad.yaml" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        ('reg: {kind: sqlite, path: ./reg.db, targets: [local], schedule: "61 * * * *", rpo: 2h}',
+         "sources.reg.schedule"),
+        ('reg: {kind: sqlite, path: ./reg.db, targets: [local], verify: {schedule: "every soon"}}',
+         "sources.reg.verify.schedule"),
+        ('reg: {kind: sqlite, path: ./reg.db, targets: [local],'
+         ' restore_drill: {schedule: "* * *", into: ./drill.db}}',
+         "sources.reg.restore_drill.schedule"),
+        ('reg: {kind: sqlite, path: ./reg.db, targets: [local]}\n'
+         'daemon: {prune_schedule: "0 25 * * *"}', "daemon.prune_schedule"),
+    ],
+)  # fmt: skip
+def test_a_bad_schedule_fails_the_check_naming_its_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], settings: str, key: str
+) -> None:
+    """A schedule the daemon could not run (bad cron, bad period) fails `config check` with
+    exit 2 and names the key to fix, before the daemon is ever started."""
+    base = BASE.replace("reg: {kind: sqlite, path: ./reg.db, targets: [local]}", settings)
+    (tmp_path / "c.yaml").write_text(base)
+    code = main(["--config", str(tmp_path / "c.yaml"), "config", "check"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{key}: schedule" in err and "invalid" in err
+
+
+def test_a_bad_drill_schedule_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A drill whose schedule is not a valid cron fails `config check` (exit 2) naming it."""
+    (tmp_path / "ok.yaml").write_text(
+        "apiVersion: recoveryd/v1\nkind: Drill\nname: ok\nsteps:\n  - {name: x, run: [true]}\n"
+    )
+    code, _, err = run(
+        tmp_path, 'drills:\n  - {playbook: ./ok.yaml, schedule: "0 4 * * mon-xyz"}\n', capsys
+    )
+    assert code == 2, err
+    assert "drills.0.schedule" in err
