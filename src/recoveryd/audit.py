@@ -3,6 +3,10 @@
 Append-only and hash-chained (`recoveryd.chain.HashChain`) at
 `state_dir/audit.jsonl`: one record per CLI command and per daemon job, with
 the OS user, the command, its arguments with secrets removed, and the result.
+Every command that changes something is audited (creating `state_dir` when
+needed); a read-only command (`READ_ONLY_COMMANDS`) is audited only where
+`state_dir` already exists, so validating a configuration before its
+directories exist needs no writable state dir and leaves nothing behind.
 Editing or deleting a record breaks the chain; `recoveryd audit verify` says where.
 """
 
@@ -23,6 +27,20 @@ from recoveryd.observe import REDACTED, get_logger, is_secret_key, redact_text
 from recoveryd.state import iso, utcnow
 
 AUDIT_FILE = "audit.jsonl"
+READ_ONLY_COMMANDS = frozenset(
+    {
+        "config check",
+        "snapshots",
+        "status",
+        "drill validate",
+        "drill list",
+        "report",
+        "audit",
+        "audit verify",
+        "audit show",
+    }
+)
+"""Commands that change nothing: audited only when `state_dir` already exists."""
 _SECRET_OPTION = re.compile(
     r"^--?[A-Za-z0-9-]*(pass(word|wd)?|secret|token|api-?key|access-?key)[A-Za-z0-9-]*$",
     re.IGNORECASE,
@@ -149,26 +167,27 @@ def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
     """The CLI's hook: run the command, then append its audit record to the configured state_dir.
 
     Without a loadable configuration there is no state_dir, hence no record
-    (the command itself then fails with the configuration error).
+    (the command itself then fails with the configuration error). A read-only
+    command leaves no record (and creates no directory) where state_dir does
+    not exist yet.
     """
+    command = command_of(ctx.args)
 
     def log_of() -> AuditLog | None:
         try:
             cfg = ctx.config
         except RecoverydError:
             return None
-        return AuditLog(cfg.resolve_path(cfg.config.state_dir))
+        state_dir = cfg.resolve_path(cfg.config.state_dir)
+        if command in READ_ONLY_COMMANDS and not state_dir.is_dir():
+            return None
+        return AuditLog(state_dir)
 
     def exit_code_of(exc: BaseException) -> int:
         if isinstance(exc, RecoverydError):
             return int(exc.exit_code)
         return int(ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.FAILED)
 
-    command = " ".join(
-        str(part)
-        for part in (getattr(ctx.args, "command", None), getattr(ctx.args, "audit_command", None))
-        if part
-    )
     started = iso(utcnow())
     try:
         code = call()
@@ -192,3 +211,12 @@ def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
         exit_code=code,
     )
     return code
+
+
+def command_of(args: Any) -> str:
+    """The command path of parsed CLI arguments: `status`, `config check`, `drill run`..."""
+    name = getattr(args, "command", None)
+    if not name:
+        return ""
+    verb = getattr(args, f"{name}_command", None)
+    return f"{name} {verb}" if verb else str(name)

@@ -49,6 +49,7 @@ def test_every_cli_command_is_audited_and_verify_exits_3_on_tampering(
     exits 0 on an intact log and 3 on an edited one."""
     cfg = write_config(tmp_path, "sources: {}\n")
     conf = str(cfg.path)
+    (tmp_path / "state").mkdir()  # read-only commands are audited where the state dir exists
     assert main(["--config", conf, "status"]) == 0
     assert main(["--config", conf, "audit", "verify"]) == 0
     log = AuditLog(tmp_path / "state")
