@@ -105,11 +105,13 @@ def list_snapshots(
             merged[info.id] = (
                 info if seen is None else replace(seen, targets=seen.targets + info.targets)
             )
-    st = wiring.state(cfg)
-    try:
-        states = verified_states(st)
-    finally:
-        st.close()
+    states: dict[str, VerifiedState] = {}
+    st = wiring.existing_state(cfg)  # listing creates no state dir
+    if st is not None:
+        try:
+            states = verified_states(st)
+        finally:
+            st.close()
     out = [replace(s, verified=states.get(s.id)) for s in merged.values()]
     return sorted(out, key=lambda s: (s.time, s.id))
 

@@ -35,6 +35,14 @@ def state(cfg: LoadedConfig) -> StateStore:
         ) from None
 
 
+def existing_state(cfg: LoadedConfig) -> StateStore | None:
+    """The state store when `state_dir` already exists, else None (read-only callers:
+    nothing to read there, and nothing to create)."""
+    if not cfg.resolve_path(cfg.config.state_dir).is_dir():
+        return None
+    return state(cfg)
+
+
 def master_key(cfg: LoadedConfig) -> MasterKey:
     """The master key of `encryption.key_file`; KeyFileError (exit 2) naming the fix."""
     from recoveryd.repo.keys import load_master_key

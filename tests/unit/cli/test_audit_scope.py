@@ -47,3 +47,12 @@ def test_changes_are_always_audited_reads_once_the_state_dir_exists(
         ("key generate", "ok"),
         ("config check", "ok"),
     ]
+
+
+def test_listing_snapshots_creates_no_state_dir(
+    tmp_path: Path, conf: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`snapshots` on a deployment that never ran reads, and creates no state dir."""
+    assert main(["--config", conf, "--json", "snapshots"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+    assert not (tmp_path / "var").exists()
