@@ -3,7 +3,7 @@ and drills all call.
 
 - `backup(cfg, sources=None, *, admission=, progress=, cancel=) -> list[BackupResult]`
 - `list_snapshots(cfg, *, source=, target=) -> list[SnapshotInfo]` (merged across targets)
-- `restore(cfg, snapshot_id, dest, *, target=, progress=) -> SnapshotInfo`
+- `restore(cfg, snapshot_id, dest, *, target=, progress=, admit=) -> SnapshotInfo`
 - `verify(cfg, snapshot_ids=(), *, read_data=False|True|"sample", target=, strict=True)
   -> VerifyReport` (strict: IntegrityError, exit 3, naming snapshot and object)
 - `prune(cfg, *, dry_run=False) -> PruneReport`
@@ -11,6 +11,9 @@ and drills all call.
 - `open_repository(cfg, target_name, *, create=False) -> repo.Repository`
 - `generate_key(cfg, *, force=False) -> Path`, `rotate_key(cfg) -> KeyRotation`
 - `check_config(cfg) -> ConfigSummary`
+- `check_shedding(cfg, [(priority, job)])`, `check_backup(cfg, sources)`,
+  `check_restore(cfg, source)`: RefusedError (exit 5) while the recorded
+  load-shedding level holds that work back (the CLI's `--force` skips them)
 
 Only this package (with `cli/` and `daemon.py`) wires stores, sources and the
 repository format together.
@@ -29,6 +32,7 @@ from recoveryd.app.maintenance import (
     prune,
     rotate_key,
 )
+from recoveryd.app.shedding import check_backup, check_restore, check_shedding
 from recoveryd.app.snapshots import copy, list_snapshots, restore, verify
 from recoveryd.app.wiring import build_source, open_repository, open_store, state
 
@@ -39,7 +43,10 @@ __all__ = [
     "PruneReport",
     "backup",
     "build_source",
+    "check_backup",
     "check_config",
+    "check_restore",
+    "check_shedding",
     "copy",
     "due_soon",
     "generate_key",

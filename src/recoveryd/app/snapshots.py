@@ -184,11 +184,14 @@ def restore(
     target: str | None = None,
     progress: ProgressCallback | None = None,
     password: str | None = None,
+    admit: Callable[[str], None] | None = None,
 ) -> SnapshotInfo:
     """Restore a snapshot (id or unique prefix) into `dest`; returns what was restored.
 
     `password` authenticates to a database `dest` (else one inside `dest`, else
-    the configured source's).
+    the configured source's). `admit(source)` is called with the snapshot's
+    source once it is found, before anything is written; it may refuse by
+    raising (the CLI's load-shedding check, `shedding.check_restore`).
 
     Every chunk is authenticated before its bytes reach the destination; a
     damaged snapshot raises IntegrityError (exit 3) naming snapshot and object.
@@ -198,6 +201,8 @@ def restore(
     st = wiring.state(cfg)
     try:
         with holder(cfg, snapshot_id, target) as (repo, sid, m):
+            if admit is not None:
+                admit(m.source)
             run_id = st.start_run("restore", source=m.source, target=repo.name)
             started = time.monotonic()
             try:

@@ -25,9 +25,18 @@ from recoveryd.units import format_duration, format_size
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "backup", help="snapshot the named sources now (all when none named)"
+        "backup",
+        help="snapshot the named sources now (all when none named)",
+        description="Snapshot the named sources now (all when none named). While load "
+        "shedding is in force (SPEC §5) a source whose priority must wait is refused "
+        "(exit 5, nothing started): name only the sources that may run, or use --force.",
     )
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="source names from the config")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even while load shedding holds these sources back",
+    )
     p.set_defaults(func=run)
 
 
@@ -51,6 +60,8 @@ def cancel_on_signals() -> Iterator[threading.Event]:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
+    if not args.force:
+        app.check_backup(cfg, args.sources or None)
     failed: app.PartialBackupError | None = None
     with cancel_on_signals() as cancel, Reporter("backup", quiet=ctx.json) as rep:
         try:

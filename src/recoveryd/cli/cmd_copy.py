@@ -13,17 +13,27 @@ from recoveryd.cli.progress import Reporter
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "copy", help="copy snapshots between stores (off-site copy, leaving a vendor)"
+        "copy",
+        help="copy snapshots between stores (off-site copy, leaving a vendor)",
+        description="Copy snapshots between stores (off-site copy, leaving a vendor). "
+        "Low-priority work: refused (exit 5) while load shedding is in force, unless --force.",
     )
     p.add_argument("--from", dest="from_target", required=True, metavar="T1")
     p.add_argument("--to", dest="to_target", required=True, metavar="T2")
     p.add_argument(
         "snapshots", nargs="*", metavar="SNAPSHOT", help="ids or prefixes (default: all)"
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even while load shedding is in force (otherwise refused with exit 5)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if not args.force:
+        app.check_shedding(ctx.config, [(app.shedding.LOW, "copy")])
     with Reporter("copy", quiet=ctx.json):
         copied = app.copy(ctx.config, args.from_target, args.to_target, args.snapshots)
     if ctx.json:

@@ -13,13 +13,23 @@ from recoveryd.units import format_size
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "prune", help="apply retention and remove unreferenced data"
+        "prune",
+        help="apply retention and remove unreferenced data",
+        description="Apply retention and remove unreferenced data. Low-priority work: "
+        "refused (exit 5) while load shedding is in force, unless --force.",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be removed")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even while load shedding is in force (otherwise refused with exit 5)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if not args.force:
+        app.check_shedding(ctx.config, [(app.shedding.LOW, "prune")])
     report = app.prune(ctx.config, dry_run=args.dry_run)
     if ctx.json:
         output.emit_json(report.to_json())

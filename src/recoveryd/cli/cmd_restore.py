@@ -15,7 +15,12 @@ from recoveryd.secrets import redact, resolve_secret
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "restore", help="restore a snapshot into DEST (a DSN, a database path or a directory)"
+        "restore",
+        help="restore a snapshot into DEST (a DSN, a database path or a directory)",
+        description="Restore a snapshot into DEST (a DSN, a database path or a directory). "
+        "A restore has the priority of the snapshot's source: while load shedding is in "
+        "force, restores of critical sources still run (an incident needs them most); a "
+        "restore whose source's priority must wait is refused (exit 5) unless --force.",
     )
     p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot id or a unique prefix of it")
     p.add_argument("--to", dest="dest", required=True, metavar="DEST", help="where to restore")
@@ -25,6 +30,11 @@ def register(sub: Any) -> None:
         metavar="REF",
         help="password for a database DEST: a file, env:NAME or credential:NAME "
         "(default: one in DEST, else the source's)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="restore even while load shedding holds back this source's priority",
     )
     p.set_defaults(func=run)
 
@@ -44,6 +54,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             target=args.target,
             progress=rep.callback,
             password=password,
+            admit=None if args.force else (lambda source: app.check_restore(cfg, source)),
         )
     if ctx.json:
         output.emit_json({"snapshot": done.id, "source": done.source, "dest": redact(args.dest)})

@@ -15,7 +15,10 @@ from recoveryd.units import format_size
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "verify", help="check integrity: structure always, every byte with --read-data"
+        "verify",
+        help="check integrity: structure always, every byte with --read-data",
+        description="Check integrity: structure always, every byte with --read-data. "
+        "Low-priority work: refused (exit 5) while load shedding is in force, unless --force.",
     )
     p.add_argument(
         "snapshots", nargs="*", metavar="SNAPSHOT", help="ids or prefixes (default: all)"
@@ -27,11 +30,18 @@ def register(sub: Any) -> None:
         "--sample", action="store_true", help="with --read-data: read a random sample of chunks"
     )
     p.add_argument("--target", help="only this target")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even while load shedding is in force (otherwise refused with exit 5)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     read_data: bool | str = ("sample" if args.sample else True) if args.read_data else False
+    if not args.force:
+        app.check_shedding(ctx.config, [(app.shedding.LOW, "verify")])
     with Reporter("verify", quiet=ctx.json):
         report = app.verify(
             ctx.config, args.snapshots, read_data=read_data, target=args.target, strict=False
