@@ -15,8 +15,9 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "prune",
         help="apply retention and remove unreferenced data",
-        description="Apply retention and remove unreferenced data. Low-priority work: "
-        "refused (exit 5) while load shedding is in force, unless --force.",
+        description="Apply retention, remove unreferenced data, and abort S3 multipart "
+        "uploads left unfinished for over 24 hours. Low-priority work: refused (exit 5) "
+        "while load shedding is in force, unless --force.",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be removed")
     p.add_argument(
@@ -46,4 +47,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             output.line(f"  {verb} {sid}")
         if t.skipped_locked:
             output.line(f"  kept {len(t.skipped_locked)} object(s) still under Object Lock")
+        if report.aborted_uploads.get(t.target):
+            output.line(f"  aborted {report.aborted_uploads[t.target]} stale multipart upload(s)")
     return 0
