@@ -12,6 +12,7 @@ snapshot references.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,17 @@ class PruneReport:
             "deleted_bytes": self.deleted_bytes,
             "skipped_locked": list(self.skipped_locked),
         }
+
+
+def _delete(repo: Repository, key: str) -> bool:
+    """Delete one object: True when gone, False when Object Lock retains it."""
+    try:
+        repo.store.delete(key)
+    except StoreError as exc:
+        if exc.transient:
+            raise
+        return False
+    return True
 
 
 def forget_and_prune(
@@ -82,21 +94,19 @@ def forget_and_prune(
                 skipped.append(f"snapshots/{sid}")
         live = [m for sid, m in manifests.items() if sid not in forgotten]
         referenced = {c.id for m in live for c in m.chunks}
-        deleted = 0
-        deleted_bytes = 0
-        for obj in repo.store.list(DATA_PREFIX):
-            if obj.key.rsplit("/", 1)[-1] in referenced:
-                continue
-            if not dry_run:
-                try:
-                    repo.store.delete(obj.key)
-                except StoreError as exc:
-                    if exc.transient:
-                        raise
-                    skipped.append(obj.key)
-                    continue
-            deleted += 1
-            deleted_bytes += obj.size
+        garbage = [
+            obj
+            for obj in repo.store.list(DATA_PREFIX)
+            if obj.key.rsplit("/", 1)[-1] not in referenced
+        ]
+        outcomes = [True] * len(garbage)
+        if not dry_run:
+            with ThreadPoolExecutor(max_workers=max(1, repo.concurrency)) as pool:
+                outcomes = list(pool.map(lambda o: _delete(repo, o.key), garbage))
+        skipped += [o.key for o, ok in zip(garbage, outcomes, strict=True) if not ok]
+        removed = [o for o, ok in zip(garbage, outcomes, strict=True) if ok]
+        deleted = len(removed)
+        deleted_bytes = sum(o.size for o in removed)
         return PruneReport(
             target=repo.name,
             dry_run=dry_run,
