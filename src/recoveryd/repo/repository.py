@@ -234,7 +234,7 @@ class Repository:
 
         Each `keys/<id>` object is overwritten atomically; if interrupted, some
         keys are under the old master and some under the new: run it again with
-        the old master key loaded (keys under either master are then accepted).
+        the old master key; it re-wraps the keys it still opens.
         """
         for key in self.data_keys:
             blob = keys.wrap(key, new_master)
