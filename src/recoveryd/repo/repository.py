@@ -112,6 +112,7 @@ class Repository:
         self._keys = dict(data_keys)
         self._manifests: dict[str, Manifest] = {}
         self._caps: Capabilities | None = None
+        self.config_key_id = min(self._keys.values(), key=lambda k: (k.created, k.id)).id
 
     # -- construction -------------------------------------------------------------
 
@@ -180,7 +181,9 @@ class Repository:
                 "the repository was altered",
                 obj=CONFIG_KEY,
             ) from None
-        return cls(store, master, config, data_keys, name=name, **options)
+        repo = cls(store, master, config, data_keys, name=name, **options)
+        repo.config_key_id = key.id
+        return repo
 
     @classmethod
     def open_or_init(
@@ -236,7 +239,10 @@ class Repository:
         keys are under the old master and some under the new: run it again with
         the old master key; it re-wraps the keys it still opens.
         """
-        for key in self.data_keys:
+        # The key that seals `config` goes last: until it moves, the old master
+        # still opens the repository, so an interrupted rewrap can be resumed.
+        ordered = sorted(self.data_keys, key=lambda k: k.id == self.config_key_id)
+        for key in ordered:
             blob = keys.wrap(key, new_master)
             keys.unwrap(blob, key.object_key, new_master)  # prove it before overwriting
             self.store.put(key.object_key, blob)

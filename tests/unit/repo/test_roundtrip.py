@@ -172,3 +172,22 @@ def test_a_key_rotated_by_another_process_is_picked_up() -> None:
     data = text_data(500)
     sid = snapshot(other, data)
     assert daemon_view.restore_stream(sid).read() == data
+
+
+def test_interrupted_rewrap_is_resumed_with_the_old_master_key() -> None:
+    """If rewrap stops half way, running it again with the old key finishes the move."""
+    from recoveryd.repo import keys as keymod
+
+    store = MemoryStore()
+    repo = new_repo(store)
+    data = text_data(500)
+    old_sid = snapshot(repo, data)
+    repo.rotate_data_key()
+    new_sid = snapshot(repo, data[::-1])
+    rotated = repo.data_keys[1]  # rewrap moves the key that seals `config` last
+    assert rotated.id != repo.config_key_id
+    store.put(rotated.object_key, keymod.wrap(rotated, master(9)))  # interrupted after one
+    Repository.open(store, master()).rewrap(master(9))
+    moved = Repository.open(store, master(9))
+    assert moved.restore_stream(old_sid).read() == data
+    assert moved.restore_stream(new_sid).read() == data[::-1]
