@@ -145,7 +145,7 @@ def tree_state(root: Path) -> dict[str, tuple[Any, ...]]:
 
 
 @pytest.mark.integration
-def test_directory_roundtrip_to_filesystem_and_swift(
+def test_directory_roundtrip_to_filesystem_ceph_and_swift(
     deployment: Deployment, target_factory: Callable[..., TargetSpec], tmp_path: Path
 ) -> None:
     """A directory tree restores with the same contents, modes, owners, times and symlinks."""
@@ -153,9 +153,17 @@ def test_directory_roundtrip_to_filesystem_and_swift(
     src.mkdir()
     make_tree(src)
     deployment.configure(
-        targets={"local": fs_target(tmp_path / "store"), "swift": target_factory("swift").yaml()},
+        targets={
+            "local": fs_target(tmp_path / "store"),
+            "ceph": target_factory("ceph").yaml(),
+            "swift": target_factory("swift").yaml(),
+        },
         sources={
-            "geo-tiles": {"kind": "directory", "path": str(src), "targets": ["local", "swift"]}
+            "geo-tiles": {
+                "kind": "directory",
+                "path": str(src),
+                "targets": ["local", "ceph", "swift"],
+            }
         },
     )
     expected = tree_state(src)
@@ -165,31 +173,35 @@ def test_directory_roundtrip_to_filesystem_and_swift(
         deployment.cli("restore", sid, "--to", str(dest), "--target", target).expect(0)
         assert tree_state(dest) == expected
 
-    roundtrip(deployment, "geo-tiles", "directory", ["local", "swift"], restore)
+    roundtrip(deployment, "geo-tiles", "directory", ["local", "ceph", "swift"], restore)
 
 
 @pytest.mark.integration
-def test_postgresql_roundtrip_to_filesystem_and_ceph(
+def test_postgresql_roundtrip_to_filesystem_ceph_and_swift(
     deployment: Deployment,
     target_factory: Callable[..., TargetSpec],
     tmp_path: Path,
     pg_server: Any,
 ) -> None:
     """A PostgreSQL database restores into a new database with every table identical
-    (row counts and checksums of sorted rows), from the filesystem store and Ceph RGW."""
+    (row counts and checksums of sorted rows), from the filesystem store, Ceph RGW and Swift."""
     from tests.fixtures.postgres import populate_registry, table_checksums
 
     db = pg_server.create_database("e2e_population")
     populate_registry(pg_server.admin_dsn(db), 3000)
     deployment.configure(
-        targets={"local": fs_target(tmp_path / "store"), "ceph": target_factory("ceph").yaml()},
+        targets={
+            "local": fs_target(tmp_path / "store"),
+            "ceph": target_factory("ceph").yaml(),
+            "swift": target_factory("swift").yaml(),
+        },
         sources={
             "population": {
                 "kind": "postgresql",
                 "dsn": pg_server.dsn(db),
                 "password_file": str(pg_server.password_file),
                 "classification": "confidential",
-                "targets": ["local", "ceph"],
+                "targets": ["local", "ceph", "swift"],
             }
         },
     )
@@ -203,18 +215,18 @@ def test_postgresql_roundtrip_to_filesystem_and_ceph(
         assert table_checksums(pg_server.admin_dsn(into)) == expected
         pg_server.drop_database(into)
 
-    roundtrip(deployment, "population", "postgresql", ["local", "ceph"], restore)
+    roundtrip(deployment, "population", "postgresql", ["local", "ceph", "swift"], restore)
 
 
 @pytest.mark.integration
-def test_mysql_roundtrip_to_filesystem_and_swift_tls(
+def test_mysql_roundtrip_to_filesystem_ceph_and_swift_tls(
     deployment: Deployment,
     target_factory: Callable[..., TargetSpec],
     tmp_path: Path,
     mariadb_server: Any,
 ) -> None:
     """A MariaDB database restores into a new database with every table identical, from the
-    filesystem store and from Swift over https; the restore's password comes by reference."""
+    filesystem store, Ceph RGW and Swift over https; the restore's password comes by reference."""
     from tests.fixtures.mariadb import populate_registry_mysql, table_checksums_mysql
 
     db = mariadb_server.create_database("e2e_legal")
@@ -222,6 +234,7 @@ def test_mysql_roundtrip_to_filesystem_and_swift_tls(
     deployment.configure(
         targets={
             "local": fs_target(tmp_path / "store"),
+            "ceph": target_factory("ceph").yaml(),
             "swift": target_factory("swift", https=True).yaml(),
         },
         sources={
@@ -229,7 +242,7 @@ def test_mysql_roundtrip_to_filesystem_and_swift_tls(
                 "kind": "mysql",
                 "dsn": mariadb_server.dsn(db),
                 "password_file": str(mariadb_server.password_file),
-                "targets": ["local", "swift"],
+                "targets": ["local", "ceph", "swift"],
             }
         },
     )
@@ -252,7 +265,7 @@ def test_mysql_roundtrip_to_filesystem_and_swift_tls(
         assert table_checksums_mysql(mariadb_server, into) == expected
         mariadb_server.drop_database(into)
 
-    roundtrip(deployment, "legal-entities", "mysql", ["local", "swift"], restore)
+    roundtrip(deployment, "legal-entities", "mysql", ["local", "ceph", "swift"], restore)
 
 
 @pytest.mark.integration
