@@ -9,6 +9,7 @@ from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.cli.progress import Reporter
+from recoveryd.cli.shedding import add_force, refuse_while_shedding
 
 
 def register(sub: Any) -> None:
@@ -23,17 +24,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "snapshots", nargs="*", metavar="SNAPSHOT", help="ids or prefixes (default: all)"
     )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="run even while load shedding is in force (otherwise refused with exit 5)",
-    )
+    add_force(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    if not args.force:
-        app.check_shedding(ctx.config, [(app.shedding.LOW, "copy")])
+    refuse_while_shedding(args, ctx, "copy")
     with Reporter("copy", quiet=ctx.json):
         copied = app.copy(ctx.config, args.from_target, args.to_target, args.snapshots)
     if ctx.json:

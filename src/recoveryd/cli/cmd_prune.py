@@ -8,6 +8,7 @@ from typing import Any
 from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
+from recoveryd.cli.shedding import add_force, refuse_while_shedding
 from recoveryd.units import format_size
 
 
@@ -20,17 +21,12 @@ def register(sub: Any) -> None:
         "while load shedding is in force, unless --force.",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be removed")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="run even while load shedding is in force (otherwise refused with exit 5)",
-    )
+    add_force(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    if not args.force:
-        app.check_shedding(ctx.config, [(app.shedding.LOW, "prune")])
+    refuse_while_shedding(args, ctx, "prune")
     report = app.prune(ctx.config, dry_run=args.dry_run)
     if ctx.json:
         output.emit_json(report.to_json())

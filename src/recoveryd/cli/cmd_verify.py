@@ -9,6 +9,7 @@ from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.cli.progress import Reporter
+from recoveryd.cli.shedding import add_force, refuse_while_shedding
 from recoveryd.errors import IntegrityError
 from recoveryd.units import format_size
 
@@ -30,18 +31,13 @@ def register(sub: Any) -> None:
         "--sample", action="store_true", help="with --read-data: read a random sample of chunks"
     )
     p.add_argument("--target", help="only this target")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="run even while load shedding is in force (otherwise refused with exit 5)",
-    )
+    add_force(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     read_data: bool | str = ("sample" if args.sample else True) if args.read_data else False
-    if not args.force:
-        app.check_shedding(ctx.config, [(app.shedding.LOW, "verify")])
+    refuse_while_shedding(args, ctx, "verify")
     with Reporter("verify", quiet=ctx.json):
         report = app.verify(
             ctx.config, args.snapshots, read_data=read_data, target=args.target, strict=False
