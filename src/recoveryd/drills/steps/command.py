@@ -53,15 +53,21 @@ def run_local(
             return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), None
         except subprocess.TimeoutExpired:
             pass
-        why = None
-        if cancel.is_set():
-            why = "aborted"
-        elif deadline is not None and time.monotonic() > deadline:
-            why = f"timed out after {timeout:g}s"
-        if why:
+        if why := _stop_reason(cancel, deadline, timeout):
             _kill_group(proc)
             out, err = proc.communicate()
             return None, out.decode(errors="replace"), err.decode(errors="replace"), why
+
+
+def _stop_reason(
+    cancel: threading.Event, deadline: float | None, timeout: float | None
+) -> str | None:
+    """Why a running command must stop now ("aborted", "timed out after …"), or None."""
+    if cancel.is_set():
+        return "aborted"
+    if deadline is not None and time.monotonic() > deadline:
+        return f"timed out after {timeout:g}s"
+    return None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -98,12 +104,7 @@ def run_remote(
             return status, b"".join(chunks).decode(errors="replace"), proc.stderr_text(), None
         except TimeoutError:
             pass
-        why = None
-        if cancel.is_set():
-            why = "aborted"
-        elif deadline is not None and time.monotonic() > deadline:
-            why = f"timed out after {timeout:g}s"
-        if why:
+        if why := _stop_reason(cancel, deadline, timeout):
             proc.kill()
             return None, b"".join(chunks).decode(errors="replace"), proc.stderr_text(), why
 
