@@ -25,8 +25,13 @@ from recoveryd.errors import SourceError
 from recoveryd.sources.base import ByteReader, CommandRunner, Process, SourceInfo
 from recoveryd.sources.dsn import MysqlDsn, parse_mysql_dsn
 from recoveryd.sources.local import ToolNotFoundError
-from recoveryd.sources.procstream import ProcessStream, SecretFile, start_tool, tool_failure
-from recoveryd.sources.streamio import feed
+from recoveryd.sources.procstream import (
+    ProcessStream,
+    SecretFile,
+    restore_into,
+    start_tool,
+    tool_failure,
+)
 
 STREAM_FORMAT = "mysqldump-sql"
 DUMP_TOOLS = ("mariadb-dump", "mysqldump")
@@ -219,17 +224,15 @@ class MysqlSource:
                 secret,
             )
             argv = [*self._base_args(client, defaults, target), "--batch", "--database", database]
-            proc = start_tool(self.name, self._runner, argv, stdin=True)
-            status = feed(proc, stream)
-            if status != 0:
-                raise tool_failure(
-                    self.name,
-                    client,
-                    status,
-                    proc.stderr_text(),
-                    [secret, self._password],
-                    doing=f"could not restore into database {database}",
-                )
+            restore_into(
+                self.name,
+                self._runner,
+                argv,
+                stream,
+                tool=client,
+                database=database,
+                secrets=[secret, self._password],
+            )
         finally:
             if defaults is not None:
                 with contextlib.suppress(Exception):

@@ -53,11 +53,11 @@ from recoveryd.sources.local import LocalRunner
 from recoveryd.sources.procstream import (
     ProcessStream,
     SecretFile,
+    restore_into,
     scrub,
     start_tool,
     tool_failure,
 )
-from recoveryd.sources.streamio import feed
 
 STREAM_FORMAT = "pg_dump-custom"
 DEBIAN_PG_LIB = Path("/usr/lib/postgresql")
@@ -283,26 +283,19 @@ class PostgresSource:
         try:
             env = self._env(passfile)
             self._create_database(params, database, env, secret)
-            proc = start_tool(
+            restore_into(
                 self.name,
                 self._runner,
                 [
                     *(self._tool("pg_restore"), "--no-owner", "--exit-on-error", "--no-password"),
                     *("--dbname", format_pg_dsn(params)),
                 ],
-                stdin=True,
+                stream,
+                tool="pg_restore",
+                database=database,
+                secrets=[secret, self._password],
                 env=env,
             )
-            status = feed(proc, stream)
-            if status != 0:
-                raise tool_failure(
-                    self.name,
-                    "pg_restore",
-                    status,
-                    proc.stderr_text(),
-                    [secret, self._password],
-                    doing=f"could not restore into database {database}",
-                )
         finally:
             if passfile is not None:
                 passfile.remove()

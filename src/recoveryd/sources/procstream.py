@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from recoveryd.errors import SourceError
-from recoveryd.sources.base import CommandRunner, Process, SourceInfo
+from recoveryd.sources.base import ByteReader, CommandRunner, Process, SourceInfo
 from recoveryd.sources.local import LocalRunner, ToolNotFoundError
+from recoveryd.sources.streamio import feed
 
 NOT_FOUND_STATUS = 127  # what a shell (and `env` over SSH) returns for a missing command
 _MAX_ERROR_CHARS = 400
@@ -129,6 +130,32 @@ def start_tool(
         raise SourceError(
             f"source {source}: {exc.tool} is not installed or not on PATH; install the client tools"
         ) from exc
+
+
+def restore_into(
+    source: str,
+    runner: CommandRunner,
+    argv: Sequence[str],
+    stream: ByteReader,
+    *,
+    tool: str,
+    database: str,
+    secrets: Iterable[str | None] = (),
+    env: dict[str, str] | None = None,
+) -> None:
+    """Start the restore tool `argv` and feed it `stream`; SourceError naming the source,
+    the tool and `database` (with the tool's last words) unless it exits 0."""
+    proc = start_tool(source, runner, argv, stdin=True, env=env)
+    status = feed(proc, stream)
+    if status != 0:
+        raise tool_failure(
+            source,
+            tool,
+            status,
+            proc.stderr_text(),
+            secrets,
+            doing=f"could not restore into database {database}",
+        )
 
 
 class ProcessStream:
