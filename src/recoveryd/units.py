@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
+DurationUnit = Literal["d", "h", "min", "s"]
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DURATION_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*(/s)?\s*$", re.IGNORECASE)
@@ -67,14 +69,25 @@ def format_duration(seconds: float) -> str:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    (major, big), (minor, small) = split_duration(seconds)
+    short: dict[DurationUnit, str] = {"d": "d", "h": "h", "min": "m", "s": "s"}
+    return f"{major}{short[big]}{minor:02d}{short[small]}"
+
+
+def split_duration(
+    seconds: float,
+) -> tuple[tuple[int, DurationUnit], tuple[int, DurationUnit]]:
+    """A duration of a minute or more as its two largest units worth showing, rounded
+    to the second: minutes and seconds under an hour, hours and minutes under 48 hours,
+    else days and hours. Units are named "d", "h", "min" and "s"."""
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
+        return (minutes, "min"), (secs, "s")
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours}h{minutes:02d}m"
+        return (hours, "h"), (minutes, "min")
     days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
+    return (days, "d"), (hours, "h")
 
 
 def format_size(n: float) -> str:

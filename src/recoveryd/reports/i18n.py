@@ -16,6 +16,7 @@ from typing import Literal, TypedDict
 from recoveryd.reports._messages_en import EN
 from recoveryd.reports._messages_zh import ZH
 from recoveryd.reports.messages import Messages
+from recoveryd.units import split_duration
 
 Lang = Literal["en", "zh"]
 LANGS: tuple[Lang, ...] = ("en", "zh")
@@ -77,15 +78,9 @@ def format_duration(seconds: float, lang: str) -> str:
     if seconds < 60:
         text = f"{seconds:.1f}".removesuffix(".0") if seconds < 10 else f"{seconds:.0f}"
         return f"{text}{u['s']}"
-    total = round(seconds)
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes}{u['min']}{sep}{secs:02d}{u['s']}"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}{u['h']}{sep}{minutes:02d}{u['min']}"
-    days, hours = divmod(hours, 24)
-    return f"{days}{u['d']}{sep}{hours}{u['h']}"
+    (major, big), (minor, small) = split_duration(seconds)
+    minor_text = str(minor) if big == "d" else f"{minor:02d}"
+    return f"{major}{u[big]}{sep}{minor_text}{u[small]}"
 
 
 def format_offset(seconds: float) -> str:
