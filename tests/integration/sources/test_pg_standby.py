@@ -18,6 +18,7 @@ import pytest
 
 from recoveryd.sources.local import LocalRunner
 from recoveryd.sources.postgresql import PostgresSource
+from tests.fixtures.common import stop_server
 from tests.fixtures.postgres import (
     AS_POSTGRES,
     PG_BIN,
@@ -80,12 +81,7 @@ def _run_standby(pg_server: PgServer, root: Path) -> Iterator[int]:
             time.sleep(0.05)
         yield port
     finally:
-        proc.send_signal(signal.SIGINT)  # fast shutdown: no waiting for clients
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc, signal.SIGINT, 30)  # fast shutdown: no waiting for clients
 
 
 def test_snapshot_of_a_standby_records_the_replay_lsn(
