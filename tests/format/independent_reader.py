@@ -90,6 +90,7 @@ class Repo:
         self.keys: dict[bytes, bytes] = {}
         self.mac_key = b""
         self.cipher = ""
+        mac_keys: dict[bytes, bytes] = {}
         for path in sorted((root / "keys").iterdir()):
             name = f"keys/{path.name}"
             blob = path.read_bytes()
@@ -100,9 +101,11 @@ class Repo:
             if doc["version"] != 1 or doc["id"] != path.name:
                 raise FormatError(f"{name}: key document does not match")
             self.keys[bytes.fromhex(doc["id"])] = base64.b64decode(doc["enc_key"])
-            self.mac_key = base64.b64decode(doc["mac_key"])
+            mac_keys[bytes.fromhex(doc["id"])] = base64.b64decode(doc["mac_key"])
             self.cipher = doc["cipher"]
-        config = json.loads(open_envelope(self.obj("config"), "config", self.keys, 1))
+        config_blob = self.obj("config")
+        config = json.loads(open_envelope(config_blob, "config", self.keys, 1))
+        self.mac_key = mac_keys[config_blob[8:16]]  # the key sealing config names chunks
         if config["version"] != 1:
             raise FormatError("config: unknown version")
         self.cipher = config["cipher"]

@@ -149,6 +149,11 @@ class Repository:
                 f"target {where}: another process initialised the repository at the same "
                 "time; run the command again"
             ) from None
+        # Without conditional writes two first backups can both write `config`;
+        # the last write wins, and the loser adopts the winner's repository.
+        if not conditional and cls.open(store, master, name=name).config.id != config.id:
+            store.delete(key.object_key)
+            return cls.open(store, master, name=name, **options)
         return repo
 
     @classmethod
@@ -213,7 +218,12 @@ class Repository:
 
     @property
     def mac_key(self) -> bytes:
-        return self.current_key.mac_key
+        """The chunk-naming key: that of the data key sealing `config`.
+
+        Rotated keys copy it, so in a healthy repository every key carries it;
+        taking it from the config's key keeps chunk ids consistent even if a
+        key of a concurrent, losing initialisation was left behind."""
+        return self._keys[self.config_key_id].mac_key
 
     def _reload_keys(self) -> dict[str, DataKey]:
         """Pick up data keys added since open (another process rotated); never drops one."""
@@ -363,13 +373,26 @@ class Repository:
         return m
 
     def write_manifest(self, manifest: Manifest) -> int:
-        """Commit a snapshot: the manifest is the last object a backup writes."""
+        """Commit a snapshot: the manifest is the last object a backup writes.
+
+        Refuses (nothing committed) when the stored `config` is no longer the one
+        this snapshot's chunks were named for: a concurrent first backup on a
+        store without conditional writes replaced it."""
+        self._check_config_unchanged()
         payload = chunker.compress(manifest.to_bytes())
         size = self.put_object(
             manifest_key(manifest.id), ObjectType.MANIFEST, payload, retention=self.retention()
         )
         self._manifests[manifest.id] = manifest
         return size
+
+    def _check_config_unchanged(self) -> None:
+        stored = type(self).open(self.store, self.master, name=self.name)
+        if stored.config.id != self.config.id:
+            raise RecoverydError(
+                f"target {self.name}: the repository was initialised by another process "
+                "while this snapshot was written; nothing was committed; run the backup again"
+            )
 
     def snapshots(self, source: str | None = None) -> list[SnapshotInfo]:
         """Every committed snapshot, oldest first (from the store alone)."""
