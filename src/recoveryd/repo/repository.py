@@ -387,8 +387,15 @@ class Repository:
         return size
 
     def _check_config_unchanged(self) -> None:
-        stored = type(self).open(self.store, self.master, name=self.name)
-        if stored.config.id != self.config.id:
+        # `config` is sealed once, at init, by the key named in its header (rotating
+        # or re-wrapping keys never reseals it), so another key there means another
+        # repository; the same key is confirmed by decrypting. No master key needed.
+        blob = self.store.get(CONFIG_KEY)
+        same = _header(blob, CONFIG_KEY, None).key_id.hex() == self.config_key_id
+        if same:
+            plain = self.open_blob(CONFIG_KEY, blob, ObjectType.CONFIG)
+            same = RepoConfig.from_bytes(plain).id == self.config.id
+        if not same:
             raise RecoverydError(
                 f"target {self.name}: the repository was initialised by another process "
                 "while this snapshot was written; nothing was committed; run the backup again"
