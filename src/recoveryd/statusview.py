@@ -53,6 +53,7 @@ def build_status(cfg: LoadedConfig, state_dir: Path, now: datetime) -> dict[str,
             "next_runs",
             "unavailable",
             "metrics",
+            "governor",
         ):
             daemon[key] = doc.get(key)
     elif doc:

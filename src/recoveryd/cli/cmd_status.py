@@ -47,6 +47,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         activity = ", ".join(a["job"] for a in d.get("activity") or []) or "idle"
         output.line(f"daemon: running (pid {d['pid']}, since {d.get('started')}); {activity}")
         output.line(f"level: {doc['level'] or 'normal'}")
+        governor = d.get("governor") or {}
+        if governor.get("reasons"):
+            output.line(f"  because: {'; '.join(governor['reasons'])}")
+        for held in governor.get("held_back") or []:
+            output.line(f"  held back: {held}")
         for job in d.get("unavailable") or []:
             output.line(f"unavailable: {job} (this installation cannot run it)")
     else:

@@ -83,6 +83,15 @@ def test_jobs_wait_under_pressure_unless_their_rpo_is_at_stake(
         assert poll(lambda: any(a["event"] == "rpo_override" for a in alerts()), 60), alerts()
         status = json.loads(recoveryd(config, "--json", "status").stdout)
         assert status["level"] == "critical"
+        assert status["daemon"]["governor"]["reasons"], status["daemon"]
+
+        def held_back() -> list[str]:
+            doc = json.loads(recoveryd(config, "--json", "status").stdout)
+            return list((doc["daemon"].get("governor") or {}).get("held_back") or [])
+
+        assert poll(lambda: any(h.startswith("backup:a") for h in held_back()), 60), held_back()
+        shown = recoveryd(config, "status").stdout
+        assert "level: critical" in shown and "because:" in shown, shown
         pressure.write_text("10\n")
         assert poll(
             lambda: any("-> normal" in a["subject"] for a in alerts() if a["event"] == "shed"), 60
