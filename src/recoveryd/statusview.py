@@ -88,7 +88,7 @@ def build_status(cfg: LoadedConfig, state_dir: Path, now: datetime) -> dict[str,
                 "rpo_seconds": src.rpo,
                 "overdue": is_overdue(rpo, now),
                 "last_backup_result": failed.result if failed else None,
-                "last_verify": _run_json(_newest(state, ("daemon_verify",), name)),
+                "last_verify": _run_json(_newest(state, ("verify", "daemon_verify"), name)),
                 "last_restore_drill": _run_json(
                     _newest(state, ("restore_drill", "daemon_restore_drill"), name)
                 ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
@@ -306,6 +306,7 @@ def verify(
     objects = 0
     nbytes = 0
     problems: list[Problem] = []
+    sources: dict[str, str | None] = {}
     with existing_repositories(cfg, target) as repos:
         wanted = _resolve_everywhere(cfg, repos, snapshot_ids)
         for repo in repos:
@@ -314,12 +315,14 @@ def verify(
                 continue
             rep = repo.verify(ids, mode)
             checked.extend(s for s in rep.snapshots if s not in checked)
+            for sid in rep.snapshots:
+                sources.setdefault(sid, _source_of(repo, sid))
             objects += rep.objects_checked
             nbytes += rep.bytes_read
             problems.extend(
                 replace(p, message=f"{p.message} (target {repo.name})") for p in rep.problems
             )
-    _record_verify(cfg, checked, problems, mode)
+    _record_verify(cfg, checked, sources, problems, mode)
     report = VerifyReport(tuple(checked), objects, nbytes, tuple(problems))
     if strict and problems:
         first = problems[0]
@@ -351,14 +354,27 @@ def _resolve_everywhere(
     return out
 
 
+def _source_of(repo: Repository, snapshot_id: str) -> str | None:
+    """The source a verified snapshot belongs to (its manifest is cached by verify);
+    None when the manifest itself is unreadable."""
+    try:
+        return repo.manifest(snapshot_id).source
+    except RecoverydError:
+        return None
+
+
 def _record_verify(
-    cfg: LoadedConfig, checked: Sequence[str], problems: Sequence[Problem], mode: object
+    cfg: LoadedConfig,
+    checked: Sequence[str],
+    sources: Mapping[str, str | None],
+    problems: Sequence[Problem],
+    mode: object,
 ) -> None:
     failed = {p.snapshot for p in problems if p.snapshot}
     st = wiring.state(cfg)
     try:
         for sid in checked:
-            run = st.start_run("verify")
+            run = st.start_run("verify", source=sources.get(sid))
             bad = sid in failed
             msg = next((p.message for p in problems if p.snapshot == sid), None)
             st.end_run(
