@@ -123,7 +123,7 @@ class Daemon:
 
     def run(self) -> int:
         cfg = load_config(self.config_path)
-        specs = plan_jobs(cfg.config)
+        specs = _plan(cfg)
         state_dir = state_dir_of(cfg)
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         lock = DaemonLock(state_dir)
@@ -361,7 +361,7 @@ class Daemon:
         old = self.services.config
         try:
             cfg = load_config(self.config_path or str(old.path))
-            specs = plan_jobs(cfg.config)
+            specs = _plan(cfg)
             if state_dir_of(cfg) != state_dir_of(old):
                 raise ConfigError(
                     "state_dir cannot change while the daemon runs; restart it instead",
@@ -534,3 +534,11 @@ class Daemon:
         self.state.record_event("daemon_stopped", {"pid": os.getpid()})
         self.state.close()
         self.sd.close()
+
+
+def _plan(cfg: LoadedConfig) -> list[JobSpec]:
+    """The jobs of `cfg`; a bad schedule is reported with the file and line it is on."""
+    try:
+        return plan_jobs(cfg.config)
+    except ConfigError as exc:
+        raise cfg.document.locate(exc) from None

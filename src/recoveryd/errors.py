@@ -55,6 +55,7 @@ class ConfigError(RecoverydError):
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         prefix = f"{key}: " if key else ""
         super().__init__(f"{where}{prefix}{message}")
+        self.detail = message
         self.path = path
         self.line = line
         self.key = key

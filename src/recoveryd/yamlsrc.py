@@ -32,6 +32,18 @@ def format_key_path(path: Sequence[str | int]) -> str:
     return out
 
 
+def parse_key_path(text: str) -> PathKey:
+    """`sources.population.targets[1]` -> `("sources", "population", "targets", 1)`;
+    `drills.0.schedule` reads as `drills[0].schedule`."""
+    out: list[str | int] = []
+    for part in text.split("."):
+        name, *indexes = part.split("[")
+        if name:
+            out.append(int(name) if name.isdigit() else name)
+        out.extend(int(i.rstrip("]")) for i in indexes if i.rstrip("]").isdigit())
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Document:
     """Plain data loaded from YAML plus the line of every key path (1-based)."""
@@ -54,6 +66,12 @@ class Document:
         return ConfigError(
             message, path=self.source, line=self.line_of(path), key=format_key_path(path)
         )
+
+    def locate(self, exc: ConfigError) -> ConfigError:
+        """`exc` with this document's name and line when it names only a key path."""
+        if exc.path is not None or not exc.key:
+            return exc
+        return self.error(parse_key_path(exc.key), exc.detail)
 
     def validate(self, model: type[M], *, context: dict[str, Any] | None = None) -> M:
         """Validate the whole document into `model`; the first problem becomes a ConfigError."""

@@ -236,7 +236,10 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
                 raise ConfigError(f"targets.{name}.ca_bundle: {t.ca_bundle} not found")
     from recoveryd.schedule import plan_jobs
 
-    plan_jobs(c)  # ConfigError naming the key path of a bad schedule
+    try:
+        plan_jobs(c)  # ConfigError naming the key path of a bad schedule
+    except ConfigError as exc:
+        raise cfg.document.locate(exc) from None
     warnings: list[str] = []
     try:
         wiring.master_key(cfg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,8 @@ def test_a_bad_schedule_fails_the_check_naming_its_key(
     err = capsys.readouterr().err
     assert code == 2, err
     assert f"{key}: schedule" in err and "invalid" in err
+    line = next(n for n, text in enumerate(base.splitlines(), 1) if key.split(".")[-2] in text)
+    assert f"c.yaml:{line}: {key}" in err, err
 
 
 def test_a_bad_drill_schedule_fails_the_check(
@@ -98,4 +101,5 @@ def test_a_bad_drill_schedule_fails_the_check(
         tmp_path, 'drills:\n  - {playbook: ./ok.yaml, schedule: "0 4 * * mon-xyz"}\n', capsys
     )
     assert code == 2, err
-    assert "drills.0.schedule" in err
+    assert "drills[0].schedule" in err
+    assert re.search(r"c\.yaml:\d+: drills\[0\]\.schedule", err), err
