@@ -5,8 +5,9 @@ world-writable, like /tmp, so other operators can drop their approval) and
 `waiting.json` naming the operator and how many approvals it waits for.
 `approve` creates `approvals/<user>` exclusively as the approving OS user: the
 same person twice is refused, the operator who started the run is refused,
-and the runner only counts a file owned by the user it names (root may
-approve on behalf of `$SUDO_USER`).
+and the runner only counts a regular, singly linked file owned by the user it
+names (root may approve on behalf of `$SUDO_USER`); symlinks and hard links are
+ignored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import json
 import os
 import pwd
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -35,8 +37,17 @@ def current_user() -> str:
 
 
 def _owner(path: Path) -> str | None:
+    """The owner of a plain approval file; None for anything else.
+
+    The folder is world-writable, so a symlink or a hard link there could borrow
+    another user's (or root's) ownership: only a regular file with a single link
+    counts, and it is inspected without following links.
+    """
     try:
-        return pwd.getpwuid(path.stat().st_uid).pw_name
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            return None
+        return pwd.getpwuid(st.st_uid).pw_name
     except (KeyError, OSError):
         return None
 
@@ -74,6 +85,13 @@ def approve(state_dir: Path, run_id: str, user: str | None = None) -> str:
     return who
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
 class ApprovalBox:
     """The runner's side: counts valid approvals of one run."""
 
@@ -106,7 +124,7 @@ class ApprovalBox:
     def _valid(self) -> list[str]:
         folder = self.directory / "approvals"
         found = []
-        for entry in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime):
+        for entry in sorted(folder.iterdir(), key=_mtime):
             owner = _owner(entry)
             name = entry.name
             if name == self.operator or name in found:
