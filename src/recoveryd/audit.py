@@ -74,7 +74,7 @@ def current_actor() -> Actor:
 def sanitize_args(args: Sequence[str]) -> list[str]:
     """Command-line arguments with secret values removed.
 
-    `--password X` / `--password=X`, `--var token=X` (secret-looking names),
+    `--password X` / `--password=X`, `--var token=X` / `--var=token=X` (secret-looking names),
     DSN/URL passwords and registered secret values all become `***`.
     """
     out: list[str] = []
@@ -85,9 +85,13 @@ def sanitize_args(args: Sequence[str]) -> list[str]:
             hide_next = False
             continue
         if arg.startswith("-") and "=" in arg:
-            opt, _, _value = arg.partition("=")
+            opt, _, value = arg.partition("=")
             if _SECRET_OPTION.match(opt):
                 out.append(f"{opt}={REDACTED}")
+                continue
+            name, sep, _value = value.partition("=")
+            if sep and is_secret_key(name):  # `--var=api_key=X`
+                out.append(f"{opt}={name}={REDACTED}")
                 continue
         elif _SECRET_OPTION.match(arg):
             out.append(arg)

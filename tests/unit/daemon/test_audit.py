@@ -62,3 +62,11 @@ def test_every_cli_command_is_audited_and_verify_exits_3_on_tampering(
     capsys.readouterr()
     assert main(["--config", conf, "audit", "verify"]) == 3
     assert "line 1" in capsys.readouterr().err
+
+
+def test_secret_variables_given_in_one_argument_are_removed() -> None:
+    """`--var=api_key=X` (option and variable in one argument) hides the value like
+    `--var api_key=X` does; a harmless variable stays readable."""
+    clean = sanitize_args(["drill", "run", "p.yaml", "--var=api_key=k3y-9f8e", "--var=region=a"])
+    assert clean == ["drill", "run", "p.yaml", "--var=api_key=***", "--var=region=a"]
+    assert "k3y-9f8e" not in json.dumps(clean)
