@@ -3,9 +3,10 @@
 Every `every` seconds a row (run id, the runner's clock) is inserted into
 `canary.table` on `canary.dsn` (PostgreSQL). Writes fail while the primary is
 down; that is expected and only counted. After recovery the newest row of
-this run is read from the new primary (`canary.read_from`, default the same
-DSN): RPO = fault time - that row's time (0 when the last write before the
-fault survived, None when no row survived).
+this run written before the fault is read from the new primary
+(`canary.read_from`, default the same DSN): RPO = fault time - that row's
+time (0 when the last write before the fault survived, None when no row
+survived).
 """
 
 from __future__ import annotations
@@ -83,13 +84,20 @@ class CanaryWriter:
         self.last_written = at
         self._first.set()
 
-    def newest_surviving(self) -> datetime | None:
-        """The newest row of this run on the new primary (raises psycopg.Error when unreachable)."""
+    def newest_surviving(self, before: datetime) -> datetime | None:
+        """The newest row of this run written at or before `before` (the fault) that is on
+        the new primary (raises psycopg.Error when unreachable).
+
+        Rows written after the fault (a DSN that follows the primary reaches the promoted
+        one) say nothing about what the fault lost, so they are not counted.
+        """
         dsn = self.canary.read_from or self.canary.dsn
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
             row = conn.execute(
-                pgsql.SQL("SELECT max(written_at) FROM {} WHERE run_id = %s").format(self._table),
-                (self.run_id,),
+                pgsql.SQL(
+                    "SELECT max(written_at) FROM {} WHERE run_id = %s AND written_at <= %s"
+                ).format(self._table),
+                (self.run_id, before),
             ).fetchone()
         return row[0] if row and row[0] is not None else None
 

@@ -494,7 +494,7 @@ class DrillRunner:
         error = None
         newest = None
         try:
-            newest = canary.newest_surviving()
+            newest = canary.newest_surviving(before=self.state.marks["fault"])
         except Exception as exc:  # noqa: BLE001 - recorded in the journal
             error = f"cannot read the canary on the new primary: {type(exc).__name__}: {exc}"
         rpo = rpo_seconds(self.state.marks["fault"], newest)
