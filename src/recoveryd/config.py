@@ -329,6 +329,11 @@ def _cross_check(config: Config, doc: yamlsrc.Document) -> None:
                     ("sources", name, "targets", i),
                     f'unknown target "{target}"; use one of: {known}',
                 )
+            if target in source.targets[:i]:
+                raise doc.error(
+                    ("sources", name, "targets", i),
+                    f'target "{target}" is listed twice; name each target once',
+                )
         if source.via_ssh is not None and source.via_ssh not in config.hosts:
             raise doc.error(
                 ("sources", name, "via_ssh"),

@@ -67,6 +67,12 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
             "targets: [primary, ofsite]",
             r'recoveryd\.yaml:22: sources\.population\.targets\[1\]: unknown target "ofsite"',
         ),
+        (
+            "targets: [primary, local]",
+            "targets: [primary, primary]",
+            r'recoveryd\.yaml:22: sources\.population\.targets\[1\]: target "primary" is listed '
+            r"twice",
+        ),
         ("    rpo: 4h", "    rpo: four hours", r":20: sources\.population\.rpo: .*not a duration"),
         ("    priority: critical", "    priority: urgent", r":21: sources\.population\.priority"),
         (
