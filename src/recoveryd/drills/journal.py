@@ -21,6 +21,9 @@ from recoveryd.state import iso, utcnow
 OUTPUT_LIMIT = 8000
 _HEAD = 5000
 _TAIL = 2000
+# Redaction sees this much beyond the part that is kept, so that a secret (or a
+# `password=` key) cut by the truncation is still recognised whole and masked.
+_MARGIN = 4096
 
 
 def drills_dir(state_dir: Path) -> Path:
@@ -41,6 +44,21 @@ def truncate(text: str, limit: int = OUTPUT_LIMIT) -> str:
         return text
     cut = len(text) - _HEAD - _TAIL
     return f"{text[:_HEAD]}\n[... {cut} characters truncated ...]\n{text[-_TAIL:]}"
+
+
+def clip_redacted(text: str, redact: Callable[[str], str], limit: int = OUTPUT_LIMIT) -> str:
+    """`truncate(redact(text))`, redacting only the kept head and tail (plus a margin).
+
+    Truncating first and redacting the pieces would leave the part of a secret
+    that straddles a cut unrecognised; redacting the whole text costs more than
+    linear time on long output.
+    """
+    if len(text) <= limit:
+        return redact(text)
+    cut = len(text) - _HEAD - _TAIL
+    head = redact(text[: _HEAD + _MARGIN])[:_HEAD]
+    tail = redact(text[-(_TAIL + _MARGIN) :])[-_TAIL:]
+    return f"{head}\n[... {cut} characters truncated ...]\n{tail}"
 
 
 class Journal:
@@ -69,9 +87,9 @@ class Journal:
 
     def _clean(self, value: Any, key: str = "") -> Any:
         if isinstance(value, str):
-            # truncated first: redaction patterns cost more than linear time on long text
-            text = truncate(value) if key in ("output", "error", "detail") else value
-            return self.redact(text)
+            if key in ("output", "error", "detail"):
+                return clip_redacted(value, self.redact)
+            return self.redact(value)
         if isinstance(value, dict):
             return {k: self._clean(v, k) for k, v in value.items()}
         if isinstance(value, list | tuple):

@@ -49,3 +49,20 @@ def test_validate_command_names_file_and_line_and_exits_2(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert f"{book}:6: steps[0].reboot: unknown step kind" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_secret_cut_by_the_truncation_leaves_no_part_behind(tmp_path: Path) -> None:
+    """Long output is truncated, but a secret (or a DSN password) that straddles either cut
+    is masked whole: no prefix or suffix of it survives in the journal."""
+    secret = "Sup3rSecretValue-0123456789"
+    half = len(secret) // 2
+    text = "x" * (5000 - half) + secret + "y" * 8000  # the secret spans the head's cut
+    text += "host=db password=Hunter2Hunter2Hunter2 " + "w" * 1985  # the password, the tail's
+    j = Journal(tmp_path / "j.jsonl", Redactor([secret]).redact)
+    j.record("step", name="long", output=text, error=None)
+    (rec,) = journal(tmp_path / "j.jsonl")
+    out = rec["output"]
+    assert "characters truncated" in out
+    for piece in (secret[:half], secret[half:], "Hunter2Hunter2"[:8], "Hunter2Hunter2"[-8:]):
+        assert piece not in out
+    assert verify_journal(tmp_path / "j.jsonl").ok
