@@ -56,23 +56,50 @@ def build_parser() -> argparse.ArgumentParser:
         description="Disaster-recovery and backup orchestration for public-service databases.",
     )
     parser.add_argument("--version", action="version", version=f"recoveryd {__version__}")
-    parser.add_argument(
-        "--config",
-        help="configuration file (default: $RECOVERYD_CONFIG, else /etc/recoveryd/recoveryd.yaml)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=["debug", "info", "warning", "error"],
-        help="log verbosity on stderr; debug also shows tracebacks",
-    )
+    _add_global_options(parser, suppress_defaults=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():
         mod = importlib.import_module(f"recoveryd.cli.{module}")
         mod.register(sub)
         del name
+    _accept_global_options_after_commands(parser)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool) -> None:
+    """--config, --json, --log-level; on a command's parser without defaults, so that
+    leaving them out there keeps what was given before the command."""
+
+    def default_of(value: object) -> object:
+        return argparse.SUPPRESS if suppress_defaults else value
+
+    parser.add_argument(
+        "--config",
+        default=default_of(None),
+        help="configuration file (default: $RECOVERYD_CONFIG, else /etc/recoveryd/recoveryd.yaml)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=default_of(False),
+        help="print one JSON document on stdout",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=default_of("warning"),
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr; debug also shows tracebacks",
+    )
+
+
+def _accept_global_options_after_commands(parser: argparse.ArgumentParser) -> None:
+    """`recoveryd status --json` means `recoveryd --json status`: every (sub)command also
+    takes the global options; given there, they override those given before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                _add_global_options(child, suppress_defaults=True)
+                _accept_global_options_after_commands(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
