@@ -9,7 +9,7 @@ from typing import Any
 from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.errors import RecoverydError
+from recoveryd.errors import RecoverydError, UsageError
 from recoveryd.units import format_duration, format_size
 
 
@@ -23,12 +23,24 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    unlisted: list[str] = []
+
     def unreachable(target: str, exc: RecoverydError) -> None:
+        unlisted.append(target)
         output.warn(f"target {target} not listed: {exc.message}")
 
     snaps = app.list_snapshots(
         ctx.config, source=args.source, target=args.target, on_error=unreachable
     )
+    sources = ctx.config.config.sources
+    if args.source is not None and args.source not in sources and not snaps and not unlisted:
+        # a source no longer configured still lists its snapshots; a typo must not read as
+        # "no snapshots of it exist"
+        known = ", ".join(sorted(sources)) or "none configured"
+        raise UsageError(
+            f'unknown source "{args.source}": not in the configuration and no snapshots of it '
+            f"in the store; use one of: {known}"
+        )
     if ctx.json:
         output.emit_json([s.to_json() for s in snaps])
         return 0

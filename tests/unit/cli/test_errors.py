@@ -113,6 +113,13 @@ CASES = [
     ("malformed key file", bad_key, ["backup"], 2, "malformed key line"),
     ("key exists", keyed, ["key", "generate"], 2, "already exists"),
     ("unknown target option", keyed, ["snapshots", "--target", "nas"], 2, 'unknown target "nas"'),
+    (
+        "unknown source option",
+        keyed,
+        ["snapshots", "--source", "registri"],
+        2,
+        'unknown source "registri"',
+    ),
     ("same copy target", keyed, ["copy", "--from", "local", "--to", "local"], 2, "same target"),
     (
         "missing password file",
