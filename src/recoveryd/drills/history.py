@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recoveryd.chain import HashChain
-from recoveryd.drills.journal import iter_runs
+from recoveryd.drills.journal import iter_runs, read_records
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def list_runs(state_dir: Path, *, verify: bool = False) -> list[RunSummary]:
         chain = HashChain(path)
         started: dict[str, object] = {}
         finished: dict[str, object] = {}
-        for rec in chain.records():
+        for rec in read_records(path):
             if rec.get("type") == "run_started":
                 started = rec
             elif rec.get("type") == "run_finished":

@@ -10,6 +10,7 @@ truncated with a note saying how much was cut.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -95,6 +96,27 @@ class Journal:
         if isinstance(value, list | tuple):
             return [self._clean(v, key) for v in value]
         return value
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every parseable record of a journal, in file order.
+
+    Bytes that are not UTF-8 (an edited journal) are replaced rather than fatal,
+    so that `verify_journal` can report the edit; use it to know whether the
+    records can be trusted.
+    """
+    if not path.exists():
+        return []
+    out = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for raw in fh:
+            try:
+                rec = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+    return out
 
 
 def verify_journal(path: Path) -> ChainStatus:

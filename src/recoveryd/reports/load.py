@@ -8,6 +8,7 @@ record is `state_dir/incidents/<ID>.jsonl` (both hash-chained, see
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,21 @@ HISTORY = 200  # runs per source and kind read for the backup table
 
 class ReportError(RecoverydError):
     """A report cannot be produced: unknown run or incident, unreadable record."""
+
+
+def _records(path: Path) -> tuple[dict[str, Any], ...]:
+    """Every parseable record in file order; bytes that are not UTF-8 (an edited record
+    file) are replaced, not fatal: the chain's `verify` reports the edit."""
+    out = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for raw in fh:
+            try:
+                rec = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+    return tuple(out)
 
 
 def drill_journal_path(state_dir: Path, run_id: str) -> Path:
@@ -52,7 +68,7 @@ def read_record(path: Path, report_id: str, *, shown_as: str | None = None) -> R
     (relative to the state directory, so reports do not depend on where it is mounted)."""
     chain = HashChain(path)
     try:
-        records = tuple(chain.records())
+        records = _records(path)
         status = chain.verify()
     except OSError as exc:
         raise ReportError(
@@ -144,7 +160,7 @@ def drill_runs(state_dir: Path, since: datetime, until: datetime) -> tuple[Drill
     """Drill runs whose journals start within [since, until] (oldest first)."""
     found = []
     for path in (state_dir / "drills").glob("*/journal.jsonl"):
-        records = list(HashChain(path).records())
+        records = list(_records(path))
         if not records or records[0].get("type") != "run_started":
             continue
         started = _time(records[0])

@@ -373,3 +373,24 @@ steps:
     assert result.status == "aborted"
     assert not marker.exists()
     assert records(result.journal, "step") == []
+
+
+def test_a_byte_edited_into_invalid_utf8_is_reported_as_tampering(tmp_path: Path) -> None:
+    """An edit that leaves a byte that is not UTF-8 is reported by `drill list --verify` (exit
+    3) and by the run's report, instead of crashing either."""
+    from recoveryd.reports import render_run_report
+
+    state = tmp_path / "state"
+    book = write_playbook(tmp_path, HEAD + "steps:\n  - {name: one, run: [echo, hello]}\n")
+    result = run_playbook(None, book, state_dir=state)
+    path = only_journal(state)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"hello")] = 0xFF
+    path.write_bytes(bytes(data))
+    bad = cli("drill", "--state-dir", str(state), "list", "--verify")
+    assert bad.returncode == 3, bad.stderr
+    assert "TAMPERED" in bad.stdout
+    assert "Traceback" not in bad.stderr
+    report = render_run_report(state, result.run_id, fmt="md", out=tmp_path / "r.md")
+    text = report.read_text()
+    assert text.index("WARNING: this record was altered") < text.index("## Objectives")

@@ -134,3 +134,17 @@ def test_drills_and_failures_during_an_open_incident_join_its_timeline(tmp_path:
     drill = next(e for e in report.timeline if e.kind == "drill")
     assert drill.status == "failed"
     assert not any(e.kind == "run" and "backup" in str(e.name) for e in report.timeline)
+
+
+def test_an_incident_record_edited_into_invalid_utf8_is_shown_as_altered(tmp_path: Path) -> None:
+    """A byte edited into something that is not UTF-8 makes the incident show as not intact
+    (and its report warn), instead of making `incident list` and `report` crash."""
+    inc = Incidents(tmp_path, clock=_clock(), operator=lambda: "duty-wu")
+    incident_id = inc.open("Registry database unreachable", severity="I")
+    inc.note(incident_id, "Failover started")
+    path = inc.path(incident_id)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"Failover")] = 0xFF
+    path.write_bytes(bytes(data))
+    assert inc.get(incident_id).intact is False
+    assert load_report(tmp_path, incident_id).tampered
