@@ -43,5 +43,7 @@ def event(document: dict[str, Any]) -> None:
 
 
 def warn(text: str) -> None:
-    """A warning line on stderr: `recoveryd: warning: <message>`."""
-    print(f"recoveryd: warning: {text}", file=sys.stderr)
+    """A warning line on stderr: `recoveryd: warning: <message>`, with known secrets masked."""
+    from recoveryd.secrets import redact
+
+    print(f"recoveryd: warning: {redact(text)}", file=sys.stderr)
