@@ -10,7 +10,7 @@ from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.cli.progress import Reporter
 from recoveryd.cli.shedding import add_force, refuse_while_shedding
-from recoveryd.errors import IntegrityError
+from recoveryd.errors import IntegrityError, UsageError
 from recoveryd.units import format_size
 
 
@@ -36,6 +36,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.sample and not args.read_data:
+        raise UsageError(
+            "verify: --sample chooses which chunks --read-data reads; "
+            "use `verify --read-data --sample`"
+        )
     read_data: bool | str = ("sample" if args.sample else True) if args.read_data else False
     refuse_while_shedding(args, ctx, "verify")
     with Reporter("verify", quiet=ctx.json):

@@ -108,6 +108,7 @@ CASES = [
         2,
         "ignored explicit argument 'some'",
     ),
+    ("--sample alone", keyed, ["verify", "--sample"], 2, "--read-data --sample"),
     ("unknown source", keyed, ["backup", "registri"], 2, 'unknown source "registri"'),
     ("no key file", nothing, ["backup"], 2, "key generate"),
     ("malformed key file", bad_key, ["backup"], 2, "malformed key line"),
