@@ -11,7 +11,9 @@ it was read; that is accepted (the reader's `exit_status` is then 1), not a
 failure: the directory is live, and every file in the stream is complete.
 
 Restore: into a directory (created when missing, refused when it is not
-empty), member by member, refusing anything that would land outside it:
+empty), member by member into a hidden staging directory inside it, moved into
+place only once the whole stream was read and authenticated (a stream that fails
+part way leaves nothing behind), refusing anything that would land outside it:
 absolute names, `..`, hard links or symlinks pointing outside, and paths that
 go through an already extracted symlink. Owners are restored when running as
 root (by numeric id).
@@ -21,6 +23,9 @@ from __future__ import annotations
 
 import os
 import posixpath
+import secrets
+import shutil
+import stat
 import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,14 +91,39 @@ class DirectorySource:
                 f"source {self.name}: {root} exists and is not an empty directory; "
                 "restore into a new or empty directory"
             )
+        created = not root.exists()
         root.mkdir(parents=True, exist_ok=True)
+        staging = root / f".recoveryd-restoring-{secrets.token_hex(8)}"
+        staging.mkdir()
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
-                tar.extractall(  # noqa: S202 - every member passes _confined_filter
-                    root, numeric_owner=True, filter=_confined_filter(root)
-                )
-        except (tarfile.TarError, OSError) as exc:
-            raise SourceError(f"source {self.name}: restore into {root} failed: {exc}") from exc
+            try:
+                with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+                    tar.extractall(  # noqa: S202 - every member passes _confined_filter
+                        staging, numeric_owner=True, filter=_confined_filter(staging)
+                    )
+            except (tarfile.TarError, OSError) as exc:
+                raise SourceError(f"source {self.name}: restore into {root} failed: {exc}") from exc
+            _move_into_place(staging, root)
+        except BaseException:
+            # a stream that fails part way (damaged chunk, dump error, interruption) leaves
+            # nothing behind: no truncated file may pass for restored data
+            shutil.rmtree(staging, ignore_errors=True)
+            if created:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
+
+
+def _move_into_place(staging: Path, root: Path) -> None:
+    """Move a completely extracted tree from `staging` (inside `root`) up into `root`,
+    then give `root` the mode, owner and times the snapshot recorded for its top."""
+    top = staging.stat()
+    for entry in staging.iterdir():
+        entry.rename(root / entry.name)
+    staging.rmdir()
+    os.chmod(root, stat.S_IMODE(top.st_mode))  # noqa: PTH101
+    if os.geteuid() == 0:
+        os.chown(root, top.st_uid, top.st_gid)
+    os.utime(root, ns=(top.st_atime_ns, top.st_mtime_ns))
 
 
 def _confined_filter(root: Path) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd.errors import SourceError
+from recoveryd.errors import IntegrityError, SourceError
 from recoveryd.sources.base import SourceInfo
 from recoveryd.sources.directory import STREAM_FORMAT, DirectorySource
 from recoveryd.sources.local import LocalRunner
@@ -172,3 +172,49 @@ def test_restore_refuses_writing_through_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(SourceError):
         src.restore(io.BytesIO(evil), str(tmp_path / "dest"), INFO)
     assert list(target.iterdir()) == []
+
+
+class _FailingAfter(io.RawIOBase):
+    """The first `limit` bytes of `data`, then the error a damaged chunk raises."""
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        self._data = io.BytesIO(data)
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._left <= 0:
+            raise IntegrityError("snapshot s: object data/ab failed authentication")
+        chunk = self._data.read(min(size if size >= 0 else self._left, self._left))
+        self._left -= len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-dest", "empty-dest"])
+def test_a_stream_failing_part_way_leaves_no_partial_files(tmp_path: Path, existing: bool) -> None:
+    """When the snapshot stream fails in the middle (a damaged chunk), the restore raises
+    and the destination holds nothing: no truncated file passes for restored data; a
+    destination that did not exist is not left behind. A complete restore then gives the
+    destination the mode and time the snapshot recorded for its top directory."""
+    src_dir = tmp_path / "src"
+    src_dir.mkdir()
+    for i in range(4):
+        (src_dir / f"f{i}.bin").write_bytes(os.urandom(200_000))
+    src_dir.chmod(0o750)
+    os.utime(src_dir, (1_500_000_000, 1_500_000_000))
+    data = _snapshot(DirectorySource("geo", str(src_dir), runner=LocalRunner()))
+    dest = tmp_path / "dest"
+    if existing:
+        dest.mkdir()
+    src = DirectorySource("geo", str(src_dir), runner=LocalRunner())
+    with pytest.raises(IntegrityError):
+        src.restore(_FailingAfter(data, len(data) * 3 // 4), str(dest), INFO)
+    if existing:
+        assert list(dest.iterdir()) == []
+    else:
+        assert not dest.exists()
+    src.restore(io.BytesIO(data), str(dest), INFO)
+    assert _meta(dest) == _meta(src_dir)
+    assert (dest.stat().st_mode & 0o7777, int(dest.stat().st_mtime)) == (0o750, 1_500_000_000)
