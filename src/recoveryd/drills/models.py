@@ -180,6 +180,9 @@ class Step(Model):
     when: str | bool | None = None
     marks: Literal["fault", "recovered"] | None = None
     destructive: bool = False
+    # the step's output holds a count (its first whole number), kept in the run's result
+    # under this name (e.g. `requests_shed`, which the governor adds to its event)
+    measure: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] | None = None
     approvals: int = Field(default=1, ge=1, le=10)
     vars: dict[str, str] = Field(default_factory=dict)
 

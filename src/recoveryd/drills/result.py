@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +22,7 @@ class DrillResult:
     report: Path | None = None
     error: str | None = None
     interrupted: bool = False
+    measures: dict[str, int] = field(default_factory=dict)  # from steps with `measure:`
 
     def to_json(self) -> dict[str, object]:
         """SPEC §1 `drill run --json`."""

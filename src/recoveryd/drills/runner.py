@@ -19,6 +19,7 @@ Marks are taken when their step ends: `fault` when the fault is in effect,
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from recoveryd.errors import RecoverydError, RefusedError
 from recoveryd.secrets import REDACTOR, Redactor
 from recoveryd.state import StateStore, iso, utcnow
 
+_FIRST_NUMBER = re.compile(r"\d+")
 _FALSY = {"", "false", "no", "0", "none", "off"}
 GOVERNOR_EVENTS = ("level_change", "deferred", "paused", "resumed", "shed_action", "rpo_override")
 
@@ -61,6 +63,7 @@ class _RunState:
     error: str | None = None
     done: list[_Done] = field(default_factory=list)
     marks: dict[str, datetime] = field(default_factory=dict)
+    measures: dict[str, int] = field(default_factory=dict)
     tripped: threading.Event = field(default_factory=threading.Event)
 
 
@@ -347,6 +350,7 @@ class DrillRunner:
             if outcome.ok or outcome.undo is not None:
                 self.state.done.append(_Done(step, outcome))
             if outcome.ok:
+                self._measure(step, outcome)
                 if step.marks is not None:
                     self.state.marks[step.marks] = self.clock()
                     self.journal.record("mark", mark=step.marks)
@@ -358,6 +362,20 @@ class DrillRunner:
             self.state.reason = self.state.reason or "abort"
         status = "passed" if self.state.status == "passed" else "failed"
         self.journal.record("phase", phase="steps", status=status)
+
+    def _measure(self, step: Step, outcome: Outcome) -> None:
+        """Keep the count a `measure:` step printed (its first whole number)."""
+        if step.measure is None:
+            return
+        found = _FIRST_NUMBER.search(outcome.output)
+        if found is None:
+            self.journal.record(
+                "event",
+                kind="measure_missing",
+                data={"step": step.name, "measure": step.measure},
+            )
+            return
+        self.state.measures[step.measure] = int(found.group(0))
 
     def _step_failed(self, step: Step, outcome: Outcome) -> None:
         if outcome.status == "aborted" or self.abort.is_set():
@@ -541,6 +559,7 @@ class DrillRunner:
             journal=self.journal.path,
             error=st.error,
             interrupted=st.reason == "interrupt",
+            measures=dict(st.measures),
         )
 
     def _with_report(self, result: DrillResult) -> DrillResult:

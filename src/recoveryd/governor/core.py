@@ -259,6 +259,11 @@ class Governor:
             else:
                 status = getattr(outcome, "status", "passed")
                 data.update(result=str(status), run_id=getattr(outcome, "run_id", None))
+                # counts the playbook measured, e.g. `requests_shed` read from nginx's log
+                measures = getattr(outcome, "measures", None)
+                if isinstance(measures, Mapping):
+                    counts = {str(k): v for k, v in measures.items() if type(v) is int and v >= 0}
+                    data.update({k: v for k, v in counts.items() if k not in data})
         self._event("shed_action", data)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:

@@ -40,6 +40,30 @@ def test_essential_only_keeps_verification_and_sheds_the_rest(
         nginx_front.reset()
 
 
+def test_full_service_playbook_counts_the_requests_turned_away(
+    nginx_front: NginxFront, tmp_path: Path
+) -> None:
+    """The requests nginx answered 503 in essential-only mode are counted when full service
+    returns (`requests_shed` in the run's result, which the governor adds to its event);
+    essential requests are not counted, and the count starts again with the next mode."""
+    run = playbook_runner(None, nginx_front.vars(), state_dir=tmp_path)
+    try:
+        for _ in range(2):
+            run(SHED / "essential-only.yaml")
+            for _ in range(3):
+                assert http_status(nginx_front.url + "/verify?code=1") == 200
+            for _ in range(7):
+                assert http_status(nginx_front.url + "/appointments") == 503
+            result = run(SHED / "restore-full-service.yaml")
+            shed = getattr(result, "measures", {}).get("requests_shed")
+            # the 7 above, the playbook's own probe that saw the 503, and at most the
+            # restore playbook's polls that reached a worker still in essential-only mode
+            assert isinstance(shed, int)
+            assert 8 <= shed <= 8 + 75, shed
+    finally:
+        nginx_front.reset()
+
+
 def test_an_invalid_mode_file_is_refused_by_nginx_t_and_rolled_back(
     nginx_front: NginxFront, tmp_path: Path
 ) -> None:

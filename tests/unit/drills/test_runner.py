@@ -394,3 +394,18 @@ def test_a_byte_edited_into_invalid_utf8_is_reported_as_tampering(tmp_path: Path
     report = render_run_report(state, result.run_id, fmt="md", out=tmp_path / "r.md")
     text = report.read_text()
     assert text.index("WARNING: this record was altered") < text.index("## Objectives")
+
+
+def test_a_measure_step_puts_its_count_in_the_result(tmp_path: Path) -> None:
+    """A step with `measure: NAME` hands the first whole number of its output to the run's
+    result under NAME (the shedding playbook counts nginx's 503s this way)."""
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + "steps:\n"
+        + "  - {name: count, run: [echo, '42 /var/log/shed.log'], measure: requests_shed}\n"
+        + "  - {name: plain, run: [echo, '7']}\n",
+    )
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    assert result.status == "passed", result.error
+    assert result.measures == {"requests_shed": 42}

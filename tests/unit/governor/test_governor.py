@@ -157,3 +157,20 @@ def test_sampling_thread_measures_its_own_cpu() -> None:
     finally:
         gov.stop()
     assert gov.cpu_seconds >= 0.0 and gov.ticks >= 5
+
+
+def test_a_count_measured_by_a_shedding_playbook_joins_its_event(tmp_path: Path) -> None:
+    """When the playbook measured how many requests were turned away, the shed_action event
+    carries that count as `requests_shed`, so reports need not say "unknown"."""
+    ev = Events()
+    leave = tmp_path / "restore.yaml"
+
+    def run_playbook(path: Path) -> object:
+        measures = {"requests_shed": 1520, "result": 3}  # cannot overwrite the event's own keys
+        return type("R", (), {"status": "passed", "run_id": "r2", "measures": measures})()
+
+    gov = make(ev, run_playbook=run_playbook)
+    gov.run_action("exit", "critical", leave)
+    (action,) = [d for k, d in ev.items if k == "shed_action"]
+    assert action["requests_shed"] == 1520
+    assert action["result"] == "passed"
