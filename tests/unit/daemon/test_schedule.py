@@ -144,3 +144,17 @@ def test_plan_at_a_given_time_uses_the_configured_timezone() -> None:
     nxt = trig.get_next_fire_time(None, datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
     assert nxt is not None
     assert nxt.astimezone(UTC) == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("expr", ["0 3 * * *", "every 1d"])
+def test_jitter_spreads_runs_within_the_window_after_the_slot(expr: str) -> None:
+    """With `daemon.jitter: 10m` each run starts at its slot plus a random delay of at most
+    ten minutes (so a hundred sources scheduled at 03:00 do not all start at once);
+    without jitter it starts exactly at the slot."""
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    exact = build_trigger(expr, key="k", timezone="UTC").get_next_fire_time(None, now)
+    assert exact is not None
+    jittered = build_trigger(expr, key="k", timezone="UTC", jitter=600)
+    fires = {jittered.get_next_fire_time(None, now) for _ in range(50)}
+    assert len(fires) > 1
+    assert all(f is not None and 0 <= (f - exact).total_seconds() <= 600 for f in fires)
