@@ -158,3 +158,38 @@ def test_jitter_spreads_runs_within_the_window_after_the_slot(expr: str) -> None
     fires = {jittered.get_next_fire_time(None, now) for _ in range(50)}
     assert len(fires) > 1
     assert all(f is not None and 0 <= (f - exact).total_seconds() <= 600 for f in fires)
+
+
+def test_jobs_of_different_sources_run_concurrently_up_to_the_limit() -> None:
+    """With `daemon.max_concurrent_jobs: 2`, backups of three sources due together run two
+    at a time: two start side by side, the third starts only when one of them ends."""
+    release = threading.Event()
+    lock = threading.Lock()
+    running: list[str] = []
+    started: list[str] = []
+
+    def run(spec: JobSpec) -> None:
+        with lock:
+            running.append(spec.id)
+            started.append(spec.id)
+        release.wait(30)
+        with lock:
+            running.remove(spec.id)
+
+    sched = Scheduler(run, max_concurrent=2, heartbeat_interval=0.2)
+    specs = [
+        JobSpec(f"backup:{n}", "backup", "0 0 1 1 *", f"sources.{n}.schedule", source=n)
+        for n in ("a", "b", "c")
+    ]
+    sched.apply(specs)
+    sched.start()
+    try:
+        for spec in specs:
+            sched.run_at(spec)
+        assert poll(lambda: len(started) == 2)
+        assert not poll(lambda: len(started) > 2, 0.5), "a third job started beyond the limit"
+        release.set()
+        assert poll(lambda: len(started) == 3 and not running)
+    finally:
+        release.set()
+        sched.shutdown()
