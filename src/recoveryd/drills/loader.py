@@ -143,7 +143,8 @@ def _render(
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_render(doc, v, (*path, i), variables, shell=False) for i, v in enumerate(node)]
+        # the words of a `shell: true` list are joined into one shell line: quote there too
+        return [_render(doc, v, (*path, i), variables, shell=shell) for i, v in enumerate(node)]
     if isinstance(node, str) and ("{{" in node or "{%" in node):
         context = {k: shlex.quote(v) for k, v in variables.items()} if shell else variables
         try:

@@ -409,3 +409,26 @@ def test_a_measure_step_puts_its_count_in_the_result(tmp_path: Path) -> None:
     result = run_playbook(None, book, state_dir=tmp_path / "state")
     assert result.status == "passed", result.error
     assert result.measures == {"requests_shed": 42}
+
+
+def test_a_shell_step_written_as_a_list_quotes_its_variables_too(tmp_path: Path) -> None:
+    """`shell: true` with `run` as a list joins the words into one shell line; a variable
+    full of shell syntax in one of the words is still one literal word, never run."""
+    out = tmp_path / "out"
+    pwned = tmp_path / "pwned"
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + f"""
+vars: {{value: plain}}
+steps:
+  - name: shell step as a list
+    shell: true
+    run: [printf, "%s", "{{{{ value }}}}", ">", "{out}"]
+""",
+    )
+    nasty = f"x; touch {pwned}; $(touch {pwned}) `touch {pwned}` 'q"
+    result = run_playbook(None, book, state_dir=tmp_path / "state", vars={"value": nasty})
+    assert result.status == "passed", result.error
+    assert out.read_text() == nasty
+    assert not pwned.exists()
