@@ -134,6 +134,14 @@ class Probe(Model):
     pressure: Literal["below critical", "below elevated"] | None = None
     expect: Expectation = None
 
+    @model_validator(mode="after")
+    def _explicit_shell(self) -> Probe:
+        if isinstance(self.run, str) and not self.shell:
+            raise ValueError(
+                "run is a string; give an argument list, or write shell: true to use a shell"
+            )
+        return self
+
 
 class Approvals(Model):
     required: int = Field(default=0, ge=0, le=10)

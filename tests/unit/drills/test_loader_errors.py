@@ -47,6 +47,12 @@ CASES: list[tuple[str, str, int, tuple[str, ...]]] = [
         ("shell: true",),
     ),
     (
+        "string probe command without shell",
+        HEAD + "steps:\n  - name: x\n    wait:\n      run: curl -s http://x/$(id)\n",
+        6,
+        ("shell: true",),
+    ),
+    (
         "bad duration",
         HEAD + "steps:\n  - name: x\n    run: [a]\n    timeout: soon\n",
         7,
