@@ -10,7 +10,8 @@ id, the LSN, the server version and the pg_dump version.
 
 Format. The custom format with compression off (`-Fc -Z0`): one sequential
 stream (no temporary file: `pg_restore` reads it from a pipe, with
-`--exit-on-error`), with table data laid out row after row as COPY text, so
+`--exit-on-error` in one transaction, so a restore that fails part way leaves
+no table behind), with table data laid out row after row as COPY text, so
 content-defined chunks of unchanged row ranges are byte-identical between
 snapshots and deduplicate; the repository compresses each chunk with zstd.
 Measured (`tests/integration/sources/test_pg_dedup.py`, 100 000 citizens,
@@ -288,6 +289,8 @@ class PostgresSource:
                 self._runner,
                 [
                     *(self._tool("pg_restore"), "--no-owner", "--exit-on-error", "--no-password"),
+                    # all or nothing: a stream failing part way (a damaged chunk) rolls back
+                    "--single-transaction",
                     *("--dbname", format_pg_dsn(params)),
                 ],
                 stream,

@@ -231,3 +231,36 @@ def test_concurrent_snapshots_are_independent(pg_server: PgServer, registry_db: 
     for t in threads:
         t.join()
     assert len(results) == 2 and all(r.startswith(b"PGDMP") for r in results)
+
+
+def test_a_stream_failing_part_way_leaves_no_partial_tables(
+    pg_server: PgServer, registry_db: str
+) -> None:
+    """When the snapshot stream fails in the middle of the table data (a damaged chunk), the
+    restore raises and the destination database holds no table at all: a half-restored
+    registry never passes for a restored one."""
+
+    class FailingAfter(io.RawIOBase):
+        def __init__(self, data: bytes, limit: int) -> None:
+            self._data, self._left = io.BytesIO(data), limit
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1, /) -> bytes:
+            if self._left <= 0:
+                raise RuntimeError("chunk 42 failed authentication")
+            chunk = self._data.read(min(size if size >= 0 else self._left, self._left))
+            self._left -= len(chunk)
+            return chunk
+
+    reader = _source(pg_server, registry_db).snapshot()
+    data = read_all(reader)
+    pg_server.drop_database("restored_partial")
+    with pytest.raises(RuntimeError, match="chunk 42"):
+        _source(pg_server, registry_db).restore(
+            FailingAfter(data, len(data) * 3 // 4),
+            pg_server.admin_dsn("restored_partial"),
+            reader.info,
+        )
+    assert table_checksums(pg_server.admin_dsn("restored_partial")) == {}
