@@ -53,6 +53,10 @@ def _quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _quote_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def read_head(reader: ByteReader) -> tuple[bytes, dict[str, str]]:
     """Read a dump's head up to its binlog position comment (or its first table).
 
@@ -200,7 +204,8 @@ class MysqlSource:
         *,
         password: str | None = None,
     ) -> None:
-        """Load the dump into the database of `dest` (created when missing) with the client.
+        """Load the dump into the database of `dest` (created when missing, and dropped again
+        when the load fails part way) with the client.
 
         `password` (else one inside `dest`, else this source's) authenticates to `dest`.
         """
@@ -216,23 +221,34 @@ class MysqlSource:
         defaults = self._defaults(secret)
         try:
             server = MysqlDsn(target.user, target.host, target.port, None, socket=target.socket)
-            self._query(
+            quoted = _quote_ident(database)
+            existed = self._query(
                 client,
                 defaults,
                 server,
-                f"CREATE DATABASE IF NOT EXISTS {_quote_ident(database)}",
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA "
+                f"WHERE SCHEMA_NAME = {_quote_string(database)}",
                 secret,
-            )
+            ) != ["0"]
+            self._query(client, defaults, server, f"CREATE DATABASE IF NOT EXISTS {quoted}", secret)
             argv = [*self._base_args(client, defaults, target), "--batch", "--database", database]
-            restore_into(
-                self.name,
-                self._runner,
-                argv,
-                stream,
-                tool=client,
-                database=database,
-                secrets=[secret, self._password],
-            )
+            try:
+                restore_into(
+                    self.name,
+                    self._runner,
+                    argv,
+                    stream,
+                    tool=client,
+                    database=database,
+                    secrets=[secret, self._password],
+                )
+            except BaseException:
+                # the SQL dump cannot load in one transaction (DDL commits): a database this
+                # restore created is dropped again, so a half-loaded one never looks restored
+                if not existed:
+                    with contextlib.suppress(Exception):
+                        self._query(client, defaults, server, f"DROP DATABASE {quoted}", secret)
+                raise
         finally:
             if defaults is not None:
                 with contextlib.suppress(Exception):

@@ -169,3 +169,36 @@ def test_restore_of_a_broken_dump_fails_clearly(
             reader.info,
             password=mariadb_server.admin_password,
         )
+
+
+def test_a_stream_failing_part_way_leaves_no_half_loaded_database(
+    mariadb_server: MariadbServer, legal_db: str
+) -> None:
+    """When the snapshot stream fails in the middle (a damaged chunk), the restore raises and
+    the database it created is gone again: a half-loaded copy never passes for a restored one."""
+
+    class FailingAfter(io.RawIOBase):
+        def __init__(self, data: bytes, limit: int) -> None:
+            self._data, self._left = io.BytesIO(data), limit
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1, /) -> bytes:
+            if self._left <= 0:
+                raise RuntimeError("chunk 42 failed authentication")
+            chunk = self._data.read(min(size if size >= 0 else self._left, self._left))
+            self._left -= len(chunk)
+            return chunk
+
+    reader = _source(mariadb_server, legal_db).snapshot()
+    data = read_all(reader)
+    mariadb_server.drop_database("legal_partial")
+    with pytest.raises(RuntimeError, match="chunk 42"):
+        _source(mariadb_server, legal_db).restore(
+            FailingAfter(data, len(data) * 3 // 4),
+            mariadb_server.admin_dsn("legal_partial"),
+            reader.info,
+            password=mariadb_server.admin_password,
+        )
+    assert mariadb_server.sql(None, "SHOW DATABASES LIKE 'legal\\_partial'") == []
