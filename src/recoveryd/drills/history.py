@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from recoveryd.chain import HashChain
-from recoveryd.drills.journal import iter_runs, read_records
+from recoveryd.drills.journal import check_against_recorded, iter_runs, read_records
+from recoveryd.state import StateStore
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class RunSummary:
 def list_runs(state_dir: Path, *, verify: bool = False) -> list[RunSummary]:
     """Every run under `state_dir/drills`, oldest first; with `verify`, each chain is checked."""
     out = []
+    recorded = _recorded_runs(state_dir) if verify else {}
     for path in iter_runs(state_dir):
         chain = HashChain(path)
         started: dict[str, object] = {}
@@ -60,6 +64,7 @@ def list_runs(state_dir: Path, *, verify: bool = False) -> list[RunSummary]:
         status = None
         if verify:
             status = chain.verify()
+            status = check_against_recorded(status, recorded.get(path.parent.name, {}))
         out.append(
             RunSummary(
                 run_id=str(started.get("run_id") or path.parent.name),
@@ -78,6 +83,22 @@ def list_runs(state_dir: Path, *, verify: bool = False) -> list[RunSummary]:
             )
         )
     return out
+
+
+def _recorded_runs(state_dir: Path) -> dict[str, Mapping[str, Any]]:
+    """Run id -> the details the state database kept of each finished drill run."""
+    if not (state_dir / "state.db").is_file():
+        return {}
+    store = StateStore(state_dir)
+    try:
+        found: dict[str, Mapping[str, Any]] = {}
+        for run in store.runs(limit=1_000_000):
+            run_id = run.details.get("run_id")
+            if isinstance(run_id, str) and "journal_head" in run.details:
+                found.setdefault(run_id, run.details)
+        return found
+    finally:
+        store.close()
 
 
 def _num(value: object) -> float | None:

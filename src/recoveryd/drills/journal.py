@@ -11,7 +11,7 @@ truncated with a note saying how much was cut.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -78,10 +78,12 @@ class Journal:
         self.redact = redact
         self.clock = clock
         self.listener = listener
+        self.last: dict[str, Any] | None = None  # the newest record appended by this journal
 
     def record(self, type_: str, *, time: datetime | None = None, **fields: Any) -> dict[str, Any]:
         body = {"type": type_, "time": iso(time or self.clock()), **fields}
         full = self.chain.append(self._clean(body))
+        self.last = full
         if self.listener is not None:
             self.listener(full)
         return full
@@ -117,6 +119,25 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             if isinstance(rec, dict):
                 out.append(rec)
     return out
+
+
+def check_against_recorded(status: ChainStatus, details: Mapping[str, Any]) -> ChainStatus:
+    """`status` of an intact chain, unless the state database's record of the run (its
+    `journal_head` and `journal_records`, written when the run ended) disagrees: records
+    were then removed from the end, or the whole journal was rewritten with new hashes."""
+    head, count = details.get("journal_head"), details.get("journal_records")
+    if not status.ok or not isinstance(head, str) or not isinstance(count, int):
+        return status
+    if status.head == head and status.records == count:
+        return status
+    return ChainStatus(
+        False,
+        status.records,
+        status.head,
+        f"the journal holds {status.records} records, but {count} were recorded in the state "
+        "database when the run ended, with another last hash: records were removed or the "
+        "journal was rewritten",
+    )
 
 
 def verify_journal(path: Path) -> ChainStatus:

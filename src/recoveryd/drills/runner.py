@@ -183,11 +183,20 @@ class DrillRunner:
                 "rpo_seconds": rpo,
                 "objectives_met": result.objectives_met,
                 "dry_run": self.dry_run,
+                # kept apart from the journal, so that `drill list --verify` and the report
+                # notice records removed from its end or a journal rewritten whole
+                **self._journal_seal(),
             },
         )
         return self._with_report(result)
 
     _finished_watch = False
+
+    def _journal_seal(self) -> dict[str, Any]:
+        last = self.journal.last
+        if last is None:
+            return {}
+        return {"journal_head": last["hash"], "journal_records": int(last["seq"]) + 1}
 
     def _governor_events(self, store: StateStore, since: datetime) -> None:
         """Shedding events that happened during the run, for the report's timeline."""

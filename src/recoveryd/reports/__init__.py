@@ -39,6 +39,7 @@ from recoveryd.reports.build import build_report
 from recoveryd.reports.i18n import LANGS
 from recoveryd.reports.load import (
     ReportError,
+    check_seal,
     find_record,
     load_state,
     read_record,
@@ -86,6 +87,7 @@ def _load(
 ) -> Report:
     now = now or datetime.now(UTC)
     record = read_record(path, report_id, shown_as=str(path.relative_to(state_dir)))
+    record = check_seal(record, state_dir)
     since, until = record_window(record, now)
     first = record.records[0]
     rpos = {n: s.rpo for n, s in config.sources.items()} if config is not None else {}

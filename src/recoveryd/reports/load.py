@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from recoveryd.chain import HashChain
+from recoveryd.chain import ChainStatus, HashChain
 from recoveryd.errors import RecoverydError
 from recoveryd.reports.build import RecordFile
 from recoveryd.reports.model import DrillRun, SourceHistory, StateSnapshot
@@ -77,6 +77,36 @@ def read_record(path: Path, report_id: str, *, shown_as: str | None = None) -> R
     if not records:
         raise ReportError(f"report: {path} holds no records; the run did not start")
     return RecordFile(report_id, shown_as or str(path), records, status)
+
+
+def check_seal(record: RecordFile, state_dir: Path) -> RecordFile:
+    """`record`, marked altered when its chain verifies but disagrees with the head and
+    length the state database kept for the run when it ended (`journal_head`,
+    `journal_records`): records were removed from its end, or it was rewritten whole."""
+    if not record.chain.ok or not (state_dir / "state.db").is_file():
+        return record
+    store = StateStore(state_dir)
+    try:
+        sealed = [
+            r.details
+            for r in store.runs(limit=1_000_000)
+            if r.details.get("run_id") == record.id and "journal_head" in r.details
+        ]
+    finally:
+        store.close()
+    if not sealed:
+        return record
+    head, count = sealed[0].get("journal_head"), sealed[0].get("journal_records")
+    chain = record.chain
+    if chain.head == head and chain.records == count:
+        return record
+    problem = (
+        f"the journal holds {chain.records} records, but {count} were recorded in the state "
+        "database when the run ended, with another last hash: records were removed or the "
+        "journal was rewritten"
+    )
+    altered = ChainStatus(False, chain.records, chain.head, problem)
+    return RecordFile(record.id, record.path, record.records, altered)
 
 
 def record_window(record: RecordFile, now: datetime) -> tuple[datetime, datetime]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from recoveryd.drills.api import list_runs, run_playbook
+from recoveryd.drills.journal import verify_journal
 from recoveryd.errors import RefusedError
 from tests.unit.drills.helpers import cli, cli_popen, journal, only_journal, records, write_playbook
 
@@ -432,3 +433,48 @@ steps:
     assert result.status == "passed", result.error
     assert out.read_text() == nasty
     assert not pwned.exists()
+
+
+def _rewrite_chain(path: Path, keep: int, change: dict[str, object] | None = None) -> None:
+    """Rewrite a journal as someone who knows the format would: the first `keep` records,
+    `change` applied to the last of them, every hash recomputed so the chain verifies."""
+    from recoveryd.chain import GENESIS, record_hash
+
+    prev = GENESIS
+    lines = []
+    for rec in journal(path)[:keep]:
+        rec = {k: v for k, v in rec.items() if k not in ("prev", "hash")}
+        if change and rec["seq"] == keep - 1:
+            rec.update(change)
+        rec["prev"] = prev
+        rec["hash"] = prev = record_hash(rec)
+        lines.append(json.dumps(rec, ensure_ascii=False, sort_keys=True))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_records_cut_from_a_journal_or_a_rewritten_chain_are_detected(tmp_path: Path) -> None:
+    """The state database keeps each run's journal head and length: a journal cut short, or
+    rewritten with recomputed hashes (a failure turned into a pass), is reported by
+    `drill list --verify` (exit 3) and by the report, although its own chain verifies."""
+    state = tmp_path / "state"
+    book = write_playbook(tmp_path, HEAD + "steps:\n  - {name: one, run: [sh, -c, 'exit 1']}\n")
+    run_playbook(None, book, state_dir=state)
+    path = only_journal(state)
+    original = path.read_bytes()
+    count = len(journal(path))
+    assert list_runs(state, verify=True)[0].intact is True
+
+    _rewrite_chain(path, count - 1)
+    assert verify_journal(path).ok
+    cut = cli("drill", "--state-dir", str(state), "list", "--verify")
+    assert cut.returncode == 3, cut.stderr
+    assert "TAMPERED" in cut.stdout
+
+    path.write_bytes(original)
+    _rewrite_chain(path, count, {"status": "passed", "objectives_met": True, "error": None})
+    assert verify_journal(path).ok
+    (forged,) = list_runs(state, verify=True)
+    assert forged.status == "passed" and forged.intact is False
+    from recoveryd.reports import load_report
+
+    assert load_report(state, forged.run_id).tampered
