@@ -198,6 +198,7 @@ def restore(
     """
     from recoveryd.sources.base import SourceInfo
 
+    _mask_inline_password(dest)
     st = wiring.state(cfg)
     try:
         with holder(cfg, snapshot_id, target) as (repo, sid, m):
@@ -280,6 +281,24 @@ def holder(
     raise UsageError(
         f"snapshot {snapshot_id}: not found in any target; list them with `recoveryd snapshots`"
     )
+
+
+def _mask_inline_password(dest: str) -> None:
+    """A password written inside a destination URI (`postgresql://u:PW@h/db`) is masked
+    wherever it shows up later, even where the URI was reshaped (e.g. read as a path)."""
+    from urllib.parse import unquote, urlsplit
+
+    from recoveryd.secrets import REDACTOR
+
+    if "://" not in dest:
+        return  # `password=...` in keyword DSNs is masked by pattern
+    try:
+        password = urlsplit(dest).password
+    except ValueError:
+        return
+    if password:
+        REDACTOR.add(password)
+        REDACTOR.add(unquote(password))
 
 
 def _short(exc: BaseException) -> str:
