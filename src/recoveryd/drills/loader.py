@@ -25,7 +25,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from recoveryd import yamlsrc
 from recoveryd.config import Host, LoadedConfig
 from recoveryd.drills.expect import check_syntax
-from recoveryd.drills.models import KINDS, PROBE_KINDS, LoadedPlaybook, Playbook, Step
+from recoveryd.drills.models import (
+    KINDS,
+    PROBE_KINDS,
+    HttpRequest,
+    LoadedPlaybook,
+    Playbook,
+    Step,
+)
 from recoveryd.drills.steps.sql import engine_of
 from recoveryd.errors import ConfigError
 
@@ -80,6 +87,7 @@ def _load(
     book = _expand_includes(book, rdoc, cfg, variables, builtins, base, (*stack, real), hosts)
     _cross_check(book, rdoc, hosts, cfg)
     secrets = [v for k, v in variables.items() if _is_secret_name(k) and v]
+    secrets += [v for v in _step_secrets(book) if v not in secrets]
     return LoadedPlaybook(
         playbook=book,
         path=str(path),
@@ -89,6 +97,37 @@ def _load(
         base_dir=str(base),
         secrets=secrets,
     )
+
+
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+
+
+def _step_secrets(book: Playbook) -> list[str]:
+    """Values written into the playbook itself under a secret-looking name: a command's
+    `env` (`API_TOKEN: ...`) and HTTP headers (`Authorization`, `Cookie`, `X-Auth-Token`)."""
+    found: list[str] = []
+
+    def http(request: HttpRequest | None) -> None:
+        if request is not None:
+            found.extend(
+                v
+                for k, v in request.headers.items()
+                if v and (k.lower() in _SECRET_HEADERS or _is_secret_name(k))
+            )
+
+    def step(s: Step | None) -> None:
+        if s is None:
+            return
+        found.extend(v for k, v in s.env.items() if v and _is_secret_name(k))
+        http(s.http)
+        if s.wait is not None:
+            http(s.wait.http)
+        step(s.rollback)
+
+    for group in (book.preflight, book.steady_state, book.stop_conditions, book.steps):
+        for s in group:
+            step(s)
+    return found
 
 
 def _is_secret_name(name: str) -> bool:

@@ -478,3 +478,30 @@ def test_records_cut_from_a_journal_or_a_rewritten_chain_are_detected(tmp_path: 
     from recoveryd.reports import load_report
 
     assert load_report(state, forged.run_id).tampered
+
+
+def test_secrets_written_in_a_steps_env_or_headers_are_redacted(tmp_path: Path) -> None:
+    """A token written straight into a step's `env` (or an HTTP header such as Authorization)
+    is masked wherever it shows up in the journal, like a secret variable."""
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + """
+steps:
+  - name: echo the token
+    run: [sh, -c, 'echo "the service said: $API_TOKEN"']
+    env: {API_TOKEN: "lit3ral-t0ken-value"}
+    rollback:
+      name: undo
+      run: ["true"]
+      env: {DB_PASSWORD: "r0llback-passw0rd"}
+""",
+    )
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    assert result.status == "passed", result.error
+    text = result.journal.read_text()
+    assert "the service said" in text
+    assert "lit3ral-t0ken-value" not in text
+    from recoveryd.drills.loader import load_playbook
+
+    assert "r0llback-passw0rd" in load_playbook(book, None).secrets
