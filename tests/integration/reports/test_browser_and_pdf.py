@@ -113,6 +113,13 @@ def test_pdf_holds_chinese_text_and_renders_to_an_image(state_dir: Path, tmp_pat
     ):
         assert phrase in text, phrase
     assert sample.SECRET not in text
+    # the text layer alone would hold the characters even if they were drawn as tofu boxes:
+    # a CJK font must be embedded to draw them
+    fonts = subprocess.run(
+        ["pdffonts", str(pdf)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()[2:]
+    cjk = [f for f in fonts if re.search(r"CJK|WenQuanYi|Droid-?Sans-?Fallback|AR-?PL", f, re.I)]
+    assert any(f.split()[-5] == "yes" for f in cjk), fonts
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     prefix = ARTIFACTS / "drill-report.zh.pdf-page"
     subprocess.run(
