@@ -23,15 +23,16 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    unlisted: list[str] = []
-
-    def unreachable(target: str, exc: RecoverydError) -> None:
-        unlisted.append(target)
-        output.warn(f"target {target} not listed: {exc.message}")
+    unlisted: dict[str, RecoverydError] = {}
 
     snaps = app.list_snapshots(
-        ctx.config, source=args.source, target=args.target, on_error=unreachable
+        ctx.config, source=args.source, target=args.target, on_error=unlisted.__setitem__
     )
+    if unlisted and set(unlisted) >= set(ctx.config.config.targets):
+        # no target could be listed: an empty list would read as "no snapshots exist"
+        raise next(iter(unlisted.values()))
+    for target, exc in unlisted.items():
+        output.warn(f"target {target} not listed: {exc.message}")
     sources = ctx.config.config.sources
     if args.source is not None and args.source not in sources and not snaps and not unlisted:
         # a source no longer configured still lists its snapshots; a typo must not read as

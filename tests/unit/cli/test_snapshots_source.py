@@ -35,3 +35,24 @@ def test_snapshots_of_a_removed_source_are_still_listed(
     capsys.readouterr()
     assert main(["--config", str(conf), "--json", "snapshots", "--source", "old"]) == 0
     assert [s["source"] for s in json.loads(capsys.readouterr().out)] == ["old"]
+
+
+def test_no_listable_target_is_an_error_not_an_empty_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When no target can be listed (here the only one is damaged), `snapshots --json` exits
+    with that target's error (3, one line) instead of printing `[]`, which a script would read
+    as "no snapshots exist"."""
+    monkeypatch.chdir(tmp_path)
+    demo_data.create_sqlite(tmp_path / "old.db", 200)
+    conf = tmp_path / "c.yaml"
+    conf.write_text(CONFIG)
+    assert main(["--config", str(conf), "key", "generate"]) == 0
+    assert main(["--config", str(conf), "backup"]) == 0
+    with (tmp_path / "store" / "config").open("ab") as f:
+        f.write(b"x")
+    capsys.readouterr()
+    assert main(["--config", str(conf), "--json", "snapshots"]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "target local" in err
