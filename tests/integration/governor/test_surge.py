@@ -48,7 +48,8 @@ def test_surge_sheds_pauses_the_snapshot_and_recovers(
 ) -> None:
     """A 10x surge: the governor reaches critical, nginx goes essential-only (essential routes
     >= 99% success, others shed with 503), the running snapshot pauses; after the surge the
-    level returns to normal, full service is restored, and the snapshot completes and verifies."""
+    level returns to normal, full service is restored, and the snapshot completes and verifies;
+    the requests turned away are counted."""
     cfg = governed_config(surge_governor(nginx_front), megabytes=24, bandwidth="4MiB/s")
     status_path = tmp_path / "governor.json"
     out: dict[str, Any] = {}
@@ -72,6 +73,12 @@ def test_surge_sheds_pauses_the_snapshot_and_recovers(
     assert problems(story) == [], story
     assert check(summary.to_json(), min_success=0.99, min_shed=1) == [], summary
     assert story["first_critical_s"] is not None and story["first_pause_s"] is not None
+    # the count nginx logged, recorded on the governor's shed_action event for the report:
+    # the generator's 503s, the essential-only playbook's probe, at most the restore polls
+    counted = [a["requests_shed"] for a in story["shed_actions"] if "requests_shed" in a]
+    assert len(counted) == 1, story["shed_actions"]
+    shed = summary.non_essential.shed_503
+    assert shed + 1 <= counted[0] <= shed + 1 + 75, (counted, shed)
 
 
 @pytest.mark.skipif(not have_drills(), reason="the drill runner (recoveryd.drills) is not built")
