@@ -54,6 +54,9 @@ class StopMonitor:
                 out = execute(cond, self.ctx, cond.timeout or PROBE_TIMEOUT)
             except RecoverydError as exc:
                 out = Outcome("failed", "", exc.message)
+            except Exception as exc:  # noqa: BLE001 - a condition that cannot be checked trips
+                # escaping, it would end the background checking and leave the drill unguarded
+                out = Outcome("failed", "", f"cannot check: {type(exc).__name__}: {exc}")
             if self.stop_event.is_set():
                 return False
             if first:

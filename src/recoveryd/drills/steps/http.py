@@ -5,6 +5,7 @@ unreachable}` can wait for a service to be gone."""
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 
@@ -36,8 +37,9 @@ def run_http(ctx: StepContext, *, req: HttpRequest, expect: object, timeout: flo
     del ctx
     try:
         fields = fetch(req, min(timeout, req.timeout))
-    except (OSError, ValueError) as exc:
-        reason = f"{req.method} {req.url}: {getattr(exc, 'reason', exc)}"
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # HTTPException: a server that answers something other than HTTP (BadStatusLine...)
+        reason = f"{req.method} {req.url}: {getattr(exc, 'reason', exc) or type(exc).__name__}"
         if isinstance(expect, dict) and "status" in expect:
             # `expect: {status: unreachable}` waits for a service to be gone
             verdict = check_mapping(expect, {"status": "unreachable", "body": ""})
