@@ -431,6 +431,8 @@ class DrillRunner:
                 outcome = execute(step, ctx, step.timeout or _default_timeout(step, type_))
             except RecoverydError as exc:
                 outcome = Outcome("failed", "", exc.message)
+            except Exception as exc:  # noqa: BLE001 - a failed step, journaled; the rest is undone
+                outcome = Outcome("failed", "", f"unexpected {type(exc).__name__}: {exc}")
             if outcome.ok or attempts > step.retries or ctx.cancel.is_set():
                 break
             if outcome.undo is not None:
@@ -474,8 +476,8 @@ class DrillRunner:
                 start = self.clock()
                 try:
                     result = done.outcome.undo()
-                except (OSError, RecoverydError) as exc:
-                    result = Outcome("failed", "", str(exc))
+                except Exception as exc:  # noqa: BLE001 - the other undos and rollbacks still run
+                    result = Outcome("failed", "", f"{type(exc).__name__}: {exc}")
                 undo_step = done.step.model_copy(update={"name": f"undo: {done.step.name}"})
                 self.record_step("rollback", "rollback", undo_step, start, result, 1)
                 ok = ok and result.ok

@@ -505,3 +505,31 @@ steps:
     from recoveryd.drills.loader import load_playbook
 
     assert "r0llback-passw0rd" in load_playbook(book, None).secrets
+
+
+def test_a_rollback_that_breaks_unexpectedly_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rollback failing with an unexpected error (a driver exception, say) is journaled as
+    failed; the older rollbacks still run, steady state is checked, the run is finished."""
+    import recoveryd.drills.runner as runner_module
+
+    real = runner_module.execute
+
+    def execute(step, ctx, timeout=None):  # type: ignore[no-untyped-def]
+        if step.name == "undo B":
+            raise RuntimeError("driver exploded")
+        return real(step, ctx, timeout)
+
+    monkeypatch.setattr(runner_module, "execute", execute)
+    book = _rollback_book(tmp_path, "run: [sh, -c, 'exit 3']")
+    result = run_playbook(None, book, state_dir=tmp_path / "state")
+    assert result.status == "failed"
+    assert (tmp_path / "log").read_text().split() == ["A", "B", "undo-A"]
+    recs = journal(result.journal)
+    rollbacks = [(r["name"], r["status"]) for r in recs if r["type"] == "rollback"]
+    assert rollbacks == [("undo B", "failed"), ("undo A", "ok")]
+    assert "driver exploded" in next(r for r in recs if r.get("name") == "undo B")["error"]
+    phases = [(r["phase"], r["status"]) for r in recs if r["type"] == "phase"]
+    assert ("rollback", "failed") in phases and ("steady_state_after", "passed") in phases
+    assert recs[-1]["type"] == "run_finished"
