@@ -113,6 +113,30 @@ def test_restore_drill_with_a_wrong_checksum_fails_with_exit_4(
     assert not _scratch_exists(pg_server, "rdw_scratch")
 
 
+def test_restore_drill_into_an_existing_database_is_refused_and_drops_nothing(
+    tmp_path: Path, pg_server: PgServer, target_factory: Callable[..., TargetSpec]
+) -> None:
+    """A restore drill whose scratch DSN names a database that exists (here the live one, by
+    mistake) fails before restoring anything, and never drops it."""
+    cfg, checksum = _setup(tmp_path, pg_server, target_factory, "rdx")
+    result = run_playbook(
+        cfg,
+        REPO / "playbooks" / "restore-drill.yaml",
+        vars={
+            "scratch_dsn": pg_server.dsn("rdx_population"),
+            "scratch_password_file": str(pg_server.password_file),
+            "min_rows": str(ROWS),
+            "expected_checksum": checksum,
+        },
+    )
+    assert result.status == "failed"
+    assert int(result.exit_code) == 4
+    assert "already exists" in str(result.error)
+    assert _scratch_exists(pg_server, "rdx_population")
+    rows = pg_server.psql("rdx_population", "select count(*) from citizen")
+    assert int(rows[0][0]) == ROWS, rows
+
+
 def test_scheduled_restore_drill_is_recorded_with_its_rto(
     tmp_path: Path, pg_server: PgServer, target_factory: Callable[..., TargetSpec]
 ) -> None:

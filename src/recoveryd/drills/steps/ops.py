@@ -15,7 +15,7 @@ from recoveryd.config import LoadedConfig
 from recoveryd.drills.expect import matches
 from recoveryd.drills.models import BackupOp, RestoreOp, VerifyOp
 from recoveryd.drills.steps.base import Outcome, StepContext
-from recoveryd.drills.steps.scratch import drop_database
+from recoveryd.drills.steps.scratch import drop_database, scratch_exists
 from recoveryd.drills.steps.sql import query
 from recoveryd.errors import ConfigError, RecoverydError
 from recoveryd.secrets import resolve_secret
@@ -80,8 +80,17 @@ def run_restore(ctx: StepContext, op: RestoreOp, timeout: float) -> Outcome:
     password = None
     if op.password_file:
         password = resolve_secret(op.password_file, ctx.base_dir, setting="restore.password_file")
-    undo = _dropper(op.into, engine, password) if op.drop_after and engine else None
+    undo = None
     try:
+        if engine is not None and scratch_exists(op.into, engine, password):
+            return Outcome(
+                "failed",
+                "",
+                "the scratch database named by into already exists; a restore drill restores "
+                "only into a database it creates (and drops after): drop it if it is a "
+                "leftover scratch copy, or name a new one",
+            )
+        undo = _dropper(op.into, engine, password) if op.drop_after and engine else None
         snap = op.snapshot
         if snap == "latest":
             snap = newest_snapshot(cfg, op.source, op.target)
