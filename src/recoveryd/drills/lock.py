@@ -1,4 +1,8 @@
-"""One drill per target system at a time: `state_dir/drills/locks/<name>` (flock)."""
+"""One drill per target system at a time: `state_dir/drills/locks/<name>` (flock).
+
+The runner holds one lock per drill name and one per SSH host (`host-ADDRESS-PORT`)
+its steps reach.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,10 @@ class DrillLock:
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another run"
             os.close(fd)
+            name = self.path.name
+            what = f"a drill on {name[5:]}" if name.startswith("host-") else f"drill {name}"
             raise RefusedError(
-                f"drill {self.path.name} is already running ({holder}); wait for it to finish"
+                f"{what} is already running ({holder}); wait for it to finish"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{run_id} pid {os.getpid()}\n".encode())

@@ -33,7 +33,7 @@ from recoveryd.drills.canary import CanaryWriter, rpo_seconds
 from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
 from recoveryd.drills.lock import DrillLock
-from recoveryd.drills.models import LoadedPlaybook, Step
+from recoveryd.drills.models import LoadedPlaybook, Playbook, Step
 from recoveryd.drills.result import DrillResult, RunStatus
 from recoveryd.drills.steps import pressure
 from recoveryd.drills.steps.base import Outcome, Status, StepContext
@@ -156,8 +156,7 @@ class DrillRunner:
 
     def run(self) -> DrillResult:
         self.check_permission()
-        lock = DrillLock(self.state_dir, self.book.name)
-        lock.acquire(self.run_id)
+        lock = self._lock()
         store = StateStore(self.state_dir)
         started = self.clock()
         db_run = store.start_run(self.run_kind, source=self.run_source or self.book.name)
@@ -169,7 +168,8 @@ class DrillRunner:
         finally:
             self._finished_watch = True
             self.runners.close()
-            lock.release()
+            for held in reversed(lock):
+                held.release()
         self._governor_events(store, started)
         result = self._finish(rto, rpo)
         store.end_run(
@@ -191,6 +191,26 @@ class DrillRunner:
         return self._with_report(result)
 
     _finished_watch = False
+
+    def _lock(self) -> list[DrillLock]:
+        """One drill per target system: the drill's own name, and every host its steps reach
+        over SSH (so two different playbooks cannot fail over the same server at once)."""
+        names = [self.book.name]
+        for host in sorted(_referenced_hosts(self.book)):
+            spec = self.loaded.hosts.get(host)
+            if spec is not None:
+                names.append(f"host-{spec.address}-{spec.port}".replace("/", "_"))
+        held: list[DrillLock] = []
+        try:
+            for name in dict.fromkeys(names):
+                lock = DrillLock(self.state_dir, name)
+                lock.acquire(self.run_id)
+                held.append(lock)
+        except BaseException:
+            for lock in reversed(held):
+                lock.release()
+            raise
+        return held
 
     def _journal_seal(self) -> dict[str, Any]:
         last = self.journal.last
@@ -597,6 +617,20 @@ def _hosts_of(step: Step) -> list[str]:
     if step.wait is not None and step.wait.ssh:
         hosts.append(step.wait.ssh)
     return hosts
+
+
+def _referenced_hosts(book: Playbook) -> set[str]:
+    found: set[str] = set()
+
+    def walk(step: Step | None) -> None:
+        if step is not None:
+            found.update(_hosts_of(step))
+            walk(step.rollback)
+
+    for group in (book.preflight, book.steady_state, book.stop_conditions, book.steps):
+        for step in group:
+            walk(step)
+    return found
 
 
 def _default_timeout(step: Step, type_: str) -> float | None:

@@ -533,3 +533,50 @@ def test_a_rollback_that_breaks_unexpectedly_does_not_stop_the_others(
     phases = [(r["phase"], r["status"]) for r in recs if r["type"] == "phase"]
     assert ("rollback", "failed") in phases and ("steady_state_after", "passed") in phases
     assert recs[-1]["type"] == "run_finished"
+
+
+def test_two_different_drills_on_the_same_host_do_not_run_at_once(tmp_path: Path) -> None:
+    """One drill per target system: a second playbook, under another name, whose steps reach
+    the same SSH host as a running drill is refused before it does anything."""
+    state = tmp_path / "state"
+    (tmp_path / "key").write_text("")
+    (tmp_path / "known_hosts").write_text("")
+    hosts = (
+        "hosts:\n  db: {address: 127.0.0.1, port: 2222, user: ops, "
+        f"key_file: {tmp_path}/key, known_hosts: {tmp_path}/known_hosts}}\n"
+    )
+    on_db = '  - {name: on db, ssh: db, run: ["true"]}\n'
+    first = write_playbook(
+        tmp_path,
+        HEAD.replace("local", "failover-one")
+        + hosts
+        + "steps:\n  - {name: wait, sleep: 30s}\n"
+        + on_db,
+        name="one.yaml",
+    )
+    touched = tmp_path / "touched"
+    second = write_playbook(
+        tmp_path,
+        HEAD.replace("local", "failover-two")
+        + hosts
+        + f'steps:\n  - {{name: local, run: [touch, "{touched}"]}}\n'
+        + on_db,
+        name="two.yaml",
+    )
+    cancel = threading.Event()
+    thread = threading.Thread(
+        target=lambda: run_playbook(None, first, state_dir=state, cancel=cancel)
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not list((state / "drills").glob("*/journal.jsonl")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(RefusedError) as info:
+            run_playbook(None, second, state_dir=state)
+        assert "127.0.0.1-2222" in str(info.value) and "already running" in str(info.value)
+        assert not touched.exists()
+    finally:
+        cancel.set()
+        thread.join(30)
