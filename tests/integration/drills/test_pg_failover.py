@@ -84,4 +84,4 @@ def test_pg_failover_meets_objectives_and_keeps_canary_rows(
     assert recovering == [(True,)]
     phases = [(r["phase"], r["status"]) for r in records(result.journal, "phase")]
     assert ("steady_state_after", "passed") in phases
-    assert result.report is None or result.report.exists()
+    assert result.report is not None and result.report.exists()

@@ -580,3 +580,21 @@ def test_two_different_drills_on_the_same_host_do_not_run_at_once(tmp_path: Path
     finally:
         cancel.set()
         thread.join(30)
+
+
+def test_drill_run_writes_the_html_report_next_to_its_journal_and_prints_it(
+    tmp_path: Path,
+) -> None:
+    """`recoveryd drill run` renders the HTML report into the run's directory, beside the
+    journal, and prints its path."""
+    state = tmp_path / "state"
+    book = write_playbook(tmp_path, HEAD + "steps:\n  - {name: one, run: [echo, hello]}\n")
+    done = cli("drill", "--state-dir", str(state), "run", str(book))
+    assert done.returncode == 0, done.stderr
+    journal_file = only_journal(state)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("report "))
+    report = Path(line.removeprefix("report "))
+    assert report.parent == journal_file.parent
+    assert report.suffix == ".html"
+    html = report.read_text(encoding="utf-8")
+    assert journal_file.parent.name in html and 'id="timeline-chart"' in html
