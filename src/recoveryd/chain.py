@@ -71,10 +71,13 @@ class HashChain:
         return int(last["seq"]) + 1, str(last["hash"])
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every parseable record in file order (verification is separate)."""
+        """Every parseable record in file order (verification is separate).
+
+        Bytes that are not UTF-8 (an edited file) are replaced rather than fatal,
+        so that `verify` can report the edit."""
         if not self.path.exists():
             return
-        with self.path.open(encoding="utf-8") as fh:
+        with self.path.open(encoding="utf-8", errors="replace") as fh:
             for raw in fh:
                 if not raw.strip():
                     continue

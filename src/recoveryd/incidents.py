@@ -19,7 +19,6 @@ shedding, drills) joins the incident's timeline when its report is rendered
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,7 +142,7 @@ class Incidents:
     def get(self, incident_id: str) -> IncidentSummary:
         path = self._existing(incident_id)
         chain = HashChain(path)
-        records = _read_records(path)
+        records = list(chain.records())
         if not records or records[0].get("type") != "opened":
             raise IncidentNotFoundError(f"incident: {path} is not an incident record")
         opened = records[0]
@@ -211,18 +210,3 @@ class Incidents:
         if not text:
             raise UsageError(message)
         return text
-
-
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    """Every parseable record in file order; bytes that are not UTF-8 (an edited record)
-    are replaced, not fatal: `HashChain.verify` reports the edit."""
-    out = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for raw in fh:
-            try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-    return out

@@ -10,7 +10,6 @@ truncated with a note saying how much was cut.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -101,24 +100,9 @@ class Journal:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every parseable record of a journal, in file order.
-
-    Bytes that are not UTF-8 (an edited journal) are replaced rather than fatal,
-    so that `verify_journal` can report the edit; use it to know whether the
-    records can be trusted.
-    """
-    if not path.exists():
-        return []
-    out = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for raw in fh:
-            try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-    return out
+    """Every parseable record of a journal, in file order; `verify_journal` says whether
+    they can be trusted."""
+    return list(HashChain(path).records())
 
 
 def check_against_recorded(status: ChainStatus, details: Mapping[str, Any]) -> ChainStatus:
