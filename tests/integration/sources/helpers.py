@@ -37,3 +37,21 @@ def cmdlines_containing(secret: str) -> list[str]:
         if secret.encode() in raw:
             hits.append(raw.replace(b"\0", b" ").decode(errors="replace"))
     return hits
+
+
+class FailingAfter(io.RawIOBase):
+    """A snapshot stream that breaks after `limit` bytes, as one does when a chunk fails
+    authentication half-way through a restore."""
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        self._data, self._left = io.BytesIO(data), limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._left <= 0:
+            raise RuntimeError("chunk 42 failed authentication")
+        chunk = self._data.read(min(size if size >= 0 else self._left, self._left))
+        self._left -= len(chunk)
+        return chunk

@@ -12,7 +12,12 @@ from recoveryd.errors import SourceError
 from recoveryd.sources.local import LocalRunner
 from recoveryd.sources.mysql import STREAM_FORMAT, MysqlSource
 from tests.fixtures.mariadb import MariadbServer, populate_registry_mysql, table_checksums_mysql
-from tests.integration.sources.helpers import children_named, cmdlines_containing, read_all
+from tests.integration.sources.helpers import (
+    FailingAfter,
+    children_named,
+    cmdlines_containing,
+    read_all,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -176,20 +181,6 @@ def test_a_stream_failing_part_way_leaves_no_half_loaded_database(
 ) -> None:
     """When the snapshot stream fails in the middle (a damaged chunk), the restore raises and
     the database it created is gone again: a half-loaded copy never passes for a restored one."""
-
-    class FailingAfter(io.RawIOBase):
-        def __init__(self, data: bytes, limit: int) -> None:
-            self._data, self._left = io.BytesIO(data), limit
-
-        def readable(self) -> bool:
-            return True
-
-        def read(self, size: int = -1, /) -> bytes:
-            if self._left <= 0:
-                raise RuntimeError("chunk 42 failed authentication")
-            chunk = self._data.read(min(size if size >= 0 else self._left, self._left))
-            self._left -= len(chunk)
-            return chunk
 
     reader = _source(mariadb_server, legal_db).snapshot()
     data = read_all(reader)

@@ -7,6 +7,7 @@ import os
 import threading
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
@@ -14,7 +15,12 @@ from recoveryd.errors import SourceError
 from recoveryd.sources.local import LocalRunner
 from recoveryd.sources.postgresql import STREAM_FORMAT, PostgresSource
 from tests.fixtures.postgres import PgServer, populate_registry, table_checksums
-from tests.integration.sources.helpers import children_named, cmdlines_containing, read_all
+from tests.integration.sources.helpers import (
+    FailingAfter,
+    children_named,
+    cmdlines_containing,
+    read_all,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -185,13 +191,22 @@ def test_killed_dump_makes_finish_fail(pg_server: PgServer, registry_db: str) ->
 def test_abort_stops_the_dump_and_its_snapshot_holder(
     pg_server: PgServer, registry_db: str
 ) -> None:
-    """abort() kills pg_dump and the psql coprocess holding the snapshot (idempotently)."""
+    """abort() kills pg_dump and the psql coprocess holding the snapshot (idempotently).
+
+    Only this reader's processes are counted: a tool another test started may still be
+    ending when this one begins."""
+
+    def ours() -> set[int]:
+        return {p.pid for name in ("pg_dump", "psql") for p in children_named(name)} - before
+
+    before = {p.pid for name in ("pg_dump", "psql") for p in children_named(name)}
     reader = _source(pg_server, registry_db).snapshot()
     reader.read(16)
-    assert children_named("pg_dump") and children_named("psql")
+    started = {p.name() for p in psutil.Process().children(recursive=True) if p.pid in ours()}
+    assert started == {"pg_dump", "psql"}
     reader.abort()
     reader.abort()
-    assert children_named("pg_dump") == [] and children_named("psql") == []
+    assert ours() == set()
 
 
 def test_restore_of_a_corrupt_stream_fails_clearly(pg_server: PgServer, registry_db: str) -> None:
@@ -239,20 +254,6 @@ def test_a_stream_failing_part_way_leaves_no_partial_tables(
     """When the snapshot stream fails in the middle of the table data (a damaged chunk), the
     restore raises and the destination database holds no table at all: a half-restored
     registry never passes for a restored one."""
-
-    class FailingAfter(io.RawIOBase):
-        def __init__(self, data: bytes, limit: int) -> None:
-            self._data, self._left = io.BytesIO(data), limit
-
-        def readable(self) -> bool:
-            return True
-
-        def read(self, size: int = -1, /) -> bytes:
-            if self._left <= 0:
-                raise RuntimeError("chunk 42 failed authentication")
-            chunk = self._data.read(min(size if size >= 0 else self._left, self._left))
-            self._left -= len(chunk)
-            return chunk
 
     reader = _source(pg_server, registry_db).snapshot()
     data = read_all(reader)
