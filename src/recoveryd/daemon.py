@@ -75,8 +75,13 @@ def source_rpos(
     return out
 
 
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max((t for t in (a, b) if t is not None), default=None)
+
+
 def due_now(spec: JobSpec, last_start: datetime | None, now: datetime, tz: str | None) -> bool:
-    """For `--once`: a job is due when a slot of its schedule passed since its last run."""
+    """For `--once`: a job is due when a slot of its schedule passed since its last run
+    (for a backup: its last run or the newest snapshot in the stores, whichever is later)."""
     if last_start is None:
         return True
     trigger = build_trigger(spec.schedule, key=spec.key, timezone=tz)
@@ -254,7 +259,8 @@ class Daemon:
 
     def _run_once(self, cfg: LoadedConfig, specs: list[JobSpec]) -> int:
         now = self.clock()
-        overdue = set(catch_up(self.metrics.sources(), now))
+        known = self.metrics.sources()
+        overdue = set(catch_up(known, now))
         due = []
         for spec in specs:
             kind = f"daemon_{spec.kind}"
@@ -262,6 +268,8 @@ class Daemon:
             if spec.source is None:
                 runs = [r for r in runs if r.source is None]
             last = runs[0].started_at if runs else None
+            if spec.kind == "backup" and spec.source:
+                last = _latest(last, known[spec.source].last_snapshot)
             if (spec.kind == "backup" and spec.source in overdue) or due_now(
                 spec, last, now, cfg.config.daemon.timezone
             ):

@@ -1,7 +1,8 @@
 """`recoveryd status [--json]`: the daemon, the load level, each source against its RPO.
 
-Reads local state only (daemon.json, the daemon lock, the state store), so it
-answers at once even when a store is unreachable.
+Reads local state (daemon.json, the daemon lock, the state store), so it answers
+at once even when a store is unreachable; only for a source the state store knows
+no snapshot of (a lost state directory) are the stores listed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
+from recoveryd.config import LoadedConfig
 from recoveryd.statusview import build_status
 
 
@@ -20,6 +22,19 @@ def register(sub: Any) -> None:
         "status", help="daemon state, pressure level, per source: last snapshot, age vs RPO"
     )
     p.set_defaults(func=run)
+
+
+def store_listing(cfg: LoadedConfig) -> dict[str, dict[str, datetime]]:
+    """Source -> target -> newest snapshot there, from the stores that can be listed."""
+    from recoveryd import app
+
+    out: dict[str, dict[str, datetime]] = {}
+    for snap in app.list_snapshots(cfg, on_error=lambda _target, _exc: None):
+        for t in snap.targets:
+            seen = out.setdefault(snap.source, {}).get(t)
+            if seen is None or snap.time > seen:
+                out[snap.source][t] = snap.time
+    return out
 
 
 def human_age(seconds: float | None) -> str:
@@ -38,7 +53,8 @@ def human_age(seconds: float | None) -> str:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
-    doc = build_status(cfg, cfg.resolve_path(cfg.config.state_dir), datetime.now(UTC))
+    state_dir = cfg.resolve_path(cfg.config.state_dir)
+    doc = build_status(cfg, state_dir, datetime.now(UTC), lambda: store_listing(cfg))
     if ctx.json:
         output.emit_json(doc)
         return 0

@@ -15,11 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from recoveryd.errors import (
+    AmbiguousSnapshotError,
     IntegrityError,
     KeyFileError,
     NotFoundError,
     PreconditionFailedError,
     RecoverydError,
+    RepositoryMissingError,
+    SnapshotNotFoundError,
 )
 from recoveryd.model import SnapshotInfo, VerifyReport
 from recoveryd.repo import chunker, crypto, keys, locks
@@ -165,9 +168,7 @@ class Repository:
         try:
             blob = store.get(CONFIG_KEY)
         except NotFoundError:
-            raise RecoverydError(
-                f"target {where}: no repository found; run `recoveryd backup` to create one"
-            ) from None
+            raise RepositoryMissingError(where, "this target") from None
         data_keys = _load_keys(store, master, where)
         header = _header(blob, CONFIG_KEY, None)
         key = data_keys.get(header.key_id.hex())
@@ -359,7 +360,7 @@ class Repository:
         try:
             payload = self.get_object(name, ObjectType.MANIFEST, snapshot=snapshot_id)
         except NotFoundError:
-            raise RecoverydError(
+            raise SnapshotNotFoundError(
                 f"snapshot {snapshot_id}: not found in target {self.name}; "
                 "list them with `recoveryd snapshots`"
             ) from None
@@ -417,11 +418,11 @@ class Repository:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise RecoverydError(
+            raise SnapshotNotFoundError(
                 f"snapshot {id_or_prefix}: not found in target {self.name}; "
                 "list them with `recoveryd snapshots`"
             )
-        raise RecoverydError(
+        raise AmbiguousSnapshotError(
             f"snapshot {id_or_prefix}: prefix matches {len(matches)} snapshots; give more digits"
         )
 
@@ -451,10 +452,15 @@ class Repository:
         return copy_snapshot(self, snapshot_id, dest)
 
     def forget(
-        self, policy_by_source: Mapping[str, Policy], *, dry_run: bool = False
+        self,
+        policy_by_source: Mapping[str, Policy],
+        *,
+        dry_run: bool = False,
+        protect: Iterable[str] = (),
     ) -> PruneReport:
-        """Apply a retention policy per source (sources not named keep everything), then prune."""
-        return forget_and_prune(self, policy_by_source, dry_run=dry_run)
+        """Apply a retention policy per source (sources not named keep everything), then prune;
+        the newest snapshot of each source and the ids in `protect` are kept."""
+        return forget_and_prune(self, policy_by_source, dry_run=dry_run, protect=set(protect))
 
     def prune(self, *, dry_run: bool = False) -> PruneReport:
         """Delete unreferenced chunks and leftovers of crashed backups (see `repo.prune`)."""

@@ -30,7 +30,7 @@ import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from recoveryd.errors import SourceError
+from recoveryd.errors import SourceError, UsageError
 from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo
 from recoveryd.sources.procstream import ProcessStream, start_tool
 
@@ -87,7 +87,7 @@ class DirectorySource:
             raise SourceError(f"source {self.name}: cannot restore a {info.stream_format} stream")
         root = Path(dest)
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise SourceError(
+            raise UsageError(
                 f"source {self.name}: {root} exists and is not an empty directory; "
                 "restore into a new or empty directory"
             )

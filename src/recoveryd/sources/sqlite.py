@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from recoveryd.errors import SourceError
+from recoveryd.errors import SourceError, UsageError
 from recoveryd.sources.base import ByteReader, SourceInfo
 
 STREAM_FORMAT = "sqlite-db"
@@ -113,7 +113,7 @@ class SqliteSource:
             raise SourceError(f"source {self.name}: cannot restore a {info.stream_format} stream")
         target = Path(dest)
         if target.exists() and not overwrite:
-            raise SourceError(
+            raise UsageError(
                 f"source {self.name}: {target} already exists; "
                 "restore to a new path or remove it first"
             )
