@@ -14,6 +14,7 @@ from typing import Any
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.config import LoadedConfig
+from recoveryd.errors import RecoverydError
 from recoveryd.statusview import build_status
 
 
@@ -29,7 +30,11 @@ def store_listing(cfg: LoadedConfig) -> dict[str, dict[str, datetime]]:
     from recoveryd import app
 
     out: dict[str, dict[str, datetime]] = {}
-    for snap in app.list_snapshots(cfg, on_error=lambda _target, _exc: None):
+    try:
+        snaps = app.list_snapshots(cfg, on_error=lambda _target, _exc: None)
+    except RecoverydError:  # status answers anyway; `snapshots` names the problem
+        return out
+    for snap in snaps:
         for t in snap.targets:
             seen = out.setdefault(snap.source, {}).get(t)
             if seen is None or snap.time > seen:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd.errors import IntegrityError, SourceError
+from recoveryd.errors import IntegrityError, SourceError, UsageError
 from recoveryd.sources.base import SourceInfo
 from recoveryd.sources.directory import STREAM_FORMAT, DirectorySource
 from recoveryd.sources.local import LocalRunner
@@ -107,7 +107,7 @@ def test_restore_refuses_a_non_empty_destination(tmp_path: Path) -> None:
     (tmp_path / "dest").mkdir()
     (tmp_path / "dest" / "x").write_text("keep")
     src = DirectorySource("geo", str(tmp_path), runner=LocalRunner())
-    with pytest.raises(SourceError, match="is not an empty directory"):
+    with pytest.raises(UsageError, match="is not an empty directory"):
         src.restore(io.BytesIO(b""), str(tmp_path / "dest"), INFO)
 
 
