@@ -248,7 +248,13 @@ class Daemon:
         if not cfg.config.sources:
             return {}
         try:
-            return self.ops.last_snapshots(cfg)
+            copies = self.ops.last_copies(cfg)
+            for (source, target), at in copies.items():
+                self.metrics.record_copy(source, target, at)
+            newest: dict[str, datetime] = {}
+            for (source, _), at in copies.items():
+                newest[source] = max(at, newest.get(source, at))
+            return newest
         except RecoverydError as exc:
             log.warning("store_listing_failed", error=exc.message, fallback="local state")
         except Exception as exc:  # noqa: BLE001 - a store down must not stop the daemon starting

@@ -193,9 +193,19 @@ class AppOperations:
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         """Newest snapshot end time per source, from the stores (the source of truth)."""
-        app = _module("recoveryd.app", "listing snapshots")
         newest: dict[str, datetime] = {}
-        for snap in app.list_snapshots(cfg):
-            if snap.source not in newest or snap.time > newest[snap.source]:
-                newest[snap.source] = snap.time
+        for (source, _), at in self.last_copies(cfg).items():
+            if source not in newest or at > newest[source]:
+                newest[source] = at
+        return newest
+
+    def last_copies(self, cfg: LoadedConfig) -> dict[tuple[str, str], datetime]:
+        """(source, target) -> newest snapshot end time there, from the stores that answer."""
+        app = _module("recoveryd.app", "listing snapshots")
+        newest: dict[tuple[str, str], datetime] = {}
+        for snap in app.list_snapshots(cfg, on_error=lambda _target, _exc: None):
+            for target in snap.targets:
+                key = (snap.source, target)
+                if key not in newest or snap.time > newest[key]:
+                    newest[key] = snap.time
         return newest

@@ -96,6 +96,10 @@ class Operations(Protocol):
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]: ...
 
+    def last_copies(self, cfg: LoadedConfig) -> dict[tuple[str, str], datetime]:
+        """(source, target) -> newest snapshot of the source on that target, from the stores."""
+        ...
+
 
 class SourceLocks:
     """One lock per source; prune takes them all (in name order, so no deadlock)."""

@@ -76,6 +76,9 @@ class FakeOps:
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         return dict(self.snapshots)
 
+    def last_copies(self, cfg: LoadedConfig) -> dict[tuple[str, str], datetime]:
+        return {(source, "local"): at for source, at in self.snapshots.items()}
+
 
 class ScriptedAdmission(flow.AlwaysAdmit):
     """Answers from a script; remembers every question."""
