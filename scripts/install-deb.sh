@@ -20,5 +20,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 trap '[ $created_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt or dpkg process may hold the lock (unattended upgrades, a parallel run): wait for it.
+lock=(-o DPkg::Lock::Timeout=1200)
+apt-get "${lock[@]}" update -qq
+apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
