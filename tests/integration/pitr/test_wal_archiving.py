@@ -5,8 +5,10 @@ before rows were written and a table was dropped."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -77,6 +79,7 @@ def _setup(root: Path) -> Archive:
                     "registry": {
                         "kind": "postgresql",
                         "dsn": a.dsn(a.port),
+                        "mode": "physical",
                         "targets": ["local"],
                         "schedule": "daily",
                     }
@@ -222,3 +225,79 @@ def test_a_segment_not_archived_is_exit_1_and_a_damaged_one_exit_3(archive: Arch
     )
     assert damaged.returncode == 3, damaged.stderr
     assert not dest.exists()
+
+
+def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None:
+    """`recoveryd backup` of a `mode: physical` source streams a base backup into the
+    repository; `recoveryd restore SOURCE --time T --to DIR` picks the newest one before T,
+    writes the recovery settings, and the server started on DIR holds exactly the rows
+    committed before T — not the rows written later, nor the damage done after."""
+    a = archive
+    a.sql(a.port, "create table citizens (id int primary key, name text)")
+    a.sql(a.port, "insert into citizens select g, 'first ' || g from generate_series(1, 100) g")
+    cli = [str(a.exe), "--config", str(a.config)]
+    first = subprocess.run([*cli, "--json", "backup", "registry"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    a.sql(a.port, "insert into citizens select g, 'before ' || g from generate_series(101, 3000) g")
+    ((target,),) = a.sql(a.port, "select clock_timestamp()")
+    a.sql(a.port, "update citizens set name = 'ransom'")
+    a.sql(a.port, "drop table citizens")
+    _archived_through(a, _switch(a))
+    later = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    assert later.returncode == 0, later.stderr  # after the target: must not be chosen
+
+    restored = a.root / "restored"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "recoveryd", "--config", str(a.config), "--json"),
+            *("restore", "registry", "--time", target.isoformat(), "--to", str(restored)),
+            *("--cmd", str(a.exe)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (restored / "recovery.signal").exists()
+    assert "wal-get registry %f %p" in (restored / "postgresql.auto.conf").read_text()
+    port = free_port()
+    a.start(restored, port)
+    deadline = time.monotonic() + 120
+    while a.sql(port, "select pg_is_in_recovery()") != [(False,)]:
+        assert time.monotonic() < deadline, "the restored server did not promote"
+        time.sleep(0.1)
+    assert a.sql(port, "select count(*), max(id) from citizens") == [(3000, 3000)]
+    assert a.sql(port, "select count(*) from citizens where name = 'ransom'") == [(0,)]
+    assert a.sql(port, "show archive_mode") == [("off",)]
+
+
+def test_a_base_backup_restores_on_its_own(archive: Archive) -> None:
+    """A base backup restored with `restore SNAPSHOT --to DIR` (no point in time) starts
+    as a consistent cluster by itself: the WAL it needs is inside it."""
+    a = archive
+    a.sql(a.port, "create table citizens as select g as id from generate_series(1, 2000) g")
+    cli = [str(a.exe), "--config", str(a.config)]
+    backup = subprocess.run([*cli, "--json", "backup", "registry"], capture_output=True, text=True)
+    assert backup.returncode == 0, backup.stderr
+    listing = subprocess.run([*cli, "--json", "snapshots"], capture_output=True, text=True)
+    (snap,) = [s["id"] for s in json.loads(listing.stdout)]
+    restored = a.root / "restored"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recoveryd",
+            "--config",
+            str(a.config),
+            "restore",
+            snap,
+            "--to",
+            str(restored),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (restored / "recovery.signal").exists()
+    port = free_port()
+    a.start(restored, port)
+    assert a.sql(port, "select count(*) from citizens") == [(2000,)]
