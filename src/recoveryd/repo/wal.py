@@ -123,3 +123,57 @@ class WalArchive:
             "content: another cluster may be archiving into this source, or pg_wal is damaged; "
             "give each cluster its own source and check the server's log"
         )
+
+
+DEFAULT_SEGMENT_SIZE = 16 << 20
+_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
+
+
+def lsn_value(lsn: str) -> int:
+    """`16/B374D848` as an integer position."""
+    high, low = lsn.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def segment_of(lsn: str, timeline: int, seg_size: int = DEFAULT_SEGMENT_SIZE) -> str:
+    """The name of the WAL segment holding position `lsn` on `timeline`."""
+    per_id = 0x100000000 // seg_size
+    segno = lsn_value(lsn) // seg_size
+    return f"{timeline:08X}{segno // per_id:08X}{segno % per_id:08X}"
+
+
+def _segno(name: str, seg_size: int) -> tuple[int, int] | None:
+    m = _SEGMENT.match(name)
+    if not m:
+        return None
+    per_id = 0x100000000 // seg_size
+    return int(m.group(1), 16), int(m.group(2), 16) * per_id + int(m.group(3), 16)
+
+
+def segment_number(name: str, seg_size: int = DEFAULT_SEGMENT_SIZE) -> int | None:
+    """The segment number of a segment, `.partial` or `.backup` file; None for others
+    (timeline history files)."""
+    parsed = _segno(name[:24], seg_size) if WAL_FILE.match(name) else None
+    return None if parsed is None else parsed[1]
+
+
+def gaps(names: list[str], start: str, seg_size: int = DEFAULT_SEGMENT_SIZE) -> list[str]:
+    """The segments missing between `start` and the newest archived segment: every
+    segment number in that range must be archived on the start's timeline or a later
+    one (a promotion continues the same numbers on the next timeline)."""
+    first = _segno(start, seg_size)
+    if first is None:
+        raise ValueError(f"{start} is not a segment name")
+    timeline, low = first
+    have: set[int] = set()
+    for name in names:
+        parsed = _segno(name, seg_size)
+        if parsed is not None and parsed[0] >= timeline:
+            have.add(parsed[1])
+    high = max(have, default=low - 1)
+    per_id = 0x100000000 // seg_size
+    return [
+        f"{timeline:08X}{n // per_id:08X}{n % per_id:08X}"
+        for n in range(low, high + 1)
+        if n not in have
+    ]

@@ -244,7 +244,10 @@ class PostgresSource:
         proc: Process | None = None
         try:
             status, out, err = self._run_psql(
-                self._params, "SELECT current_setting('server_version');\n", env
+                self._params,
+                "SELECT current_setting('server_version') || '|' ||"
+                " pg_size_bytes(current_setting('wal_segment_size'));\n",
+                env,
             )
             if status != 0:
                 raise tool_failure(
@@ -264,11 +267,16 @@ class PostgresSource:
             raise
         if passfile is not None:
             passfile.remove()
+        version, _, seg_size = out.decode(errors="replace").strip().partition("|")
         info = SourceInfo(
             kind=self.kind,
             stream_format=pgphysical.STREAM_FORMAT,
-            engine_version=f"PostgreSQL {out.decode(errors='replace').strip()}",
-            extra={"mode": "physical", "tool_version": tool_version or "unknown"},
+            engine_version=f"PostgreSQL {version}",
+            extra={
+                "mode": "physical",
+                "tool_version": tool_version or "unknown",
+                "wal_segment_size": seg_size,
+            },
         )
         return pgphysical.BaseBackupStream(
             source=self.name,

@@ -301,3 +301,25 @@ def test_a_base_backup_restores_on_its_own(archive: Archive) -> None:
     port = free_port()
     a.start(restored, port)
     assert a.sql(port, "select count(*) from citizens") == [(2000,)]
+
+
+def test_verify_names_a_segment_missing_from_the_archive(archive: Archive) -> None:
+    """`verify` checks that the WAL archive is continuous from each base backup to the
+    newest archived segment: with one segment deleted from the store it exits 3 and
+    names that segment; before, it passes."""
+    a = archive
+    cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
+    backup = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    assert backup.returncode == 0, backup.stderr
+    switched = []
+    for n in range(3):
+        a.sql(a.port, f"create table t{n} as select g from generate_series(1, 1000) g")
+        switched.append(_switch(a))
+    _archived_through(a, switched[-1])
+    ok = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (a.store / "wal" / "registry" / switched[1]).unlink()
+    gap = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    assert gap.returncode == 3, gap.stdout + gap.stderr
+    assert f"wal/registry/{switched[1]}" in gap.stdout + gap.stderr
+    assert "Traceback" not in gap.stderr
