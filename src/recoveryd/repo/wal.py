@@ -36,6 +36,9 @@ WAL_FILE = re.compile(
     r"^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$"
 )
 """The names PostgreSQL gives the files it archives."""
+DEFAULT_SEGMENT_SIZE = 16 << 20
+SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
+"""A complete segment's name: timeline, log and segment, 8 hex digits each."""
 
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MAX_FILE = 1 << 30
@@ -92,6 +95,16 @@ class WalArchive:
             raise self._conflict(file_name) from None
         return PushResult(file_name, "stored", len(data), len(sealed))
 
+    def put_partial(self, segment: str, data: bytes) -> int:
+        """Store the segment being streamed as `<segment>.partial`, replacing an older
+        copy of it (it grows until the segment is complete); returns the stored size."""
+        name = f"{check_name(segment)}.partial"
+        if not SEGMENT.match(segment):
+            raise UsageError(f'"{segment}" is not the name of a WAL segment')
+        sealed = self.repo.seal(wal_key(self.source, name), ObjectType.WAL, compress(data))
+        self.repo.store.put(wal_key(self.source, name), sealed, retention=self.repo.retention())
+        return len(sealed)
+
     def get(self, file_name: str) -> bytes:
         """The archived file's bytes, authenticated; NotFoundError when not archived,
         IntegrityError when the stored object is damaged or was tampered with."""
@@ -125,10 +138,6 @@ class WalArchive:
         )
 
 
-DEFAULT_SEGMENT_SIZE = 16 << 20
-_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
-
-
 def lsn_value(lsn: str) -> int:
     """`16/B374D848` as an integer position."""
     high, low = lsn.split("/")
@@ -143,7 +152,7 @@ def segment_of(lsn: str, timeline: int, seg_size: int = DEFAULT_SEGMENT_SIZE) ->
 
 
 def _segno(name: str, seg_size: int) -> tuple[int, int] | None:
-    m = _SEGMENT.match(name)
+    m = SEGMENT.match(name)
     if not m:
         return None
     per_id = 0x100000000 // seg_size

@@ -287,6 +287,40 @@ class PostgresSource:
             cleanup=lambda ok: None,
         )
 
+    def receive_wal(self, directory: Path, slot: str) -> tuple[Process, SecretFile | None]:
+        """Start `pg_receivewal` streaming into `directory` from replication slot `slot`
+        (created when missing), flushing each write (`--synchronous`); it ends when the
+        connection does (the caller restarts it). Returns the process and its password
+        file, which the caller removes once the process has ended."""
+        passfile = self._passfile(self._password)
+        env = self._env(passfile)
+        tool = self._tool("pg_receivewal")
+        conninfo = format_pg_dsn(self._params)
+        try:
+            status, _, err = self._runner.run(
+                [tool, "--slot", slot, "--create-slot", "--if-not-exists", "--no-password",
+                 "--dbname", conninfo],
+                env=env,
+                timeout=60,
+            )  # fmt: skip
+            if status != 0:
+                raise tool_failure(
+                    self.name, "pg_receivewal", status, err, self._secrets(),
+                    doing=f"could not create replication slot {slot}",
+                )  # fmt: skip
+            proc = start_tool(
+                self.name,
+                self._runner,
+                [tool, "--directory", str(directory), "--slot", slot, "--synchronous",
+                 "--no-loop", "--status-interval=1", "--no-password", "--dbname", conninfo],
+                env=env,
+            )  # fmt: skip
+        except BaseException:
+            if passfile is not None:
+                passfile.remove()
+            raise
+        return proc, passfile
+
     def _export_snapshot(self, holder: Process) -> list[str]:
         """Send the snapshot query; its one answer line split into 5 fields."""
         with contextlib.suppress(OSError):
