@@ -47,7 +47,19 @@ def register(sub: Any) -> None:
         "the same for sources with `wal: {stream: true}`.",
     )
     stream.add_argument("source", metavar="SOURCE", help="the PostgreSQL source")
-    stream.set_defaults(func=run_stream)
+    stream.set_defaults(func=run_stream, streamer="wal")
+    binlog: argparse.ArgumentParser = sub.add_parser(
+        "binlog-stream",
+        help="stream a MariaDB/MySQL source's binary logs into its targets until stopped",
+        description="Copy the server's binary logs as they are written (mariadb-binlog "
+        "--read-from-remote-server --raw --stop-never; the user needs REPLICATION SLAVE) "
+        "into every target of a MariaDB/MySQL source: each completed log as "
+        "binlog/<source>/<file>, the log being written every second as a partial one. "
+        "`restore SOURCE --time T --to DSN` replays them after the newest dump before T. "
+        "Runs until SIGTERM or SIGINT (exit 0).",
+    )
+    binlog.add_argument("source", metavar="SOURCE", help="the MariaDB/MySQL source")
+    binlog.set_defaults(func=run_stream, streamer="binlog")
 
 
 def run_push(args: argparse.Namespace, ctx: Context) -> int:
@@ -67,12 +79,13 @@ def run_get(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_stream(args: argparse.Namespace, ctx: Context) -> int:
-    from recoveryd.app.walstream import WalStreamer
+    from recoveryd.app.walstream import BinlogStreamer, WalStreamer
 
     def event(kind: str, data: dict[str, object]) -> None:
         output.warn(f"{kind}: {data}")
 
-    streamer = WalStreamer(ctx.config, args.source, on_event=event)
+    kind = BinlogStreamer if args.streamer == "binlog" else WalStreamer
+    streamer = kind(ctx.config, args.source, on_event=event)
     stop = threading.Event()
     try:
         state = streamer.run(stop)
@@ -92,7 +105,7 @@ def run_stream(args: argparse.Namespace, ctx: Context) -> int:
         )
     else:
         output.line(
-            f"wal-stream {args.source}: {state.segments_pushed} segment(s) archived, "
+            f"{args.streamer}-stream {args.source}: {state.segments_pushed} file(s) archived, "
             f"{state.restarts} restart(s)"
         )
     return 0
