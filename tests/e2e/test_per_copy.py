@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from recoveryd import demo_data
+from recoveryd.demo import data as demo_data
 from tests.e2e.conftest import Deployment, fs_target
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories, locate
+from recoveryd.app.walcheck import wal_problems
 from recoveryd.config import LoadedConfig
 from recoveryd.errors import IntegrityError, RecoverydError, SnapshotNotFoundError
 from recoveryd.model import Problem, VerifiedState, VerifyReport
@@ -75,7 +76,8 @@ def verify(
             objects += rep.objects_checked
             nbytes += rep.bytes_read
             problems.extend(
-                replace(p, message=f"{p.message} (target {repo.name})") for p in rep.problems
+                replace(p, message=f"{p.message} (target {repo.name})")
+                for p in [*rep.problems, *([] if snapshot_ids else wal_problems(repo))]
             )
     report = VerifyReport(tuple(checked), objects, nbytes, tuple(problems))
     if strict and problems:

@@ -16,8 +16,8 @@ from types import FrameType
 from typing import Any
 
 from recoveryd import app
-from recoveryd.app.alerts import alert_under_replicated
 from recoveryd.cli import output
+from recoveryd.cli.alerts import alert_under_replicated
 from recoveryd.cli.context import Context
 from recoveryd.cli.progress import Reporter
 from recoveryd.errors import ExitCode

@@ -14,8 +14,8 @@ from typing import Any
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.config import LoadedConfig
+from recoveryd.daemon.status import build_status
 from recoveryd.errors import RecoverydError
-from recoveryd.statusview import build_status
 
 
 def register(sub: Any) -> None:

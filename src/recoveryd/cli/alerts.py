@@ -24,7 +24,7 @@ def alert_under_replicated(cfg: LoadedConfig, results: Sequence[BackupResult]) -
     degraded = [r for r in results if r.degraded]
     if not degraded or not cfg.config.notify:
         return
-    from recoveryd.notify import Alert, Notifier
+    from recoveryd.daemon.notify import Alert, Notifier
 
     notifier = Notifier(cfg.config.notify, cfg.resolve_path(cfg.config.state_dir) / "spool")
     for r in degraded:
