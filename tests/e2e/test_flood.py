@@ -21,6 +21,7 @@ import yaml
 from tests.e2e.conftest import Deployment, fs_target
 from tests.fixtures.blackhole import BlackholeProxy
 from tests.fixtures.objectstores import S3Server, TargetSpec
+from tests.fixtures.web import HttpRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +42,13 @@ def test_a_target_lost_mid_run_degrades_the_backup_and_is_caught_up_later(
     s3_server: S3Server,
     target_factory: Callable[..., TargetSpec],
     proxy: BlackholeProxy,
+    http_recorder: HttpRecorder,
 ) -> None:
     """Backup of a 12 MiB directory to [local, offsite]; offsite's endpoint blackholes after
-    4 MiB: exit 6, the JSON lists the snapshot on local with offsite missing (and why), the
-    snapshot lists on local only; after the proxy heals, `daemon --once` copies it to
-    offsite (no new dump) and `verify --read-data` passes on both copies."""
+    4 MiB: exit 6, the JSON lists the snapshot on local with offsite missing (and why), an
+    under_replicated alert reaches the webhook, the snapshot lists on local only; after the
+    proxy heals, `daemon --once` copies it to offsite (no new dump) and `verify --read-data`
+    passes on both copies."""
     data = tmp_path / "registry-files"
     data.mkdir()
     for i in range(3):
@@ -60,6 +63,7 @@ def test_a_target_lost_mid_run_degrades_the_backup_and_is_caught_up_later(
     )
     doc = yaml.safe_load(deployment.config.read_text())
     doc["daemon"] = {"prune_schedule": None}  # this test is about replicas, not retention
+    doc["notify"] = [{"kind": "webhook", "url": f"{http_recorder.url}/alerts"}]
     deployment.config.write_text(yaml.safe_dump(doc))
 
     proxy.blackhole_after(4 * 1024 * 1024)
@@ -69,6 +73,8 @@ def test_a_target_lost_mid_run_degrades_the_backup_and_is_caught_up_later(
     assert snap["targets"] == ["local"]
     (missing,) = snap["missing_targets"]
     assert missing["target"] == "offsite" and "offsite" in missing["error"]
+    (alert,) = [r.json() for r in http_recorder.requests]
+    assert alert["event"] == "under_replicated" and "offsite" in alert["subject"]
     (listed,) = deployment.snapshots("--target", "local")
     assert listed["id"] == snap["id"]
 
