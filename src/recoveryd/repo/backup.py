@@ -19,7 +19,6 @@ as at least `min_targets` remain; the daemon copies it there later.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -27,15 +26,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from recoveryd import __version__
-from recoveryd.errors import RecoverydError, StoreError
+from recoveryd.errors import StoreError
 from recoveryd.flow import OPEN_GATE, Gate, Progress, ProgressCallback
 from recoveryd.model import SnapshotInfo
 from recoveryd.repo import chunker
 from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.layout import chunk_key
+from recoveryd.repo.locks import Lock
 from recoveryd.repo.manifest import ChunkRef, Manifest
 from recoveryd.repo.repository import Repository
 from recoveryd.sources.base import SnapshotReader
@@ -218,7 +217,7 @@ def write_snapshot_to(
     if not repos:
         raise ValueError("write_snapshot needs at least one repository")
     need = len(repos) if min_targets is None else max(1, min(min_targets, len(repos)))
-    locks: list[tuple[Repository, Any]] = []
+    locks: list[tuple[Repository, Lock]] = []
     missing: dict[str, StoreError] = {}
     try:
         for i, repo in enumerate(repos):
@@ -238,13 +237,12 @@ def write_snapshot_to(
             _release(lock, lost=repo.name in missing)
 
 
-def _release(lock: Any, *, lost: bool) -> None:
-    """Release a backup lock; on a target that was dropped, a failure is left to the lock's
-    expiry (the store did not answer)."""
-    if not lost:
-        lock.release()
-        return
-    with contextlib.suppress(RecoverydError):
+def _release(lock: Lock, *, lost: bool) -> None:
+    """Release a backup lock; on a target that was dropped (its store did not answer) the
+    lock is abandoned instead, to go stale, rather than waiting for the store's timeouts."""
+    if lost:
+        lock.abandon()
+    else:
         lock.release()
 
 
