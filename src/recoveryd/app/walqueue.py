@@ -155,9 +155,7 @@ class WalQueue:
 
     def _unanswered(self, name: str) -> bool:
         """Neither acknowledged nor reported failed (and not yet consumed)."""
-        return not (self.dir / f"{name}.ok").exists() and not (
-            self.dir / f"{name}.error"
-        ).exists()
+        return not (self.dir / f"{name}.ok").exists() and not (self.dir / f"{name}.error").exists()
 
     def _archive(self, archives: list[WalArchive], path: Path) -> str | None:
         try:
