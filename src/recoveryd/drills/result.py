@@ -8,7 +8,8 @@ from typing import Literal
 
 from recoveryd.errors import ExitCode
 
-RunStatus = Literal["passed", "failed", "aborted"]
+# aborted: a stop condition stopped the run; interrupted: a signal (or the caller) did
+RunStatus = Literal["passed", "failed", "aborted", "interrupted"]
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def test_a_timed_out_remote_step_leaves_no_grandchild_running(
     """A remote step that times out ends its command and every process it started (they
     are in the command's own session and process group); the cleanup is journaled."""
     marker = "sleep 297.125"
-    script = f"{marker} & {marker} & (sh -c \"{marker}\" &) ; wait"
+    script = f'{marker} & {marker} & (sh -c "{marker}" &) ; wait'
     book = _book(tmp_path, sshd_server, script)
     try:
         result = run_playbook(None, book, state_dir=tmp_path / "state")
@@ -65,7 +65,7 @@ def test_a_grandchild_that_ignores_sigterm_is_killed_after_the_grace_period(
 ) -> None:
     """A remote process that ignores SIGTERM gets SIGKILL after the grace period."""
     marker = "sleep 296.375"
-    script = f"trap \"\" TERM; {marker} & wait"
+    script = f'trap "" TERM; {marker} & wait'
     book = _book(tmp_path, sshd_server, script)
     try:
         result = run_playbook(None, book, state_dir=tmp_path / "state")

@@ -159,7 +159,7 @@ steps:
     )
     done = cli("drill", "validate", str(book))
     assert done.returncode == 0, done.stderr
-    assert f"{book}:8: steps[0].rollback" in done.stderr
+    assert f"{book}:9: steps[0].rollback" in done.stderr
     assert "only_if" in done.stderr
     assert "steps[1]" not in done.stderr
     as_json = cli("--json", "drill", "validate", str(book))

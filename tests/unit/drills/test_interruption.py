@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.drills.api import list_runs, run_playbook
-from tests.unit.drills.helpers import cli, cli_popen, journal, only_journal, records, write_playbook
+from tests.unit.drills.helpers import cli, cli_popen, only_journal, records, write_playbook
 
 HEAD = """\
 apiVersion: recoveryd/v1
@@ -161,7 +161,7 @@ steps:
     assert not finished.exists()
     assert records(path, "step")[0]["status"] == "aborted"
     aborts = [r["status"] for r in records(path, "abort")]
-    assert aborts == ["requested", "forced"]
+    assert aborts == ["requested", "forced", "effective"]
     assert records(path, "run_finished")[0]["status"] == "interrupted"
 
 
@@ -188,7 +188,7 @@ steps:
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
-    assert json.loads(out.strip().splitlines()[-1])["status"] == "interrupted"
+    assert json.loads(out)["status"] == "interrupted"
     assert list_runs(state)[0].status == "interrupted"
     listed = cli("drill", "--state-dir", str(state), "list")
     assert "interrupted" in listed.stdout
