@@ -260,6 +260,18 @@ class Playbook(Model):
     rollback_on: list[RollbackOn] = Field(default_factory=_all_rollback_on)
     include: list[str] = Field(default_factory=list)
 
+    @property
+    def sources(self) -> list[str]:
+        """The configured sources the steps back up, restore or verify (for the report)."""
+        names: set[str] = set()
+        for step in self.steps:
+            if step.backup is not None:
+                names.update(step.backup.sources)
+            for op in (step.restore, step.verify):
+                if op is not None and op.source:
+                    names.add(op.source)
+        return sorted(names)
+
 
 class LoadedPlaybook(Model):
     """A validated playbook with variables resolved, includes expanded and hosts merged."""

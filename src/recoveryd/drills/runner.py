@@ -35,11 +35,12 @@ from recoveryd.config import LoadedConfig
 from recoveryd.drills import measures
 from recoveryd.drills.abort import AbortControl, Cause
 from recoveryd.drills.approvals import ApprovalBox, current_user
-from recoveryd.drills.dryrun import dry_steps, hosts_of
+from recoveryd.drills.dryrun import dry_steps
+from recoveryd.drills.finish import finish, governor_events, journal_seal, with_report
 from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
-from recoveryd.drills.lock import DrillLock
-from recoveryd.drills.models import LoadedPlaybook, Playbook, Step
+from recoveryd.drills.lock import take_locks
+from recoveryd.drills.models import LoadedPlaybook, Step
 from recoveryd.drills.result import DrillResult, RunStatus
 from recoveryd.drills.rollback import CUT_SHORT, Guard, check_guard, run_rollbacks
 from recoveryd.drills.steps import pressure
@@ -53,7 +54,6 @@ from recoveryd.state import StateStore, iso, utcnow
 _FIRST_NUMBER = re.compile(r"\d+")
 _SIGNALLED = "interrupted by a signal (SIGINT/SIGTERM) or the caller"
 _FALSY = {"", "false", "no", "0", "none", "off"}
-GOVERNOR_EVENTS = ("level_change", "deferred", "paused", "resumed", "shed_action", "rpo_override")
 
 
 @dataclass
@@ -175,7 +175,7 @@ class DrillRunner:
 
     def run(self) -> DrillResult:
         self.check_permission()
-        lock = self._lock()
+        lock = take_locks(self.state_dir, self.run_id, self.book, self.loaded.hosts)
         store = StateStore(self.state_dir)
         started = self.clock()
         db_run = store.start_run(
@@ -193,8 +193,8 @@ class DrillRunner:
             self.runners.close()
             for held in reversed(lock):
                 held.release()
-        self._governor_events(store, started)
-        result = self._finish(rto, rpo)
+        governor_events(self, store, started)
+        result = finish(self, rto, rpo)
         store.end_run(
             db_run,
             "ok" if result.status == "passed" and result.objectives_met else "failed",
@@ -206,49 +206,12 @@ class DrillRunner:
                 "rpo_seconds": rpo,
                 "objectives_met": result.objectives_met,
                 "dry_run": self.dry_run,
-                # kept apart from the journal, so that `drill list --verify` and the report
-                # notice records removed from its end or a journal rewritten whole
-                **self._journal_seal(),
+                **journal_seal(self),
             },
         )
-        return self._with_report(result)
+        return with_report(self, result)
 
     _finished_watch = False
-
-    def _lock(self) -> list[DrillLock]:
-        """One drill per target system: the drill's own name, and every host its steps reach
-        over SSH (so two different playbooks cannot fail over the same server at once)."""
-        names = [self.book.name]
-        for host in sorted(_referenced_hosts(self.book)):
-            spec = self.loaded.hosts.get(host)
-            if spec is not None:
-                names.append(f"host-{spec.address}-{spec.port}".replace("/", "_"))
-        held: list[DrillLock] = []
-        try:
-            for name in dict.fromkeys(names):
-                lock = DrillLock(self.state_dir, name)
-                lock.acquire(self.run_id)
-                held.append(lock)
-        except BaseException:
-            for lock in reversed(held):
-                lock.release()
-            raise
-        return held
-
-    def _journal_seal(self) -> dict[str, Any]:
-        last = self.journal.last
-        if last is None:
-            return {}
-        return {"journal_head": last["hash"], "journal_records": int(last["seq"]) + 1}
-
-    def _governor_events(self, store: StateStore, since: datetime) -> None:
-        """Shedding events that happened during the run, for the report's timeline."""
-        try:
-            events = store.events(since=since, kinds=GOVERNOR_EVENTS)
-        except Exception:  # noqa: BLE001 - the journal must be finished even so
-            return
-        for event in events:
-            self.journal.record("event", time=event.time, kind=event.kind, data=dict(event.data))
 
     def _watch_cancel(self) -> None:
         while not self._finished_watch:
@@ -277,19 +240,9 @@ class DrillRunner:
             dry_run=self.dry_run,
             objectives={"rto_s": book.objectives.rto, "rpo_s": book.objectives.rpo},
             owners={"government": book.owners.government, "vendor": book.owners.vendor},
-            sources=self._sources(),
+            sources=self.book.sources,
             warnings=list(self.loaded.warnings),
         )
-
-    def _sources(self) -> list[str]:
-        names: list[str] = []
-        for step in self.book.steps:
-            if step.backup is not None:
-                names.extend(step.backup.sources)
-            for op in (step.restore, step.verify):
-                if op is not None and op.source and op.source not in names:
-                    names.append(op.source)
-        return sorted(set(names))
 
     def _body(self) -> tuple[float | None, float | None]:
         if not self._probe_phase("preflight", self.book.preflight):
@@ -343,7 +296,7 @@ class DrillRunner:
     def _probe_phase(self, phase: str, probes: list[Step]) -> bool:
         if not probes:
             if phase == "steady_state_after":
-                self._steady_after = True
+                self.steady_after = True
             return True
         self.journal.record("phase", phase=phase, status="started")
         ctx = self.context(threading.Event()) if phase == "steady_state_after" else self.ctx
@@ -358,14 +311,14 @@ class DrillRunner:
                     break
         self.journal.record("phase", phase=phase, status="passed" if ok else "failed")
         if phase == "steady_state_after":
-            self._steady_after = ok
+            self.steady_after = ok
         elif not ok:
             self.state.status = "failed"
             self.state.reason = "failure"
             self.state.error = f"{phase} failed: {problem}"
         return ok
 
-    _steady_after: bool | None = None
+    steady_after: bool | None = None
 
     # -- steps ----------------------------------------------------------------
 
@@ -533,74 +486,6 @@ class DrillRunner:
             error=out.error,
             **extra,
         )
-
-    def _finish(self, rto: float | None, rpo: float | None) -> DrillResult:
-        st = self.state
-        if self._steady_after is False and st.status == "passed":
-            st.status = "failed"
-            st.error = "steady state did not hold after the drill"
-        objectives = self.book.objectives
-        met = st.status == "passed" and self._steady_after is not False
-        if not self.dry_run:
-            if objectives.rto is not None:
-                met = met and rto is not None and rto <= objectives.rto
-            if objectives.rpo is not None:
-                met = met and rpo is not None and rpo <= objectives.rpo
-        if met is False and st.status == "passed" and st.error is None:
-            st.error = "an objective was missed"
-        self.journal.record(
-            "run_finished",
-            status=st.status,
-            rto_s=rto,
-            rpo_s=rpo,
-            objectives_met=met,
-            steady_state_restored=self._steady_after,
-            error=st.error,
-        )
-        return DrillResult(
-            run_id=self.run_id,
-            status=st.status,
-            rto_seconds=rto,
-            rpo_seconds=rpo,
-            objectives_met=met,
-            journal=self.journal.path,
-            error=st.error,
-            interrupted=st.status == "interrupted",
-            measures=dict(st.measures),
-        )
-
-    def _with_report(self, result: DrillResult) -> DrillResult:
-        if not self.render_report:
-            return result
-        try:
-            from recoveryd.reports import render_run_report
-        except ImportError:
-            return result
-        try:
-            config = self.cfg.config if self.cfg is not None else None
-            lang = config.language if config is not None else "en"
-            path = render_run_report(
-                self.state_dir, self.run_id, fmt="html", lang=lang, config=config,
-                secrets=self.loaded.secrets,
-            )  # fmt: skip
-        except Exception:  # noqa: BLE001 - the run is journaled; `recoveryd report` can retry
-            return result
-        return DrillResult(**{**result.__dict__, "report": path})
-
-
-def _referenced_hosts(book: Playbook) -> set[str]:
-    found: set[str] = set()
-
-    def walk(step: Step | None) -> None:
-        if step is not None:
-            found.update(hosts_of(step))
-            walk(step.rollback)
-            walk(step.only_if)
-
-    for group in (book.preflight, book.steady_state, book.stop_conditions, book.steps):
-        for step in group:
-            walk(step)
-    return found
 
 
 def _default_timeout(step: Step, type_: str) -> float | None:
