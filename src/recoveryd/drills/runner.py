@@ -366,11 +366,13 @@ class DrillRunner:
         self.journal.record(
             "step_started", phase="steps", name=step.name, destructive=step.is_destructive
         )
+        start = end = self.clock()
         try:
-            ctx = dataclasses.replace(self.ctx, cancel=cancel)
-            outcome = self.attempts(step, ctx, "step", "steps", guard=guard)
+            outcome = self.attempt(step, dataclasses.replace(self.ctx, cancel=cancel), "step")
+            end = self.clock()
         finally:
-            self.control.end()
+            self.control.end()  # a deferred abort takes effect: journaled before the step
+        self.record_step("step", "steps", step, start, outcome, outcome.attempts, guard, end)
         if outcome.ok or outcome.undo is not None or outcome.status in CUT_SHORT:
             self.state.done.append(_Done(step, outcome))
         if not outcome.ok:
@@ -470,6 +472,7 @@ class DrillRunner:
         out: Outcome,
         attempts: int,
         guard: Guard | None = None,
+        end: datetime | None = None,
     ) -> None:
         extra: dict[str, Any] = {} if guard is None else {"guard": guard.to_json()}
         self.journal.record(
@@ -478,7 +481,7 @@ class DrillRunner:
             name=step.name,
             kind=step.kind,
             start=iso(start),
-            end=iso(self.clock()),
+            end=iso(end or self.clock()),
             status=out.status,
             attempts=attempts,
             destructive=step.is_destructive,
