@@ -50,16 +50,20 @@ class AbortControl:
         self.cause: Cause | None = None
         self.detail: str | None = None
         self.at: datetime | None = None
+        self.during: str | None = None  # the step the first abort arrived in
+        self.deferred = False  # ... and whether it waited for that step to end
         self._running: _Running | None = None
 
     def request(self, cause: Cause, detail: str) -> None:
         """An abort arrives: journaled; the running step stops now, or when it ends."""
         with self._lock:
             now = self._clock()
-            if self.cause is None:
-                self.cause, self.detail, self.at = cause, detail, now
             running = self._running
             deferred = running is not None and running.deferrable and not running.cancel.is_set()
+            if self.cause is None:
+                self.cause, self.detail, self.at = cause, detail, now
+                self.during = running.name if running else None
+                self.deferred = deferred
             self._record(
                 "abort",
                 time=now,

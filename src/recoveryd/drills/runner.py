@@ -281,15 +281,18 @@ class DrillRunner:
 
     def _settle_status(self) -> None:
         """An abort decides the status (`aborted` by a stop condition, `interrupted` by a
-        signal), whatever the step it stopped reported."""
+        signal), whatever the step it stopped reported; a failure that came first stays."""
         cause = self.control.cause
-        if cause is None:
+        if cause is None or self.state.reason == "failure":
             return
         self.state.status = "interrupted" if cause == "signal" else "aborted"
         self.state.reason = "interrupt" if cause == "signal" else "abort"
         detail = self.control.detail or cause
-        if self.state.error is None or self.state.error.startswith(("aborted", "step ")):
-            self.state.error = detail if cause == "signal" else f"aborted: {detail}"
+        during = self.control.during
+        if during is not None:
+            deferred = " (deferred until it ended)" if self.control.deferred else ""
+            detail += f', during "{during}"{deferred}'
+        self.state.error = detail
 
     # -- probes ---------------------------------------------------------------
 
@@ -357,9 +360,11 @@ class DrillRunner:
                 )
             finally:
                 self.control.end()
+            if self.abort.is_set():
+                return False  # the guard was cut short: neither held nor not
             if not guard.held:
                 self.record_step("step", "steps", step, self.clock(), guard.skipped(), 0, guard)
-                return not self.abort.is_set()
+                return True
         cancel = self.control.begin(step.name, deferrable=step.defers_abort)
         if cancel is None:
             return False
@@ -400,9 +405,8 @@ class DrillRunner:
 
     def _step_failed(self, step: Step, outcome: Outcome) -> None:
         if outcome.status == "aborted" or self.abort.is_set():
-            self.state.status = "aborted"
+            self.state.status = "aborted"  # `_settle_status` says by what
             self.state.reason = self.state.reason or "abort"
-            self.state.error = self.state.error or f'aborted during "{step.name}"'
         else:
             self.state.status = "failed"
             self.state.reason = "failure"
