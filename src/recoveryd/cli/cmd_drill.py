@@ -152,8 +152,21 @@ def _progress(as_json: bool) -> Any:
             output.line(f"  approved by {rec['user']}")
         elif kind == "stop_condition":
             output.line(f"  STOP     {rec['name']}: {rec.get('detail', '')}")
+        elif kind == "abort":
+            output.line(_abort_line(rec))
 
     return listener
+
+
+def _abort_line(rec: dict[str, Any]) -> str:
+    during = rec.get("during")
+    if rec["status"] == "requested" and rec.get("deferred"):
+        return f'  ABORT    {rec["cause"]}: waiting for destructive step "{during}" to end'
+    if rec["status"] == "forced":
+        return f'  ABORT    second signal: stopping "{during}" now'
+    if rec["status"] == "effective":
+        return "  ABORT    in effect: no further step starts; rolling back"
+    return f"  ABORT    {rec['cause']}"
 
 
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
