@@ -245,7 +245,8 @@ def _log(
     ran = ", ".join(f"{i + 1}:{steps[n]['status']}" for i, n in enumerate(STEPS) if n in steps)
     writable = sum(1 for r in roles.values() if r == "primary")
     final = topology.strip().split(";", 1)[-1].strip().rstrip(";")
-    final = final.replace(f"127.0.0.1:{cluster.primary_port}", "old primary")
-    final = final.replace(f"127.0.0.1:{cluster.standby_port}", "old standby")
+    final = final.replace(f"127.0.0.1:{cluster.primary_port}", "old primary:")
+    final = final.replace(f"127.0.0.1:{cluster.standby_port}", "old standby:")
+    ran = ran or "none"
     with open(target, "a", encoding="utf-8") as fh:
         fh.write(f"| {point.cause} | {point.label()} | {status} | {ran} | {writable} | {final} |\n")
