@@ -170,6 +170,7 @@ def _abort_line(rec: dict[str, Any]) -> str:
 
 
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.app.reporting import report_writer
     from recoveryd.drills.api import run_playbook
 
     cfg = _config(args, ctx)
@@ -185,6 +186,7 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
             force=force,
             state_dir=Path(args.state_dir) if args.state_dir else None,
             listener=_progress(ctx.json),
+            report=report_writer(cfg),
         )
     if ctx.json:
         output.emit_json(result.to_json())

@@ -72,20 +72,11 @@ def finish(runner: DrillRunner, rto: float | None, rpo: float | None) -> DrillRe
 
 
 def with_report(runner: DrillRunner, result: DrillResult) -> DrillResult:
-    """The result with the path of its HTML report, when one could be rendered."""
-    if not runner.render_report:
+    """The result with the path of its report, written by the injected writer (if any)."""
+    if runner.report is None:
         return result
     try:
-        from recoveryd.reports import render_run_report
-    except ImportError:
-        return result
-    try:
-        config = runner.cfg.config if runner.cfg is not None else None
-        lang = config.language if config is not None else "en"
-        path = render_run_report(
-            runner.state_dir, runner.run_id, fmt="html", lang=lang, config=config,
-            secrets=runner.loaded.secrets,
-        )  # fmt: skip
+        path = runner.report(runner.state_dir, runner.run_id, tuple(runner.loaded.secrets))
     except Exception:  # noqa: BLE001 - the run is journaled; `recoveryd report` can retry
         return result
     return DrillResult(**{**result.__dict__, "report": path})

@@ -41,7 +41,7 @@ from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
 from recoveryd.drills.lock import take_locks
 from recoveryd.drills.models import LoadedPlaybook, Step
-from recoveryd.drills.result import DrillResult, RunStatus
+from recoveryd.drills.result import DrillResult, ReportWriter, RunStatus
 from recoveryd.drills.rollback import CUT_SHORT, Guard, check_guard, run_rollbacks
 from recoveryd.drills.steps import pressure
 from recoveryd.drills.steps.base import Outcome, StepContext
@@ -94,7 +94,7 @@ class DrillRunner:
         force: threading.Event | None = None,
         clock: Callable[[], datetime] = utcnow,
         listener: Callable[[dict[str, Any]], None] | None = None,
-        render_report: bool = True,
+        report: ReportWriter | None = None,
         run_kind: str = "drill",
         run_source: str | None = None,
     ) -> None:
@@ -110,7 +110,7 @@ class DrillRunner:
         self.external_force = force or threading.Event()  # a second signal
         self.clock = clock
         self.listener = listener
-        self.render_report = render_report
+        self.report = report
         self.operator = current_user()
         self.run_id = self._new_run_id()
         local = Redactor(loaded.secrets)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recoveryd.daemon_ops import drill_outcome
+from recoveryd.daemon.ops import drill_outcome
 from recoveryd.drills.result import DrillResult
 
 
