@@ -4,13 +4,18 @@ with it, grandchildren included, with TERM and then KILL."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from recoveryd.drills.api import run_playbook
-from tests.fixtures.sshd import SshServer
+from tests.fixtures.sshd import SSHD, SshServer, start_sshd, wait_port
 from tests.unit.drills.helpers import records, write_playbook
 
 pytestmark = pytest.mark.integration
@@ -41,6 +46,13 @@ def _survivors(marker: str) -> list[str]:
     return [line for line in found.stdout.splitlines() if "pgrep" not in line]
 
 
+def _kill_survivors(marker: str) -> None:
+    """After a failed assertion: the test's own leftovers (their unique marker), by pid."""
+    for line in _survivors(marker):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
 def test_a_timed_out_remote_step_leaves_no_grandchild_running(
     sshd_server: SshServer, tmp_path: Path
 ) -> None:
@@ -57,7 +69,7 @@ def test_a_timed_out_remote_step_leaves_no_grandchild_running(
         assert _survivors(marker) == []
         assert "process group" in step["output"]
     finally:
-        subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
+        _kill_survivors(marker)
 
 
 def test_a_grandchild_that_ignores_sigterm_is_killed_after_the_grace_period(
@@ -74,4 +86,42 @@ def test_a_grandchild_that_ignores_sigterm_is_killed_after_the_grace_period(
         assert _survivors(marker) == []
         assert "KILL" in step["output"]
     finally:
-        subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
+        _kill_survivors(marker)
+
+
+@pytest.fixture
+def one_session_sshd(tmp_path: Path) -> Iterator[SshServer]:
+    """A real sshd of this test's own that allows one session per connection (MaxSessions
+    1), so that the step's command holds the only one and the cleanup cannot open another."""
+    server = start_sshd(tmp_path / "sshd")
+    server.proc.terminate()
+    server.proc.wait(10)
+    config = server.dir / "sshd_config"
+    config.write_text(config.read_text().replace("MaxSessions 50", "MaxSessions 1"))
+    proc = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_port(server.port)
+        yield dataclasses.replace(server, proc=proc)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_cleanup_that_fails_is_journaled_with_its_reason(
+    one_session_sshd: SshServer, tmp_path: Path
+) -> None:
+    """When the remote process group cannot be signalled (here the server refuses a second
+    session), the step's journal record says that the cleanup failed and why, instead of
+    the error being discarded."""
+    marker = "sleep 295.625"
+    book = _book(tmp_path, one_session_sshd, f"{marker} & wait")
+    try:
+        result = run_playbook(None, book, state_dir=tmp_path / "state")
+        step = records(result.journal, "step")[0]
+        assert step["status"] == "timeout"
+        assert "cleanup" in step["output"] and "failed" in step["output"]
+        assert "MaxSessions" in step["output"]
+    finally:
+        _kill_survivors(marker)
