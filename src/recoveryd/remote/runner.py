@@ -178,14 +178,22 @@ class SshProcess:
         """Stop the remote command and its process group (see `stop_group`)."""
         self.stop_group()
 
+    @property
+    def connection_lost(self) -> bool:
+        """The SSH connection dropped (the command's end was never reported)."""
+        transport = self._channel.get_transport()
+        return transport is None or not transport.is_active()
+
     def stop_group(self, grace: float = KILL_GRACE) -> str:
         """TERM to the command's process group, KILL after `grace` seconds, channel closed.
 
         Returns (and keeps in `cleanup`) one sentence saying what happened, failures
-        included: the caller journals it. Never raises.
+        included: the caller journals it. Never raises. After a lost connection it signals
+        through a new one.
         """
         note = "the command had already ended"
-        if self._signal_remote is not None and not self._channel.exit_status_ready():
+        ended = self._channel.exit_status_ready() and not self.connection_lost
+        if self._signal_remote is not None and not ended:
             self._pid_seen.wait(_PID_WAIT)
             if not self.pid:
                 note = "cleanup failed: the remote command never reported its pid; it may still run"

@@ -9,12 +9,16 @@ import dataclasses
 import os
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from recoveryd.drills.api import run_playbook
+from recoveryd.remote import SshProcess, SshRunner
 from tests.fixtures.sshd import SSHD, SshServer, start_sshd, wait_port
 from tests.unit.drills.helpers import records, write_playbook
 
@@ -123,5 +127,73 @@ def test_a_cleanup_that_fails_is_journaled_with_its_reason(
         assert step["status"] == "timeout"
         assert "cleanup" in step["output"] and "failed" in step["output"]
         assert "MaxSessions" in step["output"]
+    finally:
+        _kill_survivors(marker)
+
+
+@pytest.fixture
+def own_sshd(tmp_path: Path) -> Iterator[SshServer]:
+    """A real sshd of this test's own, whose connections the test may cut."""
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        yield server
+    finally:
+        server.proc.terminate()
+        server.proc.wait(10)
+
+
+def _descendants(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    children = [int(p) for p in found.stdout.split()]
+    return children + [d for c in children for d in _descendants(c)]
+
+
+def _cut_connections_once_running(server: SshServer, started: list[SshProcess]) -> threading.Thread:
+    """In the background: once the remote command has reported its process group, SIGKILL
+    the sshd processes serving its connection (as a network failure would end it); the
+    server keeps listening."""
+
+    def cut() -> None:
+        deadline = time.monotonic() + 60
+        while not (started and started[0].pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in _descendants(server.proc.pid):
+            comm = Path(f"/proc/{pid}/comm")
+            with contextlib.suppress(OSError):
+                if comm.read_text().strip() == "sshd":
+                    os.kill(pid, signal.SIGKILL)
+
+    thread = threading.Thread(target=cut, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_remote_step_whose_connection_is_lost_is_cleaned_up_through_a_new_one(
+    own_sshd: SshServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the SSH connection drops while a remote step runs, the step fails saying so, and
+    its process group is ended through a new connection: no grandchild survives."""
+    marker = "sleep 294.875"
+    book = _book(tmp_path, own_sshd, f"{marker} & {marker} & wait", "")
+    book.write_text(book.read_text().replace("timeout: 2s", "timeout: 120s"))
+    started: list[SshProcess] = []
+    real_start = SshRunner.start
+
+    def start(self: SshRunner, *args: Any, **kwargs: Any) -> SshProcess:
+        """The real start; the process is kept so the test sees when its pid arrived."""
+        proc = real_start(self, *args, **kwargs)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(SshRunner, "start", start)
+    cutter = _cut_connections_once_running(own_sshd, started)
+    try:
+        result = run_playbook(None, book, state_dir=tmp_path / "state")
+        cutter.join(60)
+        step = records(result.journal, "step")[0]
+        assert step["status"] == "failed"
+        assert "connection was lost" in step["error"]
+        assert "process group" in step["output"]
+        assert _survivors(marker) == []
     finally:
         _kill_survivors(marker)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from recoveryd.drills.expect import check_mapping, matches
-from recoveryd.drills.steps.base import Outcome, StepContext
+from recoveryd.drills.steps.base import Outcome, Status, StepContext
 from recoveryd.remote import SshProcess
 from recoveryd.remote.runner import KILL_GRACE
 from recoveryd.sources.base import CommandRunner, Process
@@ -61,6 +61,12 @@ def run_local(
             note = _stop_group(proc)
             out, err = proc.communicate()
             return None, out.decode(errors="replace") + note, err.decode(errors="replace"), why
+
+
+CONNECTION_LOST = "the SSH connection was lost before the command ended"
+
+
+_STOPPED: dict[str, Status] = {"aborted": "aborted", CONNECTION_LOST: "failed"}
 
 
 def _stop_reason(
@@ -128,7 +134,11 @@ def run_remote(
         try:
             status = proc.wait(0.1)
             reader.join(5)
-            return status, b"".join(chunks).decode(errors="replace"), proc.stderr_text(), None
+            out = b"".join(chunks).decode(errors="replace")
+            if status == -1 and isinstance(proc, SshProcess) and proc.connection_lost:
+                out += f"\n[cleanup] {proc.stop_group()}"  # through a new connection
+                return None, out, proc.stderr_text(), CONNECTION_LOST
+            return status, out, proc.stderr_text(), None
         except TimeoutError:
             pass
         if why := _stop_reason(cancel, deadline, timeout):
@@ -170,7 +180,7 @@ def run_run(
         )
     output = out + (f"\n[stderr]\n{err}" if err.strip() else "")
     if why is not None:
-        return Outcome("aborted" if why == "aborted" else "timeout", output, why)
+        return Outcome(_STOPPED.get(why, "timeout"), output, why)
     if isinstance(expect, dict):
         verdict = check_mapping(expect, {"exit": str(status), "stdout": out, "stderr": err})
         return Outcome("ok", output) if verdict.ok else Outcome("failed", output, verdict.detail)
