@@ -1,7 +1,9 @@
-"""RTO from the marks and RPO from the canary, journaled as the run measures them."""
+"""RTO from the marks, RPO from the canary and `measure:` counts, journaled as the run
+measures them."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -9,7 +11,24 @@ from recoveryd.drills.canary import CanaryWriter, rpo_seconds
 from recoveryd.state import iso
 
 if TYPE_CHECKING:
+    from recoveryd.drills.models import Step
     from recoveryd.drills.runner import DrillRunner
+    from recoveryd.drills.steps.base import Outcome
+
+_FIRST_NUMBER = re.compile(r"\d+")
+
+
+def keep_measure(runner: DrillRunner, step: Step, outcome: Outcome) -> None:
+    """Keep the count a `measure:` step printed (its first whole number)."""
+    if step.measure is None:
+        return
+    found = _FIRST_NUMBER.search(outcome.output)
+    if found is None:
+        runner.journal.record(
+            "event", kind="measure_missing", data={"step": step.name, "measure": step.measure}
+        )
+        return
+    runner.state.measures[step.measure] = int(found.group(0))
 
 
 def start_canary(runner: DrillRunner) -> CanaryWriter | None:

@@ -23,7 +23,6 @@ Marks are taken when their step ends: `fault` when the fault is in effect,
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +50,6 @@ from recoveryd.errors import RecoverydError, RefusedError
 from recoveryd.secrets import REDACTOR, Redactor
 from recoveryd.state import StateStore, iso, utcnow
 
-_FIRST_NUMBER = re.compile(r"\d+")
 _SIGNALLED = "interrupted by a signal (SIGINT/SIGTERM) or the caller"
 _FALSY = {"", "false", "no", "0", "none", "off"}
 
@@ -383,25 +381,11 @@ class DrillRunner:
         if not outcome.ok:
             self._step_failed(step, outcome)
             return False
-        self._measure(step, outcome)
+        measures.keep_measure(self, step, outcome)
         if step.marks is not None:
             self.state.marks[step.marks] = self.clock()
             self.journal.record("mark", mark=step.marks)
         return True
-
-    def _measure(self, step: Step, outcome: Outcome) -> None:
-        """Keep the count a `measure:` step printed (its first whole number)."""
-        if step.measure is None:
-            return
-        found = _FIRST_NUMBER.search(outcome.output)
-        if found is None:
-            self.journal.record(
-                "event",
-                kind="measure_missing",
-                data={"step": step.name, "measure": step.measure},
-            )
-            return
-        self.state.measures[step.measure] = int(found.group(0))
 
     def _step_failed(self, step: Step, outcome: Outcome) -> None:
         if outcome.status == "aborted" or self.abort.is_set():
