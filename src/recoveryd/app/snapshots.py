@@ -173,7 +173,8 @@ def restore_session(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> I
         settings = DirectorySource(kind="directory", path=dest, targets=[target])
     else:
         raise UsageError(f"snapshot {m.id}: unknown kind {m.kind!r}; upgrade recoveryd")
-    yield build(m.source, settings, base_dir=cfg.path.parent, runner=None)
+    with wiring.staging(cfg, f"restore-{m.source}") as tmp_dir:
+        yield build(m.source, settings, base_dir=cfg.path.parent, runner=None, tmp_dir=tmp_dir)
 
 
 def restore(
