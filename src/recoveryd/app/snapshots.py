@@ -22,7 +22,7 @@ from recoveryd.config import (
     PostgresSource,
     SqliteSource,
 )
-from recoveryd.errors import IntegrityError, RecoverydError, UsageError
+from recoveryd.errors import IntegrityError, KeyFileError, RecoverydError, UsageError
 from recoveryd.flow import Progress, ProgressCallback
 from recoveryd.model import Problem, SnapshotInfo, VerifiedState, VerifyReport
 from recoveryd.state import StateStore
@@ -78,12 +78,15 @@ def list_snapshots(
     source: str | None = None,
     target: str | None = None,
     on_error: Callable[[str, RecoverydError], None] | None = None,
+    on_damaged: Callable[[IntegrityError], None] | None = None,
 ) -> list[SnapshotInfo]:
     """Snapshots of every target merged by id (oldest first), with their verified state.
 
     Without `on_error`, a target that cannot be listed (unreachable, damaged)
     raises. With it, that target is reported to `on_error(target, error)` and
     the others are listed: in an incident, the copies that remain matter.
+    Likewise with `on_damaged`, a manifest that cannot be read is reported there
+    (the error names snapshot, object and target) and every other snapshot listed.
     """
     from recoveryd.errors import StoreError
 
@@ -94,7 +97,11 @@ def list_snapshots(
             with existing_repositories(
                 cfg, name if target is None else target, skip_empty=True
             ) as repos:
-                infos = [info for repo in repos for info in repo.snapshots(source)]
+                infos = [
+                    info
+                    for repo in repos
+                    for info in repo.snapshots(source, on_damaged=_in_target(repo, on_damaged))
+                ]
         except (StoreError, IntegrityError) as exc:
             if on_error is None or target is not None:
                 raise
@@ -114,6 +121,21 @@ def list_snapshots(
             st.close()
     out = [replace(s, verified=states.get(s.id)) for s in merged.values()]
     return sorted(out, key=lambda s: (s.time, s.id))
+
+
+def _in_target(
+    repo: Repository, on_damaged: Callable[[IntegrityError], None] | None
+) -> Callable[[IntegrityError], None] | None:
+    """`on_damaged` with the target's name added to the error's message."""
+    if on_damaged is None:
+        return None
+
+    def report(exc: IntegrityError) -> None:
+        on_damaged(
+            IntegrityError(f"target {repo.name}: {exc.message}", snapshot=exc.snapshot, obj=exc.obj)
+        )
+
+    return report
 
 
 def locate(
@@ -260,7 +282,8 @@ def holder(
             repo = wiring.open_repository(cfg, name, store=store)
             sid = repo.resolve(snapshot_id)
             m = repo.manifest(sid)
-        except (IntegrityError, StoreError) as exc:
+        except (IntegrityError, StoreError, KeyFileError) as exc:
+            # a key that does not open the repository is not "snapshot not found"
             trouble = trouble or exc
         except RecoverydError as exc:
             if "prefix matches" in exc.message:

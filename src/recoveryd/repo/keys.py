@@ -210,3 +210,16 @@ def unwrap(blob: bytes, name: str, master: MasterKey) -> DataKey:
     if key.object_key != name or key.cipher != header.cipher:
         raise crypto.EnvelopeError("key document does not match its object name")
     return key
+
+
+def relabelled(blob: bytes, name: str, master: MasterKey) -> bool:
+    """True when a key object that names another master key opens under `master` once its
+    key id is put back to `master`'s fingerprint: only its label was changed (tampering),
+    it was not wrapped by another master key."""
+    start = crypto.KEY_ID_OFFSET
+    fixed = blob[:start] + master.fingerprint() + blob[start + crypto.KEY_ID_SIZE :]
+    try:
+        unwrap(fixed, name, master)
+    except (crypto.EnvelopeError, WrongMasterKey):
+        return False
+    return True

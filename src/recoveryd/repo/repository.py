@@ -401,9 +401,24 @@ class Repository:
                 "while this snapshot was written; nothing was committed; run the backup again"
             )
 
-    def snapshots(self, source: str | None = None) -> list[SnapshotInfo]:
-        """Every committed snapshot, oldest first (from the store alone)."""
-        out = [self.manifest(sid).info(self.name) for sid in self.snapshot_ids()]
+    def snapshots(
+        self,
+        source: str | None = None,
+        *,
+        on_damaged: Callable[[IntegrityError], None] | None = None,
+    ) -> list[SnapshotInfo]:
+        """Every committed snapshot, oldest first (from the store alone).
+
+        A manifest that cannot be read raises IntegrityError naming it; with `on_damaged`,
+        it is reported there instead and the others are still listed."""
+        out = []
+        for sid in self.snapshot_ids():
+            try:
+                out.append(self.manifest(sid).info(self.name))
+            except IntegrityError as exc:
+                if on_damaged is None:
+                    raise
+                on_damaged(exc)
         if source is not None:
             out = [s for s in out if s.source == source]
         return sorted(out, key=lambda s: (s.time, s.id))
@@ -502,6 +517,13 @@ def _load_keys(store: ObjectStore, master: MasterKey, where: str) -> dict[str, D
         try:
             key = keys.unwrap(blob, obj.key, master)
         except keys.WrongMasterKey as exc:
+            if keys.relabelled(blob, obj.key, master):
+                raise IntegrityError(
+                    f"target {where}: key object {obj.key} was altered (the master key id in "
+                    "its header was changed; its content still opens with this master key); "
+                    "restore the object from another copy of the repository",
+                    obj=obj.key,
+                ) from None
             others.add(str(exc))
             continue
         except crypto.EnvelopeError as exc:

@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from recoveryd.errors import SourceError
-from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo
+from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo, refuse_uri
 from recoveryd.sources.procstream import ProcessStream, start_tool
 
 STREAM_FORMAT = "tar-pax"
@@ -128,6 +128,7 @@ class DirectorySource:
         process left behind is removed, with a warning, by the next restore to `dest`."""
         if info.stream_format != STREAM_FORMAT:
             raise SourceError(f"source {self.name}: cannot restore a {info.stream_format} stream")
+        refuse_uri(self.name, "directory", dest)
         root = Path(dest)
         _remove_leftovers(root)
         _refuse_occupied(self.name, root)

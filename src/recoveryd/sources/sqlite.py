@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from recoveryd.errors import SourceError
-from recoveryd.sources.base import ByteReader, SourceInfo
+from recoveryd.sources.base import ByteReader, SourceInfo, refuse_uri
 
 STREAM_FORMAT = "sqlite-db"
 _BLOCK = 1024 * 1024
@@ -121,6 +121,7 @@ class SqliteSource:
         """Write the database to `dest` atomically; refuses an existing file unless `overwrite`."""
         if info.stream_format != STREAM_FORMAT:
             raise SourceError(f"source {self.name}: cannot restore a {info.stream_format} stream")
+        refuse_uri(self.name, "SQLite", dest)
         target = Path(dest)
         if target.exists() and not overwrite:
             raise SourceError(
