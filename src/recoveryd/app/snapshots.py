@@ -23,7 +23,7 @@ from recoveryd.config import (
     SqliteSource,
 )
 from recoveryd.errors import IntegrityError, KeyFileError, RecoverydError, UsageError
-from recoveryd.flow import Progress, ProgressCallback
+from recoveryd.flow import Progress, ProgressCallback, Tally
 from recoveryd.model import Problem, SnapshotInfo, VerifiedState, VerifyReport
 from recoveryd.state import StateStore
 
@@ -338,11 +338,13 @@ def verify(
     read_data: bool | str = False,
     target: str | None = None,
     strict: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> VerifyReport:
     """Check snapshots in every target that has them (all snapshots when none named).
 
     Records each snapshot's result in the state store. With `strict`, problems
-    raise IntegrityError (exit 3) naming the first snapshot and object.
+    raise IntegrityError (exit 3) naming the first snapshot and object. `progress`
+    follows the chunks read (`read_data`): their total grows as each target starts.
     """
     mode: bool | Literal["sample"] = "sample" if read_data == "sample" else bool(read_data)
     checked: list[str] = []
@@ -350,13 +352,14 @@ def verify(
     nbytes = 0
     problems: list[Problem] = []
     sources: dict[str, str | None] = {}
+    tally = Tally(progress)
     with existing_repositories(cfg, target) as repos:
         wanted = _resolve_everywhere(cfg, repos, snapshot_ids)
         for repo in repos:
             ids = wanted.get(repo.name, []) if snapshot_ids else []
             if snapshot_ids and not ids:
                 continue
-            rep = repo.verify(ids, mode)
+            rep = repo.verify(ids, mode, tally)
             checked.extend(s for s in rep.snapshots if s not in checked)
             for sid in rep.snapshots:
                 sources.setdefault(sid, _source_of(repo, sid))
@@ -432,9 +435,16 @@ def _record_verify(
 
 
 def copy(
-    cfg: LoadedConfig, from_target: str, to_target: str, snapshot_ids: Sequence[str] = ()
+    cfg: LoadedConfig,
+    from_target: str,
+    to_target: str,
+    snapshot_ids: Sequence[str] = (),
+    *,
+    progress: ProgressCallback | None = None,
 ) -> list[str]:
-    """Copy snapshots (all that `to_target` lacks, when none named); returns the ids copied."""
+    """Copy snapshots (all that `to_target` lacks, when none named); returns the ids copied.
+
+    `progress` follows the bytes of the snapshots to copy (their total known at the start)."""
     wiring.target_names(cfg, from_target)
     wiring.target_names(cfg, to_target)
     if from_target == to_target:
@@ -445,13 +455,13 @@ def copy(
     try:
         wanted = [src.resolve(s) for s in snapshot_ids] if snapshot_ids else src.snapshot_ids()
         present = set(dst.snapshot_ids())
+        todo = [sid for sid in wanted if sid not in present]
+        tally = Tally(progress, total=sum(src.manifest(sid).size for sid in todo))
         copied: list[str] = []
-        for sid in wanted:
-            if sid in present:
-                continue
+        for sid in todo:
             run = st.start_run("copy", source=src.manifest(sid).source, target=to_target)
             try:
-                src.copy_snapshot(sid, dst)
+                src.copy_snapshot(sid, dst, tally)
             except BaseException as exc:
                 st.end_run(run, "failed", snapshot_id=sid, error=_short(exc))
                 raise

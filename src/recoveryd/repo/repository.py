@@ -21,6 +21,7 @@ from recoveryd.errors import (
     PreconditionFailedError,
     RecoverydError,
 )
+from recoveryd.flow import NO_TALLY, Tally
 from recoveryd.model import SnapshotInfo, VerifyReport
 from recoveryd.repo import chunker, crypto, keys, locks
 from recoveryd.repo.chunker import ChunkerParams
@@ -456,14 +457,19 @@ class Repository:
         return RestoreReader(self, m, lock=lock, workers=self.concurrency, readahead=readahead)
 
     def verify(
-        self, ids: Sequence[str] = (), read_data: bool | Literal["sample"] = False
+        self,
+        ids: Sequence[str] = (),
+        read_data: bool | Literal["sample"] = False,
+        tally: Tally = NO_TALLY,
     ) -> VerifyReport:
         """Check snapshots (all when `ids` is empty); see `repo.verify`."""
-        return verify(self, ids, read_data)
+        return verify(self, ids, read_data, tally)
 
-    def copy_snapshot(self, snapshot_id: str, dest: Repository) -> SnapshotInfo:
+    def copy_snapshot(
+        self, snapshot_id: str, dest: Repository, tally: Tally = NO_TALLY
+    ) -> SnapshotInfo:
         """Copy one snapshot into `dest`, re-encrypted under its keys, deduplicated there."""
-        return copy_snapshot(self, snapshot_id, dest)
+        return copy_snapshot(self, snapshot_id, dest, tally)
 
     def forget(
         self, policy_by_source: Mapping[str, Policy], *, dry_run: bool = False

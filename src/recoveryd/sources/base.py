@@ -37,6 +37,9 @@ class SourceInfo:
     engine_version: str | None = None
     consistency: Mapping[str, str] = field(default_factory=dict)  # e.g. {"lsn": "0/3000060"}
     extra: Mapping[str, str] = field(default_factory=dict)
+    # how many bytes the stream will have, when known beforehand (exactly or as an estimate);
+    # for progress only, never recorded
+    expected_size: int | None = None
 
 
 class ByteReader(Protocol):

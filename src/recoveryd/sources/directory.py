@@ -51,6 +51,9 @@ from recoveryd.sources.procstream import ProcessStream, start_tool
 STREAM_FORMAT = "tar-pax"
 STAGING_PREFIX = ".recoveryd-restoring-"
 _TAR_CHANGED = 1  # GNU tar: "some files differ" (changed while being read)
+_TAR_BLOCK = 512
+_MEMBER_HEADERS = 3 * _TAR_BLOCK  # pax extended header (name, header, mtime) + ustar header
+_TAR_END = 20 * _TAR_BLOCK  # end-of-archive blocks, padded to GNU tar's record size
 
 log = logging.getLogger("recoveryd.sources")
 
@@ -75,7 +78,7 @@ class DirectorySource:
         status, _, _ = self._runner.run(["test", "-d", self.path], timeout=30)
         if status != 0:
             raise SourceError(f"source {self.name}: directory {self.path} does not exist")
-        self._refuse_unrestorable()
+        estimate = self._scan()
         argv = [
             "tar",
             "--create",
@@ -94,23 +97,33 @@ class DirectorySource:
             engine_version=None,
             consistency={},
             extra={"path": self.path, "tool_version": version},
+            expected_size=estimate,
         )
         return ProcessStream(
             source=self.name, tool="tar", proc=proc, info=info, ok_statuses=(0, _TAR_CHANGED)
         )
 
-    def _refuse_unrestorable(self) -> None:
-        """SourceError naming the device nodes in the tree that `exclude` does not leave out:
-        a restore cannot recreate them (tarfile refuses them; creating one needs root)."""
-        argv = ["find", self.path, "(", "-type", "b", "-o", "-type", "c", ")", "-print0"]
+    def _scan(self) -> int:
+        """One walk of the tree: refuses device nodes that `exclude` does not leave out (a
+        restore cannot recreate them: tarfile refuses them, creating one needs root), and
+        returns an estimate of the tar stream's size (for progress: data rounded up to tar
+        blocks, plus the headers of each member)."""
+        argv = ["find", self.path, "-printf", "%y %s %P\\0"]
         status, out, err = self._runner.run(argv, timeout=3600)
         if status != 0:
             raise SourceError(f"source {self.name}: cannot list {self.path}: {err.strip()}")
-        prefix = self.path.rstrip("/") + "/"
-        found = [
-            "./" + p.decode(errors="replace").removeprefix(prefix) for p in out.split(b"\0") if p
-        ]
-        devices = [n for n in found if not excluded(n, self._exclude)]
+        devices: list[str] = []
+        estimate = _TAR_END
+        for record in out.split(b"\0"):
+            kind, _, rest = record.decode(errors="replace").partition(" ")
+            size, _, rel = rest.partition(" ")
+            member = f"./{rel}" if rel else "."
+            if not kind or excluded(member, self._exclude):
+                continue
+            if kind in ("b", "c"):
+                devices.append(member)
+            data = int(size) if kind == "f" and size.isdigit() else 0
+            estimate += _MEMBER_HEADERS + -(-data // _TAR_BLOCK) * _TAR_BLOCK
         if devices:
             shown = ", ".join(devices[:3]) + (
                 f" and {len(devices) - 3} more" if devices[3:] else ""
@@ -119,6 +132,7 @@ class DirectorySource:
                 f"source {self.name}: {self.path} holds device nodes a restore cannot recreate "
                 f"({shown}); add them to sources.{self.name}.exclude"
             )
+        return estimate
 
     def restore(self, stream: ByteReader, dest: str, info: SourceInfo) -> None:
         """Extract into `dest` (created with its parents if missing; must be empty).

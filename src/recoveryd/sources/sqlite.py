@@ -113,6 +113,7 @@ class SqliteSource:
             engine_version=f"SQLite {sqlite3.sqlite_version}",
             consistency={"user_version": str(user_version), "page_count": str(page_count)},
             extra={"page_size": str(page_size), "path": str(self.path)},
+            expected_size=page_count * page_size,
         )
 
     def restore(
