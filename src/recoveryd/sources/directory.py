@@ -41,7 +41,7 @@ import secrets
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from recoveryd.errors import SourceError
@@ -108,13 +108,9 @@ class DirectorySource:
         restore cannot recreate them: tarfile refuses them, creating one needs root), and
         returns an estimate of the tar stream's size (for progress: data rounded up to tar
         blocks, plus the headers of each member)."""
-        argv = ["find", self.path, "-printf", "%y %s %P\\0"]
-        status, out, err = self._runner.run(argv, timeout=3600)
-        if status != 0:
-            raise SourceError(f"source {self.name}: cannot list {self.path}: {err.strip()}")
         devices: list[str] = []
         estimate = _TAR_END
-        for record in out.split(b"\0"):
+        for record in self._walk():
             kind, _, rest = record.decode(errors="replace").partition(" ")
             size, _, rel = rest.partition(" ")
             member = f"./{rel}" if rel else "."
@@ -133,6 +129,23 @@ class DirectorySource:
                 f"({shown}); add them to sources.{self.name}.exclude"
             )
         return estimate
+
+    def _walk(self) -> Iterator[bytes]:
+        """`type size relative-path` of every entry under the directory, streamed from
+        `find` (a tree of millions of files is never held in memory at once)."""
+        argv = ["find", self.path, "-printf", "%y %s %P\\0"]
+        proc = start_tool(self.name, self._runner, argv)
+        try:
+            pending = b""
+            while block := proc.read(65536):
+                *records, pending = (pending + block).split(b"\0")
+                yield from records
+            # `find` exits 1 when a file vanished or a folder was unreadable during the walk:
+            # on a live tree that is normal, and what tar then cannot read, tar reports
+            proc.wait(60)
+        except BaseException:
+            proc.kill()
+            raise
 
     def restore(self, stream: ByteReader, dest: str, info: SourceInfo) -> None:
         """Extract into `dest` (created with its parents if missing; must be empty).
