@@ -1,0 +1,54 @@
+"""`recoveryd wal-push SOURCE PATH` and `recoveryd wal-get SOURCE NAME DEST`: the
+`archive_command` and `restore_command` of a PostgreSQL source (docs/OPERATIONS.md,
+"Continuous WAL archiving")."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from recoveryd.app.wal import wal_get, wal_push
+from recoveryd.cli import output
+from recoveryd.cli.context import Context
+
+
+def register(sub: Any) -> None:
+    push: argparse.ArgumentParser = sub.add_parser(
+        "wal-push",
+        help="archive one WAL file (PostgreSQL's archive_command)",
+        description="Archive one WAL file into every target of a PostgreSQL source; exit 0 "
+        "only once it is stored durably in each. Idempotent: a file already archived with "
+        "the same content succeeds, with other content it fails. Use as "
+        "archive_command = 'recoveryd --config CFG wal-push SOURCE %%p'.",
+    )
+    push.add_argument("source", metavar="SOURCE", help="the PostgreSQL source")
+    push.add_argument("path", metavar="PATH", help="the WAL file (%%p)")
+    push.set_defaults(func=run_push)
+    get: argparse.ArgumentParser = sub.add_parser(
+        "wal-get",
+        help="fetch one archived WAL file (PostgreSQL's restore_command)",
+        description="Fetch an archived WAL file of a PostgreSQL source and write it to DEST; "
+        "exit 1 when it is not archived (recovery ends there), 3 when it is damaged. Use as "
+        "restore_command = 'recoveryd --config CFG wal-get SOURCE %%f %%p'.",
+    )
+    get.add_argument("source", metavar="SOURCE", help="the PostgreSQL source")
+    get.add_argument("name", metavar="NAME", help="the WAL file's name (%%f)")
+    get.add_argument("dest", metavar="DEST", help="where to write it (%%p)")
+    get.set_defaults(func=run_get)
+
+
+def run_push(args: argparse.Namespace, ctx: Context) -> int:
+    results = wal_push(ctx.config, args.source, Path(args.path))
+    if ctx.json:
+        output.emit_json(
+            {"file": Path(args.path).name, "targets": {t: r.outcome for t, r in results.items()}}
+        )
+    return 0
+
+
+def run_get(args: argparse.Namespace, ctx: Context) -> int:
+    target = wal_get(ctx.config, args.source, args.name, Path(args.dest))
+    if ctx.json:
+        output.emit_json({"file": args.name, "target": target})
+    return 0

@@ -1,0 +1,125 @@
+"""The WAL archive of a PostgreSQL source inside a repository (docs/FORMAT.md, "WAL").
+
+Each file PostgreSQL hands to `archive_command` (a 16 MiB segment, a timeline
+`.history` file, a `.backup` label, a `.partial` segment) is one object
+`wal/<source>/<file name>`: its bytes as a chunk payload (zstd), sealed in the
+repository's AEAD envelope (type WAL) bound to the object name, like every
+other object. Renaming, swapping or altering an archived file is detected when
+it is read.
+
+Pushing is idempotent: a file already archived with the same content is a
+success (PostgreSQL retries an archive command whose answer it did not see);
+with other content it is refused, since two clusters writing into one
+archive, or a damaged `pg_wal`, must not silently replace history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from recoveryd.errors import (
+    IntegrityError,
+    NotFoundError,
+    PreconditionFailedError,
+    RecoverydError,
+    UsageError,
+)
+from recoveryd.repo.chunker import PayloadError, compress, decompress
+from recoveryd.repo.crypto import ObjectType
+from recoveryd.repo.layout import WAL_PREFIX, wal_key
+from recoveryd.repo.repository import Repository
+
+WAL_FILE = re.compile(
+    r"^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$"
+)
+"""The names PostgreSQL gives the files it archives."""
+
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_FILE = 1 << 30
+"""The largest WAL segment PostgreSQL can be configured with (`--wal-segsize` 1 GiB)."""
+
+
+class WalConflictError(RecoverydError):
+    """A WAL file of that name is already archived with different content."""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    name: str
+    outcome: Literal["stored", "already archived"]
+    size: int
+    stored_size: int
+
+
+def check_name(file_name: str) -> str:
+    """`file_name` when PostgreSQL could have named a WAL file so; UsageError otherwise."""
+    if not WAL_FILE.match(file_name):
+        raise UsageError(
+            f'"{file_name}" is not the name of a WAL file (a 24-hex-digit segment, '
+            "a .history, .backup or .partial file); pass %f or %p from PostgreSQL"
+        )
+    return file_name
+
+
+class WalArchive:
+    """The archived WAL files of one source in one repository."""
+
+    def __init__(self, repo: Repository, source: str) -> None:
+        if not SOURCE_NAME.match(source):
+            raise UsageError(f'"{source}" cannot name a WAL archive: use the source\'s name')
+        self.repo = repo
+        self.source = source
+
+    def push(self, file_name: str, data: bytes) -> PushResult:
+        """Archive one file; idempotent for identical content (see the module's docstring)."""
+        name = wal_key(self.source, check_name(file_name))
+        if len(data) > MAX_FILE:
+            raise UsageError(f"{file_name} is larger than any WAL file ({len(data)} bytes)")
+        sealed = self.repo.seal(name, ObjectType.WAL, compress(data))
+        conditional = self.repo.capabilities().conditional_put
+        if not conditional and self._same_as_archived(file_name, data):
+            return PushResult(file_name, "already archived", len(data), 0)
+        try:
+            self.repo.store.put(
+                name, sealed, if_absent=conditional, retention=self.repo.retention()
+            )
+        except PreconditionFailedError:
+            if self._same_as_archived(file_name, data):
+                return PushResult(file_name, "already archived", len(data), 0)
+            raise self._conflict(file_name) from None
+        return PushResult(file_name, "stored", len(data), len(sealed))
+
+    def get(self, file_name: str) -> bytes:
+        """The archived file's bytes, authenticated; NotFoundError when not archived,
+        IntegrityError when the stored object is damaged or was tampered with."""
+        name = wal_key(self.source, check_name(file_name))
+        blob = self.repo.store.get(name)
+        plain = self.repo.open_blob(name, blob, ObjectType.WAL)
+        try:
+            return decompress(plain, max_size=MAX_FILE)
+        except PayloadError as exc:
+            raise IntegrityError(f"WAL object {name}: {exc}", obj=name) from None
+
+    def names(self) -> list[str]:
+        """The archived file names, sorted (segments in WAL order within a timeline)."""
+        prefix = f"{WAL_PREFIX}{self.source}/"
+        return sorted(info.key[len(prefix) :] for info in self.repo.store.list(prefix))
+
+    def _same_as_archived(self, file_name: str, data: bytes) -> bool:
+        try:
+            archived = self.get(file_name)
+        except NotFoundError:
+            return False
+        if hashlib.sha256(archived).digest() == hashlib.sha256(data).digest():
+            return True
+        raise self._conflict(file_name)
+
+    def _conflict(self, file_name: str) -> WalConflictError:
+        return WalConflictError(
+            f"WAL file {file_name} of source {self.source} is already archived with other "
+            "content: another cluster may be archiving into this source, or pg_wal is damaged; "
+            "give each cluster its own source and check the server's log"
+        )
