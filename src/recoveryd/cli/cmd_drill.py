@@ -95,7 +95,8 @@ def run_validate(args: argparse.Namespace, ctx: Context) -> int:
 
 @contextmanager
 def _signals_cancel(cancel: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set `cancel` (the runner then rolls back) instead of killing us."""
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed) set `cancel` (the runner then rolls
+    back) instead of killing us."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -104,7 +105,7 @@ def _signals_cancel(cancel: threading.Event) -> Iterator[None]:
         del signum, frame
         cancel.set()
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
