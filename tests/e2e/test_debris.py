@@ -120,13 +120,8 @@ def test_a_sqlite_restore_creates_missing_parent_folders(
     conn.close()
 
 
-@pytest.mark.integration
-def test_a_killed_sqlite_backup_leaves_no_plaintext_in_tmpdir(
-    deployment: Deployment, tmp_path: Path
-) -> None:
-    """kill -9 while the online backup copies a SQLite database: no copy is left in $TMPDIR
-    (a plaintext population registry); what is left is in a private (0700) staging folder
-    under the state directory, which the next backup removes, saying so."""
+def registry_source(deployment: Deployment, tmp_path: Path) -> Path:
+    """A SQLite source of a few hundred KiB in a filesystem repository; returns its file."""
     db = tmp_path / "registry.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)")
@@ -136,15 +131,21 @@ def test_a_killed_sqlite_backup_leaves_no_plaintext_in_tmpdir(
         targets={"local": fs_target(tmp_path / "store")},
         sources={"registry": {"kind": "sqlite", "path": str(db), "targets": ["local"]}},
     )
-    tmpdir = tmp_path / "tmp"
-    tmpdir.mkdir()
+    return db
+
+
+def backup_while_copying(
+    deployment: Deployment, db: Path, tmpdir: Path, sig: signal.Signals
+) -> subprocess.Popen[bytes]:
+    """Start `backup` with $TMPDIR set, send `sig` once the online backup's copy file exists,
+    and return the ended process. An exclusive transaction makes the online backup wait
+    (busy timeout) with its copy file already created, so the signal lands while the copy
+    exists, deterministically; the transaction ends right after the signal."""
     staging = deployment.state_dir / "staging"
 
     def copies() -> list[Path]:
         return [*tmpdir.glob("recoveryd-sqlite-*"), *staging.glob("*/*.db")]
 
-    # An exclusive transaction makes the online backup wait (busy timeout) with its copy
-    # file already created: the kill lands while the copy exists, deterministically.
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
@@ -156,11 +157,44 @@ def test_a_killed_sqlite_backup_leaves_no_plaintext_in_tmpdir(
         )
         wait_until(proc, lambda: bool(copies()), time.monotonic() + 60)
         assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
+        proc.send_signal(sig)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    proc.communicate(timeout=120)
+    return proc
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_a_signalled_sqlite_backup_leaves_no_copy_anywhere(
+    deployment: Deployment, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """SIGHUP or SIGTERM while the online backup copies a SQLite database: exit 130, nothing
+    committed, and no copy left, neither in $TMPDIR nor under the state directory."""
+    db = registry_source(deployment, tmp_path)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = backup_while_copying(deployment, db, tmpdir, sig)
+    assert proc.returncode == 130
+    assert list(tmpdir.iterdir()) == []
+    staging = deployment.state_dir / "staging"
+    assert [p for p in staging.iterdir() if not p.name.startswith(".")] == []
+    assert deployment.snapshots() == []
+
+
+@pytest.mark.integration
+def test_a_killed_sqlite_backup_leaves_no_plaintext_in_tmpdir(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """kill -9 while the online backup copies a SQLite database: no copy is left in $TMPDIR
+    (a plaintext population registry); what is left is in a private (0700) staging folder
+    under the state directory, which the next backup removes, saying so."""
+    db = registry_source(deployment, tmp_path)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    staging = deployment.state_dir / "staging"
+    backup_while_copying(deployment, db, tmpdir, signal.SIGKILL)
     assert list(tmpdir.iterdir()) == []
     left = [p for p in staging.iterdir() if not p.name.startswith(".")]
     assert len(left) == 1, left
