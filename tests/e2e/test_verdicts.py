@@ -94,3 +94,17 @@ def test_a_flipped_byte_in_a_key_objects_master_id_is_tampering(
         assert res.code == 3, (args, res.err)
         assert f"key object keys/{key_obj.name} was altered" in res.err
     assert not (tmp_path / "out.db").exists()
+
+
+@pytest.mark.integration
+def test_a_repository_without_key_objects_is_damaged_not_a_wrong_key(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """With every key object deleted no master key could open the repository: that is
+    damage (exit 3, naming keys/), not a wrong key (exit 2)."""
+    store, _ = two_snapshots(deployment, tmp_path)
+    for key_obj in (store / "keys").iterdir():
+        key_obj.unlink()
+    res = deployment.cli("snapshots")
+    assert res.code == 3, res.err
+    assert "holds no key objects" in res.err

@@ -539,6 +539,13 @@ def _load_keys(store: ObjectStore, master: MasterKey, where: str) -> dict[str, D
                 obj=obj.key,
             ) from None
         found[key.id] = key
+    if not found and not others:
+        raise IntegrityError(
+            f"target {where}: the repository holds no key objects (keys/ is empty), so no "
+            "master key can open it; the repository was altered: restore keys/ from another "
+            "copy of the repository",
+            obj=KEYS_PREFIX,
+        )
     if not found:
         hint = f" (its keys were wrapped by master key {sorted(others)[0]})" if others else ""
         raise KeyFileError(
