@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from recoveryd.errors import (
     IntegrityError,
-    KeyFileError,
     NotFoundError,
     PreconditionFailedError,
     RecoverydError,
@@ -26,63 +24,28 @@ from recoveryd.model import SnapshotInfo, VerifyReport
 from recoveryd.repo import chunker, crypto, keys, locks
 from recoveryd.repo.chunker import ChunkerParams
 from recoveryd.repo.copy import copy_snapshot
-from recoveryd.repo.crypto import CipherId, ObjectType
+from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.keys import DataKey, MasterKey
 from recoveryd.repo.layout import (
     CONFIG_KEY,
     DATA_PREFIX,
-    KEYS_PREFIX,
     SNAPSHOTS_PREFIX,
     chunk_key,
     manifest_key,
 )
-from recoveryd.repo.manifest import Manifest, format_time, parse_time
+from recoveryd.repo.manifest import Manifest
 from recoveryd.repo.prune import PruneReport, forget_and_prune
+from recoveryd.repo.repoconfig import RepoConfig
 from recoveryd.repo.restore import RestoreReader
 from recoveryd.repo.retention import Policy
 from recoveryd.repo.verify import verify
 from recoveryd.stores.base import Capabilities, ObjectStore, Retention
-
-REPO_VERSION = 1
 
 Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class RepoConfig:
-    """The authenticated `config` object: what every reader and writer must agree on."""
-
-    id: str
-    cipher: CipherId
-    chunker: ChunkerParams
-    created: datetime
-
-    def to_bytes(self) -> bytes:
-        doc = {
-            "version": REPO_VERSION,
-            "id": self.id,
-            "cipher": crypto.cipher_name(self.cipher),
-            "chunker": self.chunker.to_json(),
-            "compression": "zstd",
-            "created": format_time(self.created),
-        }
-        return json.dumps(doc, sort_keys=True).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> RepoConfig:
-        doc = json.loads(data)
-        if doc.get("version") != REPO_VERSION:
-            raise ValueError(f"unsupported repository version {doc.get('version')!r}")
-        return cls(
-            id=str(doc["id"]),
-            cipher=crypto.cipher_id(str(doc["cipher"])),
-            chunker=ChunkerParams(**{k: int(v) for k, v in doc["chunker"].items()}),
-            created=parse_time(doc["created"]),
-        )
 
 
 class Repository:
@@ -169,7 +132,7 @@ class Repository:
             raise RecoverydError(
                 f"target {where}: no repository found; run `recoveryd backup` to create one"
             ) from None
-        data_keys = _load_keys(store, master, where)
+        data_keys = keys.load_data_keys(store, master, where)
         header = _header(blob, CONFIG_KEY, None)
         key = data_keys.get(header.key_id.hex())
         if key is None or header.type != ObjectType.CONFIG:
@@ -229,7 +192,7 @@ class Repository:
     def _reload_keys(self) -> dict[str, DataKey]:
         """Pick up data keys added since open (another process rotated); never drops one."""
         try:
-            fresh = _load_keys(self.store, self.master, self.name)
+            fresh = keys.load_data_keys(self.store, self.master, self.name)
         except RecoverydError:
             return self._keys
         for kid, key in fresh.items():
@@ -513,47 +476,6 @@ def _header(blob: bytes, name: str, snapshot: str | None) -> crypto.Header:
         return crypto.parse_header(blob)
     except crypto.EnvelopeError as exc:
         raise _integrity(name, snapshot, f"is not a valid envelope ({exc})") from None
-
-
-def _load_keys(store: ObjectStore, master: MasterKey, where: str) -> dict[str, DataKey]:
-    found: dict[str, DataKey] = {}
-    others: set[str] = set()
-    for obj in store.list(KEYS_PREFIX):
-        blob = store.get(obj.key)
-        try:
-            key = keys.unwrap(blob, obj.key, master)
-        except keys.WrongMasterKey as exc:
-            if keys.relabelled(blob, obj.key, master):
-                raise IntegrityError(
-                    f"target {where}: key object {obj.key} was altered (the master key id in "
-                    "its header was changed; its content still opens with this master key); "
-                    "restore the object from another copy of the repository",
-                    obj=obj.key,
-                ) from None
-            others.add(str(exc))
-            continue
-        except crypto.EnvelopeError as exc:
-            raise IntegrityError(
-                f"target {where}: key object {obj.key} failed authentication ({exc}); "
-                "the repository was altered",
-                obj=obj.key,
-            ) from None
-        found[key.id] = key
-    if not found and not others:
-        raise IntegrityError(
-            f"target {where}: the repository holds no key objects (keys/ is empty), so no "
-            "master key can open it; the repository was altered: restore keys/ from another "
-            "copy of the repository",
-            obj=KEYS_PREFIX,
-        )
-    if not found:
-        hint = f" (its keys were wrapped by master key {sorted(others)[0]})" if others else ""
-        raise KeyFileError(
-            f"target {where}: master key {master.path or ''} (fingerprint "
-            f"{master.fingerprint().hex()}) does not open this repository{hint}; "
-            "use the key file it was created with"
-        )
-    return found
 
 
 def iter_chunks(manifests: Iterable[Manifest]) -> Iterator[tuple[str, str, int]]:
