@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories
+from recoveryd.app.walcheck import prune_wal
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
 from recoveryd.errors import ConfigError, KeyFileError
 from recoveryd.secrets import resolve_secret
@@ -36,6 +37,7 @@ class PruneReport:
     dry_run: bool
     targets: tuple[TargetPruneReport, ...]
     aborted_uploads: Mapping[str, int] = field(default_factory=dict)
+    deleted_wal: Mapping[str, int] = field(default_factory=dict)  # WAL files per target
     removed_temp_objects: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -45,6 +47,7 @@ class PruneReport:
                 {
                     **t.to_json(),
                     "aborted_uploads": self.aborted_uploads.get(t.target, 0),
+                    "deleted_wal": self.deleted_wal.get(t.target, 0),
                     "removed_temp_objects": self.removed_temp_objects.get(t.target, 0),
                 }
                 for t in self.targets
@@ -84,6 +87,7 @@ def prune(
     """
     reports: list[TargetPruneReport] = []
     aborted: dict[str, int] = {}
+    wal: dict[str, int] = {}
     temp: dict[str, int] = {}
     st = wiring.state(cfg)
     try:
@@ -97,6 +101,7 @@ def prune(
                 run = st.start_run("prune", target=repo.name)
                 try:
                     rep = repo.forget(policies, dry_run=dry_run)
+                    wal[repo.name] = prune_wal(repo, dry_run=dry_run)
                     if not dry_run and isinstance(cfg.config.targets[repo.name], S3Target):
                         aborted[repo.name] = _abort_stale_uploads(repo.store, stale_uploads_after)
                     elif not dry_run:
@@ -112,13 +117,14 @@ def prune(
                         "forgotten": list(rep.forgotten),
                         "deleted_objects": rep.deleted_objects,
                         "aborted_uploads": aborted.get(repo.name, 0),
+                        "deleted_wal": wal[repo.name],
                         "removed_temp_objects": temp.get(repo.name, 0),
                     },
                 )
                 reports.append(rep)
     finally:
         st.close()
-    return PruneReport(dry_run, tuple(reports), aborted, temp)
+    return PruneReport(dry_run, tuple(reports), aborted, wal, temp)
 
 
 def _remove_stale_temp(store: ObjectStore, older_than: timedelta) -> int:

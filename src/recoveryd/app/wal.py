@@ -16,7 +16,7 @@ from pathlib import Path
 from recoveryd.app import wiring
 from recoveryd.config import LoadedConfig, PostgresSource
 from recoveryd.errors import NotFoundError, RecoverydError, UsageError
-from recoveryd.repo.wal import PushResult, WalArchive, check_name
+from recoveryd.repo.wal import SEGMENT, PushResult, WalArchive, check_name
 
 
 def _targets(cfg: LoadedConfig, source: str) -> list[str]:
@@ -57,7 +57,7 @@ def wal_get(cfg: LoadedConfig, source: str, file_name: str, dest: Path) -> str:
         try:
             repo = wiring.open_repository(cfg, target)
             try:
-                data = WalArchive(repo, source).get(file_name)
+                data = _get_or_partial(WalArchive(repo, source), file_name)
             finally:
                 repo.store.close()
         except NotFoundError:
@@ -79,3 +79,14 @@ def _write_atomically(dest: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(dest)
+
+
+def _get_or_partial(archive: WalArchive, file_name: str) -> bytes:
+    """The archived file; for a segment never completed, the newest streamed part of it
+    (`wal: {stream: true}`): recovery replays what it holds and ends there."""
+    try:
+        return archive.get(file_name)
+    except NotFoundError:
+        if not SEGMENT.match(file_name):
+            raise
+        return archive.get(f"{file_name}.partial")

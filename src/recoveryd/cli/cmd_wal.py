@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,17 @@ def register(sub: Any) -> None:
     get.add_argument("name", metavar="NAME", help="the WAL file's name (%%f)")
     get.add_argument("dest", metavar="DEST", help="where to write it (%%p)")
     get.set_defaults(func=run_get)
+    stream: argparse.ArgumentParser = sub.add_parser(
+        "wal-stream",
+        help="stream a PostgreSQL source's WAL into its targets until stopped",
+        description="Stream WAL with pg_receivewal from a replication slot (created when "
+        "missing) into every target of a PostgreSQL source: completed segments as "
+        "wal-push stores them, the segment being written every second as a partial one, "
+        "for an RPO of seconds. Runs until SIGTERM or SIGINT (exit 0); the daemon does "
+        "the same for sources with `wal: {stream: true}`.",
+    )
+    stream.add_argument("source", metavar="SOURCE", help="the PostgreSQL source")
+    stream.set_defaults(func=run_stream)
 
 
 def run_push(args: argparse.Namespace, ctx: Context) -> int:
@@ -51,4 +63,36 @@ def run_get(args: argparse.Namespace, ctx: Context) -> int:
     target = wal_get(ctx.config, args.source, args.name, Path(args.dest))
     if ctx.json:
         output.emit_json({"file": args.name, "target": target})
+    return 0
+
+
+def run_stream(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.app.walstream import WalStreamer
+
+    def event(kind: str, data: dict[str, object]) -> None:
+        output.warn(f"{kind}: {data}")
+
+    streamer = WalStreamer(ctx.config, args.source, on_event=event)
+    stop = threading.Event()
+    try:
+        state = streamer.run(stop)
+    except KeyboardInterrupt:  # SIGTERM/SIGINT: the normal way to stop a stream
+        stop.set()
+        streamer.push_ready(final=True)
+        streamer.close()
+        state = streamer.state
+    if ctx.json:
+        output.emit_json(
+            {
+                "source": args.source,
+                "segments_pushed": state.segments_pushed,
+                "partials_pushed": state.partials_pushed,
+                "restarts": state.restarts,
+            }
+        )
+    else:
+        output.line(
+            f"wal-stream {args.source}: {state.segments_pushed} segment(s) archived, "
+            f"{state.restarts} restart(s)"
+        )
     return 0

@@ -39,7 +39,7 @@ COMMANDS: dict[str, str] = {
     "wal-push": "cmd_wal",  # registers wal-push and wal-get
 }
 
-UNAUDITED_COMMANDS = frozenset({"wal-push", "wal-get"})
+UNAUDITED_COMMANDS = frozenset({"wal-push", "wal-get"})  # wal-stream is audited
 """Called by PostgreSQL, as its own OS user, once per WAL file: the archive in the store
 is their record, and a failure reaches the server's log and the archiver's statistics."""
 

@@ -36,6 +36,9 @@ WAL_FILE = re.compile(
     r"^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$"
 )
 """The names PostgreSQL gives the files it archives."""
+DEFAULT_SEGMENT_SIZE = 16 << 20
+SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
+"""A complete segment's name: timeline, log and segment, 8 hex digits each."""
 
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MAX_FILE = 1 << 30
@@ -92,6 +95,16 @@ class WalArchive:
             raise self._conflict(file_name) from None
         return PushResult(file_name, "stored", len(data), len(sealed))
 
+    def put_partial(self, segment: str, data: bytes) -> int:
+        """Store the segment being streamed as `<segment>.partial`, replacing an older
+        copy of it (it grows until the segment is complete); returns the stored size."""
+        name = f"{check_name(segment)}.partial"
+        if not SEGMENT.match(segment):
+            raise UsageError(f'"{segment}" is not the name of a WAL segment')
+        sealed = self.repo.seal(wal_key(self.source, name), ObjectType.WAL, compress(data))
+        self.repo.store.put(wal_key(self.source, name), sealed, retention=self.repo.retention())
+        return len(sealed)
+
     def get(self, file_name: str) -> bytes:
         """The archived file's bytes, authenticated; NotFoundError when not archived,
         IntegrityError when the stored object is damaged or was tampered with."""
@@ -123,3 +136,53 @@ class WalArchive:
             "content: another cluster may be archiving into this source, or pg_wal is damaged; "
             "give each cluster its own source and check the server's log"
         )
+
+
+def lsn_value(lsn: str) -> int:
+    """`16/B374D848` as an integer position."""
+    high, low = lsn.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def segment_of(lsn: str, timeline: int, seg_size: int = DEFAULT_SEGMENT_SIZE) -> str:
+    """The name of the WAL segment holding position `lsn` on `timeline`."""
+    per_id = 0x100000000 // seg_size
+    segno = lsn_value(lsn) // seg_size
+    return f"{timeline:08X}{segno // per_id:08X}{segno % per_id:08X}"
+
+
+def _segno(name: str, seg_size: int) -> tuple[int, int] | None:
+    m = SEGMENT.match(name)
+    if not m:
+        return None
+    per_id = 0x100000000 // seg_size
+    return int(m.group(1), 16), int(m.group(2), 16) * per_id + int(m.group(3), 16)
+
+
+def segment_number(name: str, seg_size: int = DEFAULT_SEGMENT_SIZE) -> int | None:
+    """The segment number of a segment, `.partial` or `.backup` file; None for others
+    (timeline history files)."""
+    parsed = _segno(name[:24], seg_size) if WAL_FILE.match(name) else None
+    return None if parsed is None else parsed[1]
+
+
+def gaps(names: list[str], start: str, seg_size: int = DEFAULT_SEGMENT_SIZE) -> list[str]:
+    """The segments missing between `start` and the newest archived segment: every
+    segment number in that range must be archived on the start's timeline or a later
+    one (a promotion continues the same numbers on the next timeline)."""
+    first = _segno(start, seg_size)
+    if first is None:
+        raise ValueError(f"{start} is not a segment name")
+    timeline, low = first
+    have: set[int] = set()
+    for name in names:
+        parsed = _segno(name, seg_size)
+        if parsed is not None and parsed[0] >= timeline:
+            have.add(parsed[1])
+    high = max(have, default=low - 1)
+    per_id = 0x100000000 // seg_size
+    return [
+        f"{timeline:08X}{n // per_id:08X}{n % per_id:08X}"
+        for n in range(low, high + 1)
+        if n not in have
+    ]

@@ -244,7 +244,10 @@ class PostgresSource:
         proc: Process | None = None
         try:
             status, out, err = self._run_psql(
-                self._params, "SELECT current_setting('server_version');\n", env
+                self._params,
+                "SELECT current_setting('server_version') || '|' ||"
+                " pg_size_bytes(current_setting('wal_segment_size'));\n",
+                env,
             )
             if status != 0:
                 raise tool_failure(
@@ -264,11 +267,16 @@ class PostgresSource:
             raise
         if passfile is not None:
             passfile.remove()
+        version, _, seg_size = out.decode(errors="replace").strip().partition("|")
         info = SourceInfo(
             kind=self.kind,
             stream_format=pgphysical.STREAM_FORMAT,
-            engine_version=f"PostgreSQL {out.decode(errors='replace').strip()}",
-            extra={"mode": "physical", "tool_version": tool_version or "unknown"},
+            engine_version=f"PostgreSQL {version}",
+            extra={
+                "mode": "physical",
+                "tool_version": tool_version or "unknown",
+                "wal_segment_size": seg_size,
+            },
         )
         return pgphysical.BaseBackupStream(
             source=self.name,
@@ -278,6 +286,40 @@ class PostgresSource:
             head=head,
             cleanup=lambda ok: None,
         )
+
+    def receive_wal(self, directory: Path, slot: str) -> tuple[Process, SecretFile | None]:
+        """Start `pg_receivewal` streaming into `directory` from replication slot `slot`
+        (created when missing), flushing each write (`--synchronous`); it ends when the
+        connection does (the caller restarts it). Returns the process and its password
+        file, which the caller removes once the process has ended."""
+        passfile = self._passfile(self._password)
+        env = self._env(passfile)
+        tool = self._tool("pg_receivewal")
+        conninfo = format_pg_dsn(self._params)
+        try:
+            status, _, err = self._runner.run(
+                [tool, "--slot", slot, "--create-slot", "--if-not-exists", "--no-password",
+                 "--dbname", conninfo],
+                env=env,
+                timeout=60,
+            )  # fmt: skip
+            if status != 0:
+                raise tool_failure(
+                    self.name, "pg_receivewal", status, err, self._secrets(),
+                    doing=f"could not create replication slot {slot}",
+                )  # fmt: skip
+            proc = start_tool(
+                self.name,
+                self._runner,
+                [tool, "--directory", str(directory), "--slot", slot, "--synchronous",
+                 "--no-loop", "--status-interval=1", "--no-password", "--dbname", conninfo],
+                env=env,
+            )  # fmt: skip
+        except BaseException:
+            if passfile is not None:
+                passfile.remove()
+            raise
+        return proc, passfile
 
     def _export_snapshot(self, holder: Process) -> list[str]:
         """Send the snapshot query; its one answer line split into 5 fields."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -301,3 +302,82 @@ def test_a_base_backup_restores_on_its_own(archive: Archive) -> None:
     port = free_port()
     a.start(restored, port)
     assert a.sql(port, "select count(*) from citizens") == [(2000,)]
+
+
+def test_verify_names_a_segment_missing_from_the_archive(archive: Archive) -> None:
+    """`verify` checks that the WAL archive is continuous from each base backup to the
+    newest archived segment: with one segment deleted from the store it exits 3 and
+    names that segment; before, it passes."""
+    a = archive
+    cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
+    backup = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    assert backup.returncode == 0, backup.stderr
+    switched = []
+    for n in range(3):
+        a.sql(a.port, f"create table t{n} as select g from generate_series(1, 1000) g")
+        switched.append(_switch(a))
+    _archived_through(a, switched[-1])
+    ok = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (a.store / "wal" / "registry" / switched[1]).unlink()
+    gap = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    assert gap.returncode == 3, gap.stdout + gap.stderr
+    assert f"wal/registry/{switched[1]}" in gap.stdout + gap.stderr
+    assert "Traceback" not in gap.stderr
+
+
+def _flushed(a: Archive, lsn: str, deadline_s: float = 60) -> None:
+    """Wait until the streaming slot has flushed WAL up to `lsn`."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        rows = a.sql(
+            a.port,
+            f"select confirmed_flush_lsn >= '{lsn}' or flush_lsn >= '{lsn}' "
+            "from pg_replication_slots s left join pg_stat_replication r "
+            "on r.pid = s.active_pid where slot_name = 'recoveryd_registry'",
+        )
+        if rows and rows[0][0]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the stream did not reach {lsn}")
+
+
+def test_streamed_wal_recovers_to_seconds_before_the_server_was_lost(archive: Archive) -> None:
+    """With `wal-stream` running, a cluster lost before its current segment was complete
+    is still recovered to a moment seconds before the loss: the segment being written
+    was pushed as a partial one, and `wal-get` hands it to the recovering server."""
+    a = archive
+    cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
+    a.sql(a.port, "create table citizens (id int primary key, name text)")
+    assert subprocess.run([*cli, "backup", "registry"], capture_output=True).returncode == 0
+    stream = subprocess.Popen([*cli, "wal-stream", "registry"], stderr=subprocess.PIPE)
+    try:
+        a.sql(a.port, "insert into citizens select g, 'before' from generate_series(1, 3000) g")
+        ((target,),) = a.sql(a.port, "select clock_timestamp()")
+        a.sql(a.port, "insert into citizens select g, 'after' from generate_series(3001, 4000) g")
+        ((lsn,),) = a.sql(a.port, "select pg_current_wal_lsn()")
+        _flushed(a, str(lsn))
+    finally:
+        a.pg_ctl(a.data, "-m", "immediate", "stop", check=False)  # the site is lost
+        stream.send_signal(signal.SIGTERM)
+        assert stream.wait(120) == 0, stream.stderr.read() if stream.stderr else ""
+    assert list((a.store / "wal" / "registry").glob("*.partial"))
+
+    restored = a.root / "restored"
+    done = subprocess.run(
+        [
+            *cli,
+            *("restore", "registry", "--time", target.isoformat(), "--to", str(restored)),
+            *("--cmd", str(a.exe)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    a.start(restored, port)
+    deadline = time.monotonic() + 120
+    while a.sql(port, "select pg_is_in_recovery()") != [(False,)]:
+        assert time.monotonic() < deadline, "the restored server did not promote"
+        time.sleep(0.1)
+    assert a.sql(port, "select count(*), max(id) from citizens") == [(3000, 3000)]

@@ -96,3 +96,31 @@ def test_history_backup_and_partial_files_are_archived_too(name: str) -> None:
     archive = WalArchive(new_repo(), "registry")
     archive.push(name, b"timeline history\n")
     assert archive.get(name) == b"timeline history\n"
+
+
+def test_the_segment_of_a_position() -> None:
+    """A WAL position names its 16 MiB segment on a timeline (as pg_walfile_name does)."""
+    from recoveryd.repo.wal import segment_of
+
+    assert segment_of("0/3000060", 1) == "000000010000000000000003"
+    assert segment_of("16/B374D848", 2) == "0000000200000016000000B3"
+
+
+def test_gaps_name_every_missing_segment_and_follow_a_promotion() -> None:
+    """From a base backup's first segment to the newest archived one, every segment is
+    archived on that timeline or a later one; the missing ones are named."""
+    from recoveryd.repo.wal import gaps
+
+    names = [
+        "000000010000000000000003",
+        "000000010000000000000004",
+        "000000010000000000000006",
+        "000000010000000000000007.partial",
+        "00000002.history",
+        "000000020000000000000007",
+        "000000020000000000000008",
+    ]
+    assert gaps(names, "000000010000000000000003") == ["000000010000000000000005"]
+    assert gaps(names, "000000010000000000000006") == []
+    assert gaps(names[:2], "000000010000000000000002") == ["000000010000000000000002"]
+    assert gaps([], "000000010000000000000002") == []
