@@ -103,14 +103,17 @@ class DirectorySource:
             source=self.name, tool="tar", proc=proc, info=info, ok_statuses=(0, _TAR_CHANGED)
         )
 
-    def _scan(self) -> int:
+    def _scan(self) -> int | None:
         """One walk of the tree: refuses device nodes that `exclude` does not leave out (a
         restore cannot recreate them: tarfile refuses them, creating one needs root), and
         returns an estimate of the tar stream's size (for progress: data rounded up to tar
-        blocks, plus the headers of each member)."""
+        blocks, plus the headers of each member); None when `find` listed nothing (a host
+        whose `find` lacks `-printf`)."""
         devices: list[str] = []
         estimate = _TAR_END
+        seen = False
         for record in self._walk():
+            seen = True
             kind, _, rest = record.decode(errors="replace").partition(" ")
             size, _, rel = rest.partition(" ")
             member = f"./{rel}" if rel else "."
@@ -128,7 +131,7 @@ class DirectorySource:
                 f"source {self.name}: {self.path} holds device nodes a restore cannot recreate "
                 f"({shown}); add them to sources.{self.name}.exclude"
             )
-        return estimate
+        return estimate if seen else None
 
     def _walk(self) -> Iterator[bytes]:
         """`type size relative-path` of every entry under the directory, streamed from
