@@ -94,8 +94,9 @@ class Figures:
         details = []
         if self.rate is not None:
             details.append(f"{format_size(self.rate)}/s")
-        if self.eta is not None:
-            details.append(f"ETA {format_duration(self.eta)}")
+        eta = self.eta
+        if eta is not None and fraction != 1.0:
+            details.append("ETA <1s" if eta < 1 else f"ETA {format_duration(eta)}")
         if self.stored_bytes:
             details.append(f"stored {format_size(self.stored_bytes)}")
         return "  ".join(parts) + (", " + ", ".join(details) if details else "")
