@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +24,13 @@ from zoneinfo import ZoneInfo
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories, restore
-from recoveryd.config import LoadedConfig, PostgresSource
+from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource
 from recoveryd.errors import NotFoundError, UsageError
 from recoveryd.model import SnapshotInfo
 from recoveryd.repo.manifest import Manifest
+from recoveryd.repo.wal import BinlogArchive, binlog_order
+from recoveryd.sources.mysql import STREAM_FORMAT as MYSQL_DUMP
+from recoveryd.sources.mysql import MysqlSource as MysqlAdapter
 from recoveryd.sources.pgphysical import STREAM_FORMAT
 
 _LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
@@ -97,6 +102,27 @@ def restore_to_point(
     cfg: LoadedConfig,
     source: str,
     target: RecoveryTarget,
+    dest: str,
+    *,
+    command: str | None = None,
+    password: str | None = None,
+) -> SnapshotInfo:
+    """PostgreSQL: see `restore_postgres_to_point`; MariaDB/MySQL: the newest dump
+    before the target restored into the DSN `dest`, then its binary logs replayed up to
+    the target (`restore_mysql_to_time`)."""
+    settings = cfg.config.sources.get(source)
+    wiring.source_names(cfg, [source])
+    if isinstance(settings, MysqlSource):
+        if target.time is None:
+            raise UsageError("--lsn is for PostgreSQL sources; use --time for MariaDB/MySQL")
+        return restore_mysql_to_time(cfg, source, target.time, dest, password=password)
+    return restore_postgres_to_point(cfg, source, target, Path(dest), command=command)
+
+
+def restore_postgres_to_point(
+    cfg: LoadedConfig,
+    source: str,
+    target: RecoveryTarget,
     dest: Path,
     *,
     command: str | None = None,
@@ -143,3 +169,81 @@ def _same_owner(dest: Path, *names: str) -> None:
     owner = dest.stat()
     for name in names:
         os.chown(dest / name, owner.st_uid, owner.st_gid)
+
+
+def restore_mysql_to_time(
+    cfg: LoadedConfig, source: str, when: datetime, dest: str, *, password: str | None = None
+) -> SnapshotInfo:
+    """The newest dump of `source` that ended before `when` into the database of `dest`,
+    then the archived binary logs from the dump's position up to `when` replayed into it
+    (staged in a private folder under the state directory, removed afterwards)."""
+    dump = _newest_dump_before(cfg, source, when)
+    done = restore(cfg, dump.id, dest, password=password)
+    first = dump.consistency["binlog_file"]
+    state_dir = cfg.resolve_path(cfg.config.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="binlogs-", dir=state_dir))  # mode 0700
+    try:
+        files = _fetch_binlogs(cfg, source, dump, first, staging)
+        with wiring.source_session(cfg, source) as adapter:
+            if not isinstance(adapter, MysqlAdapter):
+                raise UsageError(f"sources.{source}: binary logs are for mysql sources")
+            adapter.replay_binlogs(
+                files,
+                start_position=dump.consistency["binlog_position"],
+                stop_datetime=when.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                database=dump.extra.get("database") or source,
+                dest=dest,
+                password=password,
+            )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return done
+
+
+def _newest_dump_before(cfg: LoadedConfig, source: str, when: datetime) -> Manifest:
+    candidates: list[Manifest] = []
+    with existing_repositories(cfg) as repos:
+        for repo in repos:
+            for sid in repo.snapshot_ids():
+                m = repo.manifest(sid)
+                if (
+                    m.source == source
+                    and m.stream_format == MYSQL_DUMP
+                    and m.end_time <= when
+                    and "binlog_file" in m.consistency
+                ):
+                    candidates.append(m)
+    if not candidates:
+        raise NotFoundError(
+            f"no dump of {source} with a binlog position ended before {when.isoformat()}; "
+            "binary logging must be on when the dump is taken"
+        )
+    return max(candidates, key=lambda m: (m.end_time, m.id))
+
+
+def _fetch_binlogs(
+    cfg: LoadedConfig, source: str, dump: Manifest, first: str, staging: Path
+) -> list[Path]:
+    """The archived binary logs from `first` on (the newest possibly partial), written
+    under their own names in `staging`, in log order."""
+    with existing_repositories(cfg) as repos:
+        for repo in repos:
+            archive = BinlogArchive(repo, source)
+            names = archive.names()
+            complete = {n for n in names if not n.endswith(".partial")}
+            wanted = sorted({n.removesuffix(".partial") for n in names}, key=binlog_order)
+            wanted = [n for n in wanted if binlog_order(n) >= binlog_order(first)]
+            if not wanted or wanted[0] != first:
+                continue
+            files = []
+            for name in wanted:
+                data = archive.get(name if name in complete else f"{name}.partial")
+                path = staging / name
+                path.write_bytes(data)
+                files.append(path)
+            return files
+    raise NotFoundError(
+        f"binary log {first} of {source} (the position of dump {dump.id[:12]}) is not "
+        "archived; run `recoveryd binlog-stream` (or `binlog: {{stream: true}}`)"
+    )

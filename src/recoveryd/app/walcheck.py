@@ -49,8 +49,6 @@ def prune_wal(repo: Repository, *, dry_run: bool = False) -> int:
     """Delete the archived WAL older than the oldest base backup of each source (nothing
     retained needs it); timeline history files stay. A source without base backups keeps
     all its WAL. Returns the number of files deleted (or that would be)."""
-    from recoveryd.repo.layout import wal_key
-
     oldest: dict[str, tuple[int, int]] = {}  # source -> (segment number, segment size)
     for sid in repo.snapshot_ids():
         m = repo.manifest(sid)
@@ -63,11 +61,12 @@ def prune_wal(repo: Repository, *, dry_run: bool = False) -> int:
             oldest[m.source] = (segno, seg_size)
     deleted = 0
     for source, (first, seg_size) in oldest.items():
-        for name in WalArchive(repo, source).names():
+        archive = WalArchive(repo, source)
+        for name in archive.names():
             number = segment_number(name, seg_size)
             if number is None or number >= first:
                 continue
             if not dry_run:
-                repo.store.delete(wal_key(source, name))
+                repo.store.delete(archive.key(name))
             deleted += 1
     return deleted

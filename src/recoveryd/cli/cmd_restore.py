@@ -96,15 +96,32 @@ def _to_point(args: argparse.Namespace, ctx: Context) -> int:
         target = pitr.RecoveryTarget(time=pitr.parse_time(args.time, cfg))
     if not args.force:
         app.check_restore(cfg, args.snapshot)
-    base = pitr.restore_to_point(cfg, args.snapshot, target, Path(args.dest), command=args.cmd)
+    password = None
+    if args.password_file:
+        password = resolve_secret(args.password_file, Path.cwd(), setting="--password-file")
+    base = pitr.restore_to_point(
+        cfg, args.snapshot, target, args.dest, command=args.cmd, password=password
+    )
     point = target.settings()
     if ctx.json:
         output.emit_json(
-            {"source": args.snapshot, "base_backup": base.id, "dest": args.dest, "target": point}
+            {
+                "source": args.snapshot,
+                "base_backup": base.id,
+                "dest": redact(args.dest),
+                "target": point,
+            }
         )
     else:
-        output.line(
-            f"restored base backup {base.id[:12]} of {args.snapshot} into {args.dest}; "
-            f"start PostgreSQL on it to replay the WAL archive to {next(iter(point.values()))}"
-        )
+        when = next(iter(point.values()))
+        if base.kind == "mysql":
+            output.line(
+                f"restored dump {base.id[:12]} of {args.snapshot} into {redact(args.dest)} "
+                f"and replayed its binary logs up to {when}"
+            )
+        else:
+            output.line(
+                f"restored base backup {base.id[:12]} of {args.snapshot} into {args.dest}; "
+                f"start PostgreSQL on it to replay the WAL archive to {when}"
+            )
     return 0

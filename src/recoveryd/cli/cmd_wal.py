@@ -25,6 +25,23 @@ def register(sub: Any) -> None:
     )
     push.add_argument("source", metavar="SOURCE", help="the PostgreSQL source")
     push.add_argument("path", metavar="PATH", help="the WAL file (%%p)")
+    push.add_argument(
+        "--spool",
+        metavar="DIR",
+        help="archive asynchronously: a worker per source archives the segments PostgreSQL "
+        "has marked ready, several at once, and leaves acknowledgements in DIR (writable "
+        "by the server's user); this call answers from them",
+    )
+    push.add_argument(
+        "--jobs", type=int, default=4, help="with --spool: segments archived at once (4)"
+    )
+    push.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="with --spool: seconds to wait for the worker before archiving this file itself (60)",
+    )
+    push.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     push.set_defaults(func=run_push)
     get: argparse.ArgumentParser = sub.add_parser(
         "wal-get",
@@ -47,10 +64,26 @@ def register(sub: Any) -> None:
         "the same for sources with `wal: {stream: true}`.",
     )
     stream.add_argument("source", metavar="SOURCE", help="the PostgreSQL source")
-    stream.set_defaults(func=run_stream)
+    stream.set_defaults(func=run_stream, streamer="wal")
+    binlog: argparse.ArgumentParser = sub.add_parser(
+        "binlog-stream",
+        help="stream a MariaDB/MySQL source's binary logs into its targets until stopped",
+        description="Copy the server's binary logs as they are written (mariadb-binlog "
+        "--read-from-remote-server --raw --stop-never; the user needs REPLICATION SLAVE) "
+        "into every target of a MariaDB/MySQL source: each completed log as "
+        "binlog/<source>/<file>, the log being written every second as a partial one. "
+        "`restore SOURCE --time T --to DSN` replays them after the newest dump before T. "
+        "Runs until SIGTERM or SIGINT (exit 0).",
+    )
+    binlog.add_argument("source", metavar="SOURCE", help="the MariaDB/MySQL source")
+    binlog.set_defaults(func=run_stream, streamer="binlog")
 
 
 def run_push(args: argparse.Namespace, ctx: Context) -> int:
+    if args.spool:
+        answered = _push_through_spool(args, ctx)
+        if answered is not None:
+            return answered
     results = wal_push(ctx.config, args.source, Path(args.path))
     if ctx.json:
         output.emit_json(
@@ -67,12 +100,13 @@ def run_get(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_stream(args: argparse.Namespace, ctx: Context) -> int:
-    from recoveryd.app.walstream import WalStreamer
+    from recoveryd.app.walstream import BinlogStreamer, WalStreamer
 
     def event(kind: str, data: dict[str, object]) -> None:
         output.warn(f"{kind}: {data}")
 
-    streamer = WalStreamer(ctx.config, args.source, on_event=event)
+    kind = BinlogStreamer if args.streamer == "binlog" else WalStreamer
+    streamer = kind(ctx.config, args.source, on_event=event)
     stop = threading.Event()
     try:
         state = streamer.run(stop)
@@ -92,7 +126,31 @@ def run_stream(args: argparse.Namespace, ctx: Context) -> int:
         )
     else:
         output.line(
-            f"wal-stream {args.source}: {state.segments_pushed} segment(s) archived, "
+            f"{args.streamer}-stream {args.source}: {state.segments_pushed} file(s) archived, "
             f"{state.restarts} restart(s)"
         )
     return 0
+
+
+def _push_through_spool(args: argparse.Namespace, ctx: Context) -> int | None:
+    """The asynchronous way (`app/walqueue.py`): 0 once the worker acknowledged the file,
+    an error when it reported one; None when it did not answer in time (this call then
+    archives the file itself)."""
+    from recoveryd.app.walqueue import WalQueue
+    from recoveryd.errors import RecoverydError
+
+    path = Path(args.path)
+    queue = WalQueue(ctx.config, args.source, Path(args.spool))
+    if args.worker:
+        queue.run_worker(path.parent, jobs=max(1, args.jobs))
+        return 0
+    for _ in range(2):  # look, start the worker and wait, then look again
+        if queue.take_ack(path):
+            return 0
+        error = queue.take_error(path.name)
+        if error is not None:
+            raise RecoverydError(f"archiving {path.name} failed: {error}")
+        queue.ensure_worker(path)
+        if queue.wait_for(path.name, args.wait) is None:
+            return None
+    return None

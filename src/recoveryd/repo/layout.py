@@ -8,6 +8,7 @@ DATA_PREFIX = "data/"
 SNAPSHOTS_PREFIX = "snapshots/"
 LOCKS_PREFIX = "locks/"
 WAL_PREFIX = "wal/"
+BINLOG_PREFIX = "binlog/"
 
 
 def chunk_key(chunk_id: str) -> str:
@@ -18,8 +19,3 @@ def chunk_key(chunk_id: str) -> str:
 def manifest_key(snapshot_id: str) -> str:
     """Object key of a snapshot's manifest: `snapshots/<id>`."""
     return f"{SNAPSHOTS_PREFIX}{snapshot_id}"
-
-
-def wal_key(source: str, file_name: str) -> str:
-    """Object key of an archived WAL file of a source: `wal/<source>/<file name>`."""
-    return f"{WAL_PREFIX}{source}/{file_name}"

@@ -29,7 +29,7 @@ from recoveryd.errors import (
 )
 from recoveryd.repo.chunker import PayloadError, compress, decompress
 from recoveryd.repo.crypto import ObjectType
-from recoveryd.repo.layout import WAL_PREFIX, wal_key
+from recoveryd.repo.layout import BINLOG_PREFIX, WAL_PREFIX
 from recoveryd.repo.repository import Repository
 
 WAL_FILE = re.compile(
@@ -70,15 +70,28 @@ def check_name(file_name: str) -> str:
 class WalArchive:
     """The archived WAL files of one source in one repository."""
 
+    prefix = WAL_PREFIX
+
     def __init__(self, repo: Repository, source: str) -> None:
         if not SOURCE_NAME.match(source):
-            raise UsageError(f'"{source}" cannot name a WAL archive: use the source\'s name')
+            raise UsageError(f'"{source}" cannot name a log archive: use the source\'s name')
         self.repo = repo
         self.source = source
 
+    def check(self, file_name: str) -> str:
+        """`file_name` when it can name a file of this archive; UsageError otherwise."""
+        return check_name(file_name)
+
+    def is_complete_name(self, file_name: str) -> bool:
+        """Whether `file_name` names a complete file (one that a partial one can precede)."""
+        return bool(SEGMENT.match(file_name))
+
+    def key(self, file_name: str) -> str:
+        return f"{self.prefix}{self.source}/{file_name}"
+
     def push(self, file_name: str, data: bytes) -> PushResult:
         """Archive one file; idempotent for identical content (see the module's docstring)."""
-        name = wal_key(self.source, check_name(file_name))
+        name = self.key(self.check(file_name))
         if len(data) > MAX_FILE:
             raise UsageError(f"{file_name} is larger than any WAL file ({len(data)} bytes)")
         sealed = self.repo.seal(name, ObjectType.WAL, compress(data))
@@ -98,17 +111,17 @@ class WalArchive:
     def put_partial(self, segment: str, data: bytes) -> int:
         """Store the segment being streamed as `<segment>.partial`, replacing an older
         copy of it (it grows until the segment is complete); returns the stored size."""
-        name = f"{check_name(segment)}.partial"
-        if not SEGMENT.match(segment):
-            raise UsageError(f'"{segment}" is not the name of a WAL segment')
-        sealed = self.repo.seal(wal_key(self.source, name), ObjectType.WAL, compress(data))
-        self.repo.store.put(wal_key(self.source, name), sealed, retention=self.repo.retention())
+        if not self.is_complete_name(self.check(segment)):
+            raise UsageError(f'"{segment}" is not the name of a complete log file')
+        name = self.key(f"{segment}.partial")
+        sealed = self.repo.seal(name, ObjectType.WAL, compress(data))
+        self.repo.store.put(name, sealed, retention=self.repo.retention())
         return len(sealed)
 
     def get(self, file_name: str) -> bytes:
         """The archived file's bytes, authenticated; NotFoundError when not archived,
         IntegrityError when the stored object is damaged or was tampered with."""
-        name = wal_key(self.source, check_name(file_name))
+        name = self.key(self.check(file_name))
         blob = self.repo.store.get(name)
         plain = self.repo.open_blob(name, blob, ObjectType.WAL)
         try:
@@ -118,7 +131,7 @@ class WalArchive:
 
     def names(self) -> list[str]:
         """The archived file names, sorted (segments in WAL order within a timeline)."""
-        prefix = f"{WAL_PREFIX}{self.source}/"
+        prefix = self.key("")
         return sorted(info.key[len(prefix) :] for info in self.repo.store.list(prefix))
 
     def _same_as_archived(self, file_name: str, data: bytes) -> bool:
@@ -136,6 +149,34 @@ class WalArchive:
             "content: another cluster may be archiving into this source, or pg_wal is damaged; "
             "give each cluster its own source and check the server's log"
         )
+
+
+BINLOG_FILE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.[0-9]{6,}(?:\.partial)?$")
+"""Binary log names: `<basename>.<6+ digit number>` (as `log_bin` makes them)."""
+
+
+class BinlogArchive(WalArchive):
+    """The archived binary logs of one MariaDB/MySQL source: `binlog/<source>/<file>`,
+    sealed and pushed exactly like WAL files."""
+
+    prefix = BINLOG_PREFIX
+
+    def check(self, file_name: str) -> str:
+        if not BINLOG_FILE.match(file_name):
+            raise UsageError(f'"{file_name}" is not the name of a binary log (<basename>.<number>)')
+        return file_name
+
+    def is_complete_name(self, file_name: str) -> bool:
+        return not file_name.endswith(".partial")
+
+    def names(self) -> list[str]:
+        """Archived binary logs in log order (by number)."""
+        return sorted(super().names(), key=binlog_order)
+
+
+def binlog_order(name: str) -> tuple[int, str]:
+    stem = name.removesuffix(".partial")
+    return int(stem.rsplit(".", 1)[1]), name
 
 
 def lsn_value(lsn: str) -> int:
