@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     password = None
     if args.password_file:
         password = resolve_secret(args.password_file, Path.cwd(), setting="--password-file")
-    # SIGINT/SIGTERM interrupt at once (exit 130): a restore commits nothing to the store,
+    # SIGINT/SIGTERM/SIGHUP interrupt at once (exit 130): a restore commits nothing to the store,
     # and the sources write their destination atomically or leave it to be recreated.
     with Reporter("restore", quiet=ctx.json) as rep:
         done = app.restore(
