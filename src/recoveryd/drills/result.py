@@ -17,12 +17,13 @@ class DrillResult:
     status: RunStatus
     rto_seconds: float | None
     rpo_seconds: float | None
-    objectives_met: bool
+    objectives_met: bool | None  # None: not judged (a dry run measures nothing)
     journal: Path
     report: Path | None = None
     error: str | None = None
     interrupted: bool = False
     measures: dict[str, int] = field(default_factory=dict)  # from steps with `measure:`
+    dry_run: bool = False
 
     def to_json(self) -> dict[str, object]:
         """SPEC §1 `drill run --json`."""
@@ -32,6 +33,7 @@ class DrillResult:
             "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 3),
             "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 3),
             "objectives_met": self.objectives_met,
+            "dry_run": self.dry_run,
             "journal": str(self.journal),
             "report": None if self.report is None else str(self.report),
         }
@@ -40,6 +42,6 @@ class DrillResult:
     def exit_code(self) -> ExitCode:
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        if self.status == "passed" and self.objectives_met:
+        if self.status == "passed" and (self.objectives_met or self.dry_run):
             return ExitCode.OK
         return ExitCode.OBJECTIVE_MISSED

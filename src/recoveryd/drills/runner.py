@@ -25,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from recoveryd import drill_records as rec
 from recoveryd.config import LoadedConfig
 from recoveryd.drills.approvals import ApprovalBox, current_user
 from recoveryd.drills.canary import CanaryWriter, rpo_seconds
@@ -63,6 +64,7 @@ class _RunState:
     error: str | None = None
     done: list[_Done] = field(default_factory=list)
     marks: dict[str, datetime] = field(default_factory=dict)
+    mark_records: list[rec.MarkRecord] = field(default_factory=list)
     measures: dict[str, int] = field(default_factory=dict)
     tripped: threading.Event = field(default_factory=threading.Event)
 
@@ -118,8 +120,8 @@ class DrillRunner:
 
     # -- setup ---------------------------------------------------------------
 
-    def _approval(self, user: str) -> None:
-        self.journal.record("approval", user=user)
+    def _approval(self, user: str, key: str | None = None) -> None:
+        self.journal.write(rec.ApprovalRecord(user=user, key=key))
 
     def _new_run_id(self) -> str:
         stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
@@ -225,7 +227,9 @@ class DrillRunner:
         except Exception:  # noqa: BLE001 - the journal must be finished even so
             return
         for event in events:
-            self.journal.record("event", time=event.time, kind=event.kind, data=dict(event.data))
+            self.journal.write(
+                rec.EventRecord(time=event.time, kind=event.kind, data=dict(event.data))
+            )
 
     def _watch_cancel(self) -> None:
         while not self._finished_watch:
@@ -237,21 +241,25 @@ class DrillRunner:
 
     def _started(self) -> None:
         book = self.book
-        self.journal.record(
-            "run_started",
-            run_id=self.run_id,
-            playbook={
-                "name": book.name,
-                "description": book.description,
-                "path": self.loaded.path,
-                "sha256": self.loaded.sha256,
-            },
-            operator=self.operator,
-            dry_run=self.dry_run,
-            objectives={"rto_s": book.objectives.rto, "rpo_s": book.objectives.rpo},
-            owners={"government": book.owners.government, "vendor": book.owners.vendor},
-            sources=self._sources(),
+        self.journal.write(
+            rec.RunStarted(
+                run_id=self.run_id,
+                playbook=rec.PlaybookRef(
+                    name=book.name,
+                    description=book.description,
+                    path=self.loaded.path,
+                    sha256=self.loaded.sha256,
+                ),
+                operator=self.operator,
+                dry_run=self.dry_run,
+                objectives=rec.ObjectivesRef(rto_s=book.objectives.rto, rpo_s=book.objectives.rpo),
+                owners=rec.OwnersRef(government=book.owners.government, vendor=book.owners.vendor),
+                sources=self._sources(),
+            )
         )
+
+    def _phase(self, phase: str, status: str) -> None:
+        self.journal.write(rec.PhaseRecord(phase=phase, status=status))
 
     def _sources(self) -> list[str]:
         names: list[str] = []
@@ -287,7 +295,7 @@ class DrillRunner:
             self.state.status = "failed"
             self.state.reason = "failure"
             self.state.error = f"unexpected {type(exc).__name__}: {exc}"
-            self.journal.record("phase", phase="steps", status="failed")
+            self._phase("steps", "failed")
         finally:
             if monitor is not None:
                 monitor.stop()
@@ -301,10 +309,8 @@ class DrillRunner:
 
     def _probe_phase(self, phase: str, probes: list[Step]) -> bool:
         if not probes:
-            if phase == "steady_state_after":
-                self._steady_after = True
-            return True
-        self.journal.record("phase", phase=phase, status="started")
+            return True  # nothing checked: `steady_state_restored` stays None (not known)
+        self._phase(phase, "started")
         ctx = self.context(threading.Event()) if phase == "steady_state_after" else self.ctx
         ok = True
         problem = ""
@@ -315,7 +321,7 @@ class DrillRunner:
                 problem = problem or f'"{probe.name}" {outcome.status}: {outcome.error}'
                 if phase != "steady_state_after":
                     break
-        self.journal.record("phase", phase=phase, status="passed" if ok else "failed")
+        self._phase(phase, "passed" if ok else "failed")
         if phase == "steady_state_after":
             self._steady_after = ok
         elif not ok:
@@ -329,7 +335,7 @@ class DrillRunner:
     # -- steps ----------------------------------------------------------------
 
     def _dry_steps(self) -> None:
-        self.journal.record("phase", phase="steps", status="started")
+        self._phase("steps", "started")
         reachable: dict[str, str | None] = {}
         ok = True
         for step in self.book.steps:
@@ -348,7 +354,7 @@ class DrillRunner:
             status: Status = "dry_run" if error is None else "failed"
             ok = ok and error is None
             self.record_step("step", "steps", step, start, Outcome(status, text, error), 0)
-        self.journal.record("phase", phase="steps", status="passed" if ok else "failed")
+        self._phase("steps", "passed" if ok else "failed")
         if not ok:
             self.state.status = "failed"
             self.state.reason = "failure"
@@ -362,7 +368,7 @@ class DrillRunner:
         return None if status == 0 else f"exit status {status}: {err.strip()}"
 
     def _steps(self) -> None:
-        self.journal.record("phase", phase="steps", status="started")
+        self._phase("steps", "started")
         approved = self.book.approvals.required == 0
         for step in self.book.steps:
             if self.abort.is_set():
@@ -375,22 +381,32 @@ class DrillRunner:
                 if not self._await_approvals():
                     break
                 approved = True
+            started = self.clock()
             outcome = self._attempts(step, self.ctx, "step", "steps")
             if outcome.ok or outcome.undo is not None:
                 self.state.done.append(_Done(step, outcome))
             if outcome.ok:
                 self._measure(step, outcome)
-                if step.marks is not None:
-                    self.state.marks[step.marks] = self.clock()
-                    self.journal.record("mark", mark=step.marks)
+                self._mark(step, started)
                 continue
             self._step_failed(step, outcome)
             break
         if self.abort.is_set() and self.state.status == "passed":
             self.state.status = "aborted"
             self.state.reason = self.state.reason or "abort"
-        status = "passed" if self.state.status == "passed" else "failed"
-        self.journal.record("phase", phase="steps", status=status)
+        self._phase("steps", "passed" if self.state.status == "passed" else "failed")
+
+    def _mark(self, step: Step, started: datetime) -> None:
+        """The mark a completed step carries, with when that step started (see
+        `drill_records.outage_window`)."""
+        if step.marks is None:
+            return
+        mark = rec.MarkRecord(
+            time=self.clock(), mark=step.marks, step=step.name, step_start=started
+        )
+        self.state.marks[step.marks] = mark.time or started
+        self.state.mark_records.append(mark)
+        self.journal.write(mark)
 
     def _measure(self, step: Step, outcome: Outcome) -> None:
         """Keep the count a `measure:` step printed (its first whole number)."""
@@ -398,10 +414,10 @@ class DrillRunner:
             return
         found = _FIRST_NUMBER.search(outcome.output)
         if found is None:
-            self.journal.record(
-                "event",
-                kind="measure_missing",
-                data={"step": step.name, "measure": step.measure},
+            self.journal.write(
+                rec.EventRecord(
+                    kind="measure_missing", data={"step": step.name, "measure": step.measure}
+                )
             )
             return
         self.state.measures[step.measure] = int(found.group(0))
@@ -418,10 +434,11 @@ class DrillRunner:
 
     def _await_approvals(self) -> bool:
         need = self.book.approvals.required
-        self.journal.record(
-            "event",
-            kind="approval_requested",
-            data={"required": need, "command": f"recoveryd drill approve {self.run_id}"},
+        self.journal.write(
+            rec.EventRecord(
+                kind="approval_requested",
+                data={"required": need, "command": f"recoveryd drill approve {self.run_id}"},
+            )
         )
         try:
             self.approvals.wait_for(need, self.book.approvals.timeout, self.abort)
@@ -465,18 +482,20 @@ class DrillRunner:
     def record_step(
         self, type_: str, phase: str, step: Step, start: datetime, out: Outcome, attempts: int
     ) -> None:
-        self.journal.record(
-            type_,
-            phase=phase,
-            name=step.name,
-            kind=step.kind,
-            start=iso(start),
-            end=iso(self.clock()),
-            status=out.status,
-            attempts=attempts,
-            destructive=step.is_destructive,
-            output=out.output,
-            error=out.error,
+        self.journal.write(
+            rec.StepRecord(
+                type=_step_type(type_),
+                phase=phase,
+                name=step.name,
+                kind=step.kind,
+                start=start,
+                end=self.clock(),
+                status=out.status,
+                attempts=attempts,
+                destructive=step.is_destructive,
+                output=out.output,
+                error=out.error,
+            )
         )
 
     # -- rollback and cleanup -------------------------------------------------
@@ -488,7 +507,7 @@ class DrillRunner:
         work = [d for d in self.state.done if (roll and d.step.rollback) or d.outcome.undo]
         if not work:
             return
-        self.journal.record("phase", phase="rollback", status="started")
+        self._phase("rollback", "started")
         ctx = self.context(threading.Event())  # rollbacks are not cancelled by the abort
         ok = True
         for done in reversed(work):
@@ -504,7 +523,7 @@ class DrillRunner:
             if roll and done.step.rollback is not None:
                 result = self._attempts(done.step.rollback, ctx, "rollback", "rollback")
                 ok = ok and result.ok
-        self.journal.record("phase", phase="rollback", status="passed" if ok else "failed")
+        self._phase("rollback", "passed" if ok else "failed")
 
     # -- measures ----------------------------------------------------------------
 
@@ -516,46 +535,50 @@ class DrillRunner:
         try:
             canary.prepare()
         except Exception as exc:  # noqa: BLE001 - psycopg errors vary; recorded, the drill goes on
-            self.journal.record(
-                "probe", phase="canary", name="canary", kind="sql", start=iso(start),
-                end=iso(self.clock()), status="failed", attempts=1, destructive=False,
-                output="", error=f"cannot prepare the canary table: {type(exc).__name__}: {exc}",
-            )  # fmt: skip
+            error = f"cannot prepare the canary table: {type(exc).__name__}: {exc}"
+            self._canary_probe(start, "", error)
             return None
         if not canary.start():
-            self.journal.record(
-                "probe", phase="canary", name="canary", kind="sql", start=iso(start),
-                end=iso(self.clock()), status="failed", attempts=1, destructive=False,
-                output="", error="the canary could not write to the primary before the steps",
-            )  # fmt: skip
+            self._canary_probe(
+                start, "", "the canary could not write to the primary before the steps"
+            )
         return canary
 
+    def _canary_probe(self, start: datetime, output: str, error: str | None) -> None:
+        self.journal.write(
+            rec.StepRecord(
+                type="probe", phase="canary", name="canary", kind="sql", start=start,
+                end=self.clock(), status="ok" if error is None else "failed", attempts=1,
+                output=output, error=error,
+            )
+        )  # fmt: skip
+
     def _rto(self) -> float | None:
-        marks = self.state.marks
-        if "fault" in marks and "recovered" in marks:
-            return (marks["recovered"] - marks["fault"]).total_seconds()
-        return None
+        return rec.outage_seconds(self.state.mark_records)
 
     def _rpo(self, canary: CanaryWriter | None) -> float | None:
-        if canary is None or "fault" not in self.state.marks:
+        """The span of acknowledged canary writes made before the outage began that did not
+        survive: 0 when every one of them is on the new primary."""
+        fault_at = rec.outage_window(self.state.mark_records)[0]
+        if canary is None or fault_at is None:
             return None
         start = self.clock()
         error = None
         newest = None
+        acked = canary.newest_acknowledged(before=fault_at)
         try:
-            newest = canary.newest_surviving(before=self.state.marks["fault"])
+            newest = canary.newest_surviving(before=fault_at)
         except Exception as exc:  # noqa: BLE001 - recorded in the journal
             error = f"cannot read the canary on the new primary: {type(exc).__name__}: {exc}"
-        rpo = rpo_seconds(self.state.marks["fault"], newest)
+        rpo = rpo_seconds(acked, newest)
         text = (
-            f"{canary.written} rows written, {canary.failed} writes failed; newest surviving "
-            f"row written at {iso(newest) if newest else 'none'}; RPO {rpo}"
+            f"{canary.written} rows written, {canary.failed} writes failed; newest row "
+            f"acknowledged before the fault written at {iso(acked) if acked else 'none'}, "
+            f"newest surviving at {iso(newest) if newest else 'none'}; RPO {rpo}"
         )
-        self.journal.record(
-            "probe", phase="canary", name="canary", kind="sql", start=iso(start),
-            end=iso(self.clock()), status="ok" if error is None and newest else "failed",
-            attempts=1, destructive=False, output=text, error=error,
-        )  # fmt: skip
+        if error is None and newest is None:
+            error = "no canary row written before the fault survived"
+        self._canary_probe(start, text, error)
         return rpo
 
     def _finish(self, rto: float | None, rpo: float | None) -> DrillResult:
@@ -563,23 +586,18 @@ class DrillRunner:
         if self._steady_after is False and st.status == "passed":
             st.status = "failed"
             st.error = "steady state did not hold after the drill"
-        objectives = self.book.objectives
-        met = st.status == "passed" and self._steady_after is not False
-        if not self.dry_run:
-            if objectives.rto is not None:
-                met = met and rto is not None and rto <= objectives.rto
-            if objectives.rpo is not None:
-                met = met and rpo is not None and rpo <= objectives.rpo
+        met = self._objectives_met(rto, rpo)
         if met is False and st.status == "passed" and st.error is None:
             st.error = "an objective was missed"
-        self.journal.record(
-            "run_finished",
-            status=st.status,
-            rto_s=rto,
-            rpo_s=rpo,
-            objectives_met=met,
-            steady_state_restored=self._steady_after,
-            error=st.error,
+        self.journal.write(
+            rec.RunFinished(
+                status=st.status,
+                rto_s=rto,
+                rpo_s=rpo,
+                objectives_met=met,
+                steady_state_restored=self._steady_after,
+                error=st.error,
+            )
         )
         return DrillResult(
             run_id=self.run_id,
@@ -587,11 +605,24 @@ class DrillRunner:
             rto_seconds=rto,
             rpo_seconds=rpo,
             objectives_met=met,
+            dry_run=self.dry_run,
             journal=self.journal.path,
             error=st.error,
             interrupted=st.reason == "interrupt",
             measures=dict(st.measures),
         )
+
+    def _objectives_met(self, rto: float | None, rpo: float | None) -> bool | None:
+        """None for a dry run (nothing was measured, so nothing is judged)."""
+        if self.dry_run:
+            return None
+        objectives = self.book.objectives
+        met = self.state.status == "passed" and self._steady_after is not False
+        if objectives.rto is not None:
+            met = met and rto is not None and rto <= objectives.rto
+        if objectives.rpo is not None:
+            met = met and rpo is not None and rpo <= objectives.rpo
+        return met
 
     def _with_report(self, result: DrillResult) -> DrillResult:
         if not self.render_report:
@@ -631,6 +662,12 @@ def _referenced_hosts(book: Playbook) -> set[str]:
         for step in group:
             walk(step)
     return found
+
+
+def _step_type(type_: str) -> Literal["step", "probe", "rollback"]:
+    if type_ == "probe":
+        return "probe"
+    return "rollback" if type_ == "rollback" else "step"
 
 
 def _default_timeout(step: Step, type_: str) -> float | None:

@@ -98,8 +98,9 @@ def _load(
     else:
         sources = list(config.sources) if config is not None else None
     state = load_state(state_dir, since, until, sources=sources, rpos=rpos)
+    timezone = (config.daemon.timezone if config is not None else None) or "UTC"
     try:
-        return build_report(record, state, now, _redactor(secrets))
+        return build_report(record, state, now, _redactor(secrets), timezone=timezone)
     except ValueError as exc:
         raise ReportError(f"report: {exc}") from exc
 

@@ -12,7 +12,6 @@ EN: Messages = {
     "report_drill": "Disaster-recovery drill report",
     "report_incident": "Incident report",
     "generated_at": "Report generated {time}.",
-    "times_in_utc": "All times are UTC.",
     "tamper_warning": (
         "WARNING: this record was altered after it was written ({problem}). "
         "Its contents cannot be trusted; treat this report as evidence of tampering."
@@ -132,7 +131,7 @@ EN: Messages = {
     "kind_run": "job",
     "kind_started": "start",
     "kind_finished": "end",
-    "mark_fault": "fault injected (recovery clock starts)",
+    "mark_fault": "fault in effect",
     "mark_recovered": "service recovered (recovery clock stops)",
     "phase_preflight": "preflight",
     "phase_steady_state": "steady state",
@@ -174,7 +173,6 @@ EN: Messages = {
     "s_drill_result": "The drill “{name}” {status} on {date}.",
     "s_drill_missed": "The drill “{name}” ran on {date}: every step succeeded, but it MISSED "
     "an objective.",
-    "s_dry_run": "This was a dry run: only read-only checks were executed, nothing was changed.",
     "s_rto_met": "Service was restored in {achieved}, within the objective of {target}.",
     "s_rto_missed": "Service was restored in {achieved}, which MISSES the objective of {target}.",
     "s_rto_measured": "Service was restored in {achieved}; no objective was set.",
@@ -212,4 +210,54 @@ EN: Messages = {
     "act_backup_overdue": "Bring the backups of {sources} back within their RPO.",
     "owner_government": "government owner",
     "owner_vendor": "vendor owner",
+    "id_label": "ID",
+    "times_in_zone": "All times are {zone}.",
+    "zone_utc": "UTC",
+    "approvers": "Approved by",
+    "not_judged": "not judged (dry run)",
+    "mark_fault_start": "outage begins (recovery clock starts)",
+    "chart_fault_start": "outage begins",
+    "chart_rto_beyond": "RTO objective →",
+    "s_drill_dry": "The drill “{name}” was run as a dry run on {date}: the read-only "
+    "checks were executed and every step was described, nothing was "
+    "changed. A dry run causes no outage, so the recovery objectives were "
+    "not judged.",
+    "s_drill_dry_failed": "The dry run of the drill “{name}” on {date} FAILED; nothing was "
+    "changed and the recovery objectives were not judged.",
+    "s_steady_unchecked": "No steady-state check ran after the drill, so the state of the "
+    "service afterwards was not verified.",
+    "s_rollback_failed": "The rollback “{name}” failed: {error}. What its step changed may "
+    "still be in place.",
+    "s_rollback_skipped": "The rollback “{name}” was skipped ({error}); its step was not undone.",
+    "d_objective_missed": "an objective was missed",
+    "act_rollback_failed": "Finish the failed rollback “{name}” by hand, check the system, and "
+    "find out why it failed.",
+    "act_rollback_skipped": "The rollback “{name}” was skipped: check by hand what its step "
+    "left changed and set it right.",
+    "d_pair": "{name}={value}",
+    "d_join": "{a}, {b}",
+    "data_action": "action",
+    "data_service": "service",
+    "data_requests_shed": "requests shed",
+    "data_job": "job",
+    "data_reason": "reason",
+    "data_step": "step",
+    "data_measure": "measure",
+    "data_required": "required",
+    "data_command": "command",
+    "stepkind_run": "command",
+    "stepkind_sql": "SQL query",
+    "stepkind_http": "HTTP request",
+    "stepkind_wait": "wait",
+    "stepkind_sleep": "pause",
+    "stepkind_backup": "backup",
+    "stepkind_restore": "restore",
+    "stepkind_verify": "integrity check",
+    "stepkind_fault": "fault injection",
+    "stepkind_approve": "approval",
+    "stepkind_include": "included playbook",
+    "stepkind_pressure": "load check",
+    "stepkind_ssh": "remote command",
+    "source_label": "Source",
+    "service_label": "Service",
 }

@@ -48,7 +48,7 @@ def build_incident(
 
     sources = tuple(sorted(state.sources))
     backups = c.backup_rows(sources, state, started)
-    events = c.merged_events(records, state, started, window_end)
+    events = c.merged_events((), state, started, window_end)
     state_rows = c.state_timeline(events, state.runs, started, all_runs=True, until=window_end)
     state_rows += [
         TimelineEntry(
