@@ -146,6 +146,12 @@ _ADAPTER: TypeAdapter[JournalRecord] = TypeAdapter(JournalRecord)
 # --- writing
 
 
+def journal_time(t: datetime) -> datetime:
+    """`t` as the journal keeps it (milliseconds), so that what the runner measures from its
+    own records equals what a report measures from the journal."""
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
 def to_fields(record: _Record) -> dict[str, Any]:
     """The JSON fields of `record` without `time` (the journal adds it), times in ISO 8601."""
     return {k: _jsonable(v) for k, v in record.model_dump().items() if k != "time"}

@@ -164,13 +164,20 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
     else:
         rto = "-" if result.rto_seconds is None else format_duration(result.rto_seconds)
         rpo = "-" if result.rpo_seconds is None else format_duration(result.rpo_seconds)
-        met = "met" if result.objectives_met else "NOT met"
-        output.line(f"run {result.run_id}: {result.status}; RTO {rto}, RPO {rpo}; objectives {met}")
+        output.line(
+            f"run {result.run_id}: {result.status}; RTO {rto}, RPO {rpo}; {_judged(result)}"
+        )
         if result.error:
             output.line(f"  {result.error}")
         output.line(f"journal {result.journal}")
         output.line(f"report {result.report or '(not rendered)'}")
     return int(result.exit_code)
+
+
+def _judged(result: Any) -> str:
+    if result.objectives_met is None:
+        return "dry run: objectives not judged"
+    return "objectives met" if result.objectives_met else "objectives NOT met"
 
 
 def run_approve(args: argparse.Namespace, ctx: Context) -> int:

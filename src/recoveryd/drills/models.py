@@ -186,7 +186,7 @@ class Step(Model):
     delay: Duration = 0.0
     rollback: Step | None = None
     when: str | bool | None = None
-    marks: Literal["fault", "recovered"] | None = None
+    marks: Literal["fault_start", "fault", "recovered"] | None = None
     destructive: bool = False
     # the step's output holds a count (its first whole number), kept in the run's result
     # under this name (e.g. `requests_shed`, which the governor adds to its event)

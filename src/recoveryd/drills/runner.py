@@ -402,7 +402,10 @@ class DrillRunner:
         if step.marks is None:
             return
         mark = rec.MarkRecord(
-            time=self.clock(), mark=step.marks, step=step.name, step_start=started
+            time=rec.journal_time(self.clock()),
+            mark=step.marks,
+            step=step.name,
+            step_start=rec.journal_time(started),
         )
         self.state.marks[step.marks] = mark.time or started
         self.state.mark_records.append(mark)
