@@ -31,7 +31,7 @@ steps:
     )
     result = run_playbook(None, book, state_dir=tmp_path / "state")
     assert result.status == "passed", result.error
-    fault, recovered = records(result.journal, "mark")
+    fault, _ = records(result.journal, "mark")
     step = records(result.journal, "step")[0]
     assert fault["step"] == "break it" and fault["step_start"] == step["start"]
     finished = records(result.journal, "run_finished")[0]
