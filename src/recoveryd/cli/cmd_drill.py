@@ -46,8 +46,19 @@ def register(sub: Any) -> None:
     r.add_argument("--var", action="append", default=[], metavar="K=V")
     r.set_defaults(func=run_run)
 
-    a = dsub.add_parser("approve", help="approve the destructive steps of a waiting run")
-    a.add_argument("run_id", metavar="RUN_ID")
+    a = dsub.add_parser(
+        "approve", help="sign an approval of a waiting run, or place one handed over"
+    )
+    a.add_argument("run_id", metavar="RUN_ID", nargs="?")
+    a.add_argument("--key", metavar="FILE", help="your private key (`approver keygen`)")
+    a.add_argument(
+        "--as", dest="as_name", metavar="NAME", help="approver name (default: the key's)"
+    )
+    a.add_argument("--out", metavar="FILE", help="write the approval here, to hand it over")
+    a.add_argument(
+        "--playbook-sha256", metavar="HEX", help="the playbook's hash, when the run is not here"
+    )
+    a.add_argument("--import", dest="import_file", metavar="FILE", help="place a handed-over one")
     a.set_defaults(func=run_approve)
 
     ls = dsub.add_parser("list", help="past drill runs with RTO/RPO vs objectives")
@@ -181,13 +192,31 @@ def _judged(result: Any) -> str:
 
 
 def run_approve(args: argparse.Namespace, ctx: Context) -> int:
-    from recoveryd.drills.api import approve
+    from recoveryd.drills.api import approve, approver_keys, import_approval
 
-    user = approve(_state_dir(args, _config(args, ctx)), args.run_id)
-    if ctx.json:
-        output.emit_json({"run_id": args.run_id, "approved_by": user})
+    cfg = _config(args, ctx)
+    state_dir = _state_dir(args, cfg)
+    if args.import_file:
+        who, path = import_approval(state_dir, Path(args.import_file))
+    elif args.run_id and args.key:
+        who, path = approve(
+            state_dir,
+            args.run_id,
+            Path(args.key),
+            name=args.as_name,
+            out=Path(args.out) if args.out else None,
+            playbook_sha256=args.playbook_sha256,
+            keys=approver_keys(cfg),
+        )
     else:
-        output.line(f"{user} approved drill run {args.run_id}")
+        raise UsageError(
+            "drill approve: give RUN_ID --key FILE to sign an approval, or --import FILE to "
+            "place one handed over"
+        )
+    if ctx.json:
+        output.emit_json({"run_id": args.run_id, "approved_by": who, "approval": str(path)})
+    else:
+        output.line(f"approval of {who} placed: {path}")
     return int(ExitCode.OK)
 
 

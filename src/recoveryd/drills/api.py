@@ -4,7 +4,8 @@
   document checked; ConfigError (exit 2) naming file, line and key.
 - `run_playbook(cfg, playbook, *, yes, dry_run, vars, cancel, state_dir) -> DrillResult`.
 - `run_restore_drill(cfg, source, *, cancel) -> DrillResult`.
-- `approve(state_dir, run_id) -> user`, `list_runs(state_dir, verify=) -> [RunSummary]`.
+- `approve(state_dir, run_id, key_file, ...) -> (approver, file)`, `import_approval(state_dir,
+  file)`, `approver_keys(cfg)`, `list_runs(state_dir, verify=) -> [RunSummary]`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.config import LoadedConfig
-from recoveryd.drills.approvals import approve
+from recoveryd.drills.approvals import approve, approver_keys, import_approval
 from recoveryd.drills.history import RunSummary, list_runs
 from recoveryd.drills.loader import load_playbook
 from recoveryd.drills.models import Playbook
@@ -28,6 +29,8 @@ __all__ = [
     "DrillResult",
     "RunSummary",
     "approve",
+    "approver_keys",
+    "import_approval",
     "list_runs",
     "run_playbook",
     "run_restore_drill",

@@ -24,6 +24,7 @@ class DrillResult:
     interrupted: bool = False
     measures: dict[str, int] = field(default_factory=dict)  # from steps with `measure:`
     dry_run: bool = False
+    approval_missing: bool = False  # the approvals needed did not arrive in time
 
     def to_json(self) -> dict[str, object]:
         """SPEC §1 `drill run --json`."""
@@ -42,6 +43,8 @@ class DrillResult:
     def exit_code(self) -> ExitCode:
         if self.interrupted:
             return ExitCode.INTERRUPTED
+        if self.approval_missing:
+            return ExitCode.REFUSED
         if self.status == "passed" and (self.objectives_met or self.dry_run):
             return ExitCode.OK
         return ExitCode.OBJECTIVE_MISSED

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from recoveryd import drill_records as rec
 from recoveryd.config import LoadedConfig
-from recoveryd.drills.approvals import ApprovalBox, current_user
+from recoveryd.drills.approvals import ApprovalBox, approver_keys, current_user, operator_names
 from recoveryd.drills.canary import CanaryWriter, rpo_seconds
 from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
@@ -67,6 +67,7 @@ class _RunState:
     mark_records: list[rec.MarkRecord] = field(default_factory=list)
     measures: dict[str, int] = field(default_factory=dict)
     tripped: threading.Event = field(default_factory=threading.Event)
+    approval_missing: bool = False  # approvals did not arrive in time (exit 5)
 
 
 class DrillRunner:
@@ -114,14 +115,25 @@ class DrillRunner:
             run_dir(state_dir, self.run_id),
             self.operator,
             self._approval,
+            run_id=self.run_id,
+            playbook_sha256=loaded.sha256,
+            keys=approver_keys(cfg),
+            operators=operator_names(),
+            on_rejected=self._approval_rejected,
         )
+        self.required_approvals = _required_approvals(self.book, cfg)
         self.ctx = self.context(self.abort)
         self.state = _RunState()
 
     # -- setup ---------------------------------------------------------------
 
-    def _approval(self, user: str, key: str | None = None) -> None:
-        self.journal.write(rec.ApprovalRecord(user=user, key=key))
+    def _approval(self, user: str) -> None:
+        self.journal.write(rec.ApprovalRecord(user=user))
+
+    def _approval_rejected(self, file: str, why: str) -> None:
+        self.journal.write(
+            rec.EventRecord(kind="approval_rejected", data={"file": file, "why": why})
+        )
 
     def _new_run_id(self) -> str:
         stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
@@ -144,8 +156,21 @@ class DrillRunner:
         )
 
     def check_permission(self) -> None:
-        """Destructive steps need --yes or approvals; refused (exit 5) before anything runs."""
-        if self.dry_run or self.yes or self.book.approvals.required > 0:
+        """Destructive steps need --yes or approvals; refused (exit 5) before anything runs,
+        also when fewer approvers than needed could ever approve."""
+        if self.dry_run:
+            return
+        need = self.required_approvals
+        if need > 0:
+            able = set(self.approvals.keys) - self.approvals.operators - {self.operator}
+            if len(able) < need:
+                raise RefusedError(
+                    f"drill {self.book.name}: destructive steps need {need} approval(s), but "
+                    f"{len(able)} configured approver(s) other than you can give one; name "
+                    "approvers with their public keys under `approvers:` in the configuration"
+                )
+            return
+        if self.yes:
             return
         destructive = [s.name for s in self.book.steps if s.is_destructive]
         if destructive:
@@ -369,7 +394,7 @@ class DrillRunner:
 
     def _steps(self) -> None:
         self._phase("steps", "started")
-        approved = self.book.approvals.required == 0
+        approved = self.required_approvals == 0
         for step in self.book.steps:
             if self.abort.is_set():
                 break
@@ -436,19 +461,18 @@ class DrillRunner:
             self.state.error = f'step "{step.name}" {outcome.status}: {outcome.error}'
 
     def _await_approvals(self) -> bool:
-        need = self.book.approvals.required
-        self.journal.write(
-            rec.EventRecord(
-                kind="approval_requested",
-                data={"required": need, "command": f"recoveryd drill approve {self.run_id}"},
-            )
-        )
+        need = self.required_approvals
+        command = f"recoveryd drill approve {self.run_id} --key FILE"
+        data = {"required": need, "command": command, "playbook_sha256": self.loaded.sha256}
+        self.approvals.open(need)  # approvers can sign as soon as they read the request
+        self.journal.write(rec.EventRecord(kind="approval_requested", data=data))
         try:
             self.approvals.wait_for(need, self.book.approvals.timeout, self.abort)
         except TimeoutError:
             self.state.status = "failed"
             self.state.reason = "failure"
             self.state.error = f"fewer than {need} approval(s) arrived in time"
+            self.state.approval_missing = True
             return False
         except InterruptedError:
             return False
@@ -612,6 +636,7 @@ class DrillRunner:
             journal=self.journal.path,
             error=st.error,
             interrupted=st.reason == "interrupt",
+            approval_missing=st.approval_missing,
             measures=dict(st.measures),
         )
 
@@ -665,6 +690,15 @@ def _referenced_hosts(book: Playbook) -> set[str]:
         for step in group:
             walk(step)
     return found
+
+
+def _required_approvals(book: Playbook, cfg: LoadedConfig | None) -> int:
+    """The playbook's own `approvals.required`, raised to the configuration's
+    `approval_policy.destructive_min` when the playbook has a destructive step."""
+    policy = cfg.config.approval_policy.destructive_min if cfg is not None else 0
+    if not any(s.is_destructive for s in book.steps):
+        policy = 0
+    return max(book.approvals.required, policy)
 
 
 def _step_type(type_: str) -> Literal["step", "probe", "rollback"]:
