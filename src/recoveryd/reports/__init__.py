@@ -95,6 +95,8 @@ def _load(
     if first.get("type") == "run_started":
         raw = first.get("sources")
         sources = [str(s) for s in raw] if isinstance(raw, list) else []
+    elif isinstance(first.get("source"), str):
+        sources = [str(first["source"])]  # an incident naming the source at risk
     else:
         sources = list(config.sources) if config is not None else None
     state = load_state(state_dir, since, until, sources=sources, rpos=rpos)

@@ -113,7 +113,7 @@ def record_window(record: RecordFile, now: datetime) -> tuple[datetime, datetime
     """From the first record's time to the last one's (or `now` for an open incident)."""
     times = []
     for r in record.records:
-        for key in ("time", "end"):
+        for key in ("time", "end", "started_at", "recovered_at"):
             value = r.get(key)
             if isinstance(value, str):
                 try:
