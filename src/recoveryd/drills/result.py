@@ -33,8 +33,7 @@ class DrillResult:
             "status": self.status,
             "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 3),
             "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 3),
-            "objectives_met": self.objectives_met,
-            "dry_run": self.dry_run,
+            "objectives_met": self.objectives_met,  # null: a dry run, not judged
             "journal": str(self.journal),
             "report": None if self.report is None else str(self.report),
         }
