@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from recoveryd import drill_records
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.config import DEFAULT_CONFIG_PATH, LoadedConfig
@@ -124,34 +125,42 @@ def _signals_cancel(cancel: threading.Event) -> Iterator[None]:
 
 
 def _progress(as_json: bool) -> Any:
-    def listener(rec: dict[str, Any]) -> None:
-        kind = rec.get("type")
-        if as_json and kind == "event" and rec.get("kind") == "approval_requested":
-            output.event({"event": "approval_requested", **rec["data"]})
-        if kind == "run_started":
-            if as_json:
-                output.event({"event": "drill_started", "run_id": rec["run_id"]})
-            else:
-                output.line(f"drill run {rec['run_id']} started by {rec['operator']}")
-        elif as_json:
-            return
-        elif kind in ("step", "probe", "rollback"):
-            err = f" - {rec['error']}" if rec.get("error") else ""
-            output.line(f"  {rec['status']:<8} {rec['phase']}: {rec['name']}{err}")
-            if rec["status"] == "dry_run":
-                for text in str(rec.get("output", "")).splitlines():
-                    output.line(f"             {text}")
-        elif kind == "mark":
-            output.line(f"  mark     {rec['mark']}")
-        elif kind == "event" and rec.get("kind") == "approval_requested":
-            need = rec["data"]["required"]
-            output.line(f"  waiting for {need} approval(s): {rec['data']['command']}")
-        elif kind == "approval":
-            output.line(f"  approved by {rec['user']}")
-        elif kind == "stop_condition":
-            output.line(f"  STOP     {rec['name']}: {rec.get('detail', '')}")
+    def listener(raw: dict[str, Any]) -> None:
+        rec = drill_records.parse(raw)
+        if as_json:
+            _progress_json(rec)
+        elif rec is not None:
+            _progress_line(rec)
 
     return listener
+
+
+def _progress_json(rec: drill_records.JournalRecord | None) -> None:
+    if isinstance(rec, drill_records.EventRecord) and rec.kind == "approval_requested":
+        output.event({"event": "approval_requested", **rec.data})
+    elif isinstance(rec, drill_records.RunStarted):
+        output.event({"event": "drill_started", "run_id": rec.run_id})
+
+
+def _progress_line(rec: drill_records.JournalRecord) -> None:
+    if isinstance(rec, drill_records.RunStarted):
+        output.line(f"drill run {rec.run_id} started by {rec.operator}")
+    elif isinstance(rec, drill_records.StepRecord):
+        err = f" - {rec.error}" if rec.error else ""
+        output.line(f"  {rec.status:<8} {rec.phase}: {rec.name}{err}")
+        if rec.status == "dry_run":
+            for text in rec.output.splitlines():
+                output.line(f"             {text}")
+    elif isinstance(rec, drill_records.MarkRecord):
+        output.line(f"  mark     {rec.mark}")
+    elif isinstance(rec, drill_records.EventRecord) and rec.kind == "approval_requested":
+        data = rec.data
+        output.line(f"  waiting for {data.get('required')} approval(s): {data.get('command')}")
+        output.line(f"  playbook SHA-256 {data.get('playbook_sha256')}")
+    elif isinstance(rec, drill_records.ApprovalRecord):
+        output.line(f"  approved by {rec.user}")
+    elif isinstance(rec, drill_records.StopConditionRecord) and rec.status == "tripped":
+        output.line(f"  STOP     {rec.name}: {rec.detail}")
 
 
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
