@@ -164,6 +164,7 @@ def _progress_line(rec: drill_records.JournalRecord) -> None:
 
 
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.app.reporting import report_writer
     from recoveryd.drills.api import run_playbook
 
     cfg = _config(args, ctx)
@@ -178,6 +179,7 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
             cancel=cancel,
             state_dir=Path(args.state_dir) if args.state_dir else None,
             listener=_progress(ctx.json),
+            report=report_writer(cfg),
         )
     if ctx.json:
         output.emit_json(result.to_json())

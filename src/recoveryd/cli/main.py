@@ -37,7 +37,12 @@ COMMANDS: dict[str, str] = {
     "approver": "cmd_approver",
     "report": "cmd_report",
     "incident": "cmd_incident",
+    "wal-push": "cmd_wal",  # registers wal-push and wal-get
 }
+
+UNAUDITED_COMMANDS = frozenset({"wal-push", "wal-get"})  # wal-stream is audited
+"""Called by PostgreSQL, as its own OS user, once per WAL file: the archive in the store
+is their record, and a failure reaches the server's log and the archiver's statistics."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = Context(args)
         # logs to stderr (the daemon reconfigures for stdout); every command is audited (SPEC §6)
         observe.configure_logging(ctx.log_level, daemon=False)
+        if args.command in UNAUDITED_COMMANDS:
+            return int(args.func(args, ctx))
         return audit.run_command(ctx, args_list, lambda: int(args.func(args, ctx)))
     except _UsageError as exc:
         output.error(str(exc))
