@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from recoveryd import drill_records as rec
 from recoveryd.config import LoadedConfig
+from recoveryd.drills import signing
 from recoveryd.drills.approvals import ApprovalBox, approver_keys, current_user, operator_names
 from recoveryd.drills.canary import CanaryWriter, rpo_seconds
 from recoveryd.drills.hosts import HostRunners
@@ -128,7 +129,9 @@ class DrillRunner:
     # -- setup ---------------------------------------------------------------
 
     def _approval(self, user: str) -> None:
-        self.journal.write(rec.ApprovalRecord(user=user))
+        key = self.approvals.keys.get(user)
+        fingerprint = signing.fingerprint(key) if key is not None else None
+        self.journal.write(rec.ApprovalRecord(user=user, key=fingerprint))
 
     def _approval_rejected(self, file: str, why: str) -> None:
         self.journal.write(

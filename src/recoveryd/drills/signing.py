@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import json
 import os
 from datetime import UTC, datetime
@@ -71,6 +72,12 @@ class KeyPair(BaseModel):
 def public_line(public: Ed25519PublicKey, name: str) -> str:
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return f"ed25519 {base64.b64encode(raw).decode()} {name}"
+
+
+def fingerprint(public: Ed25519PublicKey) -> str:
+    """`SHA256:` and the first 16 hex digits of the SHA-256 of the raw public key."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "SHA256:" + hashlib.sha256(raw).hexdigest()[:16]
 
 
 def parse_public_line(line: str) -> tuple[Ed25519PublicKey, str]:

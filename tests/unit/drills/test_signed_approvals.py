@@ -108,7 +108,9 @@ def test_two_distinct_approvers_pass_under_the_configured_policy(tmp_path: Path)
     assert seen["bob"].returncode == 0, seen["bob"].stderr
     assert result.status == "passed", result.error
     assert (tmp_path / "destroyed").exists()
-    assert [r["user"] for r in records(result.journal, "approval")] == ["alice", "bob"]
+    approvals = records(result.journal, "approval")
+    assert [r["user"] for r in approvals] == ["alice", "bob"]
+    assert all(r["key"].startswith("SHA256:") for r in approvals)  # whose key signed
 
 
 def test_sudo_user_forgery_does_not_approve(tmp_path: Path) -> None:
