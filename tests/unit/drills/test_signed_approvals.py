@@ -260,3 +260,13 @@ def test_a_bad_public_key_in_the_configuration_names_its_line(tmp_path: Path) ->
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert ":7:" in str(err.value) and "approvers.alice" in str(err.value)
+
+
+def test_config_check_reads_every_approvers_key_file(tmp_path: Path) -> None:
+    """`recoveryd config check` fails (exit 2) naming the approver whose key file is missing."""
+    keys = _keys(tmp_path, "alice")
+    path = _config(tmp_path, keys, ("alice",))
+    (keys / "alice.pub").unlink()
+    done = cli("--config", str(path), "config", "check")
+    assert done.returncode == int(ExitCode.USAGE)
+    assert "approvers.alice.public_key_file" in done.stderr and "cannot read" in done.stderr
