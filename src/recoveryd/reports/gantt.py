@@ -6,6 +6,8 @@ needs no script, no font metrics and no external asset.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from recoveryd.reports.model import Report
@@ -102,7 +104,7 @@ def build_chart(report: Report) -> Chart:
         ends.append((report.ended - t0).total_seconds())
     span = max([0.05, *ends])
     step = next((s for s in _NICE_STEPS if span / s <= 8), _NICE_STEPS[-1])
-    span = step * (int(span / step) + 1)
+    span = step * (math.floor(span / step + 1e-9) + 1)  # a free tick after the last event
     plot_w = WIDTH - LABEL_W - 10
     rto_at = _rto_offset(report)
 
@@ -127,7 +129,7 @@ def build_chart(report: Report) -> Chart:
                 fill=_FILL.get(s.status, _FILL_TYPE.get(s.record_type, "#4a90d9")),
             )
         )
-    lines = [
+    lines = _outage_start(report, x) + [
         Line(x(m.offset_s), m.mark, f"chart_{m.mark}", _LINE.get(m.mark, "#5f6368"), False)
         for m in report.marks
     ]
@@ -136,7 +138,7 @@ def build_chart(report: Report) -> Chart:
         key = "chart_rto_beyond" if beyond else "chart_rto_line"
         lines.append(Line(x(rto_at), "rto", key, _LINE["rto"], True, beyond))
     plot_bottom = TOP + max(1, len(rows)) * ROW_H
-    n = int(span / step)
+    n = round(span / step)
     ticks = tuple(Tick(x(k * step), _tick_label(k * step)) for k in range(n + 1))
     return Chart(
         width=WIDTH,
@@ -148,6 +150,15 @@ def build_chart(report: Report) -> Chart:
         lines=tuple(lines),
         ticks=ticks,
     )
+
+
+def _outage_start(report: Report, x: Callable[[float], float]) -> list[Line]:
+    """A line where the outage began, unless a `fault_start` mark already draws it."""
+    start = report.impact.outage_start
+    if start is None or any(m.mark == "fault_start" for m in report.marks):
+        return []
+    at = x((start - report.started).total_seconds())
+    return [Line(at, "fault_start", "chart_fault_start", _LINE["fault_start"], False)]
 
 
 def _rto_offset(report: Report) -> float | None:
