@@ -17,6 +17,11 @@ from recoveryd.reports.model import ActionItem, Dur, Msg, Report, StepRow
 ACTION_DUE_DAYS = 14
 _FAILED = ("failed", "timeout", "aborted", "interrupted")
 _NOT_RUN = ("skipped", "not_run")
+# sentences that already say why a run did not pass
+_EXPLAINING = frozenset(
+    {"s_stop_tripped", "s_step_failed", "s_steady_not_restored", "s_rto_missed"}
+    | {"s_rpo_missed", "s_rollback_failed"}
+)
 
 
 def failed_step(report: Report) -> StepRow | None:
@@ -105,9 +110,7 @@ def _explained(report: Report, said: list[Msg]) -> bool:
     """Whether a sentence already says why the run did not pass."""
     if report.status in ("passed", "dry_run"):
         return True
-    keys = {m.key for m in said}
-    explaining = {"s_stop_tripped", "s_step_failed", "s_steady_not_restored", "s_rto_missed"}
-    return bool(keys & (explaining | {"s_rpo_missed", "s_rollback_failed"}))
+    return any(m.key in _EXPLAINING for m in said)
 
 
 def actions(report: Report, base: date) -> tuple[ActionItem, ...]:
