@@ -25,6 +25,23 @@ def register(sub: Any) -> None:
     )
     push.add_argument("source", metavar="SOURCE", help="the PostgreSQL source")
     push.add_argument("path", metavar="PATH", help="the WAL file (%%p)")
+    push.add_argument(
+        "--spool",
+        metavar="DIR",
+        help="archive asynchronously: a worker per source archives the segments PostgreSQL "
+        "has marked ready, several at once, and leaves acknowledgements in DIR (writable "
+        "by the server's user); this call answers from them",
+    )
+    push.add_argument(
+        "--jobs", type=int, default=4, help="with --spool: segments archived at once (4)"
+    )
+    push.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="with --spool: seconds to wait for the worker before archiving this file itself (60)",
+    )
+    push.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     push.set_defaults(func=run_push)
     get: argparse.ArgumentParser = sub.add_parser(
         "wal-get",
@@ -63,6 +80,10 @@ def register(sub: Any) -> None:
 
 
 def run_push(args: argparse.Namespace, ctx: Context) -> int:
+    if args.spool:
+        answered = _push_through_spool(args, ctx)
+        if answered is not None:
+            return answered
     results = wal_push(ctx.config, args.source, Path(args.path))
     if ctx.json:
         output.emit_json(
@@ -109,3 +130,27 @@ def run_stream(args: argparse.Namespace, ctx: Context) -> int:
             f"{state.restarts} restart(s)"
         )
     return 0
+
+
+def _push_through_spool(args: argparse.Namespace, ctx: Context) -> int | None:
+    """The asynchronous way (`app/walqueue.py`): 0 once the worker acknowledged the file,
+    an error when it reported one; None when it did not answer in time (this call then
+    archives the file itself)."""
+    from recoveryd.app.walqueue import WalQueue
+    from recoveryd.errors import RecoverydError
+
+    path = Path(args.path)
+    queue = WalQueue(ctx.config, args.source, Path(args.spool))
+    if args.worker:
+        queue.run_worker(path.parent, jobs=max(1, args.jobs))
+        return 0
+    for _ in range(2):  # look, start the worker and wait, then look again
+        if queue.take_ack(path):
+            return 0
+        error = queue.take_error(path.name)
+        if error is not None:
+            raise RecoverydError(f"archiving {path.name} failed: {error}")
+        queue.ensure_worker(path)
+        if queue.wait_for(path.name, args.wait) is None:
+            return None
+    return None

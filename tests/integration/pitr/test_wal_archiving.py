@@ -15,101 +15,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-import yaml
 
-from recoveryd.app import open_repository
-from recoveryd.config import load_config
-from tests.fixtures.otheruser import other_user_recoveryd
+from tests.fixtures.pgarchive import Archive, archived_through, setup_archive, switch
 from tests.fixtures.pgcluster import PG_BIN, as_postgres
 from tests.fixtures.postgres import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-class Archive:
-    """A recoveryd deployment readable by `postgres` and a cluster archiving into it."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.exe = other_user_recoveryd(root / "tool")
-        self.config = root / "recoveryd.yaml"
-        self.store = root / "store"
-        self.port = free_port()
-        self.data = root / "primary"
-        self.sockets = root / "sock"
-
-    def command(self, *args: str) -> str:
-        return " ".join([str(self.exe), "--config", str(self.config), *args])
-
-    def dsn(self, port: int, db: str = "postgres") -> str:
-        return f"host=127.0.0.1 port={port} dbname={db} user=postgres connect_timeout=5"
-
-    def sql(self, port: int, query: str) -> list[tuple[object, ...]]:
-        with psycopg.connect(self.dsn(port), autocommit=True) as conn:
-            cur = conn.execute(query.encode())
-            return list(cur.fetchall()) if cur.description else []
-
-    def pg_ctl(self, data: Path, *args: str, check: bool = True) -> None:
-        subprocess.run(
-            as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), *args),
-            check=check,
-            capture_output=True,
-        )
-
-    def start(self, data: Path, port: int) -> None:
-        log = self.root / f"{data.name}.log"
-        self.pg_ctl(
-            data, "-l", str(log), "-w", "-t", "60", "-o", f"-p {port} -k {self.sockets}", "start"
-        )
-
-
-def _setup(root: Path) -> Archive:
-    a = Archive(root)
-    a.store.mkdir()
-    a.sockets.mkdir()
-    key = root / "master.key"
-    a.config.write_text(
-        yaml.safe_dump(
-            {
-                "state_dir": str(root / "state"),
-                "encryption": {"key_file": str(key)},
-                "targets": {"local": {"kind": "filesystem", "path": str(a.store)}},
-                "sources": {
-                    "registry": {
-                        "kind": "postgresql",
-                        "dsn": a.dsn(a.port),
-                        "mode": "physical",
-                        "targets": ["local"],
-                        "schedule": "daily",
-                    }
-                },
-            }
-        )
-    )
-    subprocess.run([str(a.exe), "--config", str(a.config), "key", "generate"], check=True)
-    cfg = load_config(a.config)
-    open_repository(cfg, "local", create=True).store.close()
-    subprocess.run(["chown", "-R", "postgres:postgres", str(root)], check=True)
-    root.chmod(0o755)
-    subprocess.run(
-        as_postgres(
-            str(PG_BIN / "initdb"),
-            *("-D", str(a.data), "-U", "postgres", "--auth=trust", "--no-sync"),
-            *("-E", "UTF8", "--locale=C.UTF-8"),
-        ),
-        check=True,
-        capture_output=True,
-    )
-    with (a.data / "postgresql.conf").open("a") as conf:
-        conf.write(
-            "\nlisten_addresses = '127.0.0.1'\nwal_level = replica\narchive_mode = on\n"
-            f"archive_command = '{a.command('wal-push', 'registry', '%p')}'\n"
-            "fsync = off\nshared_buffers = 16MB\n"
-        )
-    a.start(a.data, a.port)
-    return a
 
 
 @pytest.fixture
@@ -117,7 +29,7 @@ def archive() -> Iterator[Archive]:
     root = Path(tempfile.mkdtemp(prefix="recoveryd-wal-"))
     a = None
     try:
-        a = _setup(root)
+        a = setup_archive(root)
         yield a
     finally:
         if a is not None:
@@ -125,26 +37,6 @@ def archive() -> Iterator[Archive]:
                 if data.exists():
                     a.pg_ctl(data, "-m", "immediate", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _archived_through(a: Archive, segment: str, deadline_s: float = 120) -> None:
-    """Wait until the archiver reports `segment` (or a later one) archived."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        ((last, failed),) = a.sql(
-            a.port, "select last_archived_wal, last_failed_wal from pg_stat_archiver"
-        )
-        if last is not None and str(last) >= segment:
-            return
-        time.sleep(0.1)
-    log = (a.root / "primary.log").read_text(errors="replace")[-3000:]
-    raise AssertionError(f"{segment} not archived (last failed: {failed}):\n{log}")
-
-
-def _switch(a: Archive) -> str:
-    """Close the current segment and return its name."""
-    ((name,),) = a.sql(a.port, "select pg_walfile_name(pg_switch_wal())")
-    return str(name)
 
 
 def test_recovery_to_a_time_restores_exactly_what_was_committed_before_it(archive: Archive) -> None:
@@ -168,7 +60,7 @@ def test_recovery_to_a_time_restores_exactly_what_was_committed_before_it(archiv
     a.sql(a.port, "insert into citizens select g, 'after ' || g from generate_series(5001, 6000) g")
     a.sql(a.port, "create table ledger as select 1 as x")
     a.sql(a.port, "drop table citizens")
-    _archived_through(a, _switch(a))
+    archived_through(a, switch(a))
 
     restored = a.root / "restored"
     shutil.copytree(base, restored)
@@ -197,8 +89,8 @@ def test_a_segment_not_archived_is_exit_1_and_a_damaged_one_exit_3(archive: Arch
     """`wal-get` of a segment never archived exits 1 (PostgreSQL ends recovery there);
     of a damaged object exits 3 and writes nothing where PostgreSQL would read it."""
     a = archive
-    segment = _switch(a)
-    _archived_through(a, segment)
+    segment = switch(a)
+    archived_through(a, segment)
     dest = a.root / "fetched"
     missing = subprocess.run(
         [
@@ -243,7 +135,7 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     ((target,),) = a.sql(a.port, "select clock_timestamp()")
     a.sql(a.port, "update citizens set name = 'ransom'")
     a.sql(a.port, "drop table citizens")
-    _archived_through(a, _switch(a))
+    archived_through(a, switch(a))
     later = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
     assert later.returncode == 0, later.stderr  # after the target: must not be chosen
 
@@ -315,8 +207,8 @@ def test_verify_names_a_segment_missing_from_the_archive(archive: Archive) -> No
     switched = []
     for n in range(3):
         a.sql(a.port, f"create table t{n} as select g from generate_series(1, 1000) g")
-        switched.append(_switch(a))
-    _archived_through(a, switched[-1])
+        switched.append(switch(a))
+    archived_through(a, switched[-1])
     ok = subprocess.run([*cli, "verify"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     (a.store / "wal" / "registry" / switched[1]).unlink()
@@ -381,3 +273,34 @@ def test_streamed_wal_recovers_to_seconds_before_the_server_was_lost(archive: Ar
         assert time.monotonic() < deadline, "the restored server did not promote"
         time.sleep(0.1)
     assert a.sql(port, "select count(*), max(id) from citizens") == [(3000, 3000)]
+
+
+def test_asynchronous_archiving_acknowledges_only_stored_segments(tmp_path: Path) -> None:
+    """With `--spool`, a worker archives the ready segments several at once; every
+    segment PostgreSQL was told is archived is in the store and reads back, and the
+    spool keeps no acknowledgement nobody consumed."""
+    root = Path(tempfile.mkdtemp(prefix="recoveryd-wal-async-"))
+    a = None
+    try:
+        spool = root / "spool"
+        a = setup_archive(root, spool=spool)
+        names = []
+        for n in range(6):
+            a.sql(a.port, f"create table t{n} as select g from generate_series(1, 20000) g")
+            names.append(switch(a))
+        archived_through(a, names[-1])
+        assert (spool / "registry" / "worker.log").exists()
+        for name in names:
+            fetched = root / f"fetched-{name}"
+            got = subprocess.run(
+                [str(a.exe), "--config", str(a.config), "wal-get", "registry", name, str(fetched)],
+                capture_output=True,
+                text=True,
+            )
+            assert got.returncode == 0, got.stderr
+            assert fetched.stat().st_size == 16 << 20
+        assert not [p.name for p in (spool / "registry").glob("*.ok") if p.stem in names]
+    finally:
+        if a is not None:
+            a.pg_ctl(a.data, "-m", "immediate", "stop", check=False)
+        shutil.rmtree(root, ignore_errors=True)
