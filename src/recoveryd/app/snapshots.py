@@ -22,8 +22,14 @@ from recoveryd.config import (
     PostgresSource,
     SqliteSource,
 )
-from recoveryd.errors import IntegrityError, RecoverydError, SnapshotNotFoundError, UsageError
-from recoveryd.flow import Progress, ProgressCallback
+from recoveryd.errors import (
+    IntegrityError,
+    KeyFileError,
+    RecoverydError,
+    SnapshotNotFoundError,
+    UsageError,
+)
+from recoveryd.flow import Progress, ProgressCallback, Tally
 from recoveryd.model import SnapshotInfo, VerifiedState
 
 if TYPE_CHECKING:
@@ -58,12 +64,15 @@ def list_snapshots(
     source: str | None = None,
     target: str | None = None,
     on_error: Callable[[str, RecoverydError], None] | None = None,
+    on_damaged: Callable[[IntegrityError], None] | None = None,
 ) -> list[SnapshotInfo]:
     """Snapshots of every target merged by id (oldest first), with their verified state.
 
     Without `on_error`, a target that cannot be listed (unreachable, damaged)
     raises. With it, that target is reported to `on_error(target, error)` and
     the others are listed: in an incident, the copies that remain matter.
+    Likewise with `on_damaged`, a manifest that cannot be read is reported there
+    (the error names snapshot, object and target) and every other snapshot listed.
     """
     from recoveryd.errors import StoreError
 
@@ -72,7 +81,11 @@ def list_snapshots(
     for name in names:
         try:
             with existing_repositories(cfg, name) as repos:
-                infos = [info for repo in repos for info in repo.snapshots(source)]
+                infos = [
+                    info
+                    for repo in repos
+                    for info in repo.snapshots(source, on_damaged=_in_target(repo, on_damaged))
+                ]
         except (StoreError, IntegrityError) as exc:
             if on_error is None or target is not None:
                 raise
@@ -97,6 +110,21 @@ def list_snapshots(
         copies = tuple((t, states.get((s.id, t))) for t in s.targets)
         out.append(replace(s, copies=copies, verified=summary([v for _, v in copies])))
     return sorted(out, key=lambda s: (s.time, s.id))
+
+
+def _in_target(
+    repo: Repository, on_damaged: Callable[[IntegrityError], None] | None
+) -> Callable[[IntegrityError], None] | None:
+    """`on_damaged` with the target's name added to the error's message."""
+    if on_damaged is None:
+        return None
+
+    def report(exc: IntegrityError) -> None:
+        on_damaged(
+            IntegrityError(f"target {repo.name}: {exc.message}", snapshot=exc.snapshot, obj=exc.obj)
+        )
+
+    return report
 
 
 def locate(
@@ -152,7 +180,8 @@ def restore_session(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> I
         settings = DirectorySource(kind="directory", path=dest, targets=[target])
     else:
         raise UsageError(f"snapshot {m.id}: unknown kind {m.kind!r}; upgrade recoveryd")
-    yield build(m.source, settings, base_dir=cfg.path.parent, runner=None)
+    with wiring.staging(cfg, f"restore-{m.source}") as tmp_dir:
+        yield build(m.source, settings, base_dir=cfg.path.parent, runner=None, tmp_dir=tmp_dir)
 
 
 def restore(
@@ -236,7 +265,8 @@ def holder(
         try:
             sid = repo.resolve(snapshot_id)
             m = repo.manifest(sid)
-        except (IntegrityError, StoreError) as exc:
+        except (IntegrityError, StoreError, KeyFileError) as exc:
+            # a key that does not open the repository is not "snapshot not found"
             trouble = trouble or exc
             repo.store.close()
             continue
@@ -284,9 +314,16 @@ def _short(exc: BaseException) -> str:
 
 
 def copy(
-    cfg: LoadedConfig, from_target: str, to_target: str, snapshot_ids: Sequence[str] = ()
+    cfg: LoadedConfig,
+    from_target: str,
+    to_target: str,
+    snapshot_ids: Sequence[str] = (),
+    *,
+    progress: ProgressCallback | None = None,
 ) -> list[str]:
-    """Copy snapshots (all that `to_target` lacks, when none named); returns the ids copied."""
+    """Copy snapshots (all that `to_target` lacks, when none named); returns the ids copied.
+
+    `progress` follows the bytes of the snapshots to copy (their total known at the start)."""
     wiring.target_names(cfg, from_target)
     wiring.target_names(cfg, to_target)
     if from_target == to_target:
@@ -297,13 +334,13 @@ def copy(
     try:
         wanted = [src.resolve(s) for s in snapshot_ids] if snapshot_ids else src.snapshot_ids()
         present = set(dst.snapshot_ids())
+        todo = [sid for sid in wanted if sid not in present]
+        tally = Tally(progress, total=sum(src.manifest(sid).size for sid in todo))
         copied: list[str] = []
-        for sid in wanted:
-            if sid in present:
-                continue
+        for sid in todo:
             run = st.start_run("copy", source=src.manifest(sid).source, target=to_target)
             try:
-                src.copy_snapshot(sid, dst)
+                src.copy_snapshot(sid, dst, tally)
             except BaseException as exc:
                 st.end_run(run, "failed", snapshot_id=sid, error=_short(exc))
                 raise

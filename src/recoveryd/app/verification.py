@@ -17,6 +17,7 @@ from recoveryd.app.snapshots import existing_repositories, locate
 from recoveryd.app.walcheck import wal_problems
 from recoveryd.config import LoadedConfig
 from recoveryd.errors import IntegrityError, RecoverydError, SnapshotNotFoundError
+from recoveryd.flow import ProgressCallback, Tally
 from recoveryd.model import Problem, VerifiedState, VerifyReport
 from recoveryd.state import StateStore
 
@@ -53,24 +54,28 @@ def verify(
     read_data: bool | str = False,
     target: str | None = None,
     strict: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> VerifyReport:
     """Check snapshots in every target that has them (all snapshots when none named).
 
     Records each copy's result (snapshot, target) in the state store. With `strict`,
     problems raise IntegrityError (exit 3) naming the first snapshot and object.
+    `progress` follows the chunks read (`read_data`): their total grows as each target
+    starts.
     """
     mode: bool | Literal["sample"] = "sample" if read_data == "sample" else bool(read_data)
     checked: list[str] = []
     objects = 0
     nbytes = 0
     problems: list[Problem] = []
+    tally = Tally(progress)
     with existing_repositories(cfg, target) as repos:
         wanted = _resolve_everywhere(cfg, repos, snapshot_ids)
         for repo in repos:
             ids = wanted.get(repo.name, []) if snapshot_ids else []
             if snapshot_ids and not ids:
                 continue
-            rep = repo.verify(ids, mode)
+            rep = repo.verify(ids, mode, tally)
             _record_verify(cfg, repo, rep, mode)
             checked.extend(s for s in rep.snapshots if s not in checked)
             objects += rep.objects_checked

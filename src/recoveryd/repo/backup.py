@@ -269,6 +269,7 @@ def _run(
 ) -> SnapshotWrite:
     start = meta.clock()
     pipe = _Pipeline(_targets(repos, need, missing), gate, progress, need)
+    pipe.progress.total = reader.info.expected_size
     size = 0
     count = 0
     pool = ThreadPoolExecutor(max_workers=pipe.configured, thread_name_prefix="upload")

@@ -1,4 +1,5 @@
-"""The repository's `config` object: what every reader and writer must agree on."""
+"""The repository's `config` object (docs/FORMAT.md §5): what every reader and writer of a
+repository must agree on (id, cipher, chunker parameters), sealed once at init."""
 
 from __future__ import annotations
 
