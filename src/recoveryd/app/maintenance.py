@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories
-from recoveryd.app.walcheck import prune_wal
+from recoveryd.app.walcheck import prune_binlogs, prune_wal
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
 from recoveryd.errors import ConfigError, KeyFileError
 from recoveryd.secrets import resolve_secret
@@ -101,7 +101,9 @@ def prune(
                 run = st.start_run("prune", target=repo.name)
                 try:
                     rep = repo.forget(policies, dry_run=dry_run)
-                    wal[repo.name] = prune_wal(repo, dry_run=dry_run)
+                    wal[repo.name] = prune_wal(repo, dry_run=dry_run) + prune_binlogs(
+                        repo, dry_run=dry_run
+                    )
                     if not dry_run and isinstance(cfg.config.targets[repo.name], S3Target):
                         aborted[repo.name] = _abort_stale_uploads(repo.store, stale_uploads_after)
                     elif not dry_run:
