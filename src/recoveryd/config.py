@@ -149,10 +149,19 @@ class _SourceBase(Model):
     via_ssh: str | None = None
 
 
+class WalSettings(Model):
+    stream: bool = False  # the daemon streams WAL with pg_receivewal (`recoveryd wal-stream`)
+
+
+class BinlogSettings(Model):
+    stream: bool = False  # the daemon streams binary logs (`recoveryd binlog-stream`)
+
+
 class PostgresSource(_SourceBase):
     kind: Literal["postgresql"]
     dsn: str
     mode: Literal["logical", "physical"] = "logical"  # pg_dump, or pg_basebackup (PITR base)
+    wal: WalSettings = Field(default_factory=WalSettings)
     password_file: str | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
 
@@ -162,6 +171,7 @@ class MysqlSource(_SourceBase):
     dsn: str
     password_file: str | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
+    binlog: BinlogSettings = Field(default_factory=BinlogSettings)
 
 
 class SqliteSource(_SourceBase):

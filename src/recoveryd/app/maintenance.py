@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from recoveryd.app import wiring
 from recoveryd.app.repos import TargetState, target_state
 from recoveryd.app.snapshots import existing_repositories
-from recoveryd.app.walcheck import prune_wal
+from recoveryd.app.walcheck import prune_binlogs, prune_wal
 from recoveryd.config import (
     DirectorySource,
     LoadedConfig,
@@ -125,7 +125,9 @@ def prune(
                 run = st.start_run("prune", target=repo.name)
                 try:
                     rep = repo.forget(policies, dry_run=dry_run, protect=protect)
-                    wal[repo.name] = prune_wal(repo, dry_run=dry_run)
+                    wal[repo.name] = prune_wal(repo, dry_run=dry_run) + prune_binlogs(
+                        repo, dry_run=dry_run
+                    )
                     if not dry_run and isinstance(cfg.config.targets[repo.name], S3Target):
                         aborted[repo.name] = _abort_stale_uploads(repo.store, stale_uploads_after)
                     elif not dry_run:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories, locate
-from recoveryd.app.walcheck import wal_problems
+from recoveryd.app.walcheck import log_problems
 from recoveryd.config import LoadedConfig
 from recoveryd.errors import IntegrityError, RecoverydError, SnapshotNotFoundError
 from recoveryd.flow import ProgressCallback, Tally
@@ -82,7 +82,7 @@ def verify(
             nbytes += rep.bytes_read
             problems.extend(
                 replace(p, message=f"{p.message} (target {repo.name})")
-                for p in [*rep.problems, *([] if snapshot_ids else wal_problems(repo))]
+                for p in [*rep.problems, *([] if snapshot_ids else log_problems(repo))]
             )
     report = VerifyReport(tuple(checked), objects, nbytes, tuple(problems))
     if strict and problems:
