@@ -144,6 +144,7 @@ def _progress(as_json: bool) -> Any:
 
 
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.app.drillops import AppSnapshotOperations
     from recoveryd.app.reporting import report_writer
     from recoveryd.drills.api import run_playbook
 
@@ -160,6 +161,7 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
             state_dir=Path(args.state_dir) if args.state_dir else None,
             listener=_progress(ctx.json),
             report=report_writer(cfg),
+            ops=AppSnapshotOperations(),
         )
     if ctx.json:
         output.emit_json(result.to_json())

@@ -7,8 +7,8 @@ the operation through `Operations`, and then records the outcome everywhere
 it belongs: a run in the state store, one summary log event, the metrics, an
 audit record, and an alert on failure or on recovery after a failure.
 
-`Operations` is the seam to the product's operations (`recoveryd.app`,
-`recoveryd.drills.api`); tests inject their own.
+`Operations` is the seam to the product's operations (`ops.AppOperations`, over
+`recoveryd.app` and `recoveryd.drills.api`); tests inject their own.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from recoveryd import flow
@@ -29,6 +30,7 @@ from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Alert, Notifier
 from recoveryd.daemon.rpo import due_soon
 from recoveryd.daemon.schedule import JobSpec
+from recoveryd.drills.api import DrillResult, LevelSource
 from recoveryd.errors import ExitCode, InterruptedOperation, RecoverydError, RefusedError
 from recoveryd.observe import get_logger, redact_text
 from recoveryd.state import StateStore
@@ -82,6 +84,10 @@ class Operations(Protocol):
     def restore_drill(
         self, cfg: LoadedConfig, source: str, *, cancel: threading.Event
     ) -> Outcome: ...
+
+    def run_playbook(self, cfg: LoadedConfig, playbook: Path, level: LevelSource) -> DrillResult:
+        """Run a shedding playbook of the load governor; `level` is the governor's own."""
+        ...
 
     def prepare(self, cfg: LoadedConfig) -> None:
         """Get the targets ready before the first job (create repositories)."""

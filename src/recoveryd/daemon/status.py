@@ -51,7 +51,6 @@ def build_status(cfg: LoadedConfig, state_dir: Path, now: datetime) -> dict[str,
             "updated",
             "activity",
             "next_runs",
-            "unavailable",
             "metrics",
             "governor",
         ):

@@ -2,8 +2,14 @@
 
 - `validate_playbook(path, cfg=None, vars=None) -> Playbook`: the whole
   document checked; ConfigError (exit 2) naming file, line and key.
-- `run_playbook(cfg, playbook, *, yes, dry_run, vars, cancel, state_dir) -> DrillResult`.
-- `run_restore_drill(cfg, source, *, cancel) -> DrillResult`.
+- `run_playbook(cfg, playbook, *, yes, dry_run, vars, cancel, state_dir, listener, report,
+  ops, level) -> DrillResult`.
+- `run_restore_drill(cfg, source, *, cancel, report, ops) -> DrillResult`.
+
+The callers inject what the runner needs from above it (`ports.py`): `ops`, the snapshot
+operations of `backup`/`restore`/`verify` steps; `level`, the load level of `pressure`
+probes (the governor's own; else a running daemon's or the host's); `report`, the writer
+of the run's report.
 - `approve(state_dir, run_id) -> user`, `list_runs(state_dir, verify=) -> [RunSummary]`.
 """
 
@@ -19,6 +25,7 @@ from recoveryd.drills.approvals import approve
 from recoveryd.drills.history import RunSummary, list_runs
 from recoveryd.drills.loader import load_playbook
 from recoveryd.drills.models import Playbook
+from recoveryd.drills.ports import LevelSource, SnapshotOperations
 from recoveryd.drills.restore_drill import run_restore_drill
 from recoveryd.drills.result import DrillResult, ReportWriter
 from recoveryd.drills.runner import DrillRunner
@@ -26,7 +33,9 @@ from recoveryd.errors import ConfigError
 
 __all__ = [
     "DrillResult",
+    "LevelSource",
     "RunSummary",
+    "SnapshotOperations",
     "approve",
     "list_runs",
     "run_playbook",
@@ -64,6 +73,8 @@ def run_playbook(
     state_dir: Path | None = None,
     listener: Callable[[dict[str, Any]], None] | None = None,
     report: ReportWriter | None = None,
+    ops: SnapshotOperations | None = None,
+    level: LevelSource | None = None,
 ) -> DrillResult:
     """Validate, then run the playbook (see `runner.py` for the order of a run)."""
     loaded = load_playbook(playbook, cfg, vars=vars)
@@ -76,5 +87,7 @@ def run_playbook(
         cancel=cancel,
         listener=listener,
         report=report,
+        ops=ops,
+        level=level,
     )
     return runner.run()

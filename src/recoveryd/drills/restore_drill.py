@@ -15,6 +15,7 @@ from pathlib import Path
 
 from recoveryd.config import LoadedConfig
 from recoveryd.drills.models import LoadedPlaybook, Objectives, Playbook, RestoreOp, Step
+from recoveryd.drills.ports import SnapshotOperations
 from recoveryd.drills.result import DrillResult, ReportWriter
 from recoveryd.drills.runner import DrillRunner
 from recoveryd.errors import ConfigError
@@ -68,6 +69,7 @@ def run_restore_drill(
     cancel: threading.Event | None = None,
     state_dir: Path | None = None,
     report: ReportWriter | None = None,
+    ops: SnapshotOperations | None = None,
 ) -> DrillResult:
     loaded = restore_drill_playbook(cfg, source)
     runner = DrillRunner(
@@ -79,5 +81,6 @@ def run_restore_drill(
         run_kind="restore_drill",
         run_source=source,
         report=report,
+        ops=ops,
     )
     return runner.run()

@@ -34,6 +34,7 @@ from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
 from recoveryd.drills.lock import DrillLock
 from recoveryd.drills.models import LoadedPlaybook, Playbook, Step
+from recoveryd.drills.ports import LevelSource, SnapshotOperations
 from recoveryd.drills.result import DrillResult, ReportWriter, RunStatus
 from recoveryd.drills.steps import pressure
 from recoveryd.drills.steps.base import Outcome, Status, StepContext
@@ -82,6 +83,8 @@ class DrillRunner:
         clock: Callable[[], datetime] = utcnow,
         listener: Callable[[dict[str, Any]], None] | None = None,
         report: ReportWriter | None = None,
+        ops: SnapshotOperations | None = None,
+        level: LevelSource | None = None,
         run_kind: str = "drill",
         run_source: str | None = None,
     ) -> None:
@@ -98,6 +101,8 @@ class DrillRunner:
         self.clock = clock
         self.listener = listener
         self.report = report
+        self.ops = ops
+        self.level = level or (lambda: pressure.current_level(self.cfg, self.state_dir))
         self.operator = current_user()
         self.run_id = self._new_run_id()
         local = Redactor(loaded.secrets)
@@ -138,7 +143,8 @@ class DrillRunner:
             runners=self.runners,
             approvals=self.approvals,
             state_dir=self.state_dir,
-            pressure=lambda: pressure.current_level(self.cfg, self.state_dir),
+            pressure=self.level,
+            ops=self.ops,
         )
 
     def check_permission(self) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from recoveryd.config import Governor as GovernorConfig
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Thresholds
 from recoveryd.errors import ConfigError
-from recoveryd.governor.core import Actions, EventSink, Governor
+from recoveryd.governor.core import Actions, EventSink, Governor, PlaybookRunner
 from recoveryd.governor.decide import Band, Hold
 from recoveryd.governor.signals import (
     CommandProbe,
@@ -60,7 +59,7 @@ def _password(loaded: LoadedConfig, source: PostgresSource | MysqlSource) -> str
 def build_governor(
     cfg: LoadedConfig,
     state: EventSink | None,
-    run_playbook: Callable[[Path], object] | None,
+    run_playbook: PlaybookRunner | None,
     *,
     alert: Callable[[str, Mapping[str, Any]], None] | None = None,
     extra_samplers: tuple[Sampler, ...] = (),

@@ -10,6 +10,7 @@ from typing import Literal, Protocol
 
 from recoveryd.config import LoadedConfig
 from recoveryd.drills.models import LoadedPlaybook
+from recoveryd.drills.ports import SnapshotOperations
 from recoveryd.sources.base import CommandRunner
 
 Status = Literal["ok", "failed", "skipped", "timeout", "dry_run", "aborted"]
@@ -56,6 +57,7 @@ class StepContext:
     approvals: Approvals
     state_dir: Path
     pressure: Callable[[], str]
+    ops: SnapshotOperations | None = None  # backup/restore/verify, injected by the caller
 
     @property
     def base_dir(self) -> Path:
@@ -64,7 +66,3 @@ class StepContext:
     def resolve(self, value: str) -> Path:
         p = Path(value)
         return p if p.is_absolute() else self.base_dir / p
-
-
-def ok_or_failed(ok: bool, output: str, detail: str) -> Outcome:
-    return Outcome("ok", output) if ok else Outcome("failed", output, detail)

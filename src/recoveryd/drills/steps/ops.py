@@ -1,4 +1,5 @@
-"""`backup` / `restore` / `verify`: this daemon's own operations, through `recoveryd.app`.
+"""`backup` / `restore` / `verify`: this daemon's own operations, through the
+`SnapshotOperations` port the caller injected (`StepContext.ops`).
 
 `restore` takes the newest snapshot of `source` (or the id in `snapshot`),
 restores it into `into`, runs the `checks` against `into`, and, with
@@ -7,13 +8,13 @@ restores it into `into`, runs the `checks` against `into`, and, with
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from recoveryd.config import LoadedConfig
 from recoveryd.drills.expect import matches
 from recoveryd.drills.models import BackupOp, RestoreOp, VerifyOp
+from recoveryd.drills.ports import SnapshotOperations
 from recoveryd.drills.steps.base import Outcome, StepContext
 from recoveryd.drills.steps.scratch import drop_database, scratch_exists
 from recoveryd.drills.steps.sql import query
@@ -21,21 +22,21 @@ from recoveryd.errors import ConfigError, RecoverydError
 from recoveryd.secrets import resolve_secret
 
 
-def _app() -> Any:
-    # imported lazily: drills sit below the composition layer
-    return importlib.import_module("recoveryd.app")
-
-
-def _need_cfg(ctx: StepContext, kind: str) -> LoadedConfig:
+def _need(ctx: StepContext, kind: str) -> tuple[LoadedConfig, SnapshotOperations]:
     if ctx.cfg is None:
         raise ConfigError(f"a {kind} step needs the daemon configuration; pass --config")
-    return ctx.cfg
+    if ctx.ops is None:
+        raise ConfigError(
+            f"a {kind} step needs the snapshot operations, and the caller of the drill runner "
+            "gave none; run the playbook with `recoveryd drill run` or from the daemon"
+        )
+    return ctx.cfg, ctx.ops
 
 
 def run_backup(ctx: StepContext, op: BackupOp) -> Outcome:
-    cfg = _need_cfg(ctx, "backup")
+    cfg, ops = _need(ctx, "backup")
     try:
-        results = _app().backup(cfg, op.sources or None, cancel=ctx.cancel)
+        results = ops.backup(cfg, op.sources or None, cancel=ctx.cancel)
     except RecoverydError as exc:
         return Outcome("failed", "", exc.message)
     lines = [
@@ -44,8 +45,10 @@ def run_backup(ctx: StepContext, op: BackupOp) -> Outcome:
     return Outcome("ok", "\n".join(lines))
 
 
-def newest_snapshot(cfg: LoadedConfig, source: str | None, target: str | None) -> str:
-    snaps = _app().list_snapshots(cfg, source=source, target=target)
+def newest_snapshot(
+    ops: SnapshotOperations, cfg: LoadedConfig, source: str | None, target: str | None
+) -> str:
+    snaps = ops.list_snapshots(cfg, source=source, target=target)
     if not snaps:
         where = f" in target {target}" if target else ""
         raise RecoverydError(f"no snapshot of {source or 'any source'}{where} to restore")
@@ -75,7 +78,7 @@ def run_checks(
 
 
 def run_restore(ctx: StepContext, op: RestoreOp, timeout: float) -> Outcome:
-    cfg = _need_cfg(ctx, "restore")
+    cfg, ops = _need(ctx, "restore")
     engine = _engine(source_kind(cfg, op.source))
     password = None
     if op.password_file:
@@ -93,8 +96,8 @@ def run_restore(ctx: StepContext, op: RestoreOp, timeout: float) -> Outcome:
         undo = _dropper(op.into, engine, password) if op.drop_after and engine else None
         snap = op.snapshot
         if snap == "latest":
-            snap = newest_snapshot(cfg, op.source, op.target)
-        _app().restore(cfg, snap, op.into, target=op.target, password=password)
+            snap = newest_snapshot(ops, cfg, op.source, op.target)
+        ops.restore(cfg, snap, op.into, target=op.target, password=password)
         checked = run_checks(op.into, engine, list(op.checks), timeout, password)
     except RecoverydError as exc:
         return Outcome("failed", "", exc.message, undo=undo)
@@ -119,12 +122,12 @@ def _engine(kind: str | None) -> str | None:
 
 
 def run_verify(ctx: StepContext, op: VerifyOp) -> Outcome:
-    cfg = _need_cfg(ctx, "verify")
+    cfg, ops = _need(ctx, "verify")
     try:
         ids = list(op.snapshots)
         if not ids and op.source:
-            ids = [newest_snapshot(cfg, op.source, op.target)]
-        report = _app().verify(cfg, ids, read_data=op.read_data, target=op.target)
+            ids = [newest_snapshot(ops, cfg, op.source, op.target)]
+        report = ops.verify(cfg, ids, read_data=op.read_data, target=op.target)
     except RecoverydError as exc:
         return Outcome("failed", "", exc.message)
     text = f"{len(report.snapshots)} snapshot(s), {report.objects_checked} objects checked"
