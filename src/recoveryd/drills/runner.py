@@ -262,11 +262,7 @@ class DrillRunner:
     def _sources(self) -> list[str]:
         names: list[str] = []
         for step in self.book.steps:
-            if step.backup is not None:
-                names.extend(step.backup.sources)
-            for op in (step.restore, step.verify):
-                if op is not None and op.source and op.source not in names:
-                    names.append(op.source)
+            names.extend(step.sources())
         return sorted(set(names))
 
     def _body(self) -> tuple[float | None, float | None]:
@@ -610,10 +606,7 @@ class DrillRunner:
 
 
 def _hosts_of(step: Step) -> list[str]:
-    hosts = [h for h in (step.ssh, step.fault.ssh if step.fault else None) if h]
-    if step.wait is not None and step.wait.ssh:
-        hosts.append(step.wait.ssh)
-    return hosts
+    return [host for host, _ in step.host_refs()]
 
 
 def _referenced_hosts(book: Playbook) -> set[str]:
@@ -631,6 +624,6 @@ def _referenced_hosts(book: Playbook) -> set[str]:
 
 
 def _default_timeout(step: Step, type_: str) -> float | None:
-    if type_ == "probe" and step.wait is None:
+    if type_ == "probe" and step.kind != "wait":
         return PROBE_TIMEOUT
     return None

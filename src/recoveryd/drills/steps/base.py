@@ -6,12 +6,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from recoveryd.config import LoadedConfig
-from recoveryd.drills.models import LoadedPlaybook
 from recoveryd.drills.ports import SnapshotOperations
 from recoveryd.sources.base import CommandRunner
+
+if TYPE_CHECKING:  # models.py builds on the step kinds, which build on this module
+    from recoveryd.drills.models import LoadedPlaybook
+
+DEFAULT_TIMEOUT = 300.0
+"""Seconds one attempt of a step may take when it sets no `timeout`."""
 
 Status = Literal["ok", "failed", "skipped", "timeout", "dry_run", "aborted"]
 
