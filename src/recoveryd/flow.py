@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from recoveryd.errors import InterruptedOperation
@@ -95,6 +96,22 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+def due_soon(
+    rpo_seconds: float | None, last_snapshot: datetime | None, now: datetime, wait_seconds: float
+) -> bool:
+    """True when waiting `wait_seconds` more would break the RPO: the one "due soon" rule.
+
+    The daemon waits its retry interval; the CLI, whose operator retries at an unknown
+    time, a tenth of the RPO. No RPO: never due soon; no snapshot yet: always.
+    """
+    if rpo_seconds is None:
+        return False
+    if last_snapshot is None:
+        return True
+    age = max(0.0, (now - last_snapshot).total_seconds())
+    return age + wait_seconds >= rpo_seconds
 
 
 class Admission(Protocol):

@@ -2,6 +2,8 @@
 and drills all call.
 
 - `backup(cfg, sources=None, *, admission=, progress=, cancel=) -> list[BackupResult]`
+- `write_source(cfg, source, gate, *, progress=, cancel=) -> SourceSnapshot`: the work of
+  one source's backup without admission or run record (the daemon's jobs do both)
 - `list_snapshots(cfg, *, source=, target=) -> list[SnapshotInfo]` (merged across targets)
 - `restore(cfg, snapshot_id, dest, *, target=, progress=, admit=) -> SnapshotInfo`
 - `verify(cfg, snapshot_ids=(), *, read_data=False|True|"sample", target=, strict=True)
@@ -21,7 +23,13 @@ repository format together.
 
 from __future__ import annotations
 
-from recoveryd.app.backup import PartialBackupError, backup, due_soon
+from recoveryd.app.backup import (
+    PartialBackupError,
+    SourceSnapshot,
+    backup,
+    due_soon,
+    write_source,
+)
 from recoveryd.app.maintenance import (
     ConfigSummary,
     KeyRotation,
@@ -41,6 +49,7 @@ __all__ = [
     "KeyRotation",
     "PartialBackupError",
     "PruneReport",
+    "SourceSnapshot",
     "backup",
     "build_source",
     "check_backup",
@@ -59,4 +68,5 @@ __all__ = [
     "rotate_key",
     "state",
     "verify",
+    "write_source",
 ]

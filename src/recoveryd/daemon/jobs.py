@@ -72,8 +72,11 @@ class Operations(Protocol):
     """The operations jobs run; each returns an Outcome or raises a RecoverydError."""
 
     def backup(
-        self, cfg: LoadedConfig, source: str, *, admission: flow.Admission, cancel: threading.Event
-    ) -> Outcome: ...
+        self, cfg: LoadedConfig, source: str, *, gate: flow.Gate, cancel: threading.Event
+    ) -> Outcome:
+        """Snapshot `source`, passing `gate` at chunk boundaries. The job runner has admitted
+        the job and records its run: the operation does neither."""
+        ...
 
     def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome: ...
 
@@ -269,8 +272,8 @@ class JobRunner:
         if s.cancel.is_set():
             raise InterruptedOperation(f"{spec.id}: shutting down")
         if spec.kind == "backup" and spec.source:
-            gate_admission = s.admission
-            return s.ops.backup(cfg, spec.source, admission=gate_admission, cancel=s.cancel)
+            gate = s.admission.gate(spec.priority)  # this thread's admission, its RPO override
+            return s.ops.backup(cfg, spec.source, gate=gate, cancel=s.cancel)
         if spec.kind == "verify" and spec.source:
             return s.ops.verify(cfg, spec.source, spec.read_data)
         if spec.kind == "prune":

@@ -76,16 +76,16 @@ class AppOperations:
         self.snapshots = AppSnapshotOperations()
 
     def backup(
-        self, cfg: LoadedConfig, source: str, *, admission: flow.Admission, cancel: threading.Event
+        self, cfg: LoadedConfig, source: str, *, gate: flow.Gate, cancel: threading.Event
     ) -> Outcome:
         progress = ProgressLog(f"backup:{source}")
-        results = app.backup(cfg, [source], admission=admission, cancel=cancel, progress=progress)
+        done = app.write_source(cfg, source, gate, progress=progress, cancel=cancel)
         return Outcome(
             "ok",
-            bytes_read=sum(r.size for r in results),
-            bytes_stored=sum(r.stored_size for r in results),
-            snapshot_ids=tuple(r.id for r in results),
-            details={"targets": sorted({t for r in results for t in r.targets})},
+            bytes_read=done.result.size,
+            bytes_stored=done.bytes_stored,
+            snapshot_ids=(done.result.id,),
+            details=done.details(),
         )
 
     def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome:
