@@ -74,16 +74,18 @@ class IntegrityError(RecoverydError):
         self.obj = obj
 
 
+class SnapshotNotFoundError(RecoverydError):
+    """No snapshot of the target has this id, nor starts with this prefix."""
+
+
+class AmbiguousSnapshotError(RecoverydError):
+    """A prefix matches several snapshots: more digits are needed."""
+
+
 class RefusedError(RecoverydError):
     """The operation was refused: a lock is held, approval is missing, shedding is in force."""
 
     exit_code = ExitCode.REFUSED
-
-
-class ObjectiveMissedError(RecoverydError):
-    """A drill ran but missed an objective or failed a check."""
-
-    exit_code = ExitCode.OBJECTIVE_MISSED
 
 
 class StoreError(RecoverydError):

@@ -22,7 +22,12 @@ from recoveryd.config import (
     PostgresSource,
     SqliteSource,
 )
-from recoveryd.errors import IntegrityError, RecoverydError, UsageError
+from recoveryd.errors import (
+    AmbiguousSnapshotError,
+    IntegrityError,
+    RecoverydError,
+    UsageError,
+)
 from recoveryd.flow import Progress, ProgressCallback
 from recoveryd.model import Problem, SnapshotInfo, VerifiedState, VerifyReport
 from recoveryd.state import StateStore
@@ -120,13 +125,14 @@ def locate(
     cfg: LoadedConfig, repos: Sequence[Repository], snapshot_id: str
 ) -> tuple[Repository, str]:
     """The first repository holding `snapshot_id` (id or unique prefix), and the full id."""
-    ambiguous: RecoverydError | None = None
+    ambiguous: AmbiguousSnapshotError | None = None
     for repo in repos:
         try:
             return repo, repo.resolve(snapshot_id)
-        except RecoverydError as exc:
-            if "prefix matches" in exc.message:
-                ambiguous = exc
+        except AmbiguousSnapshotError as exc:
+            ambiguous = exc
+        except RecoverydError:  # not there, or the target cannot say: the next one may have it
+            continue
     if ambiguous is not None:
         raise ambiguous
     where = ", ".join(r.name for r in repos) or "no target with a repository"
@@ -261,9 +267,9 @@ def holder(
             m = repo.manifest(sid)
         except (IntegrityError, StoreError) as exc:
             trouble = trouble or exc
+        except AmbiguousSnapshotError:
+            raise
         except RecoverydError as exc:
-            if "prefix matches" in exc.message:
-                raise
             trouble = trouble or (exc if target is not None else None)
         else:
             try:
@@ -365,9 +371,10 @@ def _resolve_everywhere(
             try:
                 out[repo.name].append(repo.resolve(wanted))
                 found = True
-            except RecoverydError as exc:
-                if "prefix matches" in exc.message:
-                    raise
+            except AmbiguousSnapshotError:
+                raise
+            except RecoverydError:  # not in this target
+                continue
         if not found:
             locate(cfg, repos, wanted)  # raises the not-found error
     return out

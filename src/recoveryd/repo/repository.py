@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from recoveryd.errors import (
+    AmbiguousSnapshotError,
     IntegrityError,
     KeyFileError,
     NotFoundError,
     PreconditionFailedError,
     RecoverydError,
+    SnapshotNotFoundError,
 )
 from recoveryd.model import SnapshotInfo, VerifyReport
 from recoveryd.repo import chunker, crypto, keys, locks
@@ -409,7 +411,9 @@ class Repository:
         return sorted(out, key=lambda s: (s.time, s.id))
 
     def resolve(self, id_or_prefix: str) -> str:
-        """The full id of a snapshot given its id or a unique prefix of it."""
+        """The full id of a snapshot given its id or a unique prefix of it.
+
+        SnapshotNotFoundError when none matches, AmbiguousSnapshotError when several do."""
         ids = self.snapshot_ids()
         if id_or_prefix in ids:
             return id_or_prefix
@@ -417,11 +421,11 @@ class Repository:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise RecoverydError(
+            raise SnapshotNotFoundError(
                 f"snapshot {id_or_prefix}: not found in target {self.name}; "
                 "list them with `recoveryd snapshots`"
             )
-        raise RecoverydError(
+        raise AmbiguousSnapshotError(
             f"snapshot {id_or_prefix}: prefix matches {len(matches)} snapshots; give more digits"
         )
 
