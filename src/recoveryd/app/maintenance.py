@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories
+from recoveryd.atomic import fsync_dir
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
 from recoveryd.errors import ConfigError, KeyFileError
 from recoveryd.secrets import resolve_secret
@@ -185,17 +184,8 @@ def rotate_key(cfg: LoadedConfig) -> KeyRotation:
     retired = path.with_name(f"{path.name}.retired-{_stamp()}")
     path.replace(retired)
     pending.replace(path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return KeyRotation(str(path), str(retired), tuple(done))
-
-
-def _fsync_dir(d: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @dataclass(frozen=True)

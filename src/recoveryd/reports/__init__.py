@@ -28,13 +28,12 @@ jinja2), `pdf` (WeasyPrint), `i18n` (catalogs, dates, durations), `redact`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recoveryd.atomic import write_atomic
 from recoveryd.reports.build import build_report
 from recoveryd.reports.i18n import LANGS
 from recoveryd.reports.load import (
@@ -204,13 +203,4 @@ def _default_out(record_path: Path, fmt: str, lang: str) -> Path:
 
 def _write_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data, mode=0o600)

@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from recoveryd.atomic import atomic_writer
 from recoveryd.errors import SourceError
 from recoveryd.sources.base import ByteReader, SourceInfo
 
@@ -119,21 +120,9 @@ class SqliteSource:
             )
         if not target.parent.is_dir():
             raise SourceError(f"source {self.name}: directory {target.parent} does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        tmp_path = Path(tmp)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while data := stream.read(_BLOCK):
-                    out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            self._check(tmp_path)
-            tmp_path.chmod(0o600)
-            tmp_path.replace(target)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
+        with atomic_writer(target, mode=0o600, check=self._check) as out:
+            while data := stream.read(_BLOCK):
+                out.write(data)
 
     def _check(self, path: Path) -> None:
         try:
@@ -145,11 +134,3 @@ class SqliteSource:
             ) from exc
         if result != "ok":
             raise SourceError(f"source {self.name}: restored database fails quick_check: {result}")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

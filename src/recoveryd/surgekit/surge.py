@@ -32,6 +32,7 @@ from typing import Any
 
 from recoveryd.app.drillops import AppSnapshotOperations
 from recoveryd.app.reporting import report_writer
+from recoveryd.atomic import write_atomic
 from recoveryd.config import LoadedConfig, load_config
 from recoveryd.drills.api import DrillResult, LevelSource, run_playbook
 from recoveryd.governor import PlaybookRunner
@@ -59,9 +60,7 @@ class SurgeStatus:
     done: bool = False
 
     def write(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(asdict(self), indent=2, default=str).encode(), mode=0o644)
 
 
 class Recorder:
