@@ -30,19 +30,12 @@ from recoveryd.app.backup import (
     due_soon,
     write_source,
 )
-from recoveryd.app.maintenance import (
-    ConfigSummary,
-    KeyRotation,
-    PruneReport,
-    check_config,
-    generate_key,
-    policy_of,
-    prune,
-    rotate_key,
-)
+from recoveryd.app.configcheck import ConfigSummary, check_config
+from recoveryd.app.keys import KeyRotation, generate_key, rotate_key
+from recoveryd.app.prune import PruneReport, policy_of, prune
 from recoveryd.app.shedding import check_backup, check_restore, check_shedding
 from recoveryd.app.snapshots import copy, list_snapshots, restore, verify
-from recoveryd.app.wiring import build_source, open_repository, open_store, state
+from recoveryd.app.wiring import open_repository, open_store, state
 
 __all__ = [
     "ConfigSummary",
@@ -51,7 +44,6 @@ __all__ = [
     "PruneReport",
     "SourceSnapshot",
     "backup",
-    "build_source",
     "check_backup",
     "check_config",
     "check_restore",

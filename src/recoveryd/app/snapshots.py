@@ -166,8 +166,6 @@ def restore_session(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> I
         with wiring.source_session(cfg, m.source) as source:
             yield source
         return
-    from recoveryd.app.sourcebuild import build
-
     settings: PostgresSource | MysqlSource | SqliteSource | DirectorySource
     if m.kind == "postgresql":
         settings = PostgresSource(kind="postgresql", dsn=dest, targets=[target])
@@ -179,7 +177,7 @@ def restore_session(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> I
         settings = DirectorySource(kind="directory", path=dest, targets=[target])
     else:
         raise UsageError(f"snapshot {m.id}: unknown kind {m.kind!r}; upgrade recoveryd")
-    yield build(m.source, settings, base_dir=cfg.path.parent, runner=None)
+    yield wiring.make_source(m.source, settings, base_dir=cfg.path.parent, runner=None)
 
 
 def restore(

@@ -1,0 +1,89 @@
+"""`config check`: beyond parsing, every secret reference resolves and every playbook named
+validates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from recoveryd.app import wiring
+from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, S3Target
+from recoveryd.errors import ConfigError, KeyFileError
+from recoveryd.secrets import resolve_secret
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    playbooks: int
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, object]:
+        return {"playbooks": self.playbooks, "warnings": list(self.warnings)}
+
+
+def check_config(cfg: LoadedConfig) -> ConfigSummary:
+    """Beyond parsing: every secret reference resolves, every schedule expression parses
+    (backups, verifies, restore drills, drills, prune), every playbook named validates.
+
+    Raises ConfigError (exit 2) for what would make an operation fail; returns
+    warnings for what an operator should know (no key file yet).
+    """
+    base = cfg.path.parent
+    c = cfg.config
+    for name, src in c.sources.items():
+        if isinstance(src, PostgresSource | MysqlSource):
+            if src.password_file is not None:
+                resolve_secret(src.password_file, base, setting=f"sources.{name}.password_file")
+            if src.password is not None:
+                _reference_only(src.password, f"sources.{name}.password")
+                resolve_secret(src.password, base, setting=f"sources.{name}.password")
+    for name, t in c.targets.items():
+        if isinstance(t, S3Target):
+            for attr in ("credentials_file", "access_key_id", "secret_access_key"):
+                ref = getattr(t, attr)
+                if ref is None:
+                    continue
+                if attr != "credentials_file":
+                    _reference_only(ref, f"targets.{name}.{attr}")
+                resolve_secret(ref, base, setting=f"targets.{name}.{attr}")
+            if t.ca_bundle is not None and not cfg.resolve_path(t.ca_bundle).is_file():
+                raise ConfigError(f"targets.{name}.ca_bundle: {t.ca_bundle} not found")
+    warnings: list[str] = []
+    try:
+        wiring.master_key(cfg)
+    except KeyFileError as exc:
+        warnings.append(exc.message)
+    playbooks = _playbooks(cfg)
+    for key, ref, variables in playbooks:
+        _check_playbook(cfg, key, ref, variables)
+    return ConfigSummary(len(playbooks), tuple(warnings))
+
+
+def _reference_only(ref: str, setting: str) -> None:
+    if not ref.startswith(("env:", "credential:")):
+        raise ConfigError(
+            f"{setting}: write a reference (env:NAME or credential:NAME), not the secret itself"
+        )
+
+
+def _playbooks(cfg: LoadedConfig) -> list[tuple[str, str, dict[str, str]]]:
+    """(key path, playbook reference, vars) of every playbook the configuration names."""
+    out = [
+        (f"drills[{i}].playbook", d.playbook, dict(d.vars)) for i, d in enumerate(cfg.config.drills)
+    ]
+    gov = cfg.config.governor
+    if gov is not None:
+        for when, actions in (("on_enter", gov.on_enter), ("on_exit", gov.on_exit)):
+            for level in ("elevated", "critical"):
+                for i, ref in enumerate(getattr(actions, level)):
+                    out.append((f"governor.{when}.{level}[{i}]", ref, {}))
+    return out
+
+
+def _check_playbook(cfg: LoadedConfig, key: str, ref: str, variables: dict[str, str]) -> None:
+    """The playbook exists and validates completely (ConfigError naming it otherwise)."""
+    from recoveryd.drills import validate_playbook
+
+    path = cfg.resolve_path(ref)
+    if not path.is_file():
+        raise ConfigError(f"{key}: playbook {ref} not found; fix the path (relative to {cfg.path})")
+    validate_playbook(path, cfg, vars=variables)

@@ -1,0 +1,116 @@
+"""`prune`: each source's retention applied on each of its targets, then unreferenced data
+deleted and stale S3 multipart uploads aborted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from recoveryd.app import wiring
+from recoveryd.app.snapshots import existing_repositories
+from recoveryd.config import LoadedConfig, Retention, S3Target
+
+if TYPE_CHECKING:
+    from recoveryd.repo.prune import PruneReport as TargetPruneReport
+    from recoveryd.repo.retention import Policy
+    from recoveryd.stores.base import ObjectStore
+
+
+STALE_UPLOADS_AFTER = timedelta(hours=24)
+"""An unfinished S3 multipart upload older than this is debris of an interrupted write."""
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What prune did (or would do) on each target; `aborted_uploads`: stale multipart
+    uploads aborted per S3 target (none in a dry run)."""
+
+    dry_run: bool
+    targets: tuple[TargetPruneReport, ...]
+    aborted_uploads: Mapping[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "targets": [
+                {**t.to_json(), "aborted_uploads": self.aborted_uploads.get(t.target, 0)}
+                for t in self.targets
+            ],
+        }
+
+
+def policy_of(retention: Retention | None) -> Policy:
+    """The repository retention policy of a source's `retention` settings (None keeps all)."""
+    from recoveryd.repo.retention import Policy
+
+    if retention is None:
+        return Policy()
+    return Policy(
+        keep_last=retention.keep_last,
+        hourly=retention.hourly,
+        daily=retention.daily,
+        weekly=retention.weekly,
+        monthly=retention.monthly,
+        yearly=retention.yearly,
+        within=timedelta(seconds=retention.within) if retention.within is not None else None,
+    )
+
+
+def prune(
+    cfg: LoadedConfig,
+    *,
+    dry_run: bool = False,
+    stale_uploads_after: timedelta = STALE_UPLOADS_AFTER,
+) -> PruneReport:
+    """Apply each source's retention on each of its targets, then delete unreferenced data,
+    then (not in a dry run) abort S3 multipart uploads started over `stale_uploads_after` ago.
+
+    Snapshots of sources no longer in the configuration are kept (never delete
+    what nobody decided to delete).
+    """
+    reports: list[TargetPruneReport] = []
+    aborted: dict[str, int] = {}
+    st = wiring.state(cfg)
+    try:
+        with existing_repositories(cfg) as repos:
+            for repo in repos:
+                policies = {
+                    name: policy_of(src.retention)
+                    for name, src in cfg.config.sources.items()
+                    if repo.name in src.targets
+                }
+                run = st.start_run("prune", target=repo.name)
+                try:
+                    rep = repo.forget(policies, dry_run=dry_run)
+                    if not dry_run and isinstance(cfg.config.targets[repo.name], S3Target):
+                        aborted[repo.name] = _abort_stale_uploads(repo.store, stale_uploads_after)
+                except BaseException as exc:
+                    st.end_run(run, "failed", error=str(exc)[:500])
+                    raise
+                st.end_run(
+                    run,
+                    "ok",
+                    details={
+                        "dry_run": dry_run,
+                        "forgotten": list(rep.forgotten),
+                        "deleted_objects": rep.deleted_objects,
+                        "aborted_uploads": aborted.get(repo.name, 0),
+                    },
+                )
+                reports.append(rep)
+    finally:
+        st.close()
+    return PruneReport(dry_run, tuple(reports), aborted)
+
+
+def _abort_stale_uploads(store: ObjectStore, older_than: timedelta) -> int:
+    """Abort the stale multipart uploads of an S3 store (under its wrappers); 0 for others."""
+    from recoveryd.stores.s3 import S3Store
+    from recoveryd.stores.wrappers import innermost
+
+    inner = innermost(store)
+    if not isinstance(inner, S3Store):
+        return 0
+    return inner.abort_stale_multipart_uploads(older_than)
