@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -468,18 +468,6 @@ class Repository:
         self.store.delete(manifest_key(snapshot_id))
         self._manifests.pop(snapshot_id, None)
 
-    def with_options(self, **options: Any) -> Repository:
-        """A view of the same repository with other options (clock, retention...)."""
-        fields: dict[str, Any] = {
-            "name": self.name,
-            "retention_days": self.retention_days,
-            "lock_mode": self.lock_mode,
-            "concurrency": self.concurrency,
-            "clock": self.clock,
-        }
-        fields.update(options)
-        return Repository(self.store, self.master, self.config, self._keys, **fields)
-
 
 def _integrity(name: str, snapshot: str | None, what: str) -> IntegrityError:
     where = f"snapshot {snapshot}: " if snapshot else ""
@@ -523,10 +511,3 @@ def _load_keys(store: ObjectStore, master: MasterKey, where: str) -> dict[str, D
             "use the key file it was created with"
         )
     return found
-
-
-def iter_chunks(manifests: Iterable[Manifest]) -> Iterator[tuple[str, str, int]]:
-    """(snapshot id, chunk id, length) of every chunk reference."""
-    for m in manifests:
-        for c in m.chunks:
-            yield m.id, c.id, c.length

@@ -63,12 +63,6 @@ def format_date(d: date, lang: str) -> str:
     return f"{d.day} {_EN_MONTHS[d.month - 1]} {d.year}"
 
 
-def format_clock(t: datetime) -> str:
-    """`15:01:02.345` in UTC, for timeline rows that already show the date once."""
-    u = t.astimezone(UTC)
-    return u.strftime("%H:%M:%S.") + f"{u.microsecond // 1000:03d}"
-
-
 def format_duration(seconds: float, lang: str) -> str:
     """Readable durations: en `42.3 s`, `2 min 05 s`, `3 h 20 min`; zh `42.3秒`, `2分05秒`."""
     u = _UNITS["zh" if lang == "zh" else "en"]
