@@ -1,7 +1,7 @@
 """One error tree for the whole product.
 
 Every error carries the one-sentence message an operator reads and the exit code
-of SPEC §1. Nothing below the CLI prints; the CLI turns these into a line on
+of the README ("Exit codes"). Nothing below the CLI prints; the CLI turns these into a line on
 stderr and the exit code. `transient` marks errors worth retrying.
 """
 
@@ -11,7 +11,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Exit codes documented in the README (SPEC §1)."""
+    """Exit codes documented in the README ("Exit codes")."""
 
     OK = 0
     FAILED = 1

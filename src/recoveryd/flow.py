@@ -1,7 +1,7 @@
 """Flow control of long work: pause at chunk boundaries, throttle bandwidth, report progress.
 
 The backup pipeline calls a Gate at every chunk boundary; the load governor
-(SPEC §5) supplies one that pauses and throttles by pressure level. With no
+supplies one that pauses and throttles by pressure level. With no
 governor, `OPEN_GATE` lets everything through. Pure: imports no adapter.
 """
 
@@ -115,7 +115,7 @@ def due_soon(
 
 
 class Admission(Protocol):
-    """Decides whether work of a priority may start now (SPEC §5); the load governor implements it.
+    """Decides whether work of a priority may start now; the load governor implements it.
 
     `admit` returns "run", "throttled" or "wait". `due_soon` is True when waiting
     longer would break the source's RPO: the governor then answers "throttled"

@@ -11,7 +11,7 @@ VerifiedState = Literal["ok", "failed"] | None
 
 @dataclass(frozen=True)
 class SnapshotInfo:
-    """One snapshot as listed (SPEC §1 `snapshots --json`)."""
+    """One snapshot as listed (`snapshots --json`, README "JSON documents")."""
 
     id: str
     source: str
@@ -39,7 +39,7 @@ class SnapshotInfo:
 
 @dataclass(frozen=True)
 class BackupResult:
-    """One source's snapshot written to its targets (SPEC §1 `backup --json`)."""
+    """One source's snapshot written to its targets (`backup --json`, README "JSON documents")."""
 
     id: str
     source: str

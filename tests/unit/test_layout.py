@@ -1,4 +1,5 @@
-"""Rules about the repository itself: the documented layers are the enforced ones."""
+"""Rules about the repository itself: the documented layers are the enforced ones, modules
+stay small, and the documents cite only the repository."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src" / "recoveryd"
+MAX_LINES = 500
+STILL_LONG = {"drills/runner.py"}
+"""Modules known to be over the limit, each to be split; an entry goes once it is."""
 
 
 def _layers_contract() -> list[list[str]]:
@@ -34,3 +39,22 @@ def test_architecture_shows_the_layers_of_the_contract() -> None:
         named = re.findall(r"`(\w+)/`", cells[2])
         assert named == packages, (row, packages)
     assert rows[-1].startswith("| core |")
+
+
+def test_no_module_is_longer_than_500_lines() -> None:
+    """Every module under src/ has at most 500 lines (but those of STILL_LONG, which must
+    still be over: a module split leaves the list)."""
+    long = {
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if len(path.read_text().splitlines()) > MAX_LINES
+    }
+    assert long == STILL_LONG
+
+
+def test_documents_cite_nothing_outside_the_repository() -> None:
+    """No "SPEC §" citation in src/ (help texts, docstrings), docs/ or README.md: the
+    repository's own documents are the contract."""
+    files = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *SRC.rglob("*.py")]
+    citing = [str(p.relative_to(ROOT)) for p in files if "SPEC §" in p.read_text()]
+    assert citing == []

@@ -1,8 +1,8 @@
-"""`recoveryd drill validate|run|approve|list`: failover and restore drills (SPEC §1, §4).
+"""`recoveryd drill validate|run|approve|list`: failover and restore drills (docs/PLAYBOOKS.md).
 
 `run` prints the run id when it starts (approvers need it) and, at the end,
-the result, the journal and the report path; `--json` prints SPEC §1's
-document only. SIGINT/SIGTERM stop the drill cleanly: rollbacks run, steady
+the result, the journal and the report path; `--json` prints the README's
+document only ("JSON documents"). SIGINT/SIGTERM stop the drill cleanly: rollbacks run, steady
 state is checked again, and the exit code is 130. Exit codes: 0 passed with
 objectives met; 4 failed, aborted or missed an objective; 5 refused
 (approval missing, lock held); 2 invalid playbook; 3 `list --verify` found an

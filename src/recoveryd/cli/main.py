@@ -118,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return int(ExitCode.USAGE)
         ctx = Context(args)
-        # logs to stderr (the daemon reconfigures for stdout); every command is audited (SPEC §6)
+        # logs to stderr (the daemon reconfigures for stdout); every command is audited
+        # (docs/OPERATIONS.md §5)
         observe.configure_logging(ctx.log_level, daemon=False)
         return audit.run_command(ctx, args_list, lambda: int(args.func(args, ctx)))
     except _UsageError as exc:

@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 from recoveryd import flow
 from recoveryd.audit import AuditLog
 from recoveryd.config import LoadedConfig, load_config
+from recoveryd.daemon.catchup import due_now, source_rpos
 from recoveryd.daemon.jobs import JobRunner, JobServices, Operations
 from recoveryd.daemon.metrics import LEVELS, DaemonMetrics, Health, MetricsServer
 from recoveryd.daemon.notify import Alert, Notifier
 from recoveryd.daemon.ops import AppOperations
 from recoveryd.daemon.rpo import SourceRpo, catch_up, is_overdue
 from recoveryd.daemon.runtime import STATUS_FILE, DaemonLock, StatusFile
-from recoveryd.daemon.schedule import JobSpec, Scheduler, build_trigger, plan_jobs
+from recoveryd.daemon.schedule import JobSpec, Scheduler, plan_jobs
 from recoveryd.daemon.sdnotify import Notifier as SdNotifier
 from recoveryd.daemon.sdnotify import Watchdog
 from recoveryd.drills.api import DrillResult
@@ -56,36 +57,6 @@ ABORT_WAIT = 30.0  # after the grace period: how long cancelled jobs get to clea
 
 def state_dir_of(cfg: LoadedConfig) -> Path:
     return cfg.resolve_path(cfg.config.state_dir)
-
-
-def last_successes(state: StateStore, source: str) -> datetime | None:
-    """Newest successful snapshot of `source` recorded locally (by the app or the daemon)."""
-    found = [
-        r.ended_at or r.started_at
-        for kind in ("backup", "daemon_backup")
-        for r in state.runs(kind=kind, source=source, result="ok", limit=1)
-    ]
-    return max(found) if found else None
-
-
-def source_rpos(
-    cfg: LoadedConfig, state: StateStore, from_store: Mapping[str, datetime]
-) -> dict[str, SourceRpo]:
-    """Each source's RPO and newest snapshot: the store's listing, else the local state."""
-    out: dict[str, SourceRpo] = {}
-    for name, src in cfg.config.sources.items():
-        times = [t for t in (from_store.get(name), last_successes(state, name)) if t is not None]
-        out[name] = SourceRpo(name, src.rpo, max(times) if times else None)
-    return out
-
-
-def due_now(spec: JobSpec, last_start: datetime | None, now: datetime, tz: str | None) -> bool:
-    """For `--once`: a job is due when a slot of its schedule passed since its last run."""
-    if last_start is None:
-        return True
-    trigger = build_trigger(spec.schedule, key=spec.key, timezone=tz)
-    nxt = trigger.get_next_fire_time(None, last_start)
-    return nxt is not None and nxt <= now
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What `recoveryd status` shows: the daemon, the load level, and each source against its RPO.
 
 Built from local files only (`daemon.json`, the lock, the state store), so it
-answers instantly even when a store is down. SPEC §1 `status --json`:
+answers instantly even when a store is down. `status --json`:
 `{"daemon": {...}, "level", "sources": {NAME: {"last_snapshot", "age_seconds",
 "rpo_seconds", "overdue", "last_verify", "last_restore_drill", "next_run"}}}`.
 """

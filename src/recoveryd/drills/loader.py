@@ -166,7 +166,7 @@ def _render(
     if isinstance(node, dict):
         rollback = node.get("rollback")
         if isinstance(rollback, dict) and "name" not in rollback:
-            # SPEC §4 writes rollbacks without a name: they are named after their step
+            # docs/PLAYBOOKS.md writes rollbacks without a name: they are named after their step
             node = {**node, "rollback": {"name": f"undo: {node.get('name', 'step')}", **rollback}}
         is_shell = node.get("shell") is True
         return {

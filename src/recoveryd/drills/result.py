@@ -31,7 +31,7 @@ class DrillResult:
     measures: dict[str, int] = field(default_factory=dict)  # from steps with `measure:`
 
     def to_json(self) -> dict[str, object]:
-        """SPEC §1 `drill run --json`."""
+        """The document of `drill run --json` (README, "JSON documents")."""
         return {
             "run_id": self.run_id,
             "status": self.status,

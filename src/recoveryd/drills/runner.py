@@ -1,7 +1,7 @@
 """Run a validated playbook: lock, preflight, steady state, steps, stop conditions,
 rollbacks, steady state again, RTO/RPO, journal.
 
-Order of a run (SPEC §4):
+Order of a run (docs/PLAYBOOKS.md, "A run"):
 1. refuse destructive steps without `--yes` or approvals (exit 5), before anything;
 2. take the lock of the drill's name (exit 5 when held);
 3. `preflight` and `steady_state` probes (executed for real, also in dry-run);

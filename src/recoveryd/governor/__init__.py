@@ -1,4 +1,5 @@
-"""The load governor (SPEC §5): pressure signals -> level -> admission, pause and throttle.
+"""The load governor: pressure signals -> level -> admission, pause and throttle
+(docs/ARCHITECTURE.md, "Data path of a shed").
 
 Public API: `build_governor(cfg, state, run_playbook) -> Governor` (a
 `flow.Admission` with `start()`, `stop()`, `status() -> GovernorStatus`), where

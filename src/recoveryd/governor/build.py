@@ -1,4 +1,4 @@
-"""Build a Governor from the configuration (`governor:` section, SPEC §2 and §5)."""
+"""Build a Governor from the configuration (its `governor:` section)."""
 
 from __future__ import annotations
 

@@ -294,7 +294,7 @@ class Governor:
             return self._state.level
 
     def admit(self, priority: str, *, job: str, due_soon: bool = False) -> str:
-        """ "run", "throttled" or "wait" (SPEC §5); records deferrals and RPO overrides."""
+        """`run`, `throttled` or `wait` (`decide.admit`); records deferrals and RPO overrides."""
         with self._cond:
             level = self._state.level
             verdict = decide.admit(level, priority, due_soon=due_soon)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -27,7 +26,7 @@ from recoveryd.model import SnapshotInfo, VerifyReport
 from recoveryd.repo import chunker, crypto, keys, locks
 from recoveryd.repo.chunker import ChunkerParams
 from recoveryd.repo.copy import copy_snapshot
-from recoveryd.repo.crypto import CipherId, ObjectType
+from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.keys import DataKey, MasterKey
 from recoveryd.repo.layout import (
     CONFIG_KEY,
@@ -37,53 +36,19 @@ from recoveryd.repo.layout import (
     chunk_key,
     manifest_key,
 )
-from recoveryd.repo.manifest import Manifest, format_time, parse_time
+from recoveryd.repo.manifest import Manifest
 from recoveryd.repo.prune import PruneReport, forget_and_prune
+from recoveryd.repo.repoconfig import RepoConfig
 from recoveryd.repo.restore import RestoreReader
 from recoveryd.repo.retention import Policy
 from recoveryd.repo.verify import verify
 from recoveryd.stores.base import Capabilities, ObjectStore, Retention
-
-REPO_VERSION = 1
 
 Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class RepoConfig:
-    """The authenticated `config` object: what every reader and writer must agree on."""
-
-    id: str
-    cipher: CipherId
-    chunker: ChunkerParams
-    created: datetime
-
-    def to_bytes(self) -> bytes:
-        doc = {
-            "version": REPO_VERSION,
-            "id": self.id,
-            "cipher": crypto.cipher_name(self.cipher),
-            "chunker": self.chunker.to_json(),
-            "compression": "zstd",
-            "created": format_time(self.created),
-        }
-        return json.dumps(doc, sort_keys=True).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> RepoConfig:
-        doc = json.loads(data)
-        if doc.get("version") != REPO_VERSION:
-            raise ValueError(f"unsupported repository version {doc.get('version')!r}")
-        return cls(
-            id=str(doc["id"]),
-            cipher=crypto.cipher_id(str(doc["cipher"])),
-            chunker=ChunkerParams(**{k: int(v) for k, v in doc["chunker"].items()}),
-            created=parse_time(doc["created"]),
-        )
 
 
 class Repository:

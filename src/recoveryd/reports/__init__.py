@@ -1,4 +1,5 @@
-"""Incident and drill reports (SPEC §7): Markdown, self-contained HTML and PDF, in en and zh.
+"""Incident and drill reports: Markdown, self-contained HTML and PDF, in en and zh
+(README, "Commands").
 
 Public API (what the CLI, the drill runner and the demo call):
 
