@@ -326,9 +326,13 @@ class Daemon:
             self._audit("reload", "refused", error=exc.message)
             self.sd.ready(f"reload refused: {exc.message}; {self._status_line()}")
             return False
-        for key in ("max_concurrent_jobs", "timezone"):
-            if getattr(old.config.daemon, key) != getattr(cfg.config.daemon, key):
-                log.warning("reload_needs_restart", key=f"daemon.{key}", note="kept as it was")
+        before, after = old.config.daemon, cfg.config.daemon
+        changed = {
+            "max_concurrent_jobs": before.max_concurrent_jobs != after.max_concurrent_jobs,
+            "timezone": before.timezone != after.timezone,
+        }
+        for key in (k for k, differs in changed.items() if differs):
+            log.warning("reload_needs_restart", key=f"daemon.{key}", note="kept as it was")
         self.services.config = cfg
         self.scheduler.apply(specs, jitter=cfg.config.daemon.jitter)
         self.notifier.set_channels(cfg.config.notify)
