@@ -236,10 +236,10 @@ def _expand_includes(
         sub = _included(doc, ("include", i), ref, cfg, variables, builtins, base, stack)
         hosts.update({k: v for k, v in sub.hosts.items() if k not in hosts})
         for section, items in merged.items():
-            items.extend(getattr(sub.playbook, section))
+            items.extend(sub.playbook.sections()[section])
     if book.include:
         for section, items in merged.items():
-            update[section] = [*items, *getattr(book, section)]
+            update[section] = [*items, *book.sections()[section]]
     steps: list[Step] = []
     for i, step in enumerate(book.steps):
         if not isinstance(step, IncludeStep):
@@ -283,8 +283,8 @@ def _included(
 def _cross_check(
     book: Playbook, doc: yamlsrc.Document, hosts: dict[str, Host], cfg: LoadedConfig | None
 ) -> None:
-    for section in _SECTIONS:
-        for i, step in enumerate(getattr(book, section)):
+    for section, steps in book.sections().items():
+        for i, step in enumerate(steps):
             _check_step(doc, section, (section, i), step, hosts, cfg)
     _check_marks(doc, book.steps)
     if book.canary is not None and engine_of(book.canary.dsn) != "postgresql":

@@ -75,6 +75,15 @@ class Playbook(Model):
     rollback_on: list[RollbackOn] = Field(default_factory=_all_rollback_on)
     include: list[str] = Field(default_factory=list)
 
+    def sections(self) -> dict[str, list[Step]]:
+        """The lists of steps by section name, in the order a run meets them."""
+        return {
+            "preflight": self.preflight,
+            "steady_state": self.steady_state,
+            "stop_conditions": self.stop_conditions,
+            "steps": self.steps,
+        }
+
 
 class LoadedPlaybook(Model):
     """A validated playbook with variables resolved, includes expanded and hosts merged."""

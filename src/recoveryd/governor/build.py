@@ -26,9 +26,17 @@ HOST_SIGNALS = ("cpu", "memory", "load", "io_pressure", "cpu_pressure", "memory_
 def bands_of(cfg: GovernorConfig) -> dict[str, Band]:
     """Signal name -> thresholds, for every configured signal."""
     sig = cfg.signals
+    host: dict[str, Thresholds | None] = {
+        "cpu": sig.cpu,
+        "memory": sig.memory,
+        "load": sig.load,
+        "io_pressure": sig.io_pressure,
+        "cpu_pressure": sig.cpu_pressure,
+        "memory_pressure": sig.memory_pressure,
+    }
     bands: dict[str, Band] = {}
     for name in HOST_SIGNALS:
-        t: Thresholds | None = getattr(sig, name)
+        t = host[name]
         if t is not None:
             bands[name] = Band(t.elevated, t.critical, t.exit_ratio)
     if sig.service_latency is not None:
@@ -106,12 +114,12 @@ def build_governor(
     sampler = CompositeSampler([*samplers, *probes])
     actions = Actions(
         on_enter={
-            lv: [cfg.resolve_path(p) for p in getattr(gov.on_enter, lv)]
-            for lv in ("elevated", "critical")
+            "elevated": [cfg.resolve_path(p) for p in gov.on_enter.elevated],
+            "critical": [cfg.resolve_path(p) for p in gov.on_enter.critical],
         },
         on_exit={
-            lv: [cfg.resolve_path(p) for p in getattr(gov.on_exit, lv)]
-            for lv in ("elevated", "critical")
+            "elevated": [cfg.resolve_path(p) for p in gov.on_exit.elevated],
+            "critical": [cfg.resolve_path(p) for p in gov.on_exit.critical],
         },
     )
     return Governor(
