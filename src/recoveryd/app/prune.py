@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories
+from recoveryd.app.walcheck import prune_wal
 from recoveryd.config import LoadedConfig, Retention, S3Target
 
 if TYPE_CHECKING:
@@ -30,12 +31,17 @@ class PruneReport:
     dry_run: bool
     targets: tuple[TargetPruneReport, ...]
     aborted_uploads: Mapping[str, int] = field(default_factory=dict)
+    deleted_wal: Mapping[str, int] = field(default_factory=dict)  # WAL files per target
 
     def to_json(self) -> dict[str, object]:
         return {
             "dry_run": self.dry_run,
             "targets": [
-                {**t.to_json(), "aborted_uploads": self.aborted_uploads.get(t.target, 0)}
+                {
+                    **t.to_json(),
+                    "aborted_uploads": self.aborted_uploads.get(t.target, 0),
+                    "deleted_wal": self.deleted_wal.get(t.target, 0),
+                }
                 for t in self.targets
             ],
         }
@@ -72,6 +78,7 @@ def prune(
     """
     reports: list[TargetPruneReport] = []
     aborted: dict[str, int] = {}
+    wal: dict[str, int] = {}
     st = wiring.state(cfg)
     try:
         with existing_repositories(cfg) as repos:
@@ -84,6 +91,7 @@ def prune(
                 run = st.start_run("prune", target=repo.name)
                 try:
                     rep = repo.forget(policies, dry_run=dry_run)
+                    wal[repo.name] = prune_wal(repo, dry_run=dry_run)
                     if not dry_run and isinstance(cfg.config.targets[repo.name], S3Target):
                         aborted[repo.name] = _abort_stale_uploads(repo.store, stale_uploads_after)
                 except BaseException as exc:
@@ -97,12 +105,13 @@ def prune(
                         "forgotten": list(rep.forgotten),
                         "deleted_objects": rep.deleted_objects,
                         "aborted_uploads": aborted.get(repo.name, 0),
+                        "deleted_wal": wal[repo.name],
                     },
                 )
                 reports.append(rep)
     finally:
         st.close()
-    return PruneReport(dry_run, tuple(reports), aborted)
+    return PruneReport(dry_run, tuple(reports), aborted, wal)
 
 
 def _abort_stale_uploads(store: ObjectStore, older_than: timedelta) -> int:
