@@ -71,7 +71,7 @@ class Repository:
         self.store = store
         self.master = master
         self.config = config
-        self.name = name or getattr(store, "name", "")
+        self.name = name or store.name
         self.retention_days = retention_days
         self.lock_mode = lock_mode or "compliance"
         self.concurrency = concurrency
@@ -95,7 +95,7 @@ class Repository:
         **options: Any,
     ) -> Repository:
         """Create a repository in an empty store location; RecoverydError if one exists."""
-        where = name or getattr(store, "name", "")
+        where = name or store.name
         if store.exists(CONFIG_KEY):
             raise RecoverydError(
                 f"target {where}: a repository already exists there; open it instead"
@@ -128,7 +128,7 @@ class Repository:
         cls, store: ObjectStore, master: MasterKey, *, name: str = "", **options: Any
     ) -> Repository:
         """Open an existing repository: unwrap its data keys, authenticate its config."""
-        where = name or getattr(store, "name", "")
+        where = name or store.name
         try:
             blob = store.get(CONFIG_KEY)
         except NotFoundError:
