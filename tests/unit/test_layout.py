@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "recoveryd"
 MAX_LINES = 500
-STILL_LONG = {"drills/runner.py"}
+STILL_LONG: set[str] = set()
 """Modules known to be over the limit, each to be split; an entry goes once it is."""
 
 

@@ -35,8 +35,9 @@ def drill_outcome(result: DrillResult) -> Outcome:
     }
     if result.status == "passed" and result.objectives_met:
         return Outcome("ok", details=details)
-    if result.status == "aborted":
-        return Outcome("aborted", error=f"drill {result.run_id} was aborted", details=details)
+    if result.status in ("aborted", "interrupted"):  # a stop condition; the daemon stopping
+        error = f"drill {result.run_id} was {result.status}"
+        return Outcome("aborted", error=error, details=details)
     if result.status == "passed":
         return Outcome(
             "objective_missed",

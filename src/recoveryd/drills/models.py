@@ -75,6 +75,11 @@ class Playbook(Model):
     rollback_on: list[RollbackOn] = Field(default_factory=_all_rollback_on)
     include: list[str] = Field(default_factory=list)
 
+    @property
+    def sources(self) -> list[str]:
+        """The configured sources the steps back up, restore or verify (for the report)."""
+        return sorted({name for step in self.steps for name in step.sources()})
+
     def sections(self) -> dict[str, list[Step]]:
         """The lists of steps by section name, in the order a run meets them."""
         return {
@@ -95,3 +100,6 @@ class LoadedPlaybook(Model):
     vars: dict[str, str]
     base_dir: str
     secrets: list[str] = Field(default_factory=list)
+    # allowed but risky (a destructive step's rollback without only_if): `drill validate`
+    # prints them, `run_started` journals them
+    warnings: list[str] = Field(default_factory=list)

@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # models.py builds on the step kinds, which build on this mod
 DEFAULT_TIMEOUT = 300.0
 """Seconds one attempt of a step may take when it sets no `timeout`."""
 
-Status = Literal["ok", "failed", "skipped", "timeout", "dry_run", "aborted"]
+# not_run: a rollback left alone because its step was cut short and it has no only_if
+Status = Literal["ok", "failed", "skipped", "timeout", "dry_run", "aborted", "not_run"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Outcome:
     output: str = ""
     error: str | None = None
     undo: Callable[[], Outcome] | None = field(default=None, compare=False)
+    attempts: int = field(default=1, compare=False)  # set by the runner's retries
 
     @property
     def ok(self) -> bool:

@@ -65,9 +65,15 @@ class StepBase(Model):
     retries: int = Field(default=0, ge=0, le=100)
     delay: Duration = 0.0
     rollback: Step | None = None
+    # a probe evaluated just before the step (or rollback) would run; when it does not hold,
+    # the step is skipped
+    only_if: Step | None = None
     when: str | bool | None = None
     marks: Literal["fault", "recovered"] | None = None
     destructive: bool = False
+    # an abort (stop condition, signal) stops this destructive step at once instead of
+    # waiting for it to end
+    interruptible: bool = False
     # the step's output holds a count (its first whole number), kept in the run's result
     # under this name (e.g. `requests_shed`, which the governor adds to its event)
     measure: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] | None = None
@@ -83,6 +89,11 @@ class StepBase(Model):
     @property
     def is_destructive(self) -> bool:
         return self.destructive
+
+    @property
+    def defers_abort(self) -> bool:
+        """An abort arriving while this step runs waits until the step has ended."""
+        return self.is_destructive and not self.interruptible
 
     def sources(self) -> list[str]:
         """Configured sources the step works on (backup, restore, verify)."""
