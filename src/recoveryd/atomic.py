@@ -41,18 +41,19 @@ def atomic_writer(
     mode: int = 0o640,
     exclusive: bool = False,
     tmp_prefix: str | None = None,
+    tmp_suffix: str = "",
     check: Callable[[Path], None] | None = None,
 ) -> Iterator[BinaryIO]:
     """A file to write `path`'s new content into; it replaces `path` when the block ends.
 
-    The temp file (`tmp_prefix` + a random name, in `path`'s directory, created with
-    `mode`) is flushed and fsynced, handed to `check` (which may raise to refuse it),
+    The temp file (`tmp_prefix` + a random name + `tmp_suffix`, in `path`'s directory,
+    created with `mode`) is flushed and fsynced, handed to `check` (which may raise to refuse it),
     then renamed over `path` and the directory fsynced. With `exclusive`, an existing
     `path` is never replaced: FileExistsError instead (a hard link, atomic). On any
     error the temp file is removed and `path` is untouched.
     """
     prefix = tmp_prefix if tmp_prefix is not None else f".{path.name}."
-    tmp = path.with_name(f"{prefix}{uuid.uuid4().hex}")
+    tmp = path.with_name(f"{prefix}{uuid.uuid4().hex}{tmp_suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -26,6 +26,7 @@ from recoveryd.secrets import resolve_secret
 from recoveryd.state import StateStore
 
 if TYPE_CHECKING:
+    from recoveryd.remote.runner import SshRunner
     from recoveryd.repo.keys import MasterKey
     from recoveryd.repo.repository import Repository
     from recoveryd.sources.base import CommandRunner, Source
@@ -179,17 +180,39 @@ def make_source(
 
 @contextlib.contextmanager
 def source_session(cfg: LoadedConfig, name: str) -> Iterator[Source]:
-    """The Source of `sources.<name>` for one operation; over SSH when `via_ssh` names a
-    host, the connection being closed at the end."""
+    """The Source of `sources.<name>` for one operation, staging under `state_dir`; over SSH
+    when `via_ssh` names a host, the connection being closed at the end."""
     settings = cfg.config.sources[name]
-    if settings.via_ssh is None:
-        yield make_source(name, settings, base_dir=cfg.path.parent, runner=None)
-        return
-    from recoveryd.remote import ssh_runner
+    runner: SshRunner | None = None
+    if settings.via_ssh is not None:
+        from recoveryd.remote import ssh_runner
 
-    runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
+        runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
     try:
-        yield make_source(name, settings, base_dir=cfg.path.parent, runner=runner)
+        with staging(cfg, f"source-{name}") as tmp_dir:
+            yield make_source(
+                name, settings, base_dir=cfg.path.parent, runner=runner, tmp_dir=tmp_dir
+            )
     finally:
-        with contextlib.suppress(Exception):
-            runner.close()
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                runner.close()
+
+
+@contextlib.contextmanager
+def staging(cfg: LoadedConfig, purpose: str) -> Iterator[Path]:
+    """A private folder (0700) under `state_dir` for what a source must stage locally (a
+    SQLite copy, a password file); removed on exit, swept by the next run after a crash."""
+    from recoveryd.staging import staging_folder
+
+    path = cfg.resolve_path(cfg.config.state_dir)
+    stack = contextlib.ExitStack()
+    try:
+        folder = stack.enter_context(staging_folder(path, purpose))
+    except OSError as exc:
+        raise ConfigError(
+            f"state_dir: cannot stage files under {path} ({exc.strerror}); "
+            "make it writable for this user"
+        ) from None
+    with stack:
+        yield folder

@@ -105,8 +105,9 @@ def run_validate(args: argparse.Namespace, ctx: Context) -> int:
 
 @contextmanager
 def signals_cancel(cancel: threading.Event, force: threading.Event) -> Iterator[None]:
-    """The first SIGINT/SIGTERM sets `cancel` (the runner lets a destructive step end, then
-    rolls back); the second sets `force` (the running step stops at once)."""
+    """The first SIGINT, SIGTERM or SIGHUP (the terminal closed) sets `cancel` (the runner
+    lets a destructive step end, then rolls back); the second sets `force` (the running
+    step stops at once)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -117,7 +118,7 @@ def signals_cancel(cancel: threading.Event, force: threading.Event) -> Iterator[
             force.set()
         cancel.set()
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:

@@ -1,5 +1,5 @@
-"""The repository's `config` object (docs/FORMAT.md): what every reader and writer of a
-repository must agree on, authenticated by its data key."""
+"""The repository's `config` object (docs/FORMAT.md §5): what every reader and writer of a
+repository must agree on (id, cipher, chunker parameters), sealed once at init."""
 
 from __future__ import annotations
 
