@@ -40,9 +40,10 @@ from recoveryd.daemon.notify import Alert, Notifier
 from recoveryd.daemon.ops import AppOperations
 from recoveryd.daemon.rpo import SourceRpo, catch_up, is_overdue
 from recoveryd.daemon.runtime import STATUS_FILE, DaemonLock, StatusFile
-from recoveryd.daemon.schedule import JobSpec, Scheduler, plan_jobs
+from recoveryd.daemon.schedule import JobSpec, Scheduler, plan_config
 from recoveryd.daemon.sdnotify import Notifier as SdNotifier
 from recoveryd.daemon.sdnotify import Watchdog
+from recoveryd.daemon.streams import StreamSupervisor
 from recoveryd.drills.api import DrillResult
 from recoveryd.errors import ConfigError, ExitCode, RecoverydError
 from recoveryd.observe import get_logger
@@ -89,6 +90,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.started = clock()
         self.governor: Governor | None = None
+        self.streams: StreamSupervisor | None = None
         self.metrics_server: MetricsServer | None = None
         self._overdue: set[str] = set()
         self._state = "starting"
@@ -97,7 +99,7 @@ class Daemon:
 
     def run(self) -> int:
         cfg = load_config(self.config_path)
-        specs = _plan(cfg)
+        specs = plan_config(cfg)
         state_dir = state_dir_of(cfg)
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         lock = DaemonLock(state_dir)
@@ -278,6 +280,8 @@ class Daemon:
         self.scheduler.add_internal("monitor", self.monitor, self._monitor_interval(cfg))
         self.scheduler.start()
         self.notifier.start()
+        self.streams = StreamSupervisor(cfg, self.notifier.notify)
+        self.streams.start()
         self.watchdog = Watchdog(self.sd, self._alive)
         self.watchdog.start()
 
@@ -311,7 +315,7 @@ class Daemon:
         old = self.services.config
         try:
             cfg = load_config(self.config_path or str(old.path))
-            specs = _plan(cfg)
+            specs = plan_config(cfg)
             if state_dir_of(cfg) != state_dir_of(old):
                 raise ConfigError(
                     "state_dir cannot change while the daemon runs; restart it instead",
@@ -386,6 +390,8 @@ class Daemon:
                       source=name)
             )  # fmt: skip
         self._overdue = overdue
+        if self.streams is not None:
+            self.streams.check()
         self.metrics.heartbeat_age.set(self.scheduler.heartbeat_age())
         self.metrics.level.set(LEVELS.get(self.admission.level(), 0))
         self._write_status()
@@ -470,6 +476,8 @@ class Daemon:
             if not self.runner.wait_idle(ABORT_WAIT):
                 log.error("shutdown_jobs_left", running=sorted(self.runner.running()))
         self.scheduler.shutdown()
+        if self.streams is not None:
+            self.streams.close()
         self.watchdog.stop()
         if self.metrics_server is not None:
             self.metrics_server.stop()
@@ -486,11 +494,3 @@ class Daemon:
         self.state.record_event("daemon_stopped", {"pid": os.getpid()})
         self.state.close()
         self.sd.close()
-
-
-def _plan(cfg: LoadedConfig) -> list[JobSpec]:
-    """The jobs of `cfg`; a bad schedule is reported with the file and line it is on."""
-    try:
-        return plan_jobs(cfg.config)
-    except ConfigError as exc:
-        raise cfg.document.locate(exc) from None

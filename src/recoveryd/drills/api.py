@@ -9,12 +9,13 @@
   ends `interrupted`), `force` a second one (it also stops a destructive step that is
   running).
 - `run_restore_drill(cfg, source, *, cancel, report, ops) -> DrillResult`.
+- `approve(state_dir, run_id, key_file, ...) -> (approver, file)`, `import_approval(state_dir,
+  file)`, `approver_keys(cfg)`, `list_runs(state_dir, verify=) -> [RunSummary]`.
 
 The callers inject what the runner needs from above it (`ports.py`): `ops`, the snapshot
 operations of `backup`/`restore`/`verify` steps; `level`, the load level of `pressure`
 probes (the governor's own; else a running daemon's or the host's); `report`, the writer
 of the run's report.
-- `approve(state_dir, run_id) -> user`, `list_runs(state_dir, verify=) -> [RunSummary]`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.config import LoadedConfig
-from recoveryd.drills.approvals import approve
+from recoveryd.drills.approvals import approve, approver_keys, import_approval
 from recoveryd.drills.history import RunSummary, list_runs
 from recoveryd.drills.loader import load_playbook
 from recoveryd.drills.models import LoadedPlaybook, Playbook
@@ -41,7 +42,9 @@ __all__ = [
     "RunSummary",
     "SnapshotOperations",
     "approve",
+    "approver_keys",
     "check_playbook",
+    "import_approval",
     "list_runs",
     "run_playbook",
     "run_restore_drill",

@@ -331,3 +331,33 @@ def test_a_base_backup_over_ssh(archive: Archive, sshd_server: SshServer) -> Non
     port = free_port()
     a.start(restored, port)
     assert a.sql(port, "select count(*) from citizens") == [(3000,)]
+
+
+def test_the_daemon_streams_wal_of_sources_that_ask_for_it(archive: Archive) -> None:
+    """A source with `wal: {stream: true}` has its WAL streamed by the daemon while it
+    runs: a segment closed on the server is archived without archive_command's help (the
+    daemon's own objects), and SIGTERM stops the stream with the daemon (exit 0)."""
+    from tests.integration.daemon.proc import DaemonProcess
+
+    a = archive
+    doc = yaml.safe_load(a.config.read_text())
+    doc["sources"]["registry"]["wal"] = {"stream": True}
+    doc["sources"]["registry"]["schedule"] = "0 3 * * *"
+    a.config.write_text(yaml.safe_dump(doc))
+    a.sql(a.port, "alter system set archive_command = '/bin/false'")
+    a.sql(a.port, "select pg_reload_conf()")
+    daemon = DaemonProcess(a.config, a.root / "state").start()
+    try:
+        spool = a.root / "state" / "wal-stream" / "registry"
+        deadline = time.monotonic() + 120
+        while not list(spool.glob("*.partial")):
+            assert time.monotonic() < deadline, daemon.log_path.read_text()[-3000:]
+            time.sleep(0.1)
+        a.sql(a.port, "create table streamed as select g from generate_series(1, 10000) g")
+        segment = switch(a)
+        stored = a.store / "wal" / "registry" / segment
+        while not stored.exists():
+            assert time.monotonic() < deadline, daemon.log_path.read_text()[-3000:]
+            time.sleep(0.1)
+    finally:
+        assert daemon.stop() == 0

@@ -1,5 +1,6 @@
-"""The `approve` kind: a manual gate; waits until enough other OS users ran
-`recoveryd drill approve` (`approvals` of them)."""
+"""The `approve` kind: a manual gate; waits until enough configured approvers signed an
+approval of the run (`recoveryd drill approve RUN_ID --key FILE`, see
+`drills/approvals.py`)."""
 
 from __future__ import annotations
 
