@@ -124,7 +124,8 @@ def test_a_segment_not_archived_is_exit_1_and_a_damaged_one_exit_3(archive: Arch
 
 def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None:
     """`recoveryd backup` of a `mode: physical` source streams a base backup into the
-    repository; `recoveryd restore SOURCE --time T --to DIR` picks the newest one before T,
+    repository; `status --json` shows the window it can be recovered to and the archive
+    lag; `recoveryd restore SOURCE --time T --to DIR` picks the newest one before T,
     writes the recovery settings, and the server started on DIR holds exactly the rows
     committed before T — not the rows written later, nor the damage done after."""
     a = archive
@@ -140,6 +141,13 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     archived_through(a, switch(a))
     later = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
     assert later.returncode == 0, later.stderr  # after the target: must not be chosen
+    status = subprocess.run([*cli, "--json", "status"], capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    entry = json.loads(status.stdout)["sources"]["registry"]
+    window = entry["recoverable"]
+    assert window["from"] is not None and window["to"] is not None
+    assert window["from"] <= window["to"]
+    assert isinstance(entry["archive_lag_s"], float | int)
 
     restored = a.root / "restored"
     done = subprocess.run(
