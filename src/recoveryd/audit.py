@@ -1,4 +1,4 @@
-"""The audit log: who did what, when, with what result (SPEC §6).
+"""The audit log: who did what, when, with what result (docs/OPERATIONS.md §5).
 
 Append-only and hash-chained (`recoveryd.chain.HashChain`) at
 `state_dir/audit.jsonl`: one record per CLI command and per daemon job, with

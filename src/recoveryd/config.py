@@ -1,4 +1,4 @@
-"""The configuration file (SPEC §2): YAML -> validated, frozen models.
+"""The configuration file (README "Configuration"): YAML -> validated, frozen models.
 
 Every model forbids unknown keys. Errors name the file, the line and the key
 path. Secrets are never values here, only references (`*_file`, `env:NAME`,

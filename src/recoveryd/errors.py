@@ -123,12 +123,6 @@ class ForceRequiredError(RecoverydError):
     exit_code = ExitCode.REFUSED
 
 
-class ObjectiveMissedError(RecoverydError):
-    """A drill ran but missed an objective or failed a check."""
-
-    exit_code = ExitCode.OBJECTIVE_MISSED
-
-
 class StoreError(RecoverydError):
     """An object store operation failed."""
 

@@ -1,7 +1,7 @@
 """Flow control of long work: pause at chunk boundaries, throttle bandwidth, report progress.
 
 The backup pipeline calls a Gate at every chunk boundary; the load governor
-(SPEC §5) supplies one that pauses and throttles by pressure level. With no
+supplies one that pauses and throttles by pressure level. With no
 governor, `OPEN_GATE` lets everything through. Pure: imports no adapter.
 """
 
@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from recoveryd.errors import InterruptedOperation
@@ -97,6 +98,22 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def due_soon(
+    rpo_seconds: float | None, last_snapshot: datetime | None, now: datetime, wait_seconds: float
+) -> bool:
+    """True when waiting `wait_seconds` more would break the RPO: the one "due soon" rule.
+
+    The daemon waits its retry interval; the CLI, whose operator retries at an unknown
+    time, a tenth of the RPO. No RPO: never due soon; no snapshot yet: always.
+    """
+    if rpo_seconds is None:
+        return False
+    if last_snapshot is None:
+        return True
+    age = max(0.0, (now - last_snapshot).total_seconds())
+    return age + wait_seconds >= rpo_seconds
+
+
 class Tally:
     """Thread-safe progress counters of work done in several parts (targets, snapshots,
     parallel chunk reads), reported as one Progress after every change.
@@ -136,7 +153,7 @@ NO_TALLY = Tally(None)
 
 
 class Admission(Protocol):
-    """Decides whether work of a priority may start now (SPEC §5); the load governor implements it.
+    """Decides whether work of a priority may start now; the load governor implements it.
 
     `admit` returns "run", "throttled" or "wait". `due_soon` is True when waiting
     longer would break the source's RPO: the governor then answers "throttled"

@@ -11,7 +11,7 @@ VerifiedState = Literal["ok", "failed"] | None
 
 @dataclass(frozen=True)
 class SnapshotInfo:
-    """One snapshot as listed (SPEC §1 `snapshots --json`)."""
+    """One snapshot as listed (`snapshots --json`, README "JSON documents")."""
 
     id: str
     source: str

@@ -2,6 +2,8 @@
 and drills all call.
 
 - `backup(cfg, sources=None, *, admission=, progress=, cancel=) -> list[BackupResult]`
+- `write_source(cfg, source, gate, *, progress=, cancel=) -> SourceSnapshot`: the work of
+  one source's backup without admission or run record (the daemon's jobs do both)
 - `list_snapshots(cfg, *, source=, target=) -> list[SnapshotInfo]` (merged across targets)
 - `restore(cfg, snapshot_id, dest, *, target=, progress=, admit=) -> SnapshotInfo`
 - `verify(cfg, snapshot_ids=(), *, read_data=False|True|"sample", target=, strict=True)
@@ -26,23 +28,22 @@ repository format together.
 
 from __future__ import annotations
 
-from recoveryd.app.backup import PartialBackupError, backup, due_soon
-from recoveryd.app.maintenance import (
-    ConfigSummary,
-    KeyRotation,
-    PruneReport,
-    check_config,
-    generate_key,
-    policy_of,
-    prune,
-    rotate_key,
+from recoveryd.app.backup import (
+    PartialBackupError,
+    SourceSnapshot,
+    backup,
+    due_soon,
+    write_source,
 )
+from recoveryd.app.configcheck import ConfigSummary, check_config
+from recoveryd.app.keys import KeyRotation, generate_key, rotate_key
+from recoveryd.app.prune import PruneReport, policy_of, prune
 from recoveryd.app.replicate import ReplicationReport, replicate
 from recoveryd.app.repos import InitResult, TargetState, init_repositories, target_state
 from recoveryd.app.shedding import check_backup, check_restore, check_shedding
 from recoveryd.app.snapshots import copy, list_snapshots, restore
 from recoveryd.app.verification import verify
-from recoveryd.app.wiring import build_source, open_repository, open_store, state
+from recoveryd.app.wiring import open_repository, open_store, state
 
 __all__ = [
     "ConfigSummary",
@@ -51,9 +52,9 @@ __all__ = [
     "PartialBackupError",
     "PruneReport",
     "ReplicationReport",
+    "SourceSnapshot",
     "TargetState",
     "backup",
-    "build_source",
     "check_backup",
     "check_config",
     "check_restore",
@@ -73,4 +74,5 @@ __all__ = [
     "state",
     "target_state",
     "verify",
+    "write_source",
 ]

@@ -1,12 +1,16 @@
 """`backup`: snapshot sources into all their targets, one read per source.
 
 Sources run in sequence, or `concurrency` at a time. Each asks the
-`Admission` first (the load governor, SPEC §5): "wait" refuses the job
-(exit 5) unless its RPO is about to break, in which case the governor itself
-answers "throttled". The admission records the deferral (once; not here).
+`Admission` first (the load governor, docs/OPERATIONS.md): "wait" refuses the
+job (exit 5) unless its RPO is about to break, in which case the governor
+itself answers "throttled". The admission records the deferral (once; not here).
 Running work passes the governor's gate at every chunk boundary, combined
 with the caller's `cancel` event (SIGINT/SIGTERM).
 Every source's attempt is a run in the state store.
+
+The daemon's job runner admits and records its jobs itself: it calls
+`write_source`, the work alone, so a scheduled backup is admitted once and
+recorded once.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from recoveryd import flow
 from recoveryd.app import wiring
 from recoveryd.config import LoadedConfig
 from recoveryd.errors import InterruptedOperation, RecoverydError, RefusedError, StoreError
@@ -30,7 +36,10 @@ if TYPE_CHECKING:
     from recoveryd.repo.repository import Repository
 
 DUE_SOON_FRACTION = 0.9
-"""A job is due soon when its last good snapshot is older than this fraction of the RPO."""
+"""From the CLI, a job is due soon when its last good snapshot is older than this fraction
+of the RPO."""
+BACKUP_RUNS = ("backup", "daemon_backup")
+"""Run kinds of a backup: by the CLI (or drills), and by the daemon's job runner."""
 
 
 class CancellableGate:
@@ -119,15 +128,104 @@ class PartialBackupError(RecoverydError):
 
 
 def due_soon(st: StateStore, cfg: LoadedConfig, name: str, now: datetime | None = None) -> bool:
-    """True when waiting longer would break the source's RPO."""
+    """True when waiting longer would break the source's RPO (`flow.due_soon`, waiting a
+    tenth of the RPO: the operator's retry is not known)."""
     rpo = cfg.config.sources[name].rpo
     if rpo is None:
         return False
-    last = st.last_run("backup", name)
-    if last is None or last.ended_at is None:
-        return True
-    age = ((now or datetime.now(UTC)) - last.ended_at).total_seconds()
-    return age >= rpo * DUE_SOON_FRACTION
+    last = [r for r in (st.last_run(k, name) for k in BACKUP_RUNS) if r and r.ended_at]
+    newest = max((r.ended_at for r in last if r.ended_at), default=None)
+    wait = rpo * (1 - DUE_SOON_FRACTION)
+    return flow.due_soon(rpo, newest, now or datetime.now(UTC), wait)
+
+
+@dataclass(frozen=True)
+class SourceSnapshot:
+    """One source's snapshot written to its targets, with what each target stored."""
+
+    result: BackupResult
+    stored_by_target: dict[str, int]
+
+    @property
+    def bytes_stored(self) -> int:
+        return sum(self.stored_by_target.values())
+
+    def details(self) -> dict[str, object]:
+        """What a run record keeps of it besides snapshot id and bytes."""
+        return {
+            "seconds": round(self.result.seconds, 3),
+            "targets": dict(self.stored_by_target),
+            "missing_targets": [m.to_json() for m in self.result.missing_targets],
+        }
+
+
+def write_source(
+    cfg: LoadedConfig,
+    name: str,
+    gate: Gate,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event,
+    state: StateStore | None = None,
+) -> SourceSnapshot:
+    """Snapshot source `name` into all its targets, passing `gate` at every chunk boundary.
+
+    The work only: the caller has admitted it and records the run (`backup` here, the
+    daemon's job runner for scheduled backups). Nothing is committed when it fails.
+    Targets that do not answer are left out (down to the source's `min_targets`): the
+    snapshot is then under-replicated (`missing_targets`), and an `under_replicated`
+    event goes to `state` (the configured state store when None).
+    """
+    from recoveryd.repo import SnapshotMeta, write_snapshot_to
+
+    settings = cfg.config.sources[name]
+    started = time.monotonic()
+    repos: list[Repository] = []
+    try:
+        repos, missing = _open_targets(cfg, name)
+        meta = SnapshotMeta(source=name, classification=settings.classification)
+        with wiring.source_session(cfg, name) as source:
+            reader = source.snapshot()
+            written = write_snapshot_to(
+                reader, repos, meta, min_targets=settings.min_targets,
+                gate=CancellableGate(gate, cancel), progress=progress,
+            )  # fmt: skip
+    finally:
+        for r in repos:
+            r.store.close()
+    missing.update({t: e.message for t, e in written.missing.items()})
+    lost = tuple(MissingTarget(t, redact(missing[t])) for t in settings.targets if t in missing)
+    infos = written.infos
+    first = infos[0]
+    result = BackupResult(
+        id=first.id,
+        source=name,
+        targets=tuple(i.targets[0] for i in infos if i.targets),
+        size=first.size,
+        stored_size=max(i.stored_size for i in infos),
+        seconds=time.monotonic() - started,
+        missing_targets=lost,
+    )
+    if lost:
+        _record_lost(cfg, state, result)
+    return SourceSnapshot(result, {i.targets[0] if i.targets else "": i.stored_size for i in infos})
+
+
+def _record_lost(cfg: LoadedConfig, state: StateStore | None, result: BackupResult) -> None:
+    """An `under_replicated` event naming the targets the snapshot is missing on."""
+    st = state or wiring.state(cfg)
+    try:
+        st.record_event(
+            "under_replicated",
+            {
+                "snapshot": result.id,
+                "missing_targets": [m.to_json() for m in result.missing_targets],
+            },
+            source=result.source,
+        )
+    finally:
+        if state is None:
+            st.close()
 
 
 def _one(
@@ -138,8 +236,6 @@ def _one(
     progress: ProgressCallback | None,
     cancel: threading.Event,
 ) -> BackupResult:
-    from recoveryd.repo import SnapshotMeta, write_snapshot_to
-
     settings = cfg.config.sources[name]
     decision = admission.admit(
         settings.priority, job=f"backup:{name}", due_soon=due_soon(st, cfg, name)
@@ -150,60 +246,26 @@ def _one(
             f"{admission.level()}); it runs when the pressure drops or its RPO requires it"
         )
     run = st.start_run("backup", source=name, target=",".join(settings.targets))
-    started = time.monotonic()
-    repos: list[Repository] = []
     try:
-        repos, missing = _open_targets(cfg, name)
-        gate = CancellableGate(admission.gate(settings.priority), cancel)
-        meta = SnapshotMeta(source=name, classification=settings.classification)
-        with wiring.source_session(cfg, name) as source:
-            reader = source.snapshot()
-            written = write_snapshot_to(
-                reader, repos, meta, min_targets=settings.min_targets, gate=gate,
-                progress=progress,
-            )  # fmt: skip
+        done = write_source(
+            cfg, name, admission.gate(settings.priority), progress=progress, cancel=cancel,
+            state=st,
+        )  # fmt: skip
     except BaseException as exc:
         result = (
             "aborted" if isinstance(exc, InterruptedOperation | KeyboardInterrupt) else "failed"
         )
         st.end_run(run, result, error=redact(_message(exc))[:500])
         raise
-    finally:
-        for r in repos:
-            r.store.close()
-    missing.update({t: e.message for t, e in written.missing.items()})
-    lost = tuple(MissingTarget(t, redact(missing[t])) for t in settings.targets if t in missing)
-    infos = written.infos
-    seconds = time.monotonic() - started
-    first = infos[0]
     st.end_run(
         run,
         "ok",
-        bytes_read=first.size,
-        bytes_stored=sum(i.stored_size for i in infos),
-        snapshot_id=first.id,
-        details={
-            "seconds": round(seconds, 3),
-            "targets": {i.targets[0] if i.targets else "": i.stored_size for i in infos},
-            "missing_targets": [m.to_json() for m in lost],
-            "decision": decision,
-        },
+        bytes_read=done.result.size,
+        bytes_stored=done.bytes_stored,
+        snapshot_id=done.result.id,
+        details={**done.details(), "decision": decision},
     )
-    if lost:
-        st.record_event(
-            "under_replicated",
-            {"snapshot": first.id, "missing_targets": [m.to_json() for m in lost]},
-            source=name,
-        )
-    return BackupResult(
-        id=first.id,
-        source=name,
-        targets=tuple(i.targets[0] for i in infos if i.targets),
-        size=first.size,
-        stored_size=max(i.stored_size for i in infos),
-        seconds=seconds,
-        missing_targets=lost,
-    )
+    return done.result
 
 
 def _open_targets(cfg: LoadedConfig, name: str) -> tuple[list[Repository], dict[str, str]]:

@@ -1,9 +1,9 @@
-"""Load shedding for work started from the command line (SPEC §5): refused, exit 5,
+"""Load shedding for work started from the command line: refused, exit 5,
 unless forced.
 
 A CLI command has no governor of its own: the daemon's governor records every
 level change in the state store, and a command that starts work reads the
-level there (`governor.level.refusal`). Priorities follow SPEC §5: a backup
+level there (`governor.level.refusal`). Priorities (docs/PERFORMANCE.md, "Load shedding"): a backup
 or a restore has its source's priority (a restore of a source that is not
 configured any more counts as `normal`); verify, prune and copy are `low`.
 So in an incident at `critical`, restores of critical sources still run.

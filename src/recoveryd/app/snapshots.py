@@ -167,8 +167,6 @@ def restore_session(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> I
         with wiring.source_session(cfg, m.source) as source:
             yield source
         return
-    from recoveryd.app.sourcebuild import build
-
     settings: PostgresSource | MysqlSource | SqliteSource | DirectorySource
     if m.kind == "postgresql":
         settings = PostgresSource(kind="postgresql", dsn=dest, targets=[target])
@@ -181,7 +179,9 @@ def restore_session(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> I
     else:
         raise UsageError(f"snapshot {m.id}: unknown kind {m.kind!r}; upgrade recoveryd")
     with wiring.staging(cfg, f"restore-{m.source}") as tmp_dir:
-        yield build(m.source, settings, base_dir=cfg.path.parent, runner=None, tmp_dir=tmp_dir)
+        yield wiring.make_source(
+            m.source, settings, base_dir=cfg.path.parent, runner=None, tmp_dir=tmp_dir
+        )
 
 
 def restore(

@@ -10,10 +10,10 @@ writes the file atomically where PostgreSQL asked for it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from recoveryd.app import wiring
+from recoveryd.atomic import write_atomic
 from recoveryd.config import LoadedConfig, PostgresSource
 from recoveryd.errors import NotFoundError, RecoverydError, UsageError
 from recoveryd.repo.wal import SEGMENT, PushResult, WalArchive, check_name
@@ -73,12 +73,7 @@ def wal_get(cfg: LoadedConfig, source: str, file_name: str, dest: Path) -> str:
 
 
 def _write_atomically(dest: Path, data: bytes) -> None:
-    tmp = dest.with_name(f".{dest.name}.recoveryd-tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(dest)
+    write_atomic(dest, data, mode=0o666)  # the umask decides, as for any file PostgreSQL reads
 
 
 def _get_or_partial(archive: WalArchive, file_name: str) -> bytes:

@@ -25,13 +25,13 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from recoveryd.app import wiring
+from recoveryd.atomic import write_atomic
 from recoveryd.config import LoadedConfig
 from recoveryd.errors import RecoverydError
 from recoveryd.repo.wal import WAL_FILE, WalArchive
@@ -181,17 +181,7 @@ class WalQueue:
 
 
 def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, data, mode=0o666)
 
 
 def file_digest(path: Path) -> str:

@@ -251,10 +251,10 @@ class BinlogStreamer(LogStreamer):
 def _adapter(cfg: LoadedConfig, name: str) -> object:
     """The source adapter, its tools run on this host (a stream connects over the
     network, and the spool is local)."""
-    from recoveryd.app.sourcebuild import build
+    from recoveryd.app.wiring import make_source
 
     settings = cfg.config.sources[name]
-    return build(name, settings, base_dir=cfg.path.parent, runner=None)
+    return make_source(name, settings, base_dir=cfg.path.parent, runner=None)
 
 
 def _running(proc: Process) -> bool:

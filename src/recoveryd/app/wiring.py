@@ -1,4 +1,5 @@
-"""Composition: configuration -> stores, repositories, sources, state, master key.
+"""Composition: configuration -> stores, repositories, sources (secrets resolved by
+reference), state, master key.
 
 The one place that turns settings into adapters. Everything that opens a
 store or a source for an operation goes through here, so errors name the
@@ -12,12 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recoveryd.config import LoadedConfig, S3Target
+from recoveryd.config import (
+    DirectorySource,
+    LoadedConfig,
+    MysqlSource,
+    PostgresSource,
+    S3Target,
+    SqliteSource,
+)
 from recoveryd.errors import ConfigError, RepositoryMissingError, UsageError
 from recoveryd.secrets import resolve_secret
 from recoveryd.state import StateStore
 
 if TYPE_CHECKING:
+    from recoveryd.remote.runner import SshRunner
     from recoveryd.repo.keys import MasterKey
     from recoveryd.repo.repository import Repository
     from recoveryd.sources.base import CommandRunner, Source
@@ -135,26 +144,61 @@ def open_repository(
         raise
 
 
+SourceSettings = PostgresSource | MysqlSource | SqliteSource | DirectorySource
+
+
+def make_source(
+    name: str,
+    settings: SourceSettings,
+    *,
+    base_dir: Path,
+    runner: CommandRunner | None,
+    tmp_dir: Path | None = None,
+) -> Source:
+    """The Source for `settings` through the sources factory; local unless `runner` says
+    otherwise.
+
+    The password reference (`password_file` or `password`) is resolved now, so
+    a missing secret fails with the setting's name before any work starts.
+    """
+    from recoveryd.sources.factory import build_source
+    from recoveryd.sources.local import LocalRunner
+
+    has_file = isinstance(settings, PostgresSource | MysqlSource) and settings.password_file
+    key = "password_file" if has_file else "password"
+
+    def secret(ref: str) -> str:
+        return resolve_secret(ref, base_dir, setting=f"sources.{name}.{key}")
+
+    return build_source(
+        name,
+        settings,
+        runner=runner or LocalRunner(),
+        resolve_secret=secret,
+        base_dir=base_dir,
+        tmp_dir=tmp_dir,
+    )
+
+
 @contextlib.contextmanager
 def source_session(cfg: LoadedConfig, name: str) -> Iterator[Source]:
-    """The Source of `sources.<name>` for one operation; over SSH when `via_ssh` names a
-    host, the connection being closed at the end."""
-    from recoveryd.app.sourcebuild import build
-
+    """The Source of `sources.<name>` for one operation, staging under `state_dir`; over SSH
+    when `via_ssh` names a host, the connection being closed at the end."""
     settings = cfg.config.sources[name]
-    runner: CommandRunner | None = None
+    runner: SshRunner | None = None
     if settings.via_ssh is not None:
         from recoveryd.remote import ssh_runner
 
         runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
     try:
         with staging(cfg, f"source-{name}") as tmp_dir:
-            yield build(name, settings, base_dir=cfg.path.parent, runner=runner, tmp_dir=tmp_dir)
+            yield make_source(
+                name, settings, base_dir=cfg.path.parent, runner=runner, tmp_dir=tmp_dir
+            )
     finally:
-        close = getattr(runner, "close", None)
-        if close is not None:
+        if runner is not None:
             with contextlib.suppress(Exception):
-                close()
+                runner.close()
 
 
 @contextlib.contextmanager
@@ -174,16 +218,3 @@ def staging(cfg: LoadedConfig, purpose: str) -> Iterator[Path]:
         ) from None
     with stack:
         yield folder
-
-
-def build_source(cfg: LoadedConfig, name: str) -> Source:
-    """The Source of `sources.<name>` (local runner; prefer `source_session` for via_ssh)."""
-    from recoveryd.app.sourcebuild import build
-
-    settings = cfg.config.sources[name]
-    if settings.via_ssh is not None:
-        from recoveryd.remote import ssh_runner
-
-        runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
-        return build(name, settings, base_dir=cfg.path.parent, runner=runner)
-    return build(name, settings, base_dir=cfg.path.parent, runner=None)

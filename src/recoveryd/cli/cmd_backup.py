@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
         "backup",
         help="snapshot the named sources now (all when none named)",
         description="Snapshot the named sources now (all when none named). While load "
-        "shedding is in force (SPEC §5) a source whose priority must wait is refused "
+        "shedding is in force a source whose priority must wait is refused "
         "(exit 5, nothing started): name only the sources that may run, or use --force.",
     )
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="source names from the config")

@@ -1,10 +1,10 @@
-"""`recoveryd drill validate|run|approve|list`: failover and restore drills (SPEC §1, §4).
+"""`recoveryd drill validate|run|approve|list`: failover and restore drills (docs/PLAYBOOKS.md).
 
 `run` prints the run id when it starts (approvers need it) and, at the end,
-the result, the journal and the report path; `--json` prints SPEC §1's
-document only. SIGINT/SIGTERM stop the drill cleanly (status `interrupted`): a
-destructive step that is running ends first (a second signal stops it at once),
-rollbacks run, steady state is checked again, and the exit code is 130. Exit
+the result, the journal and the report path; `--json` prints the README's
+document only ("JSON documents"). SIGINT/SIGTERM stop the drill cleanly (status
+`interrupted`): a destructive step that is running ends first (a second signal stops it
+at once), rollbacks run, steady state is checked again, and the exit code is 130. Exit
 codes: 0 passed with objectives met; 4 failed, aborted by a stop condition or
 missed an objective; 5 refused (approval missing, lock held); 2 invalid
 playbook; 3 `list --verify` found an edited or deleted journal.
@@ -191,6 +191,7 @@ def _abort_line(rec: drill_records.AbortRecord) -> str:
 
 
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.app.drillops import AppSnapshotOperations
     from recoveryd.app.reporting import report_writer
     from recoveryd.drills.api import run_playbook
 
@@ -208,6 +209,7 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
             state_dir=Path(args.state_dir) if args.state_dir else None,
             listener=_progress(ctx.json),
             report=report_writer(cfg),
+            ops=AppSnapshotOperations(),
         )
     if ctx.json:
         output.emit_json(result.to_json())

@@ -75,8 +75,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             output.line(f"  because: {'; '.join(governor['reasons'])}")
         for held in governor.get("held_back") or []:
             output.line(f"  held back: {held}")
-        for job in d.get("unavailable") or []:
-            output.line(f"unavailable: {job} (this installation cannot run it)")
     else:
         seen = f"; last seen {d['last_seen']}" if d.get("last_seen") else ""
         output.line(f"daemon: not running{seen}")

@@ -147,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().print_help()
             return int(ExitCode.USAGE)
         ctx = Context(args)
-        # logs to stderr (the daemon reconfigures for stdout); every command is audited (SPEC §6)
+        # logs to stderr (the daemon reconfigures for stdout); every command is audited
+        # (docs/OPERATIONS.md §5)
         observe.configure_logging(ctx.log_level, daemon=False)
         if args.command in UNAUDITED_COMMANDS:
             return int(args.func(args, ctx))

@@ -7,8 +7,8 @@ the operation through `Operations`, and then records the outcome everywhere
 it belongs: a run in the state store, one summary log event, the metrics, an
 audit record, and an alert on failure or on recovery after a failure.
 
-`Operations` is the seam to the product's operations (`recoveryd.app`,
-`recoveryd.drills.api`); tests inject their own.
+`Operations` is the seam to the product's operations (`ops.AppOperations`, over
+`recoveryd.app` and `recoveryd.drills.api`); tests inject their own.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from recoveryd import flow
@@ -29,6 +30,7 @@ from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Alert, Notifier
 from recoveryd.daemon.rpo import due_soon
 from recoveryd.daemon.schedule import JobSpec
+from recoveryd.drills.api import DrillResult, LevelSource
 from recoveryd.errors import ExitCode, InterruptedOperation, RecoverydError, RefusedError
 from recoveryd.observe import get_logger, redact_text
 from recoveryd.state import StateStore
@@ -74,8 +76,11 @@ class Operations(Protocol):
     """The operations jobs run; each returns an Outcome or raises a RecoverydError."""
 
     def backup(
-        self, cfg: LoadedConfig, source: str, *, admission: flow.Admission, cancel: threading.Event
-    ) -> Outcome: ...
+        self, cfg: LoadedConfig, source: str, *, gate: flow.Gate, cancel: threading.Event
+    ) -> Outcome:
+        """Snapshot `source`, passing `gate` at chunk boundaries. The job runner has admitted
+        the job and records its run: the operation does neither."""
+        ...
 
     def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome: ...
 
@@ -88,6 +93,10 @@ class Operations(Protocol):
     def restore_drill(
         self, cfg: LoadedConfig, source: str, *, cancel: threading.Event
     ) -> Outcome: ...
+
+    def run_playbook(self, cfg: LoadedConfig, playbook: Path, level: LevelSource) -> DrillResult:
+        """Run a shedding playbook of the load governor; `level` is the governor's own."""
+        ...
 
     def prepare(self, cfg: LoadedConfig) -> None:
         """Check the targets before the first job (RecoverydError naming one without a
@@ -275,8 +284,8 @@ class JobRunner:
         if s.cancel.is_set():
             raise InterruptedOperation(f"{spec.id}: shutting down")
         if spec.kind == "backup" and spec.source:
-            gate_admission = s.admission
-            return s.ops.backup(cfg, spec.source, admission=gate_admission, cancel=s.cancel)
+            gate = s.admission.gate(spec.priority)  # this thread's admission, its RPO override
+            return s.ops.backup(cfg, spec.source, gate=gate, cancel=s.cancel)
         if spec.kind == "verify" and spec.source:
             return s.ops.verify(cfg, spec.source, spec.read_data)
         if spec.kind == "prune":

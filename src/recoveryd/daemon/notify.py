@@ -11,7 +11,6 @@ counted (`on_drop`), never silent.
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import socket
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from recoveryd.atomic import write_atomic
 from recoveryd.config import EmailNotify, Notify, WebhookNotify
 from recoveryd.errors import RecoverydError
 from recoveryd.observe import get_logger, redact_text
@@ -166,7 +166,7 @@ class Notifier:
                 "last_error": None,
             }
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.json"
-            _write_atomic(self.spool / name, entry)
+            write_json_atomic(self.spool / name, entry)
             count += 1
         if count:
             self._bound()
@@ -228,7 +228,7 @@ class Notifier:
             attempts = int(entry.get("attempts", 0)) + 1
             delay = min(self.backoff_max, self.backoff_base * 2.0 ** (attempts - 1))
             entry.update(attempts=attempts, next_try=now + delay, last_error=exc.message)
-            _write_atomic(path, entry)
+            write_json_atomic(path, entry)
             log.warning(
                 "notify_deferred",
                 kind=alert.kind,
@@ -267,22 +267,6 @@ class Notifier:
             self._thread.join(timeout=timeout)
 
 
-def _write_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    """Temp file, fsync, rename, fsync the directory: a crash leaves the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = json.dumps(document, ensure_ascii=False, default=str).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    tmp.replace(path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-write_json_atomic = _write_atomic
+def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
+    """`document` as JSON, written atomically: a crash leaves the old or the new file."""
+    write_atomic(path, json.dumps(document, ensure_ascii=False, default=str).encode())

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from recoveryd import flow
+
 
 @dataclass(frozen=True)
 class SourceRpo:
@@ -49,7 +51,4 @@ def due_soon(src: SourceRpo, now: datetime, wait_seconds: float) -> bool:
 
     The load governor then lets the job run (throttled) instead of making it wait.
     """
-    if src.rpo_seconds is None:
-        return False
-    age = age_seconds(src.last_snapshot, now)
-    return age is None or age + wait_seconds >= src.rpo_seconds
+    return flow.due_soon(src.rpo_seconds, src.last_snapshot, now, wait_seconds)

@@ -28,7 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from recoveryd.config import Config
+from recoveryd.config import Config, LoadedConfig
 from recoveryd.errors import ConfigError
 from recoveryd.units import parse_duration
 
@@ -301,3 +301,11 @@ class Scheduler:
     def shutdown(self) -> None:
         if self._sched.running:
             self._sched.shutdown(wait=False)
+
+
+def plan_config(cfg: LoadedConfig) -> list[JobSpec]:
+    """The jobs of `cfg`; a bad schedule is reported with the file and line it is on."""
+    try:
+        return plan_jobs(cfg.config)
+    except ConfigError as exc:
+        raise cfg.document.locate(exc) from None

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recoveryd import flow
 from recoveryd.audit import AuditLog
@@ -37,16 +37,20 @@ from recoveryd.daemon.due import due_once, source_rpos
 from recoveryd.daemon.jobs import JobRunner, JobServices, Operations
 from recoveryd.daemon.metrics import LEVELS, DaemonMetrics, Health, MetricsServer
 from recoveryd.daemon.notify import Alert, Notifier
-from recoveryd.daemon.ops import AppOperations, app_available, drills_available
+from recoveryd.daemon.ops import AppOperations
 from recoveryd.daemon.rpo import SourceRpo, catch_up, is_overdue
 from recoveryd.daemon.runtime import STATUS_FILE, DaemonLock, StatusFile
-from recoveryd.daemon.schedule import JobSpec, Scheduler, plan_jobs
+from recoveryd.daemon.schedule import JobSpec, Scheduler, plan_config
 from recoveryd.daemon.sdnotify import Notifier as SdNotifier
 from recoveryd.daemon.sdnotify import Watchdog
 from recoveryd.daemon.streams import StreamSupervisor
+from recoveryd.drills.api import DrillResult
 from recoveryd.errors import ConfigError, ExitCode, RecoverydError
 from recoveryd.observe import get_logger
 from recoveryd.state import StateStore, iso
+
+if TYPE_CHECKING:  # the governor (psutil) is imported only when configured
+    from recoveryd.governor import Governor
 
 log = get_logger("recoveryd.daemon.service")
 ABORT_WAIT = 30.0  # after the grace period: how long cancelled jobs get to clean up
@@ -85,8 +89,7 @@ class Daemon:
         self.cancel = threading.Event()
         self.stopping = threading.Event()
         self.started = clock()
-        self.unavailable: list[str] = []
-        self.governor: Any = None
+        self.governor: Governor | None = None
         self.streams: StreamSupervisor | None = None
         self.metrics_server: MetricsServer | None = None
         self._overdue: set[str] = set()
@@ -96,7 +99,7 @@ class Daemon:
 
     def run(self) -> int:
         cfg = load_config(self.config_path)
-        specs = _plan(cfg)
+        specs = plan_config(cfg)
         state_dir = state_dir_of(cfg)
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         lock = DaemonLock(state_dir)
@@ -139,7 +142,6 @@ class Daemon:
             clock=self.clock,
         )
         self.runner = JobRunner(self.services, on_change=self._write_status)
-        self._check_available(specs)
         self.sd.status("starting: opening the targets and listing their snapshots")
         self._prepare(cfg)
         self.metrics.set_sources(source_rpos(cfg, self.state, self._store_listing(cfg)))
@@ -153,21 +155,14 @@ class Daemon:
             return flow.AlwaysAdmit(self.cancel)
         from recoveryd.governor import build_governor
 
-        governor = build_governor(
-            cfg,
-            self.state,
-            lambda path: self.ops_run_playbook(path),
-            alert=self._governor_alert,
-        )
+        governor = build_governor(cfg, self.state, self._run_playbook, alert=self._governor_alert)
         governor.start()
         self.governor = governor
         return governor
 
-    def ops_run_playbook(self, path: Path) -> object:
-        run = getattr(self.ops, "run_playbook", None)
-        if run is None:
-            raise RecoverydError(f"{path}: playbooks cannot run in this installation")
-        return run(self.services.config, path)
+    def _run_playbook(self, path: Path, level: Callable[[], str]) -> DrillResult:
+        """A shedding playbook of the governor, which hands over its own `level`."""
+        return self.ops.run_playbook(self.services.config, path, level)
 
     def _governor_alert(self, kind: str, data: Mapping[str, Any]) -> None:
         """Alerts of the load governor: level changes (shed) and RPO overrides."""
@@ -184,22 +179,6 @@ class Daemon:
         if usec is None:
             return 5.0
         return max(0.2, min(5.0, usec / 4_000_000))
-
-    def _check_available(self, specs: list[JobSpec]) -> None:
-        """Jobs this installation cannot run are reported (event + status), not ignored."""
-        can = {
-            "drill": drills_available("run_playbook"),
-            "restore_drill": drills_available("run_restore_drill"),
-        }
-        app = app_available()
-        self.unavailable = [
-            s.id
-            for s in specs
-            if not can.get(s.kind, True) or (s.kind in ("backup", "verify", "prune") and not app)
-        ]
-        for job in self.unavailable:
-            self.state.record_event("job_unavailable", {"job": job})
-            log.error("job_unavailable", job=job, note="the job will fail until the part exists")
 
     def _prepare(self, cfg: LoadedConfig) -> None:
         if not cfg.config.sources:
@@ -331,7 +310,7 @@ class Daemon:
         old = self.services.config
         try:
             cfg = load_config(self.config_path or str(old.path))
-            specs = _plan(cfg)
+            specs = plan_config(cfg)
             if state_dir_of(cfg) != state_dir_of(old):
                 raise ConfigError(
                     "state_dir cannot change while the daemon runs; restart it instead",
@@ -346,9 +325,13 @@ class Daemon:
             self._audit("reload", "refused", error=exc.message)
             self.sd.ready(f"reload refused: {exc.message}; {self._status_line()}")
             return False
-        for key in ("max_concurrent_jobs", "timezone"):
-            if getattr(old.config.daemon, key) != getattr(cfg.config.daemon, key):
-                log.warning("reload_needs_restart", key=f"daemon.{key}", note="kept as it was")
+        before, after = old.config.daemon, cfg.config.daemon
+        changed = {
+            "max_concurrent_jobs": before.max_concurrent_jobs != after.max_concurrent_jobs,
+            "timezone": before.timezone != after.timezone,
+        }
+        for key in (k for k, differs in changed.items() if differs):
+            log.warning("reload_needs_restart", key=f"daemon.{key}", note="kept as it was")
         self.services.config = cfg
         self.scheduler.apply(specs, jitter=cfg.config.daemon.jitter)
         self.notifier.set_channels(cfg.config.notify)
@@ -359,7 +342,6 @@ class Daemon:
                 for n, s in cfg.config.sources.items()
             }
         )
-        self._check_available(specs)
         self._prepare(cfg)
         self._restart_metrics(old, cfg)
         self.state.record_event("config_reloaded", {"jobs": len(specs)})
@@ -441,7 +423,6 @@ class Daemon:
                 job: iso(when) if when else None
                 for job, when in sorted(self.scheduler.next_runs().items())
             },
-            "unavailable": list(self.unavailable),
             "metrics": self.metrics_server.address if self.metrics_server else None,
         }
         if self.governor is not None:
@@ -508,11 +489,3 @@ class Daemon:
         self.state.record_event("daemon_stopped", {"pid": os.getpid()})
         self.state.close()
         self.sd.close()
-
-
-def _plan(cfg: LoadedConfig) -> list[JobSpec]:
-    """The jobs of `cfg`; a bad schedule is reported with the file and line it is on."""
-    try:
-        return plan_jobs(cfg.config)
-    except ConfigError as exc:
-        raise cfg.document.locate(exc) from None

@@ -63,7 +63,6 @@ def build_status(
             "updated",
             "activity",
             "next_runs",
-            "unavailable",
             "metrics",
             "governor",
         ):

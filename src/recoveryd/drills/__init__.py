@@ -1,4 +1,4 @@
-"""Failover and restore drills from YAML playbooks (SPEC §4). The API is in `api.py`."""
+"""Failover and restore drills from YAML playbooks (docs/PLAYBOOKS.md). The API is in `api.py`."""
 
 from __future__ import annotations
 

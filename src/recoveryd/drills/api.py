@@ -4,12 +4,18 @@
   document checked; ConfigError (exit 2) naming file, line and key.
 - `check_playbook(path, cfg=None, vars=None) -> LoadedPlaybook`: the same, with the
   warnings (allowed but risky constructs) kept.
-- `run_playbook(cfg, playbook, *, yes, dry_run, vars, cancel, force, state_dir) -> DrillResult`:
-  `cancel` is the first interrupt (a signal: the run ends `interrupted`), `force` a second
-  one (it also stops a destructive step that is running).
-- `run_restore_drill(cfg, source, *, cancel) -> DrillResult`.
+- `run_playbook(cfg, playbook, *, yes, dry_run, vars, cancel, force, state_dir, listener,
+  report, ops, level) -> DrillResult`: `cancel` is the first interrupt (a signal: the run
+  ends `interrupted`), `force` a second one (it also stops a destructive step that is
+  running).
+- `run_restore_drill(cfg, source, *, cancel, report, ops) -> DrillResult`.
 - `approve(state_dir, run_id, key_file, ...) -> (approver, file)`, `import_approval(state_dir,
   file)`, `approver_keys(cfg)`, `list_runs(state_dir, verify=) -> [RunSummary]`.
+
+The callers inject what the runner needs from above it (`ports.py`): `ops`, the snapshot
+operations of `backup`/`restore`/`verify` steps; `level`, the load level of `pressure`
+probes (the governor's own; else a running daemon's or the host's); `report`, the writer
+of the run's report.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from recoveryd.drills.approvals import approve, approver_keys, import_approval
 from recoveryd.drills.history import RunSummary, list_runs
 from recoveryd.drills.loader import load_playbook
 from recoveryd.drills.models import LoadedPlaybook, Playbook
+from recoveryd.drills.ports import LevelSource, SnapshotOperations
 from recoveryd.drills.restore_drill import run_restore_drill
 from recoveryd.drills.result import DrillResult, ReportWriter
 from recoveryd.drills.runner import DrillRunner
@@ -31,7 +38,9 @@ from recoveryd.errors import ConfigError
 
 __all__ = [
     "DrillResult",
+    "LevelSource",
     "RunSummary",
+    "SnapshotOperations",
     "approve",
     "approver_keys",
     "check_playbook",
@@ -82,6 +91,8 @@ def run_playbook(
     listener: Callable[[dict[str, Any]], None] | None = None,
     force: threading.Event | None = None,
     report: ReportWriter | None = None,
+    ops: SnapshotOperations | None = None,
+    level: LevelSource | None = None,
 ) -> DrillResult:
     """Validate, then run the playbook (see `runner.py` for the order of a run)."""
     loaded = load_playbook(playbook, cfg, vars=vars)
@@ -95,5 +106,7 @@ def run_playbook(
         force=force,
         listener=listener,
         report=report,
+        ops=ops,
+        level=level,
     )
     return runner.run()

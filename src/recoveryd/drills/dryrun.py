@@ -54,7 +54,4 @@ def _reach(runner: DrillRunner, host: str) -> str | None:
 
 def hosts_of(step: Step) -> list[str]:
     """The SSH hosts one step reaches itself (not its rollback or guard)."""
-    hosts = [h for h in (step.ssh, step.fault.ssh if step.fault else None) if h]
-    if step.wait is not None and step.wait.ssh:
-        hosts.append(step.wait.ssh)
-    return hosts
+    return [host for host, _ in step.host_refs()]

@@ -25,23 +25,17 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from recoveryd import yamlsrc
 from recoveryd.config import Host, LoadedConfig
 from recoveryd.drills.expect import check_syntax
-from recoveryd.drills.models import (
-    KINDS,
-    PROBE_KINDS,
-    HttpRequest,
-    LoadedPlaybook,
-    Playbook,
-    Step,
-)
+from recoveryd.drills.models import LoadedPlaybook, Playbook, Step
+from recoveryd.drills.steps.http import HttpRequest
+from recoveryd.drills.steps.include import IncludeStep
+from recoveryd.drills.steps.registry import KINDS, PROBE_KINDS, STEP_KEYS
 from recoveryd.drills.steps.sql import engine_of
 from recoveryd.errors import ConfigError
 
 _ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 _SECRET_NAME = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
 _SECTIONS = ("preflight", "steady_state", "stop_conditions", "steps")
-_STEP_KEYS = frozenset(Step.model_fields)
 _MAX_INCLUDE_DEPTH = 8
-_OPS = frozenset({"backup", "restore", "verify"})
 
 
 def load_playbook(
@@ -108,21 +102,19 @@ def _step_secrets(book: Playbook) -> list[str]:
     `env` (`API_TOKEN: ...`) and HTTP headers (`Authorization`, `Cookie`, `X-Auth-Token`)."""
     found: list[str] = []
 
-    def http(request: HttpRequest | None) -> None:
-        if request is not None:
-            found.extend(
-                v
-                for k, v in request.headers.items()
-                if v and (k.lower() in _SECRET_HEADERS or _is_secret_name(k))
-            )
+    def http(request: HttpRequest) -> None:
+        found.extend(
+            v
+            for k, v in request.headers.items()
+            if v and (k.lower() in _SECRET_HEADERS or _is_secret_name(k))
+        )
 
     def step(s: Step | None) -> None:
         if s is None:
             return
         found.extend(v for k, v in s.env.items() if v and _is_secret_name(k))
-        http(s.http)
-        if s.wait is not None:
-            http(s.wait.http)
+        for request in s.http_requests():
+            http(request)
         step(s.rollback)
         step(s.only_if)
 
@@ -176,7 +168,7 @@ def _render(
     if isinstance(node, dict):
         rollback = node.get("rollback")
         if isinstance(rollback, dict) and "name" not in rollback:
-            # SPEC §4 writes rollbacks without a name: they are named after their step
+            # docs/PLAYBOOKS.md writes rollbacks without a name: they are named after their step
             node = {**node, "rollback": {"name": f"undo: {node.get('name', 'step')}", **rollback}}
         guard = node.get("only_if")
         if isinstance(guard, dict) and "name" not in guard:
@@ -220,7 +212,7 @@ def _check_kinds(doc: yamlsrc.Document) -> None:
 
 
 def _check_step_keys(doc: yamlsrc.Document, item: dict[str, Any], path: yamlsrc.PathKey) -> None:
-    unknown = [k for k in item if k not in _STEP_KEYS]
+    unknown = [k for k in item if k not in STEP_KEYS]
     kinds = [k for k in item if k in KINDS]
     if unknown and not kinds:
         raise doc.error(
@@ -250,13 +242,13 @@ def _expand_includes(
         sub = _included(doc, ("include", i), ref, cfg, variables, builtins, base, stack)
         hosts.update({k: v for k, v in sub.hosts.items() if k not in hosts})
         for section, items in merged.items():
-            items.extend(getattr(sub.playbook, section))
+            items.extend(sub.playbook.sections()[section])
     if book.include:
         for section, items in merged.items():
-            update[section] = [*items, *getattr(book, section)]
+            update[section] = [*items, *book.sections()[section]]
     steps: list[Step] = []
     for i, step in enumerate(book.steps):
-        if step.include is None:
+        if not isinstance(step, IncludeStep):
             steps.append(step)
             continue
         sub = _included(
@@ -272,7 +264,7 @@ def _expand_includes(
         hosts.update({k: v for k, v in sub.hosts.items() if k not in hosts})
         prefix = f"{step.name} / "
         steps.extend(s.model_copy(update={"name": prefix + s.name}) for s in sub.playbook.steps)
-    if len(steps) != len(book.steps) or any(s.include for s in book.steps):
+    if len(steps) != len(book.steps) or any(isinstance(s, IncludeStep) for s in book.steps):
         update["steps"] = steps
     return book.model_copy(update=update) if update else book
 
@@ -298,8 +290,8 @@ def _cross_check(
     book: Playbook, doc: yamlsrc.Document, hosts: dict[str, Host], cfg: LoadedConfig | None
 ) -> list[str]:
     """Errors raise; what is allowed but risky comes back as warning sentences."""
-    for section in _SECTIONS:
-        for i, step in enumerate(getattr(book, section)):
+    for section, steps in book.sections().items():
+        for i, step in enumerate(steps):
             _check_step(doc, section, (section, i), step, hosts, cfg)
     _check_marks(doc, book.steps)
     warnings = [
@@ -331,72 +323,40 @@ def _check_step(
     hosts: dict[str, Host],
     cfg: LoadedConfig | None,
 ) -> None:
-    kind = step.kind
-    if section != "steps" and kind not in PROBE_KINDS | {"wait"}:
+    kind = KINDS[step.kind]
+    if section != "steps" and not (kind.probe or kind.name == "wait"):
+        probes = ", ".join(k for k in KINDS if k in PROBE_KINDS or k == "wait")
         raise doc.error(
-            (*path, kind),
-            f"{section} entries are read-only probes (run, sql, http, wait, pressure), not {kind}",
+            (*path, kind.name),
+            f"{section} entries are read-only probes ({probes}), not {kind.name}",
         )
-    if section == "steps" and kind == "pressure":
-        raise doc.error((*path, kind), "pressure is a stop condition, not a step")
+    if section == "steps" and not kind.step:
+        raise doc.error((*path, kind.name), f"{kind.name} is a stop condition, not a step")
     if section != "steps" and (step.marks or step.rollback or step.destructive):
         raise doc.error(path, f"{section} entries cannot have marks, rollback or destructive")
     if section == "only_if" and (step.only_if is not None or step.interruptible):
         raise doc.error(path, "an only_if probe cannot have only_if or interruptible itself")
-    for host, key in _host_refs(step):
+    for host, key in step.host_refs():
         if host not in hosts:
             known = ", ".join(sorted(hosts)) or "none defined"
             raise doc.error(
                 (*path, *key), f'unknown host "{host}"; define it under hosts (known: {known})'
             )
-    for expect, key in _expectations(step):
+    for expect, key in step.expectations():
         problem = check_syntax(expect)
         if problem:
             raise doc.error((*path, *key), problem)
-    if kind in _OPS and cfg is not None:
-        _check_sources(doc, path, step, cfg)
+    for key, message in kind.validate(step, cfg):
+        raise doc.error((*path, *key), message)
     if step.rollback is not None:
         rb = step.rollback
-        if rb.kind in ("include", "approve", "pressure") or rb.rollback or rb.marks:
+        if not KINDS[rb.kind].rollback or rb.rollback or rb.marks:
             raise doc.error(
                 (*path, "rollback"), "a rollback is one plain step (no include, marks or rollback)"
             )
         _check_step(doc, section, (*path, "rollback"), rb, hosts, cfg)
     if step.only_if is not None:
         _check_step(doc, "only_if", (*path, "only_if"), step.only_if, hosts, cfg)
-
-
-def _host_refs(step: Step) -> list[tuple[str, tuple[str, ...]]]:
-    refs: list[tuple[str, tuple[str, ...]]] = []
-    if step.ssh:
-        refs.append((step.ssh, ("ssh",)))
-    if step.wait is not None and step.wait.ssh:
-        refs.append((step.wait.ssh, ("wait", "ssh")))
-    if step.fault is not None and step.fault.ssh:
-        refs.append((step.fault.ssh, ("fault", "ssh")))
-    return refs
-
-
-def _expectations(step: Step) -> list[tuple[Any, tuple[str, ...]]]:
-    out: list[tuple[Any, tuple[str, ...]]] = [(step.expect, ("expect",))]
-    if step.wait is not None:
-        out.append((step.wait.expect, ("wait", "expect")))
-    return out
-
-
-def _check_sources(
-    doc: yamlsrc.Document, path: yamlsrc.PathKey, step: Step, cfg: LoadedConfig
-) -> None:
-    names: Sequence[str] = []
-    if step.backup is not None:
-        names = step.backup.sources
-    elif step.restore is not None and step.restore.source:
-        names = [step.restore.source]
-    elif step.verify is not None and step.verify.source:
-        names = [step.verify.source]
-    for name in names:
-        if name not in cfg.config.sources:
-            raise doc.error((*path, step.kind), f'unknown source "{name}" in the configuration')
 
 
 def _check_marks(doc: yamlsrc.Document, steps: Sequence[Step]) -> None:

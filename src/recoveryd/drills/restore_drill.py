@@ -1,4 +1,4 @@
-"""Scheduled restore drills of a source (SPEC §2 `restore_drill`).
+"""Scheduled restore drills of a source (`restore_drill` of a source in the configuration).
 
 The drill is an in-memory playbook run by the ordinary runner, so it gets a
 journal, a lock, a report and a state-store run like any other drill:
@@ -14,9 +14,12 @@ import threading
 from pathlib import Path
 
 from recoveryd.config import LoadedConfig
-from recoveryd.drills.models import LoadedPlaybook, Objectives, Playbook, RestoreOp, Step
+from recoveryd.drills.models import LoadedPlaybook, Objectives, Playbook, Step
+from recoveryd.drills.ports import SnapshotOperations
 from recoveryd.drills.result import DrillResult, ReportWriter
 from recoveryd.drills.runner import DrillRunner
+from recoveryd.drills.steps.restore import RestoreOp, RestoreStep
+from recoveryd.drills.steps.sleep import SleepStep
 from recoveryd.errors import ConfigError
 
 
@@ -35,9 +38,9 @@ def restore_drill_playbook(cfg: LoadedConfig, source: str) -> LoadedPlaybook:
         drop_after=True,
         password_file=(str(cfg.resolve_path(spec.password_file)) if spec.password_file else None),
     )
-    steps = [
-        Step(name=f"{source} is considered lost", sleep=0.0, marks="fault"),
-        Step(
+    steps: list[Step] = [
+        SleepStep(name=f"{source} is considered lost", sleep=0.0, marks="fault"),
+        RestoreStep(
             name=f"restore the newest snapshot of {source} and run the checks",
             restore=restore,
             marks="recovered",
@@ -68,6 +71,7 @@ def run_restore_drill(
     cancel: threading.Event | None = None,
     state_dir: Path | None = None,
     report: ReportWriter | None = None,
+    ops: SnapshotOperations | None = None,
 ) -> DrillResult:
     loaded = restore_drill_playbook(cfg, source)
     runner = DrillRunner(
@@ -79,5 +83,6 @@ def run_restore_drill(
         run_kind="restore_drill",
         run_source=source,
         report=report,
+        ops=ops,
     )
     return runner.run()

@@ -34,7 +34,7 @@ class DrillResult:
     approval_missing: bool = False  # the approvals needed did not arrive in time
 
     def to_json(self) -> dict[str, object]:
-        """SPEC §1 `drill run --json`."""
+        """The document of `drill run --json` (README, "JSON documents")."""
         return {
             "run_id": self.run_id,
             "status": self.status,

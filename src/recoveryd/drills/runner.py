@@ -1,7 +1,7 @@
 """Run a validated playbook: lock, preflight, steady state, steps, stop conditions,
 rollbacks, steady state again, RTO/RPO, journal.
 
-Order of a run (SPEC §4):
+Order of a run (docs/PLAYBOOKS.md, "A run"):
 1. refuse destructive steps without `--yes` or approvals (exit 5), before anything;
 2. take the lock of the drill's name (exit 5 when held);
 3. `preflight` and `steady_state` probes (executed for real, also in dry-run);
@@ -44,6 +44,7 @@ from recoveryd.drills.journal import Journal, journal_path, run_dir
 from recoveryd.drills.lock import take_locks
 from recoveryd.drills.models import LoadedPlaybook, Step
 from recoveryd.drills.permission import await_approvals, check_permission, required_approvals
+from recoveryd.drills.ports import LevelSource, SnapshotOperations
 from recoveryd.drills.result import DrillResult, ReportWriter, RunStatus
 from recoveryd.drills.rollback import CUT_SHORT, Guard, check_guard, run_rollbacks
 from recoveryd.drills.steps import pressure
@@ -99,6 +100,8 @@ class DrillRunner:
         clock: Callable[[], datetime] = utcnow,
         listener: Callable[[dict[str, Any]], None] | None = None,
         report: ReportWriter | None = None,
+        ops: SnapshotOperations | None = None,
+        level: LevelSource | None = None,
         run_kind: str = "drill",
         run_source: str | None = None,
     ) -> None:
@@ -115,6 +118,8 @@ class DrillRunner:
         self.clock = clock
         self.listener = listener
         self.report = report
+        self.ops = ops
+        self.level = level or (lambda: pressure.current_level(self.cfg, self.state_dir))
         self.operator = current_user()
         self.run_id = self._new_run_id()
         local = Redactor(loaded.secrets)
@@ -174,7 +179,8 @@ class DrillRunner:
             runners=self.runners,
             approvals=self.approvals,
             state_dir=self.state_dir,
-            pressure=lambda: pressure.current_level(self.cfg, self.state_dir),
+            pressure=self.level,
+            ops=self.ops,
         )
 
     def check_permission(self) -> None:
@@ -480,6 +486,6 @@ def _step_type(type_: str) -> Literal["step", "probe", "rollback"]:
 
 
 def _default_timeout(step: Step, type_: str) -> float | None:
-    if type_ == "probe" and step.wait is None:
+    if type_ == "probe" and step.kind != "wait":
         return PROBE_TIMEOUT
     return None

@@ -1,15 +1,14 @@
-"""Build a Governor from the configuration (`governor:` section, SPEC §2 and §5)."""
+"""Build a Governor from the configuration (its `governor:` section)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from recoveryd.config import Governor as GovernorConfig
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Thresholds
 from recoveryd.errors import ConfigError
-from recoveryd.governor.core import Actions, EventSink, Governor
+from recoveryd.governor.core import Actions, EventSink, Governor, PlaybookRunner
 from recoveryd.governor.decide import Band, Hold
 from recoveryd.governor.signals import (
     CommandProbe,
@@ -27,9 +26,17 @@ HOST_SIGNALS = ("cpu", "memory", "load", "io_pressure", "cpu_pressure", "memory_
 def bands_of(cfg: GovernorConfig) -> dict[str, Band]:
     """Signal name -> thresholds, for every configured signal."""
     sig = cfg.signals
+    host: dict[str, Thresholds | None] = {
+        "cpu": sig.cpu,
+        "memory": sig.memory,
+        "load": sig.load,
+        "io_pressure": sig.io_pressure,
+        "cpu_pressure": sig.cpu_pressure,
+        "memory_pressure": sig.memory_pressure,
+    }
     bands: dict[str, Band] = {}
     for name in HOST_SIGNALS:
-        t: Thresholds | None = getattr(sig, name)
+        t = host[name]
         if t is not None:
             bands[name] = Band(t.elevated, t.critical, t.exit_ratio)
     if sig.service_latency is not None:
@@ -60,7 +67,7 @@ def _password(loaded: LoadedConfig, source: PostgresSource | MysqlSource) -> str
 def build_governor(
     cfg: LoadedConfig,
     state: EventSink | None,
-    run_playbook: Callable[[Path], object] | None,
+    run_playbook: PlaybookRunner | None,
     *,
     alert: Callable[[str, Mapping[str, Any]], None] | None = None,
     extra_samplers: tuple[Sampler, ...] = (),
@@ -107,12 +114,12 @@ def build_governor(
     sampler = CompositeSampler([*samplers, *probes])
     actions = Actions(
         on_enter={
-            lv: [cfg.resolve_path(p) for p in getattr(gov.on_enter, lv)]
-            for lv in ("elevated", "critical")
+            "elevated": [cfg.resolve_path(p) for p in gov.on_enter.elevated],
+            "critical": [cfg.resolve_path(p) for p in gov.on_enter.critical],
         },
         on_exit={
-            lv: [cfg.resolve_path(p) for p in getattr(gov.on_exit, lv)]
-            for lv in ("elevated", "critical")
+            "elevated": [cfg.resolve_path(p) for p in gov.on_exit.elevated],
+            "critical": [cfg.resolve_path(p) for p in gov.on_exit.critical],
         },
     )
     return Governor(

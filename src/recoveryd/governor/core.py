@@ -73,6 +73,25 @@ class Actions:
     on_exit: Mapping[str, Sequence[Path]]
 
 
+class PlaybookOutcome(Protocol):
+    """What the governor reads of a shedding playbook's run (a drill result)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def measures(self) -> Mapping[str, int]:
+        """Counts the playbook measured (e.g. `requests_shed`)."""
+        ...
+
+
+PlaybookRunner = Callable[[Path, Callable[[], str]], PlaybookOutcome]
+"""Runs one shedding playbook. The second argument is the governor's own `level`, which the
+playbook's `pressure` probes use: the governor never reads its level back from a file."""
+
 NO_ACTIONS = Actions({}, {})
 DEFAULT_HOLD = Hold()
 
@@ -88,7 +107,7 @@ class Governor:
         hold: Hold = DEFAULT_HOLD,
         interval: float = 1.0,
         events: EventSink | None = None,
-        run_playbook: Callable[[Path], object] | None = None,
+        run_playbook: PlaybookRunner | None = None,
         actions: Actions = NO_ACTIONS,
         max_pause: float = 600.0,
         throttled_bandwidth: float = 32 * 1024 * 1024,
@@ -253,17 +272,14 @@ class Governor:
             data.update(result="skipped", error="no playbook runner configured")
         else:
             try:
-                outcome = self._run_playbook(path)
+                outcome = self._run_playbook(path, self.level)
             except Exception as exc:  # noqa: BLE001 - a failed action is recorded, never fatal
                 data.update(result="failed", error=str(exc))
             else:
-                status = getattr(outcome, "status", "passed")
-                data.update(result=str(status), run_id=getattr(outcome, "run_id", None))
+                data.update(result=outcome.status, run_id=outcome.run_id)
                 # counts the playbook measured, e.g. `requests_shed` read from nginx's log
-                measures = getattr(outcome, "measures", None)
-                if isinstance(measures, Mapping):
-                    counts = {str(k): v for k, v in measures.items() if type(v) is int and v >= 0}
-                    data.update({k: v for k, v in counts.items() if k not in data})
+                counts = {k: v for k, v in outcome.measures.items() if type(v) is int and v >= 0}
+                data.update({k: v for k, v in counts.items() if k not in data})
         self._event("shed_action", data)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
@@ -278,7 +294,7 @@ class Governor:
             return self._state.level
 
     def admit(self, priority: str, *, job: str, due_soon: bool = False) -> str:
-        """ "run", "throttled" or "wait" (SPEC §5); records deferrals and RPO overrides."""
+        """`run`, `throttled` or `wait` (`decide.admit`); records deferrals and RPO overrides."""
         with self._cond:
             level = self._state.level
             verdict = decide.admit(level, priority, due_soon=due_soon)

@@ -1,4 +1,5 @@
-"""The pure heart of the governor (SPEC §5): readings -> level, level -> admission.
+"""The pure heart of the governor: readings -> level, level -> admission
+(docs/PERFORMANCE.md, "Load shedding").
 
 Nothing here reads a clock, a file or a socket: time arrives as an argument,
 so every rule is tested with tables.
@@ -12,7 +13,7 @@ Level with hysteresis, twice over:
   current level for `hold_exit` seconds. It then falls to the highest level
   seen during that quiet period.
 
-Admission by priority (SPEC §5):
+Admission by priority:
 
 | level    | critical  | normal    | low  |
 |----------|-----------|-----------|------|

@@ -33,10 +33,6 @@ def host_label(host: Host) -> str:
     return f"{host.user}@{host.address}:{host.port}"
 
 
-def _known_hosts_name(host: Host) -> str:
-    return host.address if host.port == 22 else f"[{host.address}]:{host.port}"
-
-
 class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
     """Refuse every key that is not in known_hosts, naming the fingerprint."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -71,7 +71,7 @@ class Repository:
         self.store = store
         self.master = master
         self.config = config
-        self.name = name or getattr(store, "name", "")
+        self.name = name or store.name
         self.retention_days = retention_days
         self.lock_mode = lock_mode or "compliance"
         self.concurrency = concurrency
@@ -95,7 +95,7 @@ class Repository:
         **options: Any,
     ) -> Repository:
         """Create a repository in an empty store location; RecoverydError if one exists."""
-        where = name or getattr(store, "name", "")
+        where = name or store.name
         if store.exists(CONFIG_KEY):
             raise RecoverydError(
                 f"target {where}: a repository already exists there; open it instead"
@@ -128,7 +128,7 @@ class Repository:
         cls, store: ObjectStore, master: MasterKey, *, name: str = "", **options: Any
     ) -> Repository:
         """Open an existing repository: unwrap its data keys, authenticate its config."""
-        where = name or getattr(store, "name", "")
+        where = name or store.name
         try:
             blob = store.get(CONFIG_KEY)
         except NotFoundError:
@@ -389,7 +389,9 @@ class Repository:
         return sorted(out, key=lambda s: (s.time, s.id))
 
     def resolve(self, id_or_prefix: str) -> str:
-        """The full id of a snapshot given its id or a unique prefix of it."""
+        """The full id of a snapshot given its id or a unique prefix of it.
+
+        SnapshotNotFoundError when none matches, AmbiguousSnapshotError when several do."""
         ids = self.snapshot_ids()
         if id_or_prefix in ids:
             return id_or_prefix
@@ -454,18 +456,6 @@ class Repository:
         self.store.delete(manifest_key(snapshot_id))
         self._manifests.pop(snapshot_id, None)
 
-    def with_options(self, **options: Any) -> Repository:
-        """A view of the same repository with other options (clock, retention...)."""
-        fields: dict[str, Any] = {
-            "name": self.name,
-            "retention_days": self.retention_days,
-            "lock_mode": self.lock_mode,
-            "concurrency": self.concurrency,
-            "clock": self.clock,
-        }
-        fields.update(options)
-        return Repository(self.store, self.master, self.config, self._keys, **fields)
-
 
 def _integrity(name: str, snapshot: str | None, what: str) -> IntegrityError:
     where = f"snapshot {snapshot}: " if snapshot else ""
@@ -482,10 +472,3 @@ def _header(blob: bytes, name: str, snapshot: str | None) -> crypto.Header:
         return crypto.parse_header(blob)
     except crypto.EnvelopeError as exc:
         raise _integrity(name, snapshot, f"is not a valid envelope ({exc})") from None
-
-
-def iter_chunks(manifests: Iterable[Manifest]) -> Iterator[tuple[str, str, int]]:
-    """(snapshot id, chunk id, length) of every chunk reference."""
-    for m in manifests:
-        for c in m.chunks:
-            yield m.id, c.id, c.length

@@ -26,6 +26,16 @@ class Policy:
     yearly: int | None = None
     within: timedelta | None = None
 
+    def periods(self) -> dict[str, int | None]:
+        """How many periods each calendar rule keeps (hourly ... yearly)."""
+        return {
+            "hourly": self.hourly,
+            "daily": self.daily,
+            "weekly": self.weekly,
+            "monthly": self.monthly,
+            "yearly": self.yearly,
+        }
+
     def is_empty(self) -> bool:
         return all(
             v is None
@@ -67,8 +77,9 @@ def apply(snapshots: Sequence[tuple[str, datetime]], policy: Policy) -> list[Dec
         return [Decision(i, t, True, ("no policy",)) for i, t in ordered]
     remaining: dict[str, int] = {}
     last_bucket: dict[str, tuple[int, ...] | None] = {}
+    periods = policy.periods()
     for name, _ in _BUCKETS:
-        count = getattr(policy, name)
+        count = periods[name]
         if count:
             remaining[name] = count
             last_bucket[name] = None

@@ -1,4 +1,4 @@
-"""Integrity checks of a repository (SPEC §3, `recoveryd verify`).
+"""Integrity checks of a repository (docs/FORMAT.md, `recoveryd verify`).
 
 Structure (always): the config and every data key authenticate under the
 master key, every named manifest authenticates and parses, every chunk it

@@ -1,4 +1,5 @@
-"""Incident and drill reports (SPEC §7): Markdown, self-contained HTML and PDF, in en and zh.
+"""Incident and drill reports: Markdown, self-contained HTML and PDF, in en and zh
+(README, "Commands").
 
 Public API (what the CLI, the drill runner and the demo call):
 
@@ -28,14 +29,13 @@ jinja2), `pdf` (WeasyPrint), `i18n` (catalogs, dates, durations), `redact`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recoveryd import drill_records
+from recoveryd.atomic import write_atomic
 from recoveryd.errors import UsageError
 from recoveryd.reports.build import build_report
 from recoveryd.reports.i18n import LANGS
@@ -209,13 +209,4 @@ def _default_out(record_path: Path, fmt: str, lang: str) -> Path:
 
 def _write_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data, mode=0o600)

@@ -36,6 +36,7 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from recoveryd.atomic import atomic_writer
 from recoveryd.errors import SourceError, UsageError
 from recoveryd.sources.base import ByteReader, SourceInfo, refuse_uri
 
@@ -136,21 +137,9 @@ class SqliteSource:
             raise SourceError(
                 f"source {self.name}: cannot create directory {target.parent} ({exc.strerror})"
             ) from None
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_PART, dir=target.parent)
-        tmp_path = Path(tmp)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while data := stream.read(_BLOCK):
-                    out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            self._check(tmp_path)
-            tmp_path.chmod(0o600)
-            tmp_path.replace(target)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
+        with atomic_writer(target, mode=0o600, tmp_suffix=_PART, check=self._check) as out:
+            while data := stream.read(_BLOCK):
+                out.write(data)
 
     def _check(self, path: Path) -> None:
         try:
@@ -171,11 +160,3 @@ def _remove_leftover_parts(target: Path) -> None:
     for part in target.parent.glob(f".{glob.escape(target.name)}.*{_PART}"):
         part.unlink(missing_ok=True)
         log.warning("removed %s: partial file left by an interrupted restore", part)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

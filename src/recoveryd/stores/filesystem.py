@@ -15,14 +15,13 @@ ignored, and `capabilities().object_lock` is False.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from recoveryd.atomic import atomic_writer, fsync_dir
 from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError
 from recoveryd.stores.base import Capabilities, ObjectInfo, Retention
 
@@ -122,25 +121,10 @@ class FilesystemStore:
         self, key: str, data: bytes, *, if_absent: bool = False, retention: Retention | None = None
     ) -> None:
         path = self._path(key)
-        tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
         try:
             self._make_dirs(path.parent)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                if if_absent:
-                    os.link(tmp, path)  # fails if the key exists: atomic and exclusive
-                    tmp.unlink()
-                else:
-                    tmp.replace(path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                raise
-            _fsync_dir(path.parent)
+            with atomic_writer(path, mode=0o644, exclusive=if_absent, tmp_prefix=TMP_PREFIX) as f:
+                f.write(data)
         except FileExistsError as exc:
             raise PreconditionFailedError(
                 f"target {self.name}: object {key} already exists"
@@ -168,7 +152,7 @@ class FilesystemStore:
                 new.mkdir()
             except FileExistsError:
                 continue
-            _fsync_dir(new.parent)
+            fsync_dir(new.parent)
 
     def delete(self, key: str) -> None:
         try:
@@ -205,16 +189,3 @@ class FilesystemStore:
 
     def close(self) -> None:
         return None
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return
-        raise
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -26,15 +26,12 @@ version under retention makes `delete` raise StoreError.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions as bexc
@@ -42,57 +39,27 @@ from botocore.config import Config as BotoConfig
 
 from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError, TransientStoreError
 from recoveryd.stores.base import Capabilities, ObjectInfo, Retention
+from recoveryd.stores.s3_settings import (
+    LOCKED,
+    MIN_PART_SIZE,
+    NO_RETENTION,
+    NOT_FOUND,
+    PROBE_PREFIX,
+    UNAUTHENTICATED,
+    LockProbe,
+    S3Answer,
+    S3Credentials,
+    S3Settings,
+    add_content_md5,
+    md5_b64,
+    retention_args,
+)
+
+__all__ = ["LockProbe", "S3Credentials", "S3Settings", "S3Store"]
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import ObjectLockRetentionTypeDef
-
-LockProbe = Literal["enforced", "not_enforced", "unsupported"]
-
-MIN_PART_SIZE = 5 * 1024 * 1024
-# Capability probes live outside `locks/` so that a lock reader never mistakes one for a lock.
-PROBE_PREFIX = "probes/"
-_NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchVersion"})
-_BAD_CREDENTIALS = frozenset(
-    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken"}
-    | {"ExpiredToken", "InvalidClientTokenId", "AuthorizationHeaderMalformed"}
-)
-_UNAUTHENTICATED = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"})
-_TRANSIENT = frozenset(
-    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed"}
-    | {"InternalError", "ServiceUnavailable", "ServiceUnavailableException", "503", "500"}
-)
-_NO_RETENTION = frozenset(
-    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "InvalidRequest"}
-)
-_LOCKED = frozenset({"AccessDenied", "ObjectLocked", "InvalidRequest"})
-
-
-@dataclass(frozen=True)
-class S3Credentials:
-    """An access key pair; the secret never appears in repr()."""
-
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """Where and how to reach the bucket (see config.S3Target)."""
-
-    bucket: str
-    prefix: str = ""
-    endpoint_url: str | None = None
-    region: str | None = None
-    credentials: S3Credentials | None = None
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    addressing_style: Literal["path", "virtual", "auto"] = "path"
-    part_size: int = 16 * 1024 * 1024
-    max_pool_connections: int = 16
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-
 
 _SESSION_LOCK = threading.Lock()
 _SESSION: list[boto3.session.Session] = []
@@ -103,10 +70,6 @@ def _session() -> boto3.session.Session:
     if not _SESSION:
         _SESSION.append(boto3.session.Session())
     return _SESSION[0]
-
-
-def _md5_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
 def _error_code(exc: bexc.ClientError) -> tuple[str, int]:
@@ -163,7 +126,7 @@ class S3Store:
             except ValueError as exc:  # botocore: "Invalid endpoint"
                 raise self._bad_endpoint() from exc
         # Swift's s3api requires Content-MD5 on DeleteObjects; boto3 >= 1.36 sends a CRC instead.
-        client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
+        client.meta.events.register("before-sign.s3.DeleteObjects", add_content_md5)
         return client
 
     # ------------------------------------------------------------------ errors
@@ -192,24 +155,11 @@ class S3Store:
         if not isinstance(exc, bexc.ClientError):
             return StoreError(f"{target}: {what} failed: {exc}")
         code, status = _error_code(exc)
-        if code in _NOT_FOUND or (status == 404 and code != "NoSuchBucket"):
-            return NotFoundError(f"{target}: object {key} not found")
-        if code == "NoSuchBucket":
-            return StoreError(
-                f"{target}: bucket {self.bucket} does not exist at {self._where}; "
-                "create it or fix `bucket`"
-            )
-        if code in _BAD_CREDENTIALS or status == 403:
-            return StoreError(
-                f"{target}: {self._where} refused the credentials ({code or status}); "
-                "check the target's access key and secret"
-            )
-        if code in ("PreconditionFailed", "412") or status == 412:
-            return PreconditionFailedError(f"{target}: object {key} already exists")
-        if code in _TRANSIENT or status >= 500 or status == 429:
-            return TransientStoreError(f"{target}: {what} failed ({code or status}); retry later")
         message = exc.response.get("Error", {}).get("Message", "")
-        return StoreError(f"{target}: {what} failed: {code or status} {message}".rstrip())
+        answer = S3Answer(code, status, message)
+        return answer.error(
+            target=target, where=self._where, bucket=self.bucket, what=what, key=key
+        )
 
     def _call(self, op: str, key: str | None, fn: Callable[[], Any]) -> Any:
         try:
@@ -306,7 +256,7 @@ class S3Store:
     def put(
         self, key: str, data: bytes, *, if_absent: bool = False, retention: Retention | None = None
     ) -> None:
-        lock_args = _lock_args(retention)
+        lock_args = retention_args(retention)
         if len(data) > max(self.settings.part_size, MIN_PART_SIZE):
             if if_absent and self.exists(key):
                 raise PreconditionFailedError(f"target {self.name}: object {key} already exists")
@@ -324,7 +274,7 @@ class S3Store:
 
     def _put_object(self, key: str, data: bytes, extra: dict[str, Any]) -> Any:
         return self.client.put_object(
-            Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentMD5=_md5_b64(data), **extra
+            Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentMD5=md5_b64(data), **extra
         )
 
     def _put_conditional(self, key: str, data: bytes, extra: dict[str, Any]) -> bool:
@@ -362,7 +312,7 @@ class S3Store:
                     UploadId=upload_id,
                     PartNumber=number,
                     Body=part,
-                    ContentMD5=_md5_b64(part),
+                    ContentMD5=md5_b64(part),
                 )
                 parts.append({"PartNumber": number, "ETag": resp["ETag"]})
             self.client.complete_multipart_upload(
@@ -425,9 +375,9 @@ class S3Store:
             self.client.delete_object(**kwargs)
         except bexc.ClientError as exc:
             code, _ = _error_code(exc)
-            if code in _NOT_FOUND:
+            if code in NOT_FOUND:
                 return
-            if code in _LOCKED and version is not None:
+            if code in LOCKED and version is not None:
                 raise StoreError(
                     f"target {self.name}: object {key} is under Object Lock retention "
                     "and cannot be deleted yet"
@@ -441,7 +391,7 @@ class S3Store:
             try:
                 status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
             except bexc.ClientError as exc:
-                if _error_code(exc)[0] in ("NoSuchBucket", *_UNAUTHENTICATED):
+                if _error_code(exc)[0] in ("NoSuchBucket", *UNAUTHENTICATED):
                     raise self._error(exc, "get bucket versioning") from exc
                 status = None  # a store without versioning support
             except bexc.BotoCoreError as exc:
@@ -458,7 +408,7 @@ class S3Store:
             until = current.get("Retention", {}).get("RetainUntilDate")
             mode = current.get("Retention", {}).get("Mode")
         except bexc.ClientError as exc:
-            if _error_code(exc)[0] not in _NO_RETENTION:
+            if _error_code(exc)[0] not in NO_RETENTION:
                 raise self._error(exc, "get retention", key) from exc
             until, mode = None, None
         except bexc.BotoCoreError as exc:
@@ -497,7 +447,7 @@ class S3Store:
             )
         except bexc.ClientError as exc:
             code, status = _error_code(exc)
-            if code in _UNAUTHENTICATED or code == "NoSuchBucket" or status >= 500:
+            if code in UNAUTHENTICATED or code == "NoSuchBucket" or status >= 500:
                 raise self._error(exc, "object lock probe") from exc
             return "unsupported"  # InvalidRequest: bucket without Object Lock; or no permission
         except bexc.BotoCoreError as exc:
@@ -544,20 +494,3 @@ class S3Store:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _lock_args(retention: Retention | None) -> dict[str, Any]:
-    if retention is None:
-        return {}
-    return {
-        "ObjectLockMode": retention.mode.upper(),
-        "ObjectLockRetainUntilDate": retention.until,
-    }
-
-
-def _add_content_md5(request: Any, **_: Any) -> None:
-    body = request.body or b""
-    if isinstance(body, str):
-        body = body.encode()
-    if isinstance(body, bytes | bytearray):
-        request.headers["Content-MD5"] = _md5_b64(bytes(body))

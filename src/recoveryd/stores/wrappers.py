@@ -159,8 +159,6 @@ class ThrottledStore:
 
 def innermost(store: ObjectStore) -> ObjectStore:
     """The store under every wrapper (e.g. to reach S3Store.abort_stale_multipart_uploads)."""
-    inner = getattr(store, "inner", None)
-    while isinstance(inner, ObjectStore):
-        store = inner
-        inner = getattr(store, "inner", None)
+    while isinstance(store, RetryingStore | ThrottledStore):
+        store = store.inner
     return store

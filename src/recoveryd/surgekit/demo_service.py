@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from recoveryd.atomic import write_atomic
+
 ESSENTIAL = ("/verify", "/pay/verify")
 NON_ESSENTIAL = ("/news", "/history", "/appointments")
 RATE_WINDOW = 2.0
@@ -115,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = DemoServer(args.port, iterations=args.iterations)
     if args.port_file:
-        tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(str(server.port))
-        tmp.replace(args.port_file)
+        write_atomic(args.port_file, str(server.port).encode(), mode=0o644)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     try:
         server.serve_forever(poll_interval=0.2)

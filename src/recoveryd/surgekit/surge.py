@@ -25,14 +25,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recoveryd.app.drillops import AppSnapshotOperations
 from recoveryd.app.reporting import report_writer
+from recoveryd.atomic import write_atomic
 from recoveryd.config import LoadedConfig, load_config
-from recoveryd.drills.api import run_playbook
+from recoveryd.drills.api import DrillResult, LevelSource, run_playbook
+from recoveryd.governor import PlaybookRunner
 from recoveryd.governor.build import build_governor
 from recoveryd.governor.decide import rank
 from recoveryd.state import StateStore
@@ -57,9 +60,7 @@ class SurgeStatus:
     done: bool = False
 
     def write(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(asdict(self), indent=2, default=str).encode(), mode=0o644)
 
 
 class Recorder:
@@ -97,16 +98,19 @@ class Recorder:
         return self.inner.record_event(kind, data, source=source) if self.inner else 0
 
 
-def drills_runner(cfg: LoadedConfig, variables: Mapping[str, str]) -> Callable[[Path], object]:
+def drills_runner(cfg: LoadedConfig, variables: Mapping[str, str]) -> PlaybookRunner:
     """`run_playbook` of the drill runner, bound to this configuration and variables.
 
     The drill runner and the reports are imported with this module, not at the first
     level change: their imports take seconds on a loaded host, and shedding must not wait.
     """
     write_report = report_writer(cfg)
+    ops = AppSnapshotOperations()
 
-    def run(path: Path) -> object:
-        result = run_playbook(cfg, path, yes=True, vars=dict(variables), report=write_report)
+    def run(path: Path, level: LevelSource) -> DrillResult:
+        result = run_playbook(
+            cfg, path, yes=True, vars=dict(variables), report=write_report, ops=ops, level=level
+        )
         if result.status != "passed":
             raise RuntimeError(f"playbook {path.name} {result.status}")
         return result
@@ -119,7 +123,7 @@ def governed_backup(
     source: str,
     status_path: Path,
     *,
-    run_playbook: Callable[[Path], object],
+    run_playbook: PlaybookRunner,
     settle_timeout: float = 180.0,
 ) -> SurgeStatus:
     """Snapshot `source` under the governor, wait for calm, verify; the story as a SurgeStatus."""

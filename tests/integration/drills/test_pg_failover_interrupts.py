@@ -33,7 +33,6 @@ import pytest
 
 from recoveryd.cli.cmd_drill import signals_cancel
 from recoveryd.drills.api import run_playbook, validate_playbook
-from recoveryd.drills.steps import pressure
 from recoveryd.reports import render_run_report
 from tests.fixtures.pgcluster import PG_BIN, PgCluster, as_postgres, start_cluster
 from tests.fixtures.sshd import SshServer
@@ -184,22 +183,19 @@ def test_pg_failover_interrupted_never_leaves_two_primaries(
     cluster = template.cluster
     template.reset()
     interrupter = Interrupter(point)
-    pressure.set_level_source(lambda: interrupter.level)
     cancel, force = threading.Event(), threading.Event()
-    try:
-        with signals_cancel(cancel, force):
-            result = run_playbook(
-                None,
-                PLAYBOOK,
-                yes=True,
-                vars=failover_vars(cluster, sshd_server),
-                state_dir=tmp_path / "state",
-                cancel=cancel,
-                force=force,
-                listener=interrupter,
-            )
-    finally:
-        pressure.set_level_source(None)
+    with signals_cancel(cancel, force):
+        result = run_playbook(
+            None,
+            PLAYBOOK,
+            yes=True,
+            vars=failover_vars(cluster, sshd_server),
+            state_dir=tmp_path / "state",
+            cancel=cancel,
+            force=force,
+            listener=interrupter,
+            level=lambda: interrupter.level,  # the stop condition's load level
+        )
     assert interrupter.fired
     expected = "interrupted" if point.cause == "signal" else "aborted"
     assert result.status == expected, result.error

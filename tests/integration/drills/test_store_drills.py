@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import psycopg
 import pytest
 
 from recoveryd import app
+from recoveryd.app.drillops import AppSnapshotOperations
 from recoveryd.config import LoadedConfig, load_config
-from recoveryd.drills.api import run_playbook, run_restore_drill
+from recoveryd.drills import api
 from recoveryd.state import StateStore
 from tests.fixtures.objectstores import S3Server, TargetSpec
 from tests.fixtures.postgres import PgServer, populate_registry
@@ -22,6 +24,9 @@ from tests.initrepo import init_repositories
 from tests.unit.drills.helpers import REPO, records
 
 pytestmark = pytest.mark.integration
+# the backup/restore/verify steps get the product's operations as the CLI and daemon pass them
+run_playbook = partial(api.run_playbook, ops=AppSnapshotOperations())
+run_restore_drill = partial(api.run_restore_drill, ops=AppSnapshotOperations())
 ROWS = 300
 CHECKSUM_SQL = "select md5(string_agg(national_id, ',' order by id)) from citizen"
 

@@ -9,7 +9,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ class MiniResult:
     status: str
     run_id: str = "mini"
     error: str | None = None
+    measures: Mapping[str, int] = field(default_factory=dict)
 
 
 def have_drills() -> bool:
@@ -89,18 +90,19 @@ def mini_run(path: Path, variables: Mapping[str, str]) -> MiniResult:
 
 def playbook_runner(
     cfg: Any, variables: Mapping[str, str], *, state_dir: Path | None = None
-) -> Callable[[Path], object]:
-    """run_playbook(path) for the governor: the drill runner if present, else the mini one."""
+) -> Callable[..., Any]:
+    """run_playbook(path, level) for the governor: the drill runner if present, else the
+    mini one. `level` (the governor's own) is optional, for tests that run a playbook alone."""
 
     api = importlib.import_module("recoveryd.drills.api") if have_drills() else None
     if api is not None:  # warm: the first level change must not wait for imports
         importlib.import_module("recoveryd.drills.runner")
         importlib.import_module("recoveryd.reports")
 
-    def run(path: Path) -> object:
+    def run(path: Path, level: Callable[[], str] | None = None) -> Any:
         if api is not None:
             result = api.run_playbook(
-                cfg, path, yes=True, vars=dict(variables), state_dir=state_dir
+                cfg, path, yes=True, vars=dict(variables), state_dir=state_dir, level=level
             )
         else:
             result = mini_run(path, variables)

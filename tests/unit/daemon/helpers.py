@@ -51,7 +51,7 @@ class FakeOps:
         return Outcome("ok", bytes_read=100, bytes_stored=10, snapshot_ids=(f"snap-{name}",))
 
     def backup(
-        self, cfg: LoadedConfig, source: str, *, admission: flow.Admission, cancel: threading.Event
+        self, cfg: LoadedConfig, source: str, *, gate: flow.Gate, cancel: threading.Event
     ) -> Outcome:
         return self._call("backup", source)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,15 @@ class Events:
 
     def kinds(self) -> list[str]:
         return [k for k, _ in self.items]
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a drill run returns, as far as the governor reads it."""
+
+    status: str
+    run_id: str
+    measures: Mapping[str, int] = field(default_factory=dict)
 
 
 def make(events: Events, **kw: Any) -> Governor:
@@ -124,11 +134,11 @@ def test_shedding_playbooks_run_on_enter_and_exit_and_are_recorded(tmp_path: Pat
     ran: list[str] = []
     enter, leave = tmp_path / "essential-only.yaml", tmp_path / "restore.yaml"
 
-    def run_playbook(path: Path) -> object:
+    def run_playbook(path: Path, level: Callable[[], str]) -> Ran:
         ran.append(path.name)
         if path == leave:
             raise RuntimeError("nginx -t failed")
-        return type("R", (), {"status": "passed", "run_id": "r1"})()
+        return Ran("passed", "r1")
 
     gov = make(
         ev,
@@ -165,12 +175,30 @@ def test_a_count_measured_by_a_shedding_playbook_joins_its_event(tmp_path: Path)
     ev = Events()
     leave = tmp_path / "restore.yaml"
 
-    def run_playbook(path: Path) -> object:
+    def run_playbook(path: Path, level: Callable[[], str]) -> Ran:
         measures = {"requests_shed": 1520, "result": 3}  # cannot overwrite the event's own keys
-        return type("R", (), {"status": "passed", "run_id": "r2", "measures": measures})()
+        return Ran("passed", "r2", measures)
 
     gov = make(ev, run_playbook=run_playbook)
     gov.run_action("exit", "critical", leave)
     (action,) = [d for k, d in ev.items if k == "shed_action"]
     assert action["requests_shed"] == 1520
     assert action["result"] == "passed"
+
+
+def test_a_shedding_playbook_reads_the_governors_own_level(tmp_path: Path) -> None:
+    """The playbook runner receives the governor's `level`, so the playbook's `pressure`
+    probes see the level the governor is in now, not one read back from a status file."""
+    ev = Events()
+    seen: list[str] = []
+
+    def run_playbook(path: Path, level: Callable[[], str]) -> Ran:
+        seen.append(level())
+        return Ran("passed", "r3")
+
+    gov = make(ev, run_playbook=run_playbook)
+    gov.tick({"cpu": 95}, now=0)
+    gov.run_action("enter", "critical", tmp_path / "essential-only.yaml")
+    gov.tick({"cpu": 10}, now=1)
+    gov.run_action("exit", "critical", tmp_path / "restore.yaml")
+    assert seen == ["critical", "normal"]

@@ -6,7 +6,12 @@ import os
 
 import pytest
 
-from recoveryd.errors import KeyFileError, RecoverydError
+from recoveryd.errors import (
+    AmbiguousSnapshotError,
+    KeyFileError,
+    RecoverydError,
+    SnapshotNotFoundError,
+)
 from recoveryd.repo import Repository, SnapshotMeta, write_snapshot
 from recoveryd.stores.memory import MemoryStore
 from tests.unit.repo.helpers import BytesReader, master, new_repo, snapshot, text_data
@@ -97,6 +102,25 @@ def test_unique_prefix_resolves_and_unknown_is_clear() -> None:
     assert repo.resolve(sid[:6]) == sid
     with pytest.raises(RecoverydError, match="not found"):
         repo.resolve("zzzz")
+
+
+def test_unknown_and_ambiguous_snapshots_are_typed_errors() -> None:
+    """An id no snapshot has is a SnapshotNotFoundError; a prefix several snapshots share is
+    an AmbiguousSnapshotError asking for more digits (callers tell them apart by type)."""
+    repo = new_repo()
+    ids: list[str] = []
+    while not (shared := _shared_prefix(ids)):
+        ids.append(snapshot(repo, os.urandom(64)))
+    with pytest.raises(AmbiguousSnapshotError, match="give more digits"):
+        repo.resolve(shared)
+    with pytest.raises(SnapshotNotFoundError, match="not found"):
+        repo.resolve("zzzz")
+
+
+def _shared_prefix(ids: list[str]) -> str:
+    """A first character two of `ids` start with, or ''."""
+    firsts = [i[0] for i in ids]
+    return next((c for c in firsts if firsts.count(c) > 1), "")
 
 
 def test_wrong_master_key_is_refused_clearly() -> None:

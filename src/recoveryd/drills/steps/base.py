@@ -6,11 +6,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from recoveryd.config import LoadedConfig
-from recoveryd.drills.models import LoadedPlaybook
+from recoveryd.drills.ports import SnapshotOperations
 from recoveryd.sources.base import CommandRunner
+
+if TYPE_CHECKING:  # models.py builds on the step kinds, which build on this module
+    from recoveryd.drills.models import LoadedPlaybook
+
+DEFAULT_TIMEOUT = 300.0
+"""Seconds one attempt of a step may take when it sets no `timeout`."""
 
 # not_run: a rollback left alone because its step was cut short and it has no only_if
 Status = Literal["ok", "failed", "skipped", "timeout", "dry_run", "aborted", "not_run"]
@@ -58,6 +64,7 @@ class StepContext:
     approvals: Approvals
     state_dir: Path
     pressure: Callable[[], str]
+    ops: SnapshotOperations | None = None  # backup/restore/verify, injected by the caller
 
     @property
     def base_dir(self) -> Path:
@@ -66,7 +73,3 @@ class StepContext:
     def resolve(self, value: str) -> Path:
         p = Path(value)
         return p if p.is_absolute() else self.base_dir / p
-
-
-def ok_or_failed(ok: bool, output: str, detail: str) -> Outcome:
-    return Outcome("ok", output) if ok else Outcome("failed", output, detail)

@@ -1,4 +1,4 @@
-"""`run` and `ssh` + `run`: a command from an argument list, locally or on a host.
+"""The `run` kind (with `ssh`): a command from an argument list, locally or on a host.
 
 Locally and over SSH the command gets its own session and process group, so a
 timeout or an abort ends it and every process it started: TERM to the group,
@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from pydantic import model_validator
 
 from recoveryd.drills.expect import check_mapping, matches
-from recoveryd.drills.steps.base import Outcome, Status, StepContext
+from recoveryd.drills.steps.base import DEFAULT_TIMEOUT, Outcome, Status, StepContext
+from recoveryd.drills.steps.schema import Command, StepBase, StepKind
 from recoveryd.remote import SshProcess
 from recoveryd.remote.runner import KILL_GRACE
 from recoveryd.sources.base import CommandRunner, Process
@@ -153,12 +158,6 @@ def _kill(proc: Process) -> str:
     return "the command was killed"
 
 
-def validate_run(run: Sequence[str] | str) -> str | None:
-    if not run:
-        return "run is empty; give the program and its arguments"
-    return None
-
-
 def run_run(
     ctx: StepContext,
     *,
@@ -192,3 +191,37 @@ def run_run(
         if not verdict.ok:
             return Outcome("failed", output, verdict.detail)
     return Outcome("ok", output)
+
+
+class RunStep(StepBase):
+    kind: ClassVar[str] = "run"
+    run: Command
+
+    @model_validator(mode="after")
+    def _explicit_shell(self) -> RunStep:
+        if isinstance(self.run, str) and not self.shell:
+            raise ValueError(
+                "run is a string; give an argument list, or write shell: true to use a shell"
+            )
+        return self
+
+
+def run_step(step: RunStep, ctx: StepContext, timeout: float | None) -> Outcome:
+    return run_run(
+        ctx,
+        run=step.run,
+        shell=step.shell,
+        ssh=step.ssh,
+        env=step.env,
+        expect=step.expect,
+        timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+    )
+
+
+def describe_step(step: RunStep) -> str:
+    cmd = step.run if isinstance(step.run, str) else shlex.join(step.run)
+    where = f"on {step.ssh}: " if step.ssh else "locally: "
+    return where + (f"sh -c {shlex.quote(cmd)}" if step.shell else cmd)
+
+
+KIND = StepKind(RunStep, run_step, describe_step, probe=True)

@@ -1,4 +1,4 @@
-"""`fault`: built-in faults, each returning its automatic undo.
+"""The `fault` kind: built-in faults, each returning its automatic undo.
 
 - `stop_process`: SIGSTOP to the process (by `pid_file` or exact `process`
   name); undo: SIGCONT.
@@ -23,10 +23,61 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar, Literal
 
-from recoveryd.drills.models import Fault
-from recoveryd.drills.steps.base import Outcome, StepContext
+from pydantic import Field, model_validator
+
+from recoveryd.drills.steps.base import DEFAULT_TIMEOUT, Outcome, StepContext
 from recoveryd.drills.steps.command import run_local, run_remote
+from recoveryd.drills.steps.schema import Argv, KeyPath, Model, StepBase, StepKind
+
+FAULT_TIMEOUT = 60.0  # at most, whatever the step's timeout: a fault is quick or it failed
+
+
+class Fault(Model):
+    """A built-in fault with its automatic undo.
+
+    - `stop_process`: SIGSTOP (frozen, undo: SIGCONT);
+    - `kill_process`: `signal` (default TERM; undo: run `restart` if given);
+    - `block_port`: a listening squatter on a free port (undo: close it);
+    - `fill_disk`: a file filling the filesystem of `path` to `level` percent (undo: delete).
+    """
+
+    action: Literal["stop_process", "kill_process", "block_port", "fill_disk"]
+    pid_file: str | None = None
+    process: str | None = None  # exact process name (comm), when no pid_file
+    signal: Literal["TERM", "KILL", "INT", "HUP", "QUIT"] = "TERM"
+    restart: Argv | None = None
+    ssh: str | None = None  # where `restart` runs; local when absent
+    port: int | None = Field(default=None, ge=1, le=65535)
+    address: str = "127.0.0.1"
+    path: str | None = None
+    level: float | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _needs(self) -> Fault:
+        if self.action in ("stop_process", "kill_process") and not (self.pid_file or self.process):
+            raise ValueError(f"{self.action} needs pid_file or process")
+        if self.action == "block_port" and self.port is None:
+            raise ValueError("block_port needs port")
+        if self.action == "fill_disk" and (self.path is None or self.level is None):
+            raise ValueError("fill_disk needs path (a directory) and level (percent)")
+        return self
+
+
+class FaultStep(StepBase):
+    kind: ClassVar[str] = "fault"
+    fault: Fault
+
+    @property
+    def is_destructive(self) -> bool:
+        return True
+
+    def host_refs(self) -> list[tuple[str, KeyPath]]:
+        refs = super().host_refs()
+        if self.fault.ssh:
+            refs.append((self.fault.ssh, ("fault", "ssh")))
+        return refs
 
 
 def find_pids(fault: Fault, ctx: StepContext) -> list[int]:
@@ -69,6 +120,7 @@ def run_fault(ctx: StepContext, fault: Fault, timeout: float) -> Outcome:
 
 
 def describe(fault: Fault) -> str:
+    """What the fault does, in a few words."""
     what = fault.pid_file or fault.process or ""
     return {
         "stop_process": f"freeze process {what} (SIGSTOP)",
@@ -197,3 +249,15 @@ def _fill(ctx: StepContext, fault: Fault) -> Outcome:
     used = shutil.disk_usage(directory)
     pct = 100.0 * used.used / used.total
     return Outcome("ok", f"{directory} at {pct:.1f}% ({max(need, 0)} bytes added)", undo=undo)
+
+
+def run_step(step: FaultStep, ctx: StepContext, timeout: float | None) -> Outcome:
+    limit = timeout if timeout is not None else DEFAULT_TIMEOUT
+    return run_fault(ctx, step.fault, min(limit, FAULT_TIMEOUT))
+
+
+def describe_step(step: FaultStep) -> str:
+    return describe(step.fault)
+
+
+KIND = StepKind(FaultStep, run_step, describe_step)

@@ -1,4 +1,4 @@
-"""`http`: one request with urllib; `expect` checks status, body, JSON paths, headers.
+"""The `http` kind: one request with urllib; `expect` checks status, body, JSON paths, headers.
 
 A connection that fails has the status `unreachable`, so `expect: {status:
 unreachable}` can wait for a service to be gone."""
@@ -8,12 +8,24 @@ from __future__ import annotations
 import http.client
 import urllib.error
 import urllib.request
+from typing import Annotated, ClassVar, Literal
 
+from pydantic import Field
+
+from recoveryd.config import Duration
 from recoveryd.drills.expect import check_mapping, matches
-from recoveryd.drills.models import HttpRequest
-from recoveryd.drills.steps.base import Outcome, StepContext
+from recoveryd.drills.steps.base import DEFAULT_TIMEOUT, Outcome, StepContext
+from recoveryd.drills.steps.schema import Model, StepBase, StepKind
 
 BODY_LIMIT = 1024 * 1024
+
+
+class HttpRequest(Model):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    timeout: Duration = 10.0
 
 
 def fetch(req: HttpRequest, timeout: float) -> dict[str, str]:
@@ -56,3 +68,23 @@ def run_http(ctx: StepContext, *, req: HttpRequest, expect: object, timeout: flo
     else:
         verdict = matches(expect, fields["body"])
     return Outcome("ok", output) if verdict.ok else Outcome("failed", output, verdict.detail)
+
+
+class HttpStep(StepBase):
+    kind: ClassVar[str] = "http"
+    http: HttpRequest
+
+    def http_requests(self) -> list[HttpRequest]:
+        return [self.http]
+
+
+def run_step(step: HttpStep, ctx: StepContext, timeout: float | None) -> Outcome:
+    limit = timeout if timeout is not None else DEFAULT_TIMEOUT
+    return run_http(ctx, req=step.http, expect=step.expect, timeout=limit)
+
+
+def describe_step(step: HttpStep) -> str:
+    return f"{step.http.method} {step.http.url}"
+
+
+KIND = StepKind(HttpStep, run_step, describe_step, probe=True)

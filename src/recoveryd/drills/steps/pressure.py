@@ -1,8 +1,9 @@
-"""`pressure: below critical|elevated`: the host's load level.
+"""The `pressure` kind, `pressure: below critical|elevated`: a stop condition on the load level.
 
-The daemon can install the governor's level with `set_level_source`; else a
+The level comes from the run's `LevelSource` (`StepContext.pressure`): the
+governor passes its own to the playbooks it runs. Else (`current_level`) a
 running daemon's `state_dir/daemon.json` (written every few seconds) gives
-its level; without either (no daemon) a small adapter reads the kernel's own
+its level; without one (no daemon) a small adapter reads the kernel's own
 counters (/proc/meminfo, /proc/pressure, /proc/loadavg) against the
 configured thresholds (defaults: memory 80/92 %, I/O PSI some avg10 20/50 %;
 the load average per CPU only when `governor.signals.load` is configured).
@@ -13,26 +14,19 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar, Literal
 
 from recoveryd.config import LoadedConfig, Thresholds
 from recoveryd.drills.steps.base import Outcome, StepContext
+from recoveryd.drills.steps.schema import StepBase, StepKind
 
 _LEVELS = {"normal": 0, "elevated": 1, "critical": 2}
-_source: Callable[[], str] | None = None
-
-
-def set_level_source(source: Callable[[], str] | None) -> None:
-    """Let the governor answer `pressure` probes (its `level()`)."""
-    global _source
-    _source = source
+Below = Literal["below critical", "below elevated"]
 
 
 def current_level(cfg: LoadedConfig | None, state_dir: Path | None = None) -> str:
-    """The governor's level (in the daemon, or from a fresh `daemon.json`), else the host's."""
-    if _source is not None:
-        return _source()
+    """A running daemon's level (from a fresh `daemon.json`), else the host's."""
     if state_dir is not None:
         level = _daemon_level(state_dir / "daemon.json")
         if level is not None:
@@ -101,3 +95,21 @@ def run_pressure(ctx: StepContext, *, below: str) -> Outcome:
     limit = below.removeprefix("below ").strip()
     ok = _LEVELS.get(level, 0) < _LEVELS[limit]
     return Outcome("ok", level) if ok else Outcome("failed", level, f"pressure is {level}")
+
+
+class PressureStep(StepBase):
+    kind: ClassVar[str] = "pressure"
+    pressure: Below
+
+
+def run_step(step: PressureStep, ctx: StepContext, timeout: float | None) -> Outcome:
+    del timeout
+    return run_pressure(ctx, below=step.pressure)
+
+
+def describe_step(step: PressureStep) -> str:
+    return f"pressure {step.pressure}"
+
+
+# a stop condition, not a step; no rollback either
+KIND = StepKind(PressureStep, run_step, describe_step, probe=True, step=False, rollback=False)

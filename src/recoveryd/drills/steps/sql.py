@@ -1,4 +1,4 @@
-"""`sql`: one query against PostgreSQL (psycopg), MySQL/MariaDB (the `mariadb`/`mysql`
+"""The `sql` kind: one query against PostgreSQL (psycopg), MySQL/MariaDB (the `mariadb`/`mysql`
 client) or SQLite (`sqlite3`). The result is the first column of the first row,
 as text (`t`/`f` for PostgreSQL booleans), compared with `expect`."""
 
@@ -8,13 +8,16 @@ import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
+from pydantic import model_validator
 
 from recoveryd.drills.expect import matches
-from recoveryd.drills.steps.base import Outcome, StepContext
+from recoveryd.drills.steps.base import DEFAULT_TIMEOUT, Outcome, StepContext
+from recoveryd.drills.steps.schema import StepBase, StepKind
 from recoveryd.errors import SourceError
+from recoveryd.secrets import resolve_secret
 from recoveryd.sources.dsn import parse_mysql_dsn
 
 
@@ -125,3 +128,38 @@ def run_sql(
         return Outcome("failed", "", exc.message)
     verdict = matches(expect, value)
     return Outcome("ok", value) if verdict.ok else Outcome("failed", value, verdict.detail)
+
+
+class SqlStep(StepBase):
+    """`sql` against `on` (a DSN or SQLite path), `password_file` authenticating to it."""
+
+    kind: ClassVar[str] = "sql"
+    sql: str
+
+    @model_validator(mode="after")
+    def _needs_on(self) -> SqlStep:
+        if not self.on:
+            raise ValueError("sql needs on: the DSN or database path to query")
+        return self
+
+
+def run_step(step: SqlStep, ctx: StepContext, timeout: float | None) -> Outcome:
+    password = None
+    if step.password_file:
+        password = resolve_secret(step.password_file, ctx.base_dir, setting="password_file")
+    return run_sql(
+        ctx,
+        on=str(step.on),
+        sql=step.sql,
+        engine=step.engine,
+        expect=step.expect,
+        timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+        password=password,
+    )
+
+
+def describe_step(step: SqlStep) -> str:
+    return f"sql on {step.on}: {step.sql}"
+
+
+KIND = StepKind(SqlStep, run_step, describe_step, probe=True)
