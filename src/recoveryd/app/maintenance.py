@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
-from recoveryd.errors import ConfigError, KeyFileError
+from recoveryd.errors import ConfigError, KeyFileError, problems_error
 from recoveryd.secrets import resolve_secret
 
 if TYPE_CHECKING:
@@ -214,32 +215,18 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
     Raises ConfigError (exit 2) for what would make an operation fail; returns
     warnings for what an operator should know (no key file yet).
     """
-    base = cfg.path.parent
-    c = cfg.config
-    for name, src in c.sources.items():
-        if isinstance(src, PostgresSource | MysqlSource):
-            if src.password_file is not None:
-                resolve_secret(src.password_file, base, setting=f"sources.{name}.password_file")
-            if src.password is not None:
-                _reference_only(src.password, f"sources.{name}.password")
-                resolve_secret(src.password, base, setting=f"sources.{name}.password")
-    for name, t in c.targets.items():
-        if isinstance(t, S3Target):
-            for attr in ("credentials_file", "access_key_id", "secret_access_key"):
-                ref = getattr(t, attr)
-                if ref is None:
-                    continue
-                if attr != "credentials_file":
-                    _reference_only(ref, f"targets.{name}.{attr}")
-                resolve_secret(ref, base, setting=f"targets.{name}.{attr}")
-            if t.ca_bundle is not None and not cfg.resolve_path(t.ca_bundle).is_file():
-                raise ConfigError(f"targets.{name}.ca_bundle: {t.ca_bundle} not found")
+    problems: list[ConfigError] = []
+
+    def collect(check: Callable[[], object]) -> None:
+        try:
+            check()
+        except ConfigError as exc:
+            problems.append(cfg.document.locate(exc))
+
+    _check_secrets(cfg, collect)
     from recoveryd.schedule import plan_jobs
 
-    try:
-        plan_jobs(c)  # ConfigError naming the key path of a bad schedule
-    except ConfigError as exc:
-        raise cfg.document.locate(exc) from None
+    collect(lambda: plan_jobs(cfg.config))  # ConfigError naming the key path of a bad schedule
     warnings: list[str] = []
     try:
         wiring.master_key(cfg)
@@ -247,14 +234,63 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
         warnings.append(exc.message)
     playbooks = _playbooks(cfg)
     for key, ref, variables in playbooks:
-        _check_playbook(cfg, key, ref, variables)
+        collect(partial(_check_playbook, cfg, key, ref, variables))
+    if problems:
+        raise problems_error(problems)
     return ConfigSummary(len(playbooks), tuple(warnings))
+
+
+def _check_secrets(cfg: LoadedConfig, collect: Callable[[Callable[[], object]], None]) -> None:
+    """Every secret reference resolves; secrets are references, never values."""
+    c = cfg.config
+    for name, src in c.sources.items():
+        if isinstance(src, PostgresSource | MysqlSource):
+            refs = {"password_file": src.password_file, "password": src.password}
+            _check_refs(cfg, collect, f"sources.{name}", refs, ("password",))
+    for name, t in c.targets.items():
+        if isinstance(t, S3Target):
+            refs = {
+                "credentials_file": t.credentials_file,
+                "access_key_id": t.access_key_id,
+                "secret_access_key": t.secret_access_key,
+            }
+            _check_refs(
+                cfg, collect, f"targets.{name}", refs, ("access_key_id", "secret_access_key")
+            )
+            if t.ca_bundle is not None and not cfg.resolve_path(t.ca_bundle).is_file():
+                collect(_missing(f"targets.{name}.ca_bundle", t.ca_bundle))
+
+
+def _check_refs(
+    cfg: LoadedConfig,
+    collect: Callable[[Callable[[], object]], None],
+    prefix: str,
+    refs: Mapping[str, str | None],
+    references_only: tuple[str, ...],
+) -> None:
+    base = cfg.path.parent
+    for attr, ref in refs.items():
+        if ref is None:
+            continue
+        setting = f"{prefix}.{attr}"
+        if attr in references_only and not ref.startswith(("env:", "credential:")):
+            # the value is the secret itself: never echo it in a "not found" error
+            collect(partial(_reference_only, ref, setting))
+            continue
+        collect(partial(resolve_secret, ref, base, setting=setting))
+
+
+def _missing(key: str, value: str) -> Callable[[], None]:
+    def fail() -> None:
+        raise ConfigError(f"{value} not found; fix the path", key=key)
+
+    return fail
 
 
 def _reference_only(ref: str, setting: str) -> None:
     if not ref.startswith(("env:", "credential:")):
         raise ConfigError(
-            f"{setting}: write a reference (env:NAME or credential:NAME), not the secret itself"
+            "write a reference (env:NAME or credential:NAME), not the secret itself", key=setting
         )
 
 

@@ -1,4 +1,6 @@
-"""`recoveryd config check`: validate the configuration and every playbook it names."""
+"""`recoveryd config check`: validate the configuration and every playbook it names.
+`recoveryd config schema [--playbook]`: the JSON Schema of the configuration file (or of a
+playbook), for an editor's YAML language server."""
 
 from __future__ import annotations
 
@@ -15,6 +17,20 @@ def register(sub: Any) -> None:
     cs = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     c = cs.add_parser("check", help="validate the configuration file and the playbooks it names")
     c.set_defaults(func=run)
+    s = cs.add_parser(
+        "schema", help="print the JSON Schema of the configuration file (or of a playbook)"
+    )
+    s.add_argument("--playbook", action="store_true", help="the schema of playbooks instead")
+    s.set_defaults(func=run_schema)
+
+
+def run_schema(args: argparse.Namespace, ctx: Context) -> int:
+    """Needs no configuration file: the schema comes from the models."""
+    del ctx
+    from recoveryd.schema import config_schema, playbook_schema
+
+    output.emit_json(playbook_schema() if args.playbook else config_schema())
+    return 0
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

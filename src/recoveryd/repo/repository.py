@@ -35,7 +35,7 @@ from recoveryd.repo.layout import (
     chunk_key,
     manifest_key,
 )
-from recoveryd.repo.manifest import Manifest, format_time, parse_time
+from recoveryd.repo.manifest import Manifest, decode_manifest, format_time, parse_time
 from recoveryd.repo.prune import PruneReport, forget_and_prune
 from recoveryd.repo.restore import RestoreReader
 from recoveryd.repo.retention import Policy
@@ -364,8 +364,8 @@ class Repository:
                 "list them with `recoveryd snapshots`"
             ) from None
         try:
-            m = Manifest.from_json(json.loads(chunker.decompress(payload)))
-        except (chunker.PayloadError, ValueError, KeyError, TypeError) as exc:
+            m = decode_manifest(chunker.decompress(payload))
+        except (chunker.PayloadError, ValueError) as exc:
             raise _integrity(name, snapshot_id, f"is malformed ({exc})") from None
         if m.id != snapshot_id:
             raise _integrity(name, snapshot_id, "names another snapshot")
