@@ -127,6 +127,7 @@ class _SourceBase(Model):
 class PostgresSource(_SourceBase):
     kind: Literal["postgresql"]
     dsn: Text
+    mode: Literal["logical", "physical"] = "logical"  # pg_dump, or pg_basebackup (PITR base)
     password_file: Text | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
 

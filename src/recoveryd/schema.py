@@ -3,8 +3,8 @@
 `recoveryd config schema [--playbook]` prints them, so that an editor's YAML
 language server completes and checks both files. The schema describes the
 file as written: durations and sizes may be text (`30s`, `64MiB`); in a
-playbook any value may be a `{{ variable }}` template, and a rollback needs no
-name (it is named after its step). What only the loader can check (variables,
+playbook any value may be a `{{ variable }}` template, and a rollback or an
+`only_if` guard needs no name. What only the loader can check (variables,
 includes, hosts, marks, cross-references) stays with `config check` and
 `drill validate`.
 """
@@ -39,11 +39,17 @@ def playbook_schema() -> dict[str, Any]:
         rollback["required"] = [r for r in rollback.get("required", []) if r != "name"]
         rollback["title"] = "Rollback"
         defs["Rollback"] = rollback
+        unnamed = {
+            "rollback": "the step that undoes this one (named after it when unnamed)",
+            "only_if": "a probe that must hold just before the step runs (name optional)",
+        }
         for holder in (step, rollback):
-            holder["properties"]["rollback"] = {
-                "anyOf": [{"$ref": "#/$defs/Rollback"}, {"type": "null"}],
-                "description": "the step that undoes this one (named after it when unnamed)",
-            }
+            for key, text in unnamed.items():
+                if key in holder["properties"]:
+                    holder["properties"][key] = {
+                        "anyOf": [{"$ref": "#/$defs/Rollback"}, {"type": "null"}],
+                        "description": text,
+                    }
     schema = {**_templates_allowed(schema)}
     schema["$schema"] = SCHEMA_DIALECT
     schema["title"] = "recoveryd playbook"

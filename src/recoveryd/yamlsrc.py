@@ -207,8 +207,10 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self._error(key_node, path, "keys must be plain strings")
-            # a plain key is its text: YAML 1.1 would read `on:` (notify) as the boolean True
-            key = key_node.value if key_node.style is None else self._scalar(key_node, path)
+            # a plain key is its text: YAML 1.1 would read `on:` (notify) as the boolean True;
+            # libyaml's parser gives plain scalars the style "", PyYAML's None
+            plain = not key_node.style
+            key = key_node.value if plain else self._scalar(key_node, path)
             if not isinstance(key, str | int | float | bool):
                 raise self._error(key_node, path, "keys must be plain strings")
             skey = str(key)

@@ -11,7 +11,7 @@ import pytest
 
 from recoveryd.cli.main import main
 from recoveryd.config import Config
-from recoveryd.demo import CONFIG as DEMO_CONFIG
+from recoveryd.demo.run import CONFIG as DEMO_CONFIG
 from recoveryd.drills.models import Playbook
 from recoveryd.yamlsrc import load, loads
 from tests.docs.model_keys import key_paths

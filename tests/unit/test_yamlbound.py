@@ -120,3 +120,9 @@ def test_a_document_knows_the_hash_of_its_bytes(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_bytes(b"a: 1\n")
     assert load(path).sha256 == hashlib.sha256(b"a: 1\n").hexdigest()
+
+
+def test_plain_keys_stay_text() -> None:
+    """`on:` and `off:` are keys (a notify's `on`, a target named `off`), not booleans."""
+    doc = loads("notify: {on: [failure]}\ntargets: {off: 1, yes: 2}\n", source="k.yaml")
+    assert doc.data == {"notify": {"on": ["failure"]}, "targets": {"off": 1, "yes": 2}}

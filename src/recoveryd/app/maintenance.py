@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories
+from recoveryd.app.walcheck import prune_wal
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
 from recoveryd.errors import ConfigError, KeyFileError, problems_error
 from recoveryd.secrets import resolve_secret
@@ -35,12 +36,17 @@ class PruneReport:
     dry_run: bool
     targets: tuple[TargetPruneReport, ...]
     aborted_uploads: Mapping[str, int] = field(default_factory=dict)
+    deleted_wal: Mapping[str, int] = field(default_factory=dict)  # WAL files per target
 
     def to_json(self) -> dict[str, object]:
         return {
             "dry_run": self.dry_run,
             "targets": [
-                {**t.to_json(), "aborted_uploads": self.aborted_uploads.get(t.target, 0)}
+                {
+                    **t.to_json(),
+                    "aborted_uploads": self.aborted_uploads.get(t.target, 0),
+                    "deleted_wal": self.deleted_wal.get(t.target, 0),
+                }
                 for t in self.targets
             ],
         }
@@ -77,6 +83,7 @@ def prune(
     """
     reports: list[TargetPruneReport] = []
     aborted: dict[str, int] = {}
+    wal: dict[str, int] = {}
     st = wiring.state(cfg)
     try:
         with existing_repositories(cfg) as repos:
@@ -89,6 +96,7 @@ def prune(
                 run = st.start_run("prune", target=repo.name)
                 try:
                     rep = repo.forget(policies, dry_run=dry_run)
+                    wal[repo.name] = prune_wal(repo, dry_run=dry_run)
                     if not dry_run and isinstance(cfg.config.targets[repo.name], S3Target):
                         aborted[repo.name] = _abort_stale_uploads(repo.store, stale_uploads_after)
                 except BaseException as exc:
@@ -102,12 +110,13 @@ def prune(
                         "forgotten": list(rep.forgotten),
                         "deleted_objects": rep.deleted_objects,
                         "aborted_uploads": aborted.get(repo.name, 0),
+                        "deleted_wal": wal[repo.name],
                     },
                 )
                 reports.append(rep)
     finally:
         st.close()
-    return PruneReport(dry_run, tuple(reports), aborted)
+    return PruneReport(dry_run, tuple(reports), aborted, wal)
 
 
 def _abort_stale_uploads(store: ObjectStore, older_than: timedelta) -> int:
@@ -208,12 +217,13 @@ class ConfigSummary:
         return {"playbooks": self.playbooks, "warnings": list(self.warnings)}
 
 
-def check_config(cfg: LoadedConfig) -> ConfigSummary:
+def check_config(cfg: LoadedConfig, also: Sequence[Callable[[], object]] = ()) -> ConfigSummary:
     """Beyond parsing: every secret reference resolves, every schedule expression parses
     (backups, verifies, restore drills, drills, prune), every playbook named validates.
 
-    Raises ConfigError (exit 2) for what would make an operation fail; returns
-    warnings for what an operator should know (no key file yet).
+    Raises ConfigError (exit 2) for what would make an operation fail, every problem at
+    once (with those of the checks in `also`); returns warnings for what an operator
+    should know (no key file yet).
     """
     problems: list[ConfigError] = []
 
@@ -224,9 +234,8 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
             problems.append(cfg.document.locate(exc))
 
     _check_secrets(cfg, collect)
-    from recoveryd.schedule import plan_jobs
-
-    collect(lambda: plan_jobs(cfg.config))  # ConfigError naming the key path of a bad schedule
+    for check in also:
+        collect(check)  # e.g. the schedules, whose parser lives with the daemon
     warnings: list[str] = []
     try:
         wiring.master_key(cfg)

@@ -5,11 +5,13 @@ playbook), for an editor's YAML language server."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
+from recoveryd.daemon.schedule import plan_jobs
 
 
 def register(sub: Any) -> None:
@@ -35,7 +37,8 @@ def run_schema(args: argparse.Namespace, ctx: Context) -> int:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
-    summary = app.check_config(cfg)
+    # schedules are parsed where the daemon runs them; reported with every other problem
+    summary = app.check_config(cfg, also=[partial(plan_jobs, cfg.config)])
     if ctx.json:
         output.emit_json({"ok": True, **summary.to_json()})
     else:
