@@ -114,9 +114,8 @@ class _SourceBase(Model):
     schedule: Text | None = None
     rpo: PositiveDuration | None = None
     priority: Priority = "normal"
-    classification: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,62}$")] = (
-        "internal"
-    )
+    # a label in any language (内部, confidential), one line
+    classification: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,63}$")] = "internal"
     targets: list[str] = Field(min_length=1)
     retention: Retention | None = None
     verify: VerifySchedule | None = None

@@ -126,19 +126,20 @@ def _host(value: str) -> str:
 HostName = Annotated[str, AfterValidator(_host)]
 
 
-def _host_port(value: str, what: str, example: str) -> tuple[str, int]:
+def _host_port(value: str, what: str, example: str, *, lowest: int = 1) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ValueError(f'"{value}" is not {what}; write it like {example}')
     number = int(port)
-    if not 1 <= number <= 65535:
-        raise ValueError(f'port {port} of "{value}" is not between 1 and 65535')
+    if not lowest <= number <= 65535:
+        raise ValueError(f'port {port} of "{value}" is not between {lowest} and 65535')
     _host(host)
     return host, number
 
 
 def _listen(value: str) -> str:
-    _host_port(value, "an address to listen on (host:port)", "127.0.0.1:9187")
+    # port 0: any free port, chosen by the kernel (tests, and a second daemon on one host)
+    _host_port(value, "an address to listen on (host:port)", "127.0.0.1:9187", lowest=0)
     return value
 
 

@@ -123,6 +123,9 @@ def _sentence(err: Any) -> str:
     if kind == "missing":
         field_name = err["loc"][-1] if err["loc"] else "value"
         return f"missing {field_name!s}; set it"
+    if kind == "string_pattern_mismatch":
+        pattern = err.get("ctx", {}).get("pattern", "")
+        return f"{err['input']!r} is not of the accepted form (regular expression {pattern})"
     msg = str(err["msg"])
     for noise in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(noise)
