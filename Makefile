@@ -19,7 +19,7 @@ DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 # rendering loads at import time.
 RUN_DEB_PACKAGES := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
 
-.PHONY: run test test-faults lint typecheck unit integration bench deps-deb deps-deb-run venv clean
+.PHONY: run test test-faults lint typecheck unit integration bench deps-deb deps-deb-run venv clean fuzz
 
 # deps-deb-run first: on a fresh Debian 12, `python3 -m venv` needs python3-venv.
 $(STAMP): pyproject.toml | deps-deb-run
@@ -58,6 +58,21 @@ test-faults: deps-deb $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
+
+# Coverage-guided fuzzing (atheris) of the YAML loaders, the manifest decoder and the journal
+# reader, FUZZ_SECONDS each; new inputs go to .fuzz/TARGET, crashes to .fuzz/TARGET/crash-*.
+# `make test` runs the same targets on their seed corpus only (tests/fuzz/test_fuzz_seeds.py).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := config playbook manifest journal
+
+fuzz: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[fuzz]'
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p .fuzz/$$t; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		$(BIN)/python -m tests.fuzz.run_atheris $$t -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=2048 -timeout=10 -artifact_prefix=.fuzz/$$t/ .fuzz/$$t; \
+	done
 
 bench: deps-deb $(STAMP)
 	$(BIN)/python bench/snapshot.py

@@ -83,7 +83,7 @@ class HashChain:
                     continue
                 try:
                     rec = json.loads(raw)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):  # not JSON, or nested beyond reason
                     continue
                 if isinstance(rec, dict):
                     yield rec
@@ -100,7 +100,7 @@ class HashChain:
                     continue
                 try:
                     rec = json.loads(raw)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     return ChainStatus(False, count, prev, f"line {lineno}: not valid JSON")
                 if not isinstance(rec, dict):
                     return ChainStatus(False, count, prev, f"line {lineno}: not a record")

@@ -1,4 +1,4 @@
-"""The playbook schema of SPEC §4 as frozen pydantic models.
+"""The playbook schema as frozen pydantic models.
 
 A `Step` is one entry of `steps`, `preflight`, `steady_state`,
 `stop_conditions`, a `rollback` or a `wait` probe. Exactly one *kind* key says
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from recoveryd.config import Check, Duration, Host
+from recoveryd.config import Check, Host
+from recoveryd.configtypes import Duration, HostName, HttpUrl, PositiveDuration, Text
 
 KINDS = (
     "run",
@@ -31,6 +32,7 @@ KINDS = (
     "pressure",
 )
 PROBE_KINDS = frozenset({"run", "sql", "http", "pressure"})
+PROBE_ORDER = ("run", "sql", "http", "pressure")
 Expectation = str | int | float | bool | dict[str, Any] | None
 
 
@@ -43,7 +45,19 @@ def _argv(value: Any) -> Any:
     return value
 
 
-Command = Annotated[list[str] | str, BeforeValidator(_argv)]
+Command = Annotated[
+    list[Text] | Text,
+    BeforeValidator(_argv),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1},
+                {"type": "string"},
+            ],
+            "description": "an argument list, or one shell line with shell: true",
+        }
+    ),
+]
 
 
 class Model(BaseModel):
@@ -56,27 +70,27 @@ class Owners(Model):
 
 
 class Objectives(Model):
-    rto: Duration | None = None
-    rpo: Duration | None = None
+    rto: PositiveDuration | None = None
+    rpo: PositiveDuration | None = None
 
 
 class HttpRequest(Model):
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: HttpUrl
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"] = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
 
 class BackupOp(Model):
-    sources: list[str] = Field(default_factory=list)
+    sources: list[Text] = Field(default_factory=list)
 
 
 class RestoreOp(Model):
-    source: str | None = None
-    snapshot: str = "latest"
-    into: str
-    target: str | None = None
+    source: Text | None = None
+    snapshot: Text = "latest"
+    into: Text
+    target: Text | None = None
     checks: list[Check] = Field(default_factory=list)
     drop_after: bool = False  # drop the scratch database when the drill ends
     password_file: str | None = None  # password of the scratch database
@@ -99,14 +113,14 @@ class Fault(Model):
     """
 
     action: Literal["stop_process", "kill_process", "block_port", "fill_disk"]
-    pid_file: str | None = None
-    process: str | None = None  # exact process name (comm), when no pid_file
+    pid_file: Text | None = None
+    process: Text | None = None  # exact process name (comm), when no pid_file
     signal: Literal["TERM", "KILL", "INT", "HUP", "QUIT"] = "TERM"
     restart: Annotated[list[str], BeforeValidator(_argv)] | None = None
     ssh: str | None = None  # where `restart` runs; local when absent
     port: int | None = Field(default=None, ge=1, le=65535)
-    address: str = "127.0.0.1"
-    path: str | None = None
+    address: HostName = "127.0.0.1"
+    path: Text | None = None
     level: float | None = Field(default=None, gt=0, le=100)
 
     @model_validator(mode="after")
@@ -136,6 +150,15 @@ class Probe(Model):
 
     @model_validator(mode="after")
     def _explicit_shell(self) -> Probe:
+        present = [k for k in PROBE_ORDER if getattr(self, k) is not None]
+        if not present:
+            raise ValueError(
+                "a wait step needs something to wait for: give run, sql, http or pressure"
+            )
+        if len(present) > 1:
+            raise ValueError(f"a wait step polls one probe ({', '.join(present)}); keep one")
+        if self.sql is not None and not self.on:
+            raise ValueError("sql needs on: the DSN or database path to query")
         if isinstance(self.run, str) and not self.shell:
             raise ValueError(
                 "run is a string; give an argument list, or write shell: true to use a shell"
@@ -145,13 +168,13 @@ class Probe(Model):
 
 class Approvals(Model):
     required: int = Field(default=0, ge=0, le=10)
-    timeout: Duration = 3600.0
+    timeout: PositiveDuration = 3600.0
 
 
 class Canary(Model):
-    dsn: str
-    read_from: str | None = None  # the new primary, where surviving rows are read after recovery
-    every: Duration = 1.0
+    dsn: Text
+    read_from: Text | None = None  # the new primary, where surviving rows are read after recovery
+    every: PositiveDuration = 1.0
     table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "recoveryd_canary"
 
 
@@ -180,8 +203,8 @@ class Step(Model):
     )
     expect: Expectation = None
     env: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration | None = None
-    interval: Duration = 1.0
+    timeout: PositiveDuration | None = None
+    interval: PositiveDuration = 1.0
     retries: int = Field(default=0, ge=0, le=100)
     delay: Duration = 0.0
     rollback: Step | None = None
@@ -250,7 +273,9 @@ class Playbook(Model):
     owners: Owners = Field(default_factory=Owners)
     objectives: Objectives = Field(default_factory=Objectives)
     hosts: dict[str, Host] = Field(default_factory=dict)
-    vars: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    vars: dict[str, str | int | Annotated[float, Field(allow_inf_nan=False)] | bool] = Field(
+        default_factory=dict
+    )
     preflight: list[Step] = Field(default_factory=list)
     steady_state: list[Step] = Field(default_factory=list)
     stop_conditions: list[Step] = Field(default_factory=list)
