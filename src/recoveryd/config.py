@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from recoveryd import yamlsrc
+from recoveryd.secrets import register_configured
 from recoveryd.units import parse_duration, parse_size
 
 DEFAULT_CONFIG_PATH = "/etc/recoveryd/recoveryd.yaml"
@@ -249,6 +250,9 @@ class EmailNotify(Model):
     to: list[str] = Field(min_length=1)
     smtp: str
     sender: str = "recoveryd@localhost"
+    user: str | None = None  # SMTP AUTH user; with `password`
+    password: str | None = None  # a reference: env:NAME, credential:NAME or a file
+    starttls: bool = False
     on: list[NotifyEvent] = Field(default_factory=_default_events)
 
 
@@ -317,6 +321,8 @@ def load_config(path: str | Path | None = None) -> LoadedConfig:
         raise doc.error((), "the configuration must be a mapping of settings")
     config = doc.validate(Config)
     _cross_check(config, doc)
+    # every secret it refers to is masked from now on, even where this process never uses it
+    register_configured(config.model_dump(mode="json"), cfg_path.parent)
     return LoadedConfig(config, cfg_path, doc)
 
 

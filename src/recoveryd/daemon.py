@@ -44,6 +44,7 @@ from recoveryd.runtime import STATUS_FILE, DaemonLock, StatusFile
 from recoveryd.schedule import JobSpec, Scheduler, build_trigger, plan_jobs
 from recoveryd.sdnotify import Notifier as SdNotifier
 from recoveryd.sdnotify import Watchdog
+from recoveryd.secrets import resolve_secret
 from recoveryd.state import StateStore, iso
 
 log = get_logger("recoveryd.daemon")
@@ -140,7 +141,10 @@ class Daemon:
         self.status_file = StatusFile(state_dir / STATUS_FILE)
         self.metrics = DaemonMetrics(self.clock)
         self.notifier = Notifier(
-            cfg.config.notify, state_dir / "spool", on_drop=self._spool_dropped
+            cfg.config.notify,
+            state_dir / "spool",
+            on_drop=self._spool_dropped,
+            secret=lambda ref: resolve_secret(ref, cfg.path.parent, setting="notify.password"),
         )
         if lock.previous_pid:
             log.warning("stale_lock_taken_over", previous_pid=lock.previous_pid)

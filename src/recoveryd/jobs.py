@@ -28,9 +28,10 @@ from recoveryd.config import LoadedConfig
 from recoveryd.errors import ExitCode, InterruptedOperation, RecoverydError, RefusedError
 from recoveryd.metrics import DaemonMetrics
 from recoveryd.notify import Alert, Notifier
-from recoveryd.observe import get_logger, redact_text
+from recoveryd.observe import get_logger
 from recoveryd.rpo import due_soon
 from recoveryd.schedule import JobSpec
+from recoveryd.secrets import redact
 from recoveryd.state import StateStore
 
 log = get_logger("recoveryd.jobs")
@@ -175,7 +176,7 @@ class JobRunner:
         try:
             self._run(spec)
         except Exception as exc:
-            log.exception("job_crashed", job=spec.id, error=redact_text(str(exc)))
+            log.exception("job_crashed", job=spec.id, error=redact(str(exc)))
         finally:
             with self._lock:
                 self._running.pop(spec.id, None)
@@ -194,7 +195,7 @@ class JobRunner:
         t0 = time.monotonic()
         outcome = self._execute(spec)
         if outcome.error:
-            outcome = replace(outcome, error=redact_text(outcome.error))
+            outcome = replace(outcome, error=redact(outcome.error))
         if outcome.result == "deferred" and not s.stopping.is_set():
             s.defer(spec, s.clock() + timedelta(seconds=s.retry_after))
         seconds = time.monotonic() - t0
@@ -253,10 +254,10 @@ class JobRunner:
                 ExitCode.INTEGRITY: "integrity",
                 ExitCode.OBJECTIVE_MISSED: "objective_missed",
             }
-            return Outcome(result.get(exc.exit_code, "failed"), error=redact_text(exc.message))
+            return Outcome(result.get(exc.exit_code, "failed"), error=redact(exc.message))
         except Exception as exc:
             log.exception("job_error", job=spec.id)
-            return Outcome("failed", error=redact_text(f"unexpected {type(exc).__name__}: {exc}"))
+            return Outcome("failed", error=redact(f"unexpected {type(exc).__name__}: {exc}"))
 
     def _operation(self, spec: JobSpec, cfg: LoadedConfig) -> Outcome:
         s = self.s

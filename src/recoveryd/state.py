@@ -3,6 +3,8 @@
 Every long operation is a run (kind, source, target, start, end, result,
 bytes, error); everything else worth showing later — level changes, deferrals,
 alerts, drill milestones — is an event. Reports and `status` read from here.
+Errors, details and event data pass the one redactor (`recoveryd.secrets`) on the
+way in: no secret is ever stored here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from recoveryd.secrets import redact, redact_tree
 
 SCHEMA = """
 create table if not exists runs (
@@ -144,8 +148,8 @@ class StateStore:
                     bytes_read,
                     bytes_stored,
                     snapshot_id,
-                    error,
-                    json.dumps(dict(details or {}), default=str),
+                    redact(error) if error else error,
+                    json.dumps(redact_tree(dict(details or {})), default=str),
                     run_id,
                 ),
             )
@@ -161,7 +165,12 @@ class StateStore:
         with self._tx() as db:
             cur = db.execute(
                 "insert into events(time, kind, source, data) values (?, ?, ?, ?)",
-                (iso(at or utcnow()), kind, source, json.dumps(dict(data or {}), default=str)),
+                (
+                    iso(at or utcnow()),
+                    kind,
+                    source,
+                    json.dumps(redact_tree(dict(data or {})), default=str),
+                ),
             )
             return int(cur.lastrowid or 0)
 

@@ -165,7 +165,7 @@ def test_resolved_secrets_are_redacted_everywhere(tmp_path: Path) -> None:
     [
         ("host=db1 password=hunter2 user=x", f"host=db1 password={MASK} user=x"),
         ("mysql://backup:pa55@db2:3306/legal", f"mysql://backup:{MASK}@db2:3306/legal"),
-        ("PGPASSWORD='a b c' pg_dump", f"PGPASSWORD={MASK} pg_dump"),
+        ("PGPASSWORD='a b c' pg_dump", f"PGPASSWORD='{MASK}' pg_dump"),
         ("no secret here", "no secret here"),
     ],
 )

@@ -40,7 +40,7 @@ from recoveryd.drills.steps.base import Outcome, Status, StepContext
 from recoveryd.drills.steps.dispatch import describe, execute
 from recoveryd.drills.stopconditions import PROBE_TIMEOUT, StopMonitor
 from recoveryd.errors import RecoverydError, RefusedError
-from recoveryd.secrets import REDACTOR, Redactor
+from recoveryd.secrets import redact, register
 from recoveryd.state import StateStore, iso, utcnow
 
 _FIRST_NUMBER = re.compile(r"\d+")
@@ -100,10 +100,10 @@ class DrillRunner:
         self.render_report = render_report
         self.operator = current_user()
         self.run_id = self._new_run_id()
-        local = Redactor(loaded.secrets)
+        register(*loaded.secrets)  # journal, state, logs and reports all mask them
         self.journal = Journal(
             journal_path(state_dir, self.run_id),
-            lambda text: REDACTOR.redact(local.redact(text)),
+            redact,
             clock=clock,
             listener=listener,
         )

@@ -31,7 +31,7 @@ from recoveryd.reports.model import (
     StopConditionRow,
     TimelineEntry,
 )
-from recoveryd.reports.redact import Redactor
+from recoveryd.secrets import Redactor
 
 # a failed objective or a broken record becomes an action item due this many days later
 ACTION_DUE_DAYS = 14

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from recoveryd.config import FilesystemTarget, S3Target
 from recoveryd.errors import StoreError
 from recoveryd.flow import TokenBucket
+from recoveryd.secrets import register
 from recoveryd.stores.base import ObjectStore
 from recoveryd.stores.filesystem import FilesystemStore
 from recoveryd.stores.wrappers import RetryingStore, RetryPolicy, ThrottledStore
@@ -132,6 +133,7 @@ def _read_credentials_file(name: str, path: Path) -> S3Credentials:
         raise StoreError(
             f"{where}: needs aws_access_key_id and aws_secret_access_key in its [default] section"
         )
+    register(key_id, secret)
     return S3Credentials(access_key_id=key_id, secret_access_key=secret)
 
 
