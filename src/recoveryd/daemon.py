@@ -34,7 +34,7 @@ from recoveryd import flow
 from recoveryd.audit import AuditLog
 from recoveryd.config import LoadedConfig, load_config
 from recoveryd.daemon_ops import AppOperations, app_available, drills_available
-from recoveryd.errors import ConfigError, ExitCode, RecoverydError
+from recoveryd.errors import ConfigError, ExitCode, KeyFileError, RecoverydError
 from recoveryd.jobs import JobRunner, JobServices, Operations
 from recoveryd.metrics import LEVELS, DaemonMetrics, Health, MetricsServer
 from recoveryd.notify import Alert, Notifier
@@ -237,6 +237,8 @@ class Daemon:
             return
         try:
             self.ops.prepare(cfg)
+        except (KeyFileError, ConfigError):
+            raise  # an unreadable or exposed key or secret: no job could run; exit 2
         except RecoverydError as exc:  # a store down now may be up at the first slot
             self.state.record_event("targets_not_ready", {"error": exc.message})
             log.warning("targets_not_ready", error=exc.message, note="jobs will retry")

@@ -12,6 +12,7 @@ the channel as configured.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -91,11 +93,12 @@ def _post(channel: WebhookNotify, alert: Alert, timeout: float) -> None:
     if not channel.url.startswith(("http://", "https://")):
         raise DeliveryError(f"notify webhook {redact(channel.url)}: not an http(s) URL")
     body = json.dumps(webhook_body(channel.format, alert), ensure_ascii=False).encode()
+    url, auth = _split_credentials(channel.url)
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "recoveryd"}
+    if auth:
+        headers["Authorization"] = auth
     req = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        channel.url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "recoveryd"},
+        url, data=body, method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
@@ -109,6 +112,22 @@ def _post(channel: WebhookNotify, alert: Alert, timeout: float) -> None:
         raise DeliveryError(
             f"notify webhook {redact(channel.url)}: unreachable ({reason})"
         ) from exc
+
+
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """`https://user:pw@host/...` -> the URL without them and a Basic Authorization value
+    (urllib would take `user:pw@host` for a host name)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), f"Basic {token}"
 
 
 def _mail(channel: EmailNotify, alert: Alert, timeout: float, password: str | None) -> None:

@@ -33,6 +33,7 @@ import configparser
 import contextlib
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -53,9 +54,10 @@ _SECRET_WORD = re.compile(
 _PLACE_SUFFIXES = ("_file", "_path", "_dir", "_ref", "-file", "-path", "-dir")
 
 # A secret-looking name as it appears in running text (environment assignment, DSN key).
+# Not `credential`: systemd's `LoadCredential=NAME:PATH` names a file, not a secret.
 _NAME = (
     r"[A-Za-z0-9_-]*(?:pass(?![A-Za-z])|password|passwd|passphrase|pwd|secret|token"
-    r"|api[_-]?key|access[_-]?key|private[_-]?key|credential)[A-Za-z0-9_-]*"
+    r"|api[_-]?key|access[_-]?key|private[_-]?key)[A-Za-z0-9_-]*"
 )
 _PATTERNS: tuple[re.Pattern[str], ...] = (
     # scheme://user:PASS@host (bounded, anchored: linear on long output without URIs)
@@ -224,8 +226,8 @@ def register_configured(settings: Any, base_dir: Path) -> None:
             with contextlib.suppress(ConfigError):
                 resolve_secret(value, base_dir)
         elif key == "credentials_file":
-            path = Path(value).expanduser()
-            register_ini_secrets(path if path.is_absolute() else base_dir / path)
+            with contextlib.suppress(ConfigError):
+                register_ini_secrets(secret_path(value, base_dir, setting=key))
 
 
 def register_ini_secrets(path: Path) -> None:
@@ -310,6 +312,15 @@ def _read(ref: str, base_dir: Path, setting: str) -> str:
                 f"{setting}: environment variable {name} is not set; export it or use a *_file"
             )
         return value
+    return _read_file(secret_path(ref, base_dir, setting=setting), setting, ref)
+
+
+def secret_path(ref: str, base_dir: Path, *, setting: str) -> Path:
+    """The file a `credential:NAME` reference or a path (relative to `base_dir`) names.
+
+    `credential:NAME` is `$CREDENTIALS_DIRECTORY/NAME`, the copy systemd hands over for
+    `LoadCredential=NAME:...`; ConfigError (exit 2) when the variable is unset or the
+    file is absent, naming the setting and the unit line to add."""
     if ref.startswith("credential:"):
         name = ref[len("credential:") :]
         if not _CRED_NAME.match(name):
@@ -317,17 +328,37 @@ def _read(ref: str, base_dir: Path, setting: str) -> str:
         cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
         if not cred_dir:
             raise ConfigError(
-                f"{setting}: {ref} needs $CREDENTIALS_DIRECTORY; load it with systemd "
-                "LoadCredential= or use a *_file"
+                f"{setting}: {ref} needs $CREDENTIALS_DIRECTORY, which systemd sets for a "
+                f"unit with LoadCredential={name}:PATH; outside systemd use a file path"
             )
-        return _read_file(Path(cred_dir) / name, setting, ref)
+        path = Path(cred_dir) / name
+        if not path.exists():
+            raise ConfigError(
+                f"{setting}: {ref}: no file {name} in $CREDENTIALS_DIRECTORY ({cred_dir}); "
+                f"add LoadCredential={name}:PATH to the unit"
+            )
+        return path
     path = Path(ref).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    return _read_file(path, setting, ref)
+    return path if path.is_absolute() else base_dir / path
+
+
+def refuse_world_readable(path: Path, what: str) -> None:
+    """ConfigError (exit 2) naming `path` when every user of the host may read it.
+
+    Group-readable is fine: `root:recoveryd 0640` is the documented mode."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # the read that follows names the problem
+    if mode & stat.S_IROTH:
+        raise ConfigError(
+            f"{what} {path} is readable by every user (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod o-rwx {path}` (root:recoveryd 0640 is enough for the service)"
+        )
 
 
 def _read_file(path: Path, setting: str, ref: str) -> str:
+    refuse_world_readable(path, f"{setting}: secret file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -336,7 +367,8 @@ def _read_file(path: Path, setting: str, ref: str) -> str:
         ) from None
     except PermissionError:
         raise ConfigError(
-            f"{setting}: secret file {ref} is not readable by this user; fix its owner or mode"
+            f"{setting}: secret file {ref} is not readable by this user; give it to the "
+            "service's group (root:recoveryd 0640) or hand it over with LoadCredential="
         ) from None
     except IsADirectoryError:
         raise ConfigError(f"{setting}: {ref} is a directory, not a secret file") from None

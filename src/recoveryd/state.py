@@ -10,6 +10,7 @@ way in: no secret is ever stored here.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -85,6 +86,22 @@ class Event:
     data: Mapping[str, Any]
 
 
+def own_like_parent(path: Path) -> None:
+    """Give a file root created in a service's directory to the directory's owner.
+
+    An operator running a command as root (`key generate`, `backup`) must not leave
+    `state.db` or `audit.jsonl` owned by root in `/var/lib/recoveryd`, where the
+    service user could no longer write them. Does nothing when not root."""
+    if os.geteuid() != 0:
+        return
+    try:
+        parent = path.parent.stat()
+        if path.stat().st_uid != parent.st_uid:
+            os.chown(path, parent.st_uid, parent.st_gid)
+    except OSError:
+        return  # absent (WAL files come and go) or not ours to change
+
+
 class StateStore:
     """Thread-safe access to `state_dir/state.db`."""
 
@@ -98,6 +115,8 @@ class StateStore:
         self._db.execute("pragma synchronous=full")
         self._db.execute("pragma busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            own_like_parent(self.dir / name)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
