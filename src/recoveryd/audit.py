@@ -121,22 +121,39 @@ class AuditLog:
         return list(self.chain.records())
 
 
-def _safe_record(log: AuditLog | None, **kwargs: Any) -> None:
+def _safe_record(log: AuditLog | None, **kwargs: Any) -> bool:
     if log is None:
-        return
+        return False
     try:
         log.record(origin="cli", **kwargs)
     except OSError as exc:
         get_logger(__name__).warning("audit_write_failed", path=str(log.path), error=str(exc))
+        return False
+    return True
 
 
-def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
+def _after_record(after: Callable[[], None] | None) -> None:
+    if after is None:
+        return
+    try:
+        after()
+    except Exception as exc:  # noqa: BLE001 - anchoring never changes a command's outcome
+        get_logger(__name__).info("anchor_not_written", error=str(exc))
+
+
+def run_command(
+    ctx: Any,
+    argv: Sequence[str],
+    call: Callable[[], int],
+    after: Callable[[], None] | None = None,
+) -> int:
     """The CLI's hook: run the command, then append its audit record to the configured state_dir.
 
     Without a loadable configuration there is no state_dir, hence no record
     (the command itself then fails with the configuration error). A read-only
     command leaves no record (and creates no directory) where state_dir does
-    not exist yet.
+    not exist yet. `after` runs once a record was appended (the CLI anchors the logs'
+    heads in the stores there).
     """
     command = command_of(ctx.args)
 
@@ -159,7 +176,7 @@ def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
     try:
         code = call()
     except BaseException as exc:
-        _safe_record(
+        appended = _safe_record(
             log_of(),
             command=command,
             args=argv,
@@ -168,8 +185,10 @@ def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
             exit_code=exit_code_of(exc),
             error=str(exc) or type(exc).__name__,
         )
+        if appended and not isinstance(exc, KeyboardInterrupt):
+            _after_record(after)
         raise
-    _safe_record(
+    appended = _safe_record(
         log_of(),
         command=command,
         args=argv,
@@ -177,6 +196,8 @@ def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
         result="ok" if code == 0 else "failed",
         exit_code=code,
     )
+    if appended:
+        _after_record(after)
     return code
 
 

@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = Context(args)
         # logs to stderr (the daemon reconfigures for stdout); every command is audited (SPEC §6)
         observe.configure_logging(ctx.log_level, daemon=False)
-        return audit.run_command(ctx, args_list, lambda: int(args.func(args, ctx)))
+        return audit.run_command(
+            ctx, args_list, lambda: int(args.func(args, ctx)), after=lambda: _anchor(ctx)
+        )
     except _UsageError as exc:
         output.error(str(exc))
         return int(ExitCode.USAGE)
@@ -142,6 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "for the traceback, and report it)"
         )
         return int(ExitCode.FAILED)
+
+
+def _anchor(ctx: Context) -> None:
+    """The heads of the audit log, journals and incident records, anchored in the stores
+    at the end of every command that appended to the audit log."""
+    from recoveryd.app.anchors import write_anchors
+
+    write_anchors(ctx.config)
 
 
 def install_signal_handlers() -> None:
