@@ -49,6 +49,7 @@ from recoveryd.state import StateStore, iso
 
 log = get_logger("recoveryd.daemon")
 ABORT_WAIT = 30.0  # after the grace period: how long cancelled jobs get to clean up
+ANCHOR_INTERVAL = 300.0  # log heads into the stores at least this often (promised: 10 min)
 
 
 def state_dir_of(cfg: LoadedConfig) -> Path:
@@ -290,6 +291,7 @@ class Daemon:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         self.notifier.flush()
+        self._anchor()
         self._finish()
         if self.signals.signum is not None:
             return int(ExitCode.INTERRUPTED)
@@ -332,6 +334,7 @@ class Daemon:
             self.metrics_server.start()
             log.info("metrics_listening", address=self.metrics_server.address)
         self.scheduler.add_internal("monitor", self.monitor, self._monitor_interval(cfg))
+        self.scheduler.add_internal("anchor", self._anchor, ANCHOR_INTERVAL)
         self.scheduler.start()
         self.notifier.start()
         self.watchdog = Watchdog(self.sd, self._alive)
@@ -502,6 +505,13 @@ class Daemon:
         self.metrics.notify_dropped.inc(count)
         self.state.record_event("notify_dropped", {"count": count})
 
+    def _anchor(self) -> None:
+        """The heads of the local logs into the stores: every ANCHOR_INTERVAL and at the end."""
+        try:
+            self.ops.anchor(self.services.config)
+        except Exception as exc:  # noqa: BLE001 - anchoring never stops the daemon
+            log.warning("anchor_failed", error=str(exc))
+
     def _dispatch(self, spec: JobSpec) -> None:
         self.runner(spec)
 
@@ -528,6 +538,7 @@ class Daemon:
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.notifier.stop()
+        self._anchor()
         self._finish()
         log.info("daemon_stopped", signal=signame)
         return int(ExitCode.OK)

@@ -175,6 +175,11 @@ class AppOperations:
             repo = app.open_repository(cfg, target, create=True)
             repo.store.close()
 
+    def anchor(self, cfg: LoadedConfig) -> None:
+        """Anchor the heads of the audit log, journals and incident records in the stores."""
+        anchors = _module("recoveryd.app.anchors", "anchoring logs")
+        anchors.write_anchors(cfg)
+
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         """Newest snapshot end time per source, from the stores (the source of truth)."""
         app = _module("recoveryd.app", "listing snapshots")

@@ -90,6 +90,10 @@ class Operations(Protocol):
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]: ...
 
+    def anchor(self, cfg: LoadedConfig) -> None:
+        """Anchor the heads of the local logs in the stores (never raises for a store)."""
+        ...
+
 
 class SourceLocks:
     """One lock per source; prune takes them all (in name order, so no deadlock)."""

@@ -32,6 +32,7 @@ class FakeOps:
         self.block.set()
         self.entered = threading.Event()
         self.snapshots: dict[str, datetime] = {}
+        self.anchors = 0
         self.lock = threading.Lock()
 
     def _call(self, kind: str, name: str | None) -> Outcome:
@@ -65,6 +66,10 @@ class FakeOps:
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         return dict(self.snapshots)
+
+    def anchor(self, cfg: LoadedConfig) -> None:
+        with self.lock:
+            self.anchors += 1
 
 
 class ScriptedAdmission(flow.AlwaysAdmit):
