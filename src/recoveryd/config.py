@@ -121,6 +121,7 @@ class _SourceBase(Model):
 class PostgresSource(_SourceBase):
     kind: Literal["postgresql"]
     dsn: str
+    mode: Literal["logical", "physical"] = "logical"  # pg_dump, or pg_basebackup (PITR base)
     password_file: str | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
 

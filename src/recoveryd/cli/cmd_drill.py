@@ -144,6 +144,7 @@ def _progress(as_json: bool) -> Any:
 
 
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.app.reporting import report_writer
     from recoveryd.drills.api import run_playbook
 
     cfg = _config(args, ctx)
@@ -158,6 +159,7 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
             cancel=cancel,
             state_dir=Path(args.state_dir) if args.state_dir else None,
             listener=_progress(ctx.json),
+            report=report_writer(cfg),
         )
     if ctx.json:
         output.emit_json(result.to_json())

@@ -20,7 +20,7 @@ from recoveryd.drills.history import RunSummary, list_runs
 from recoveryd.drills.loader import load_playbook
 from recoveryd.drills.models import Playbook
 from recoveryd.drills.restore_drill import run_restore_drill
-from recoveryd.drills.result import DrillResult
+from recoveryd.drills.result import DrillResult, ReportWriter
 from recoveryd.drills.runner import DrillRunner
 from recoveryd.errors import ConfigError
 
@@ -63,6 +63,7 @@ def run_playbook(
     cancel: threading.Event | None = None,
     state_dir: Path | None = None,
     listener: Callable[[dict[str, Any]], None] | None = None,
+    report: ReportWriter | None = None,
 ) -> DrillResult:
     """Validate, then run the playbook (see `runner.py` for the order of a run)."""
     loaded = load_playbook(playbook, cfg, vars=vars)
@@ -74,5 +75,6 @@ def run_playbook(
         dry_run=dry_run,
         cancel=cancel,
         listener=listener,
+        report=report,
     )
     return runner.run()

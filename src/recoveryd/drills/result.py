@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,11 @@ from typing import Literal
 from recoveryd.errors import ExitCode
 
 RunStatus = Literal["passed", "failed", "aborted"]
+
+ReportWriter = Callable[[Path, str, Sequence[str]], Path]
+"""Writes the report of run `run_id` (2nd) kept in `state_dir` (1st), masking `secrets`
+(3rd), and returns its path. Injected by the CLI and the daemon, which choose the format
+and language: the drill runner renders nothing itself."""
 
 
 @dataclass(frozen=True)

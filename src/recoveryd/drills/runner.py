@@ -34,7 +34,7 @@ from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
 from recoveryd.drills.lock import DrillLock
 from recoveryd.drills.models import LoadedPlaybook, Playbook, Step
-from recoveryd.drills.result import DrillResult, RunStatus
+from recoveryd.drills.result import DrillResult, ReportWriter, RunStatus
 from recoveryd.drills.steps import pressure
 from recoveryd.drills.steps.base import Outcome, Status, StepContext
 from recoveryd.drills.steps.dispatch import describe, execute
@@ -81,7 +81,7 @@ class DrillRunner:
         cancel: threading.Event | None = None,
         clock: Callable[[], datetime] = utcnow,
         listener: Callable[[dict[str, Any]], None] | None = None,
-        render_report: bool = True,
+        report: ReportWriter | None = None,
         run_kind: str = "drill",
         run_source: str | None = None,
     ) -> None:
@@ -97,7 +97,7 @@ class DrillRunner:
         self.abort = threading.Event()  # set by stop conditions or the external cancel
         self.clock = clock
         self.listener = listener
-        self.render_report = render_report
+        self.report = report
         self.operator = current_user()
         self.run_id = self._new_run_id()
         register(*loaded.secrets)  # journal, state, logs and reports all mask them
@@ -594,19 +594,10 @@ class DrillRunner:
         )
 
     def _with_report(self, result: DrillResult) -> DrillResult:
-        if not self.render_report:
+        if self.report is None:
             return result
         try:
-            from recoveryd.reports import render_run_report
-        except ImportError:
-            return result
-        try:
-            config = self.cfg.config if self.cfg is not None else None
-            lang = config.language if config is not None else "en"
-            path = render_run_report(
-                self.state_dir, self.run_id, fmt="html", lang=lang, config=config,
-                secrets=self.loaded.secrets,
-            )  # fmt: skip
+            path = self.report(self.state_dir, self.run_id, tuple(self.loaded.secrets))
         except Exception:  # noqa: BLE001 - the run is journaled; `recoveryd report` can retry
             return result
         return DrillResult(**{**result.__dict__, "report": path})

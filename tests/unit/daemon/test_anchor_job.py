@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recoveryd import daemon
-from recoveryd.daemon import Daemon
+from recoveryd.daemon import service as daemon
+from recoveryd.daemon.service import Daemon
 from tests.unit.daemon.helpers import FakeOps, write_config
 
 NOW = datetime(2026, 11, 23, 12, 30, tzinfo=UTC)
