@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd import demo_data
+from recoveryd.demo import data as demo_data
 from tests.e2e.conftest import Deployment
 from tests.fixtures.objectstores import TargetSpec
 
