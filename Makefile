@@ -19,7 +19,7 @@ DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 # rendering loads at import time.
 RUN_DEB_PACKAGES := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
 
-.PHONY: run test lint typecheck unit integration bench deps-deb deps-deb-run venv clean
+.PHONY: run test test-faults lint typecheck unit integration bench deps-deb deps-deb-run venv clean
 
 # deps-deb-run first: on a fresh Debian 12, `python3 -m venv` needs python3-venv.
 $(STAMP): pyproject.toml | deps-deb-run
@@ -50,6 +50,11 @@ typecheck: $(STAMP)
 
 test: deps-deb $(STAMP) lint typecheck
 	$(BIN)/pytest -q
+
+# The failover drill interrupted at every step boundary and in the middle of every step
+# (`make test` runs a seeded subset); RECOVERYD_FAULT_SEED changes the seed.
+test-faults: deps-deb $(STAMP)
+	RECOVERYD_FAULTS=all $(BIN)/pytest -q tests/integration/drills/test_pg_failover_interrupts.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -24,18 +24,21 @@ if TYPE_CHECKING:
 
 
 STALE_UPLOADS_AFTER = timedelta(hours=24)
-"""An unfinished S3 multipart upload older than this is debris of an interrupted write."""
+"""An unfinished S3 multipart upload, or a `.tmp-*` file in a filesystem store, older than
+this is debris of an interrupted write (a killed backup or copy)."""
 
 
 @dataclass(frozen=True)
 class PruneReport:
     """What prune did (or would do) on each target; `aborted_uploads`: stale multipart
-    uploads aborted per S3 target (none in a dry run)."""
+    uploads aborted per S3 target, `removed_temp_objects`: stale `.tmp-*` files removed per
+    filesystem target (none in a dry run)."""
 
     dry_run: bool
     targets: tuple[TargetPruneReport, ...]
     aborted_uploads: Mapping[str, int] = field(default_factory=dict)
     deleted_wal: Mapping[str, int] = field(default_factory=dict)  # WAL files per target
+    removed_temp_objects: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -45,6 +48,7 @@ class PruneReport:
                     **t.to_json(),
                     "aborted_uploads": self.aborted_uploads.get(t.target, 0),
                     "deleted_wal": self.deleted_wal.get(t.target, 0),
+                    "removed_temp_objects": self.removed_temp_objects.get(t.target, 0),
                 }
                 for t in self.targets
             ],
@@ -75,7 +79,8 @@ def prune(
     stale_uploads_after: timedelta = STALE_UPLOADS_AFTER,
 ) -> PruneReport:
     """Apply each source's retention on each of its targets, then delete unreferenced data,
-    then (not in a dry run) abort S3 multipart uploads started over `stale_uploads_after` ago.
+    then (not in a dry run) abort S3 multipart uploads started over `stale_uploads_after` ago
+    and remove the `.tmp-*` files of filesystem stores older than that.
 
     Snapshots of sources no longer in the configuration are kept (never delete
     what nobody decided to delete).
@@ -83,6 +88,7 @@ def prune(
     reports: list[TargetPruneReport] = []
     aborted: dict[str, int] = {}
     wal: dict[str, int] = {}
+    temp: dict[str, int] = {}
     st = wiring.state(cfg)
     try:
         with existing_repositories(cfg) as repos:
@@ -98,6 +104,8 @@ def prune(
                     wal[repo.name] = prune_wal(repo, dry_run=dry_run)
                     if not dry_run and isinstance(cfg.config.targets[repo.name], S3Target):
                         aborted[repo.name] = _abort_stale_uploads(repo.store, stale_uploads_after)
+                    elif not dry_run:
+                        temp[repo.name] = _remove_stale_temp(repo.store, stale_uploads_after)
                 except BaseException as exc:
                     st.end_run(run, "failed", error=str(exc)[:500])
                     raise
@@ -110,12 +118,24 @@ def prune(
                         "deleted_objects": rep.deleted_objects,
                         "aborted_uploads": aborted.get(repo.name, 0),
                         "deleted_wal": wal[repo.name],
+                        "removed_temp_objects": temp.get(repo.name, 0),
                     },
                 )
                 reports.append(rep)
     finally:
         st.close()
-    return PruneReport(dry_run, tuple(reports), aborted, wal)
+    return PruneReport(dry_run, tuple(reports), aborted, wal, temp)
+
+
+def _remove_stale_temp(store: ObjectStore, older_than: timedelta) -> int:
+    """Remove the stale `.tmp-*` files of a filesystem store (under its wrappers)."""
+    from recoveryd.stores.filesystem import FilesystemStore
+    from recoveryd.stores.wrappers import innermost
+
+    inner = innermost(store)
+    if not isinstance(inner, FilesystemStore):
+        return 0
+    return inner.remove_stale_temp_files(older_than)
 
 
 def _abort_stale_uploads(store: ObjectStore, older_than: timedelta) -> int:

@@ -180,5 +180,7 @@ def _anchor(ctx: Context) -> None:
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM behaves like SIGINT in CLI commands: clean stop, exit 130."""
+    """SIGTERM and SIGHUP (the terminal closed) behave like SIGINT in CLI commands: clean
+    stop, nothing left behind, exit 130. The daemon replaces them with its own."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.default_int_handler)

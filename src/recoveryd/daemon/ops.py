@@ -77,8 +77,9 @@ def drill_outcome(result: Any) -> Outcome:
     }
     if status == "passed" and met:
         return Outcome("ok", details=details)
-    if status == "aborted":
-        return Outcome("aborted", error=f"drill {details['run_id']} was aborted", details=details)
+    if status in ("aborted", "interrupted"):  # a stop condition; the daemon stopping
+        error = f"drill {details['run_id']} was {status}"
+        return Outcome("aborted", error=error, details=details)
     if status == "passed":
         return Outcome(
             "objective_missed",

@@ -9,7 +9,8 @@ from typing import Literal
 
 from recoveryd.errors import ExitCode
 
-RunStatus = Literal["passed", "failed", "aborted"]
+# aborted: a stop condition stopped the run; interrupted: a signal (or the caller) did
+RunStatus = Literal["passed", "failed", "aborted", "interrupted"]
 
 ReportWriter = Callable[[Path, str, Sequence[str]], Path]
 """Writes the report of run `run_id` (2nd) kept in `state_dir` (1st), masking `secrets`

@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.fixtures.pgarchive import Archive, archived_through, setup_archive, switch
 from tests.fixtures.pgcluster import PG_BIN, as_postgres
 from tests.fixtures.postgres import free_port
+from tests.fixtures.sshd import SshServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -304,3 +306,28 @@ def test_asynchronous_archiving_acknowledges_only_stored_segments(tmp_path: Path
         if a is not None:
             a.pg_ctl(a.data, "-m", "immediate", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_base_backup_over_ssh(archive: Archive, sshd_server: SshServer) -> None:
+    """A `mode: physical` source with `via_ssh` runs pg_basebackup on the database host
+    over SSH (host key checked) and streams the tar back; the base backup restores and
+    starts as a consistent cluster."""
+    a = archive
+    doc = yaml.safe_load(a.config.read_text())
+    doc["hosts"] = {"db1": sshd_server.host("root").model_dump(mode="json")}
+    doc["sources"]["registry"]["via_ssh"] = "db1"
+    a.config.write_text(yaml.safe_dump(doc))
+    a.sql(a.port, "create table citizens as select g as id from generate_series(1, 3000) g")
+    cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
+    backup = subprocess.run([*cli, "--json", "backup", "registry"], capture_output=True, text=True)
+    assert backup.returncode == 0, backup.stderr
+    listing = subprocess.run([*cli, "--json", "snapshots"], capture_output=True, text=True)
+    (snap,) = [s["id"] for s in json.loads(listing.stdout)]
+    restored = a.root / "restored"
+    done = subprocess.run(
+        [*cli, "restore", snap, "--to", str(restored)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    a.start(restored, port)
+    assert a.sql(port, "select count(*) from citizens") == [(3000,)]
