@@ -252,7 +252,8 @@ class ConfigSummary:
 
 def check_config(cfg: LoadedConfig) -> ConfigSummary:
     """Beyond parsing: every secret reference resolves, every schedule expression parses
-    (backups, verifies, restore drills, drills, prune), every playbook named validates.
+    (backups, verifies, restore drills, drills, prune), every playbook named validates, every
+    approver's public key reads.
 
     Raises ConfigError (exit 2) for what would make an operation fail; returns
     warnings for what an operator should know (no key file yet).
@@ -285,7 +286,15 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
     playbooks = _playbooks(cfg)
     for key, ref, variables in playbooks:
         _check_playbook(cfg, key, ref, variables)
+    _check_approvers(cfg)
     return ConfigSummary(len(playbooks), tuple(warnings))
+
+
+def _check_approvers(cfg: LoadedConfig) -> None:
+    """Every approver's public key (or key file) reads as an Ed25519 key."""
+    from recoveryd.drills.api import approver_keys
+
+    approver_keys(cfg)
 
 
 def _reference_only(ref: str, setting: str) -> None:

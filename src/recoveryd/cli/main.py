@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "status": "cmd_status",
     "audit": "cmd_audit",
     "drill": "cmd_drill",
+    "approver": "cmd_approver",
     "report": "cmd_report",
     "incident": "cmd_incident",
     "wal-push": "cmd_wal",

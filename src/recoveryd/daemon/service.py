@@ -42,6 +42,7 @@ from recoveryd.daemon.runtime import STATUS_FILE, DaemonLock, StatusFile
 from recoveryd.daemon.schedule import JobSpec, Scheduler, build_trigger, plan_jobs
 from recoveryd.daemon.sdnotify import Notifier as SdNotifier
 from recoveryd.daemon.sdnotify import Watchdog
+from recoveryd.daemon.streams import StreamSupervisor
 from recoveryd.errors import ConfigError, ExitCode, KeyFileError, RecoverydError
 from recoveryd.observe import get_logger
 from recoveryd.secrets import resolve_secret
@@ -117,6 +118,7 @@ class Daemon:
         self.started = clock()
         self.unavailable: list[str] = []
         self.governor: Any = None
+        self.streams: StreamSupervisor | None = None
         self.metrics_server: MetricsServer | None = None
         self._overdue: set[str] = set()
         self._state = "starting"
@@ -337,6 +339,8 @@ class Daemon:
         self.scheduler.add_internal("anchor", self._anchor, ANCHOR_INTERVAL)
         self.scheduler.start()
         self.notifier.start()
+        self.streams = StreamSupervisor(cfg, self.notifier.notify)
+        self.streams.start()
         self.watchdog = Watchdog(self.sd, self._alive)
         self.watchdog.start()
 
@@ -442,6 +446,8 @@ class Daemon:
                       source=name)
             )  # fmt: skip
         self._overdue = overdue
+        if self.streams is not None:
+            self.streams.check()
         self.metrics.heartbeat_age.set(self.scheduler.heartbeat_age())
         self.metrics.level.set(LEVELS.get(self.admission.level(), 0))
         self._write_status()
@@ -534,6 +540,8 @@ class Daemon:
             if not self.runner.wait_idle(ABORT_WAIT):
                 log.error("shutdown_jobs_left", running=sorted(self.runner.running()))
         self.scheduler.shutdown()
+        if self.streams is not None:
+            self.streams.close()
         self.watchdog.stop()
         if self.metrics_server is not None:
             self.metrics_server.stop()

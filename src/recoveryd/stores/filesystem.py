@@ -20,7 +20,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError
@@ -107,10 +107,14 @@ class FilesystemStore:
                     yield from self._walk(Path(entry.path), key + "/", prefix)
             elif entry.is_file() and key.startswith(prefix):
                 try:
-                    size = entry.stat().st_size
+                    st = entry.stat()
                 except FileNotFoundError:
                     continue  # deleted while listing
-                yield ObjectInfo(key=key, size=size)
+                yield ObjectInfo(
+                    key=key,
+                    size=st.st_size,
+                    modified=datetime.fromtimestamp(st.st_mtime, UTC),
+                )
 
     # ------------------------------------------------------------------ writes
 

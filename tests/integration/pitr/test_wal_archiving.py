@@ -124,7 +124,8 @@ def test_a_segment_not_archived_is_exit_1_and_a_damaged_one_exit_3(archive: Arch
 
 def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None:
     """`recoveryd backup` of a `mode: physical` source streams a base backup into the
-    repository; `recoveryd restore SOURCE --time T --to DIR` picks the newest one before T,
+    repository; `status --json` shows the window it can be recovered to and the archive
+    lag; `recoveryd restore SOURCE --time T --to DIR` picks the newest one before T,
     writes the recovery settings, and the server started on DIR holds exactly the rows
     committed before T — not the rows written later, nor the damage done after."""
     a = archive
@@ -140,6 +141,13 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     archived_through(a, switch(a))
     later = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
     assert later.returncode == 0, later.stderr  # after the target: must not be chosen
+    status = subprocess.run([*cli, "--json", "status"], capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    entry = json.loads(status.stdout)["sources"]["registry"]
+    window = entry["recoverable"]
+    assert window["from"] is not None and window["to"] is not None
+    assert window["from"] <= window["to"]
+    assert isinstance(entry["archive_lag_s"], float | int)
 
     restored = a.root / "restored"
     done = subprocess.run(
@@ -331,3 +339,33 @@ def test_a_base_backup_over_ssh(archive: Archive, sshd_server: SshServer) -> Non
     port = free_port()
     a.start(restored, port)
     assert a.sql(port, "select count(*) from citizens") == [(3000,)]
+
+
+def test_the_daemon_streams_wal_of_sources_that_ask_for_it(archive: Archive) -> None:
+    """A source with `wal: {stream: true}` has its WAL streamed by the daemon while it
+    runs: a segment closed on the server is archived without archive_command's help (the
+    daemon's own objects), and SIGTERM stops the stream with the daemon (exit 0)."""
+    from tests.integration.daemon.proc import DaemonProcess
+
+    a = archive
+    doc = yaml.safe_load(a.config.read_text())
+    doc["sources"]["registry"]["wal"] = {"stream": True}
+    doc["sources"]["registry"]["schedule"] = "0 3 * * *"
+    a.config.write_text(yaml.safe_dump(doc))
+    a.sql(a.port, "alter system set archive_command = '/bin/false'")
+    a.sql(a.port, "select pg_reload_conf()")
+    daemon = DaemonProcess(a.config, a.root / "state").start()
+    try:
+        spool = a.root / "state" / "wal-stream" / "registry"
+        deadline = time.monotonic() + 120
+        while not list(spool.glob("*.partial")):
+            assert time.monotonic() < deadline, daemon.log_path.read_text()[-3000:]
+            time.sleep(0.1)
+        a.sql(a.port, "create table streamed as select g from generate_series(1, 10000) g")
+        segment = switch(a)
+        stored = a.store / "wal" / "registry" / segment
+        while not stored.exists():
+            assert time.monotonic() < deadline, daemon.log_path.read_text()[-3000:]
+            time.sleep(0.1)
+    finally:
+        assert daemon.stop() == 0
