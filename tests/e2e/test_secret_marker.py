@@ -214,6 +214,7 @@ def test_a_marker_secret_never_appears_in_any_output_log_journal_report_state_or
         return proc.stdout
 
     run("key", "generate")
+    run("init")
     run("config", "check", ok=(0, 1, 2))
     good = ["by_file", "by_dsn", "by_env", "by_cred"]
     run("backup", *good)

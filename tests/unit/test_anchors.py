@@ -31,6 +31,7 @@ def site(tmp_path: Path) -> Path:
         f"sources: {{reg: {{kind: sqlite, path: {db}, targets: [local]}}}}\n"
     )
     assert main(["--config", str(conf), "key", "generate"]) == 0
+    assert main(["--config", str(conf), "init"]) == 0
     assert main(["--config", str(conf), "backup"]) == 0
     return conf
 

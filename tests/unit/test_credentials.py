@@ -50,6 +50,7 @@ def test_the_key_file_is_read_from_the_credentials_directory(
     assert _cli(conf, *KEY_GENERATE, "--out", str(original)) == 0
     (creds / "master.key").write_bytes(original.read_bytes())
     (creds / "master.key").chmod(0o400)
+    assert _cli(conf, "init") == 0
     assert _cli(conf, "backup") == 0
     assert _cli(conf, "--json", "snapshots") == 0
     assert '"reg"' in capsys.readouterr().out
@@ -100,6 +101,7 @@ def test_a_key_file_readable_by_every_user_is_refused(
     conf = _deploy(tmp_path, str(key))
     assert _cli(conf, *KEY_GENERATE) == 0
     key.chmod(mode)
+    assert _cli(conf, "init") == code
     capsys.readouterr()
     assert _cli(conf, "backup") == code
     if code:

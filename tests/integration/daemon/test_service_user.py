@@ -152,6 +152,11 @@ def _generate_key(inst: Install) -> None:
     done = inst.as_root("key", "generate", "--out", str(inst.key))
     assert done.returncode == 0, done.stderr
     _own(inst.key, "root", inst.user, 0o640)
+    done = inst.as_root("init", env={"CREDENTIALS_DIRECTORY": str(inst.key.parent)})
+    assert done.returncode == 0, done.stderr
+    _own(inst.state / "store", inst.user, inst.user, 0o750)
+    for path in (inst.state / "store").rglob("*"):
+        shutil.chown(path, inst.user, inst.user)
 
 
 def _snapshots(inst: Install, env: dict[str, str] | None = None) -> list[dict[str, object]]:
