@@ -32,6 +32,7 @@ from recoveryd.configtypes import (
     TimeZone,
 )
 from recoveryd.errors import ConfigError, problems_error
+from recoveryd.secrets import register_configured
 
 DEFAULT_CONFIG_PATH = "/etc/recoveryd/recoveryd.yaml"
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -320,6 +321,9 @@ class EmailNotify(Model):
     to: list[Email] = Field(min_length=1)
     smtp: ServerAddress
     sender: Email = "recoveryd@localhost"
+    user: str | None = None  # SMTP AUTH user; with `password`
+    password: str | None = None  # a reference: env:NAME, credential:NAME or a file
+    starttls: bool = False
     on: list[NotifyEvent] = Field(default_factory=_default_events)
 
 
@@ -420,6 +424,8 @@ def load_config(path: str | Path | None = None) -> LoadedConfig:
     problems += _paths_of_the_right_kind(config, doc, cfg_path.parent)
     if problems:
         raise problems_error(problems)
+    # every secret it refers to is masked from now on, even where this process never uses it
+    register_configured(config.model_dump(mode="json"), cfg_path.parent)
     return LoadedConfig(config, cfg_path, doc)
 
 

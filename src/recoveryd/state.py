@@ -3,11 +3,14 @@
 Every long operation is a run (kind, source, target, start, end, result,
 bytes, error); everything else worth showing later — level changes, deferrals,
 alerts, drill milestones — is an event. Reports and `status` read from here.
+Errors, details and event data pass the one redactor (`recoveryd.secrets`) on the
+way in: no secret is ever stored here.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from recoveryd.secrets import redact, redact_tree
 
 SCHEMA = """
 create table if not exists runs (
@@ -81,6 +86,22 @@ class Event:
     data: Mapping[str, Any]
 
 
+def own_like_parent(path: Path) -> None:
+    """Give a file root created in a service's directory to the directory's owner.
+
+    An operator running a command as root (`key generate`, `backup`) must not leave
+    `state.db` or `audit.jsonl` owned by root in `/var/lib/recoveryd`, where the
+    service user could no longer write them. Does nothing when not root."""
+    if os.geteuid() != 0:
+        return
+    try:
+        parent = path.parent.stat()
+        if path.stat().st_uid != parent.st_uid:
+            os.chown(path, parent.st_uid, parent.st_gid)
+    except OSError:
+        return  # absent (WAL files come and go) or not ours to change
+
+
 class StateStore:
     """Thread-safe access to `state_dir/state.db`."""
 
@@ -94,6 +115,8 @@ class StateStore:
         self._db.execute("pragma synchronous=full")
         self._db.execute("pragma busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            own_like_parent(self.dir / name)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -145,8 +168,8 @@ class StateStore:
                     bytes_read,
                     bytes_stored,
                     snapshot_id,
-                    error,
-                    json.dumps(dict(details or {}), default=str),
+                    redact(error) if error else error,
+                    json.dumps(redact_tree(dict(details or {})), default=str),
                     run_id,
                 ),
             )
@@ -162,7 +185,12 @@ class StateStore:
         with self._tx() as db:
             cur = db.execute(
                 "insert into events(time, kind, source, data) values (?, ?, ?, ?)",
-                (iso(at or utcnow()), kind, source, json.dumps(dict(data or {}), default=str)),
+                (
+                    iso(at or utcnow()),
+                    kind,
+                    source,
+                    json.dumps(redact_tree(dict(data or {})), default=str),
+                ),
             )
             return int(cur.lastrowid or 0)
 

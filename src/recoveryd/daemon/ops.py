@@ -184,6 +184,11 @@ class AppOperations:
             repo = app.open_repository(cfg, target)
             repo.store.close()
 
+    def anchor(self, cfg: LoadedConfig) -> None:
+        """Anchor the heads of the audit log, journals and incident records in the stores."""
+        anchors = _module("recoveryd.app.anchors", "anchoring logs")
+        anchors.write_anchors(cfg)
+
     def replicate(self, cfg: LoadedConfig) -> Outcome:
         """Copy snapshots to the targets of their source that lack them (after a degraded
         backup); a target still unreachable fails the job, to be retried at its next slot."""

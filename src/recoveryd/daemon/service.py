@@ -44,12 +44,14 @@ from recoveryd.daemon.schedule import JobSpec, Scheduler, plan_jobs
 from recoveryd.daemon.sdnotify import Notifier as SdNotifier
 from recoveryd.daemon.sdnotify import Watchdog
 from recoveryd.daemon.streams import StreamSupervisor
-from recoveryd.errors import ConfigError, ExitCode, RecoverydError
+from recoveryd.errors import ConfigError, ExitCode, KeyFileError, RecoverydError
 from recoveryd.observe import get_logger
+from recoveryd.secrets import resolve_secret
 from recoveryd.state import StateStore, iso
 
 log = get_logger("recoveryd.daemon.service")
 ABORT_WAIT = 30.0  # after the grace period: how long cancelled jobs get to clean up
+ANCHOR_INTERVAL = 300.0  # log heads into the stores at least this often (promised: 10 min)
 
 
 def state_dir_of(cfg: LoadedConfig) -> Path:
@@ -113,7 +115,10 @@ class Daemon:
         self.status_file = StatusFile(state_dir / STATUS_FILE)
         self.metrics = DaemonMetrics(self.clock)
         self.notifier = Notifier(
-            cfg.config.notify, state_dir / "spool", on_drop=self._spool_dropped
+            cfg.config.notify,
+            state_dir / "spool",
+            on_drop=self._spool_dropped,
+            secret=lambda ref: resolve_secret(ref, cfg.path.parent, setting="notify.password"),
         )
         if lock.previous_pid:
             log.warning("stale_lock_taken_over", previous_pid=lock.previous_pid)
@@ -206,6 +211,8 @@ class Daemon:
             return
         try:
             self.ops.prepare(cfg)
+        except (KeyFileError, ConfigError):
+            raise  # an unreadable or exposed key or secret: no job could run; exit 2
         except RecoverydError as exc:  # a store down now may be up at the first slot
             self.state.record_event("targets_not_ready", {"error": exc.message})
             log.warning("targets_not_ready", error=exc.message, note="jobs will retry")
@@ -252,6 +259,7 @@ class Daemon:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         self.notifier.flush()
+        self._anchor()
         self._finish()
         if self.signals.signum is not None:
             return int(ExitCode.INTERRUPTED)
@@ -294,6 +302,7 @@ class Daemon:
             self.metrics_server.start()
             log.info("metrics_listening", address=self.metrics_server.address)
         self.scheduler.add_internal("monitor", self.monitor, self._monitor_interval(cfg))
+        self.scheduler.add_internal("anchor", self._anchor, ANCHOR_INTERVAL)
         self.scheduler.start()
         self.notifier.start()
         self.streams = StreamSupervisor(cfg, self.notifier.notify)
@@ -468,6 +477,13 @@ class Daemon:
         self.metrics.notify_dropped.inc(count)
         self.state.record_event("notify_dropped", {"count": count})
 
+    def _anchor(self) -> None:
+        """The heads of the local logs into the stores: every ANCHOR_INTERVAL and at the end."""
+        try:
+            self.ops.anchor(self.services.config)
+        except Exception as exc:  # noqa: BLE001 - anchoring never stops the daemon
+            log.warning("anchor_failed", error=str(exc))
+
     def _dispatch(self, spec: JobSpec) -> None:
         self.runner(spec)
 
@@ -496,6 +512,7 @@ class Daemon:
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.notifier.stop()
+        self._anchor()
         self._finish()
         log.info("daemon_stopped", signal=signame)
         return int(ExitCode.OK)

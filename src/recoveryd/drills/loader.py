@@ -36,9 +36,9 @@ from recoveryd.drills.models import (
 )
 from recoveryd.drills.steps.sql import engine_of
 from recoveryd.errors import ConfigError, problems_error
+from recoveryd.secrets import embedded_secrets, is_secret_name, register
 
 _ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-_SECRET_NAME = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
 _SECTIONS = ("preflight", "steady_state", "stop_conditions", "steps")
 _STEP_KEYS = frozenset(Step.model_fields)
 _MAX_INCLUDE_DEPTH = 8
@@ -113,8 +113,9 @@ def _load(
         book, rdoc, cfg, variables, builtins, base, (*stack, real), hosts, known
     )
     warnings = _cross_check(book, rdoc, hosts, cfg)
-    secrets = [v for k, v in variables.items() if _is_secret_name(k) and v]
+    secrets = [v for k, v in variables.items() if is_secret_name(k) and v]
     secrets += [v for v in _step_secrets(book) if v not in secrets]
+    register(*secrets)
     return LoadedPlaybook(
         playbook=book,
         path=str(path),
@@ -127,26 +128,21 @@ def _load(
     )
 
 
-_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
-
-
 def _step_secrets(book: Playbook) -> list[str]:
     """Values written into the playbook itself under a secret-looking name: a command's
-    `env` (`API_TOKEN: ...`) and HTTP headers (`Authorization`, `Cookie`, `X-Auth-Token`)."""
+    `env` (`API_TOKEN: ...`), HTTP headers (`Authorization`, `Cookie`, `X-Auth-Token`) and
+    passwords inside request URLs."""
     found: list[str] = []
 
     def http(request: HttpRequest | None) -> None:
         if request is not None:
-            found.extend(
-                v
-                for k, v in request.headers.items()
-                if v and (k.lower() in _SECRET_HEADERS or _is_secret_name(k))
-            )
+            found.extend(v for k, v in request.headers.items() if v and is_secret_name(k))
+            found.extend(embedded_secrets(request.url))
 
     def step(s: Step | None) -> None:
         if s is None:
             return
-        found.extend(v for k, v in s.env.items() if v and _is_secret_name(k))
+        found.extend(v for k, v in s.env.items() if v and is_secret_name(k))
         http(s.http)
         if s.wait is not None:
             http(s.wait.http)
@@ -157,11 +153,6 @@ def _step_secrets(book: Playbook) -> list[str]:
         for s in group:
             step(s)
     return found
-
-
-def _is_secret_name(name: str) -> bool:
-    """`db_password`, `api_token`: yes; `password_file` (a path to the secret): no."""
-    return bool(_SECRET_NAME.search(name)) and not name.endswith(("_file", "_path", "_dir"))
 
 
 def _absolute(host: Host, base: Path) -> Host:
