@@ -50,7 +50,9 @@ def test_any_flipped_bit_is_detected(
     """Flipping any one bit of an envelope (header, nonce, ciphertext or tag) makes it
     fail to parse or to authenticate; it never opens to other bytes."""
     campaign.add("inputs")
-    blob = crypto.seal(plaintext, key=KEY[cid], key_id=b"k" * 8, cid=cid, otype=ObjectType.CONFIG, name=name)
+    blob = crypto.seal(
+        plaintext, key=KEY[cid], key_id=b"k" * 8, cid=cid, otype=ObjectType.CONFIG, name=name
+    )
     bit = data.draw(st.integers(0, len(blob) * 8 - 1))
     damaged = bytearray(blob)
     damaged[bit // 8] ^= 1 << (bit % 8)
@@ -64,7 +66,9 @@ def test_an_object_moved_to_another_name_is_detected(
 ) -> None:
     """An envelope is bound to its object key: read under any other key it fails."""
     campaign.add("inputs")
-    blob = crypto.seal(plaintext, key=KEY[cid], key_id=b"k" * 8, cid=cid, otype=ObjectType.CHUNK, name=name)
+    blob = crypto.seal(
+        plaintext, key=KEY[cid], key_id=b"k" * 8, cid=cid, otype=ObjectType.CHUNK, name=name
+    )
     if other == name:
         return
     with pytest.raises(EnvelopeError):

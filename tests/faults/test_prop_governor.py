@@ -99,8 +99,7 @@ def test_more_pressure_never_gives_a_lower_level(
     first's: at every sample, the second run's level is at least the first's."""
     campaign.add("inputs")
     heavier = [
-        (dt, {k: v + extra[i] for k, v in values.items()})
-        for i, (dt, values) in enumerate(samples)
+        (dt, {k: v + extra[i] for k, v in values.items()}) for i, (dt, values) in enumerate(samples)
     ]
     for (_, light), (_, heavy) in zip(_run(samples), _run(heavier), strict=True):
         assert rank(heavy) >= rank(light)  # type: ignore[arg-type]
