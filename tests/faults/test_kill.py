@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.conftest import Deployment, fs_target
 from tests.faults.conftest import Tally, points
+from tests.integration.daemon.proc import DaemonProcess
 
 pytestmark = pytest.mark.integration
 
@@ -154,8 +156,8 @@ def test_backup_killed_at_seeded_points(site: Site, campaign: Tally) -> None:
 
 
 def test_prune_killed_at_seeded_points(site: Site, campaign: Tally) -> None:
-    """kill -9 of `prune` (keep_last: 3, so each prune forgets two snapshots and deletes their chunks): the
-    three newest snapshots stay, what is listed verifies, the next prune succeeds."""
+    """kill -9 of `prune` (keep_last: 3, so each prune forgets two snapshots and deletes
+    their chunks): the three newest stay, what is listed verifies, the next prune succeeds."""
 
     def prepare() -> None:
         for _ in range(2):
@@ -227,4 +229,39 @@ def test_restore_killed_at_seeded_points(site: Site, campaign: Tally, tmp_path: 
             after()
         except AssertionError as exc:
             raise AssertionError(f"restore killed at point {point} ({at:.3f} s): {exc}") from exc
+    assert killed >= KILLS // 2
+
+
+def test_daemon_killed_at_seeded_points(site: Site, campaign: Tally) -> None:
+    """kill -9 of the daemon while it backs up every second: nothing committed is lost,
+    what is listed verifies, and the restarted daemon (not blocked by the dead one's
+    lock) finishes a backup and stops cleanly."""
+    doc = yaml.safe_load(site.d.config.read_text())
+    doc["sources"]["files"].update(schedule="every 1s", rpo="1h")
+    doc["daemon"] = {"prune_schedule": None, "shutdown_grace": "5s"}
+    site.d.config.write_text(yaml.safe_dump(doc))
+    rng = random.Random("kill-daemon")
+    killed = 0
+    for point in range(KILLS):
+        site.grow()
+        before = {"local": site.listed("local")}
+        daemon = DaemonProcess(site.d.config, site.d.state_dir).start()
+        try:
+            daemon.wait_logged("daemon_ready")
+            at = rng.uniform(0.0, 3.0)
+            if _kill_after(daemon.proc, at):
+                killed += 1
+                campaign.add("killed:daemon")
+        finally:
+            daemon.kill()
+        try:
+            _check(site, before)
+            again = DaemonProcess(site.d.config, site.d.state_dir).start()
+            try:
+                done = again.wait_logged("job_finished")
+                assert done[0]["result"] == "ok", done
+            finally:
+                assert again.stop() == 0
+        except AssertionError as exc:
+            raise AssertionError(f"daemon killed at point {point} ({at:.3f} s): {exc}") from exc
     assert killed >= KILLS // 2
