@@ -48,6 +48,7 @@ class PowerLossStore:
         self.name = name
         self.cut_at = cut_at
         self.ops = 0
+        self.initialised = 0
         self.dead = False
         self.rng = random.Random(seed)
         self.pending: list[_Change] = []

@@ -10,6 +10,7 @@ and the next backup and prune succeed.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from tests.faults.powerloss import PowerCut, PowerLossStore, install
 from tests.unit.repo.helpers import SMALL, BytesReader, master
 
 ROUNDS = 4
+# Seeds whose cut brought back a forgotten manifest whose chunks prune had already
+# deleted (the filesystem store did not fsync the directory after a delete).
+FOUND = (0, 24, 38)
+SEEDS = sorted(set(range(points(40, 4))) | set(FOUND))
 
 
 def _workload(repo: Repository, rng: random.Random, committed: list[str]) -> None:
@@ -38,13 +43,17 @@ def _workload(repo: Repository, rng: random.Random, committed: list[str]) -> Non
             committed.remove(sid)
 
 
-def _run(root: Path, seed: int, cut_at: int | None, monkeypatch: pytest.MonkeyPatch) -> tuple[
-    PowerLossStore, list[str]
-]:
-    store = PowerLossStore(root, "local", cut_at=cut_at, seed=seed)
+def _run(
+    root: Path, seed: int, cut_at: int | None, monkeypatch: pytest.MonkeyPatch
+) -> tuple[PowerLossStore, list[str]]:
+    store = PowerLossStore(root, "local", cut_at=None, seed=seed)
     with monkeypatch.context() as m:
         install(store, m)
+        # Keys, nonces and ids from the seed too: the same seed cuts at the same object.
+        m.setattr(os, "urandom", random.Random(f"urandom-{seed}").randbytes)
         repo = Repository.init(store, master(), chunker_params=SMALL, concurrency=1)
+        store.initialised = store.ops  # the power is cut after the repository exists
+        store.cut_at = None if cut_at is None else store.ops + cut_at
         committed: list[str] = []
         try:
             _workload(repo, random.Random(seed), committed)
@@ -53,19 +62,19 @@ def _run(root: Path, seed: int, cut_at: int | None, monkeypatch: pytest.MonkeyPa
     return store, committed
 
 
-@pytest.mark.parametrize("seed", range(points(40, 4)))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_power_loss_keeps_every_committed_snapshot_whole(
     seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, campaign: Tally
 ) -> None:
     """Power lost at a seeded store operation of backups and prunes: after the reboot
     nothing committed is missing, everything listed verifies, and work goes on."""
     calibration, _ = _run(tmp_path / "calibrate", seed, None, monkeypatch)
-    cut_at = random.Random(seed).randrange(calibration.ops)
+    cut_at = random.Random(seed).randrange(calibration.ops - calibration.initialised)
     store, committed = _run(tmp_path / "store", seed, cut_at, monkeypatch)
     assert store.dead, "the power was never cut"
     store.reboot()
     campaign.add("fault:power_loss")
-    monkeypatch.setattr(locks, "boot_id", lambda: f"after-power-loss-{seed}", raising=False)
+    monkeypatch.setattr(locks, "boot_id", lambda: f"after-power-loss-{seed}")
     repo = Repository.open(FilesystemStore(tmp_path / "store", "local"), master())
     listed = repo.snapshot_ids()
     where = f"seed {seed}, cut at operation {cut_at}, {store.dropped} unsynced changes dropped"
