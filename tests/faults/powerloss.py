@@ -30,7 +30,7 @@ from recoveryd.stores.base import Capabilities, ObjectInfo, Retention
 from recoveryd.stores.filesystem import FilesystemStore
 
 
-class PowerCut(BaseException):  # noqa: N818 - an event, not an error
+class PowerCut(BaseException):
     """The power went out: nothing more reaches the disk."""
 
 

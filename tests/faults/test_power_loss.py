@@ -10,6 +10,7 @@ and the next backup and prune succeed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
@@ -55,10 +56,8 @@ def _run(
         store.initialised = store.ops  # the power is cut after the repository exists
         store.cut_at = None if cut_at is None else store.ops + cut_at
         committed: list[str] = []
-        try:
+        with contextlib.suppress(PowerCut):
             _workload(repo, random.Random(seed), committed)
-        except PowerCut:
-            pass
     return store, committed
 
 
