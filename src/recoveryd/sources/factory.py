@@ -39,8 +39,16 @@ def build_source(
     if isinstance(source, config.PostgresSource | config.MysqlSource):
         ref = source.password_file or source.password
         password = resolve_secret(ref) if ref else None
-        cls = PostgresSource if isinstance(source, config.PostgresSource) else MysqlSource
-        return cls(name, source.dsn, runner=runner, password=password, tmp_dir=tmp_dir)
+        if isinstance(source, config.PostgresSource):
+            return PostgresSource(
+                name,
+                source.dsn,
+                runner=runner,
+                password=password,
+                tmp_dir=tmp_dir,
+                lock_wait_timeout=source.lock_wait_timeout,
+            )
+        return MysqlSource(name, source.dsn, runner=runner, password=password, tmp_dir=tmp_dir)
     if isinstance(source, config.SqliteSource):
         if not isinstance(runner, LocalRunner):
             raise SourceError(
