@@ -19,7 +19,7 @@ DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 # rendering loads at import time.
 RUN_DEB_PACKAGES := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
 
-.PHONY: run test lint typecheck unit integration bench deps-deb deps-deb-run venv clean
+.PHONY: run test test-faults lint typecheck unit integration bench deps-deb deps-deb-run venv clean
 
 # deps-deb-run first: on a fresh Debian 12, `python3 -m venv` needs python3-venv.
 $(STAMP): pyproject.toml | deps-deb-run
@@ -50,6 +50,14 @@ typecheck: $(STAMP)
 
 test: deps-deb $(STAMP) lint typecheck
 	$(BIN)/pytest -q
+
+# The whole seeded fault campaign (tests/faults/: kill -9 at >= 20 points per command, a
+# fault proxy before Ceph RGW and Swift, source and disk faults, power loss, property
+# tests with thousands of inputs). `make test` runs the same tests with a few points each.
+# The tally of a run is written to faults-tally.json (figures in docs/RELIABILITY.md).
+test-faults: deps-deb $(STAMP)
+	RECOVERYD_FAULTS=full RECOVERYD_FAULTS_TALLY=faults-tally.json \
+		$(BIN)/pytest -q tests/faults tests/e2e/test_crash.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
