@@ -253,3 +253,67 @@ def _reset(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
+
+
+class TcpCutter:
+    """A plain loopback TCP relay that drops its connections after `cut_after` bytes have
+    gone from the server to the client (RST when `reset`, else FIN), as a network or a
+    firewall dropping an SSH session mid-stream does. `cut_after=None` relays everything."""
+
+    def __init__(self, upstream_port: int, cut_after: int | None, *, reset: bool = True) -> None:
+        self.upstream = (_LOOPBACK, upstream_port)
+        self.cut_after = cut_after
+        self.reset = reset
+        self.cuts = 0
+        self._listener = socket.create_server((_LOOPBACK, 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            up = socket.create_connection(self.upstream)
+            down = _Budget(self.cut_after)
+            threading.Thread(target=self._pump, args=(client, up, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, client, down), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, budget: _Budget | None) -> None:
+        try:
+            while True:
+                block = src.recv(1 << 16)
+                if not block:
+                    break
+                if budget is not None and not budget.take(len(block)):
+                    with self._lock:
+                        self.cuts += 1
+                    break
+                dst.sendall(block)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            if self.reset:
+                _reset(sock)
+            else:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
+class _Budget:
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def take(self, n: int) -> bool:
+        if self.left is None:
+            return True
+        self.left -= n
+        return self.left > 0
