@@ -58,7 +58,8 @@ class FaultPlan:
     enabled: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def fault(self, n: int, method: str) -> str | None:
+    def fault(self, n: int, method: str, path: str) -> str | None:
+        """The fault for the n-th request (`method` `path`), or None to forward it."""
         if not self.enabled or (self.only and method not in self.only):
             return None
         rng = random.Random(self.seed * 1_000_003 + n)
@@ -128,7 +129,7 @@ class FaultProxy:
         with self._lock:
             n = self.requests
             self.requests += 1
-        kind = self.plan.fault(n, method)
+        kind = self.plan.fault(n, method, path)
         if kind is not None:
             with self._lock:
                 self.injected.append((n, method, path, kind))

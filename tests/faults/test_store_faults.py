@@ -166,3 +166,40 @@ def test_a_store_that_keeps_failing_fails_the_backup_clearly(rig: Rig, campaign:
     assert "retry later" in str(info.value)
     assert rig.clean.snapshot_ids() == []
     assert _open_uploads(rig) == []
+
+
+@dataclass
+class AbortFails(FaultPlan):
+    """Every part upload answers 500, and the first `abort_failures` aborts are reset."""
+
+    abort_failures: int = 2
+    aborts_seen: int = 0
+
+    def fault(self, n: int, method: str, path: str) -> str | None:
+        if not self.enabled or "uploadId=" not in path:
+            return None
+        if method == "PUT":
+            return "500"
+        if method == "DELETE":
+            self.aborts_seen += 1
+            return "reset" if self.aborts_seen <= self.abort_failures else None
+        return None
+
+
+def test_an_abort_that_fails_once_is_retried_so_no_upload_is_left(
+    s3_server: S3Server, campaign: Tally
+) -> None:
+    """A multipart upload whose parts fail, and whose abort is reset twice: the put
+    still fails clearly, and the abort is retried until the upload is gone."""
+    bucket = s3_server.make_bucket()
+    upstream = urlsplit(s3_server.endpoint_url).port
+    assert upstream is not None
+    plan = AbortFails(seed=0)
+    with FaultProxy(upstream, plan) as proxy:
+        store = _store(s3_server, bucket, proxy.endpoint_url).inner
+        with pytest.raises(RecoverydError) as info:
+            store.put("data/big", b"x" * (PART + 1024))
+        campaign.add("fault:store", len(proxy.injected))
+    assert _one_line(info.value).startswith("target offsite:")
+    resp = s3_server.client().list_multipart_uploads(Bucket=bucket)
+    assert resp.get("Uploads", []) == [], "the failed upload was left open"
