@@ -30,6 +30,7 @@ import base64
 import contextlib
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 LockProbe = Literal["enforced", "not_enforced", "unsupported"]
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+ABORT_ATTEMPTS = 5
 # Capability probes live outside `locks/` so that a lock reader never mistakes one for a lock.
 PROBE_PREFIX = "probes/"
 _NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchVersion"})
@@ -374,9 +376,22 @@ class S3Store:
             raise
 
     def _abort(self, full_key: str, upload_id: str) -> None:
-        # The original failure matters; abort_stale_multipart_uploads() cleans up later.
-        with contextlib.suppress(bexc.BotoCoreError, bexc.ClientError):
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+        """Abort an upload, retrying what fails transiently: the network that broke the
+        upload often breaks the first abort too. The original failure is what is raised;
+        an abort that still fails is left to abort_stale_multipart_uploads() (prune)."""
+        for attempt in range(ABORT_ATTEMPTS):
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=full_key, UploadId=upload_id
+                )
+                return
+            except bexc.ClientError as exc:
+                code, status = _error_code(exc)
+                if code == "NoSuchUpload" or not (code in _TRANSIENT or status >= 500):
+                    return
+            except bexc.BotoCoreError:
+                pass
+            time.sleep(0.1 * 2**attempt)
 
     def abort_stale_multipart_uploads(
         self, older_than: timedelta = timedelta(hours=24), *, now: datetime | None = None
