@@ -26,11 +26,16 @@ from tests.integration.daemon.proc import DaemonProcess
 pytestmark = pytest.mark.integration
 
 
-def _site(tmp_path: Path, pg: PgServer, db: str, hook: str, **source: object) -> Deployment:
+def _site(
+    tmp_path: Path, pg: PgServer, db: str, hook: str, bandwidth: str | None = None, **source: object
+) -> Deployment:
     dep = Deployment(tmp_path / "deploy")
     dep.dir.mkdir()
+    target = fs_target(tmp_path / "store")
+    if bandwidth:
+        target["max_bandwidth"] = bandwidth  # a slow target keeps the dump running
     dep.configure(
-        targets={"local": fs_target(tmp_path / "store")},
+        targets={"local": target},
         sources={
             "registry": {
                 "kind": "postgresql",
@@ -147,7 +152,8 @@ def test_the_database_restarted_mid_dump_fails_the_backup_clearly(
     and the first backup after the restart succeeds."""
     db = private_pg.create_database("registry")
     populate_registry(private_pg.admin_dsn(db), 60_000)
-    dep = _site(tmp_path, private_pg, db, http_recorder.url)
+    # At 1 MiB/s the dump streams for several seconds: the restart lands inside it.
+    dep = _site(tmp_path, private_pg, db, http_recorder.url, bandwidth="1MiB/s")
     daemon = DaemonProcess(dep.config, dep.state_dir).start()
     try:
         assert poll(lambda: _dumping(private_pg, db), 120), "no dump was seen running"
