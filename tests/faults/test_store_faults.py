@@ -71,7 +71,8 @@ def rig(s3_server: S3Server) -> Iterator[Rig]:
         clean = Repository.init(
             _store(s3_server, bucket, s3_server.endpoint_url), key, chunker_params=BIG
         )
-        faulty = Repository.open(_store(s3_server, bucket, proxy.endpoint_url), key)
+        # One upload at a time: the n-th request is the same one for the same seed.
+        faulty = Repository.open(_store(s3_server, bucket, proxy.endpoint_url), key, concurrency=1)
         yield Rig(s3_server, bucket, proxy, faulty, clean)
 
 
@@ -87,7 +88,12 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
-@pytest.mark.parametrize("seed", range(points(20, 2)))
+# Seed 9 (Ceph) lost the answer to a CreateMultipartUpload: the upload the store had
+# created was left open, its id unknown to the client.
+FOUND = (9,)
+
+
+@pytest.mark.parametrize("seed", sorted(set(range(points(20, 2))) | set(FOUND)))
 def test_backups_and_restores_through_a_faulty_network(
     rig: Rig, seed: int, campaign: Tally
 ) -> None:
