@@ -48,9 +48,9 @@ from tests.integration.governor.runner import playbook_runner  # noqa: E402
 from recoveryd import app  # noqa: E402
 from recoveryd.config import LoadedConfig, load_config  # noqa: E402
 from recoveryd.governor import build_governor  # noqa: E402
-from recoveryd.governor.loadgen import run_load  # noqa: E402
-from recoveryd.governor.surge import governed_backup  # noqa: E402
 from recoveryd.state import StateStore  # noqa: E402
+from recoveryd.surgekit.loadgen import run_load  # noqa: E402
+from recoveryd.surgekit.surge import governed_backup  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SHED = ROOT / "playbooks" / "shed"
@@ -101,7 +101,7 @@ def surge(url: str, rps: float, seconds: float, out: Path) -> dict[str, Any]:
         [
             sys.executable,
             "-m",
-            "recoveryd.governor.loadgen",
+            "recoveryd.surgekit.loadgen",
             "run",
             "--url",
             url,

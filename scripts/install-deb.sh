@@ -20,5 +20,12 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 trap '[ $created_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt or dpkg process may hold the lock (unattended upgrades, a parallel run): wait for it.
+lock=(-o DPkg::Lock::Timeout=1200)
+for attempt in $(seq 1 240); do
+  if err=$(apt-get "${lock[@]}" update -qq 2>&1); then break; fi
+  if ! grep -qi "lock" <<<"$err" || [ "$attempt" -eq 240 ]; then echo "$err" >&2; exit 1; fi
+  [ "$attempt" -eq 1 ] && echo "install-deb: another apt process holds the lock; waiting for it"
+  sleep 5
+done
+apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -120,6 +120,7 @@ class _SourceBase(Model):
 class PostgresSource(_SourceBase):
     kind: Literal["postgresql"]
     dsn: str
+    mode: Literal["logical", "physical"] = "logical"  # pg_dump, or pg_basebackup (PITR base)
     password_file: str | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
     lock_wait_timeout: Duration = Field(default=300.0, gt=0)  # pg_dump gives up on a locked table

@@ -164,5 +164,5 @@ class _StdStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger named after the module (`recoveryd.daemon`...)."""
+    """A structlog logger named after the module (`recoveryd.daemon.service`...)."""
     return structlog.get_logger(name)

@@ -136,12 +136,13 @@ class StateStore:
         source: str | None = None,
         target: str | None = None,
         at: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> int:
         with self._tx() as db:
             cur = db.execute(
                 "insert into runs(kind, source, target, started_at, result, details) "
-                "values (?, ?, ?, ?, 'running', '{}')",
-                (kind, source, target, iso(at or utcnow())),
+                "values (?, ?, ?, ?, 'running', ?)",
+                (kind, source, target, iso(at or utcnow()), json.dumps(dict(details or {}))),
             )
             return int(cur.lastrowid or 0)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from recoveryd import demo_data
+from recoveryd.demo import data as demo_data
 from tests.e2e.conftest import Deployment, fs_target
 from tests.fixtures.objectstores import TargetSpec
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from recoveryd import demo_data
+from recoveryd.demo import data as demo_data
 from tests.e2e.conftest import Deployment, fs_target
 
 PG_ROWS = 400_000

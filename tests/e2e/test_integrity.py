@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd import demo_data
+from recoveryd.demo import data as demo_data
 from tests.e2e.conftest import Deployment, fs_target
 from tests.fixtures.objectstores import TargetSpec
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from recoveryd import app, demo_data
+from recoveryd import app
 from recoveryd.config import load_config
+from recoveryd.demo import data as demo_data
 from tests.e2e.conftest import Deployment, fs_target
 from tests.fixtures.objectstores import TargetSpec
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recoveryd import demo_data
+from recoveryd.demo import data as demo_data
 from tests.e2e.conftest import Deployment, fs_target
 
 

@@ -1,7 +1,7 @@
 """The fault campaign's shared pieces: its size, its seeds and its tally.
 
 `make test` runs every campaign test with a few points each (the fast subset);
-`make test-faults` sets RECOVERYD_FAULTS=full and runs the whole seeded campaign
+`make test-faults` sets RECOVERYD_FAULTS=all and runs the whole seeded campaign
 (at least 20 kill points per command, hundreds of injected faults, thousands of
 property-test inputs). Every random choice comes from a seeded `random.Random`,
 so a failing point is reproduced by its seed alone.
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-FULL = os.environ.get("RECOVERYD_FAULTS") == "full"
+FULL = os.environ.get("RECOVERYD_FAULTS") in ("all", "full")
 
 settings.register_profile(
     "campaign",

@@ -60,3 +60,22 @@ def test_reader_reproduces_the_stream_byte_for_byte(tmp_path: Path, cipher: str)
             [sys.executable, str(READER), str(new_key), str(root), sid, str(out)], check=True
         )
         assert out.read_bytes() == expected
+
+
+def test_reader_reads_an_archived_wal_file(tmp_path: Path) -> None:
+    """Following FORMAT.md alone, a WAL file archived by `wal-push` comes back identical."""
+    from recoveryd.repo.wal import WalArchive
+
+    key_path = tmp_path / "master.key"
+    master = generate_master_key(key_path)
+    root = tmp_path / "repo"
+    repo = Repository.init(FilesystemStore(root, "local"), master, name="local")
+    segment = random.Random(5).randbytes(100_000) + bytes(900_000)
+    WalArchive(repo, "registry").push("000000010000000000000007", segment)
+    out = tmp_path / "segment"
+    subprocess.run(
+        [sys.executable, str(READER), str(key_path), str(root), "--wal",
+         "registry/000000010000000000000007", str(out)],
+        check=True,
+    )  # fmt: skip
+    assert out.read_bytes() == segment

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from recoveryd.app import wiring
+from recoveryd.app.walcheck import wal_problems
 from recoveryd.config import (
     DirectorySource,
     LoadedConfig,
@@ -339,7 +340,8 @@ def verify(
             objects += rep.objects_checked
             nbytes += rep.bytes_read
             problems.extend(
-                replace(p, message=f"{p.message} (target {repo.name})") for p in rep.problems
+                replace(p, message=f"{p.message} (target {repo.name})")
+                for p in [*rep.problems, *([] if snapshot_ids else wal_problems(repo))]
             )
     _record_verify(cfg, checked, sources, problems, mode)
     report = VerifyReport(tuple(checked), objects, nbytes, tuple(problems))

@@ -8,6 +8,8 @@ from typing import Any
 from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
+from recoveryd.daemon.schedule import plan_jobs
+from recoveryd.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -19,6 +21,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
+    try:
+        plan_jobs(cfg.config)  # ConfigError naming the key path of a bad schedule
+    except ConfigError as exc:
+        raise cfg.document.locate(exc) from None
     summary = app.check_config(cfg)
     if ctx.json:
         output.emit_json({"ok": True, **summary.to_json()})

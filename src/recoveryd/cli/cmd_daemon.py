@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from recoveryd.daemon import Daemon
+    from recoveryd.daemon.service import Daemon
 
     level = ctx.log_level if ctx.log_level != "warning" else "info"
     configure_logging(level, daemon=True)

@@ -2,11 +2,12 @@
 
 `run` prints the run id when it starts (approvers need it) and, at the end,
 the result, the journal and the report path; `--json` prints SPEC §1's
-document only. SIGINT/SIGTERM stop the drill cleanly: rollbacks run, steady
-state is checked again, and the exit code is 130. Exit codes: 0 passed with
-objectives met; 4 failed, aborted or missed an objective; 5 refused
-(approval missing, lock held); 2 invalid playbook; 3 `list --verify` found an
-edited journal.
+document only. SIGINT/SIGTERM stop the drill cleanly (status `interrupted`): a
+destructive step that is running ends first (a second signal stops it at once),
+rollbacks run, steady state is checked again, and the exit code is 130. Exit
+codes: 0 passed with objectives met; 4 failed, aborted by a stop condition or
+missed an objective; 5 refused (approval missing, lock held); 2 invalid
+playbook; 3 `list --verify` found an edited or deleted journal.
 """
 
 from __future__ import annotations
@@ -80,13 +81,22 @@ def _state_dir(args: argparse.Namespace, cfg: LoadedConfig | None) -> Path:
 
 
 def run_validate(args: argparse.Namespace, ctx: Context) -> int:
-    from recoveryd.drills.api import validate_playbook
+    from recoveryd.drills.api import check_playbook
 
-    book = validate_playbook(Path(args.playbook), _config(args, ctx), _vars(args.var))
+    loaded = check_playbook(Path(args.playbook), _config(args, ctx), _vars(args.var))
+    book = loaded.playbook
     probes = len(book.preflight) + len(book.steady_state) + len(book.stop_conditions)
+    for warning in loaded.warnings:
+        output.warn(warning)
     if ctx.json:
         output.emit_json(
-            {"playbook": args.playbook, "name": book.name, "valid": True, "steps": len(book.steps)}
+            {
+                "playbook": args.playbook,
+                "name": book.name,
+                "valid": True,
+                "steps": len(book.steps),
+                "warnings": list(loaded.warnings),
+            }
         )
     else:
         output.line(f"{args.playbook}: valid ({len(book.steps)} steps, {probes} probes)")
@@ -94,14 +104,17 @@ def run_validate(args: argparse.Namespace, ctx: Context) -> int:
 
 
 @contextmanager
-def _signals_cancel(cancel: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set `cancel` (the runner then rolls back) instead of killing us."""
+def signals_cancel(cancel: threading.Event, force: threading.Event) -> Iterator[None]:
+    """The first SIGINT/SIGTERM sets `cancel` (the runner lets a destructive step end, then
+    rolls back); the second sets `force` (the running step stops at once)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: object) -> None:
         del signum, frame
+        if cancel.is_set():
+            force.set()
         cancel.set()
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -139,16 +152,30 @@ def _progress(as_json: bool) -> Any:
             output.line(f"  approved by {rec['user']}")
         elif kind == "stop_condition":
             output.line(f"  STOP     {rec['name']}: {rec.get('detail', '')}")
+        elif kind == "abort":
+            output.line(_abort_line(rec))
 
     return listener
 
 
+def _abort_line(rec: dict[str, Any]) -> str:
+    during = rec.get("during")
+    if rec["status"] == "requested" and rec.get("deferred"):
+        return f'  ABORT    {rec["cause"]}: waiting for destructive step "{during}" to end'
+    if rec["status"] == "forced":
+        return f'  ABORT    second signal: stopping "{during}" now'
+    if rec["status"] == "effective":
+        return "  ABORT    in effect: no further step starts; rolling back"
+    return f"  ABORT    {rec['cause']}"
+
+
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.app.reporting import report_writer
     from recoveryd.drills.api import run_playbook
 
     cfg = _config(args, ctx)
-    cancel = threading.Event()
-    with _signals_cancel(cancel):
+    cancel, force = threading.Event(), threading.Event()
+    with signals_cancel(cancel, force):
         result = run_playbook(
             cfg,
             Path(args.playbook),
@@ -156,8 +183,10 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
             dry_run=args.dry_run,
             vars=_vars(args.var),
             cancel=cancel,
+            force=force,
             state_dir=Path(args.state_dir) if args.state_dir else None,
             listener=_progress(ctx.json),
+            report=report_writer(cfg),
         )
     if ctx.json:
         output.emit_json(result.to_json())
@@ -212,7 +241,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if broken:
         first = broken[0]
         raise IntegrityError(
-            f"drill journal {first.journal} was altered ({first.problem}); "
-            "keep it as evidence and investigate"
+            f"drill journal {first.journal} does not verify ({first.problem}); "
+            "keep what is left as evidence and investigate"
         )
     return int(ExitCode.OK)

@@ -22,7 +22,27 @@ def register(sub: Any) -> None:
         "force, restores of critical sources still run (an incident needs them most); a "
         "restore whose source's priority must wait is refused (exit 5) unless --force.",
     )
-    p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot id or a unique prefix of it")
+    p.add_argument(
+        "snapshot",
+        metavar="SNAPSHOT",
+        help="snapshot id or a unique prefix of it; with --time or --lsn, a PostgreSQL source",
+    )
+    point = p.add_mutually_exclusive_group()
+    point.add_argument(
+        "--time",
+        metavar="T",
+        help="recover SOURCE to this moment (ISO 8601; without an offset, in daemon.timezone): "
+        "the newest base backup before it into the empty data directory DEST, with the "
+        "settings that replay the WAL archive up to T",
+    )
+    point.add_argument("--lsn", metavar="LSN", help="recover SOURCE up to this WAL position")
+    p.add_argument(
+        "--cmd",
+        metavar="PATH",
+        help="with --time/--lsn: the recoveryd executable PostgreSQL runs in restore_command "
+        "(default: this one; name another when the server runs it elsewhere or as a user "
+        "who cannot run this one)",
+    )
     p.add_argument("--to", dest="dest", required=True, metavar="DEST", help="where to restore")
     p.add_argument("--target", help="read from this target (default: the first that has it)")
     p.add_argument(
@@ -41,6 +61,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
+    if args.time is not None or args.lsn is not None:
+        return _to_point(args, ctx)
     password = None
     if args.password_file:
         password = resolve_secret(args.password_file, Path.cwd(), setting="--password-file")
@@ -60,4 +82,46 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         output.emit_json({"snapshot": done.id, "source": done.source, "dest": redact(args.dest)})
     else:
         output.line(f"restored snapshot {done.id[:12]} of {done.source} into {redact(args.dest)}")
+    return 0
+
+
+def _to_point(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.app import pitr
+
+    cfg = ctx.config
+    if args.lsn is not None:
+        pitr.parse_lsn(args.lsn)
+        target = pitr.RecoveryTarget(lsn=args.lsn)
+    else:
+        target = pitr.RecoveryTarget(time=pitr.parse_time(args.time, cfg))
+    if not args.force:
+        app.check_restore(cfg, args.snapshot)
+    password = None
+    if args.password_file:
+        password = resolve_secret(args.password_file, Path.cwd(), setting="--password-file")
+    base = pitr.restore_to_point(
+        cfg, args.snapshot, target, args.dest, command=args.cmd, password=password
+    )
+    point = target.settings()
+    if ctx.json:
+        output.emit_json(
+            {
+                "source": args.snapshot,
+                "base_backup": base.id,
+                "dest": redact(args.dest),
+                "target": point,
+            }
+        )
+    else:
+        when = next(iter(point.values()))
+        if base.kind == "mysql":
+            output.line(
+                f"restored dump {base.id[:12]} of {args.snapshot} into {redact(args.dest)} "
+                f"and replayed its binary logs up to {when}"
+            )
+        else:
+            output.line(
+                f"restored base backup {base.id[:12]} of {args.snapshot} into {args.dest}; "
+                f"start PostgreSQL on it to replay the WAL archive to {when}"
+            )
     return 0

@@ -12,7 +12,7 @@ from typing import Any
 
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
-from recoveryd.statusview import build_status
+from recoveryd.daemon.status import build_status
 
 
 def register(sub: Any) -> None:

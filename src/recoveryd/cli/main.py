@@ -20,7 +20,7 @@ from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.errors import ExitCode, RecoverydError
 
-# command name -> module under recoveryd.cli
+# command name -> module under recoveryd.cli (a module may register several commands)
 COMMANDS: dict[str, str] = {
     "daemon": "cmd_daemon",
     "backup": "cmd_backup",
@@ -36,7 +36,15 @@ COMMANDS: dict[str, str] = {
     "drill": "cmd_drill",
     "report": "cmd_report",
     "incident": "cmd_incident",
+    "wal-push": "cmd_wal",
+    "wal-get": "cmd_wal",
+    "wal-stream": "cmd_wal",
+    "binlog-stream": "cmd_wal",
 }
+
+UNAUDITED_COMMANDS = frozenset({"wal-push", "wal-get"})  # wal-stream is audited
+"""Called by PostgreSQL, as its own OS user, once per WAL file: the archive in the store
+is their record, and a failure reaches the server's log and the archiver's statistics."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +58,9 @@ class _UsageError(Exception):
     pass
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `only` just that command's module (what a call of
+    it needs: `wal-push` runs once per WAL segment and must start fast)."""
     parser = _Parser(
         prog="recoveryd",
         description="Disaster-recovery and backup orchestration for public-service databases.",
@@ -58,10 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recoveryd {__version__}")
     _add_global_options(parser, suppress_defaults=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module in COMMANDS.items():
-        mod = importlib.import_module(f"recoveryd.cli.{module}")
-        mod.register(sub)
-        del name
+    modules = [COMMANDS[only]] if only in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for module in modules:
+        importlib.import_module(f"recoveryd.cli.{module}").register(sub)
     _accept_global_options_after_commands(parser)
     return parser
 
@@ -102,6 +111,21 @@ def _accept_global_options_after_commands(parser: argparse.ArgumentParser) -> No
                 _accept_global_options_after_commands(child)
 
 
+def _parse(args_list: list[str]) -> argparse.Namespace:
+    """Parse with only the named command's module when the command is plain to see; else
+    (or when that fails: a command name given as an option's value) with all of them."""
+    named = next((a for a in args_list if not a.startswith("-") and a in COMMANDS), None)
+    if named is not None:
+        try:
+            args = build_parser(named).parse_args(args_list)
+        except _UsageError:
+            pass
+        else:
+            if args.command == named:
+                return args
+    return build_parser().parse_args(args_list)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if argv is None:  # the process entry point (not a call from tests or the demo)
@@ -112,14 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         and args_list[args_list.index("--log-level") + 1] == "debug"
     )
     try:
-        parser = build_parser()
-        args = parser.parse_args(args_list)
+        args = _parse(args_list)
         if not getattr(args, "func", None):
-            parser.print_help()
+            build_parser().print_help()
             return int(ExitCode.USAGE)
         ctx = Context(args)
         # logs to stderr (the daemon reconfigures for stdout); every command is audited (SPEC §6)
         observe.configure_logging(ctx.log_level, daemon=False)
+        if args.command in UNAUDITED_COMMANDS:
+            return int(args.func(args, ctx))
         return audit.run_command(ctx, args_list, lambda: int(args.func(args, ctx)))
     except _UsageError as exc:
         output.error(str(exc))

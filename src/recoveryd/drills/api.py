@@ -2,7 +2,11 @@
 
 - `validate_playbook(path, cfg=None, vars=None) -> Playbook`: the whole
   document checked; ConfigError (exit 2) naming file, line and key.
-- `run_playbook(cfg, playbook, *, yes, dry_run, vars, cancel, state_dir) -> DrillResult`.
+- `check_playbook(path, cfg=None, vars=None) -> LoadedPlaybook`: the same, with the
+  warnings (allowed but risky constructs) kept.
+- `run_playbook(cfg, playbook, *, yes, dry_run, vars, cancel, force, state_dir) -> DrillResult`:
+  `cancel` is the first interrupt (a signal: the run ends `interrupted`), `force` a second
+  one (it also stops a destructive step that is running).
 - `run_restore_drill(cfg, source, *, cancel) -> DrillResult`.
 - `approve(state_dir, run_id) -> user`, `list_runs(state_dir, verify=) -> [RunSummary]`.
 """
@@ -18,9 +22,9 @@ from recoveryd.config import LoadedConfig
 from recoveryd.drills.approvals import approve
 from recoveryd.drills.history import RunSummary, list_runs
 from recoveryd.drills.loader import load_playbook
-from recoveryd.drills.models import Playbook
+from recoveryd.drills.models import LoadedPlaybook, Playbook
 from recoveryd.drills.restore_drill import run_restore_drill
-from recoveryd.drills.result import DrillResult
+from recoveryd.drills.result import DrillResult, ReportWriter
 from recoveryd.drills.runner import DrillRunner
 from recoveryd.errors import ConfigError
 
@@ -28,6 +32,7 @@ __all__ = [
     "DrillResult",
     "RunSummary",
     "approve",
+    "check_playbook",
     "list_runs",
     "run_playbook",
     "run_restore_drill",
@@ -43,6 +48,15 @@ def validate_playbook(
 ) -> Playbook:
     """Load and check the whole playbook without touching anything."""
     return load_playbook(path, cfg, vars=vars).playbook
+
+
+def check_playbook(
+    path: Path | str,
+    cfg: LoadedConfig | None = None,
+    vars: Mapping[str, str] | None = None,
+) -> LoadedPlaybook:
+    """`validate_playbook`, keeping the warnings (`LoadedPlaybook.warnings`)."""
+    return load_playbook(path, cfg, vars=vars)
 
 
 def state_dir_of(cfg: LoadedConfig | None, state_dir: Path | None) -> Path:
@@ -63,6 +77,8 @@ def run_playbook(
     cancel: threading.Event | None = None,
     state_dir: Path | None = None,
     listener: Callable[[dict[str, Any]], None] | None = None,
+    force: threading.Event | None = None,
+    report: ReportWriter | None = None,
 ) -> DrillResult:
     """Validate, then run the playbook (see `runner.py` for the order of a run)."""
     loaded = load_playbook(playbook, cfg, vars=vars)
@@ -73,6 +89,8 @@ def run_playbook(
         yes=yes,
         dry_run=dry_run,
         cancel=cancel,
+        force=force,
         listener=listener,
+        report=report,
     )
     return runner.run()

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.chain import HashChain
-from recoveryd.drills.journal import check_against_recorded, iter_runs, read_records
+from recoveryd.drills.journal import (
+    check_against_recorded,
+    iter_runs,
+    journal_path,
+    read_records,
+)
 from recoveryd.state import StateStore
 
 
@@ -17,7 +22,9 @@ class RunSummary:
     run_id: str
     playbook: str
     started: str | None
-    status: str  # passed | failed | aborted | running (no run_finished record yet)
+    # passed | failed | aborted (a stop condition) | interrupted (a signal) | running (no
+    # run_finished record yet)
+    status: str
     rto_seconds: float | None
     rpo_seconds: float | None
     rto_objective: float | None
@@ -46,10 +53,13 @@ class RunSummary:
 
 
 def list_runs(state_dir: Path, *, verify: bool = False) -> list[RunSummary]:
-    """Every run under `state_dir/drills`, oldest first; with `verify`, each chain is checked."""
+    """Every run under `state_dir/drills`, oldest first; with `verify`, each chain is checked,
+    and a run the state database records whose journal is gone is listed as not intact."""
     out = []
     recorded = _recorded_runs(state_dir) if verify else {}
+    found = set()
     for path in iter_runs(state_dir):
+        found.add(path.parent.name)
         chain = HashChain(path)
         started: dict[str, object] = {}
         finished: dict[str, object] = {}
@@ -82,7 +92,33 @@ def list_runs(state_dir: Path, *, verify: bool = False) -> list[RunSummary]:
                 problem=None if status is None else status.problem,
             )
         )
-    return out
+    out.extend(
+        _missing(state_dir, run_id, details)
+        for run_id, details in recorded.items()
+        if run_id not in found
+    )
+    return sorted(out, key=lambda r: r.run_id)
+
+
+def _missing(state_dir: Path, run_id: str, details: Mapping[str, Any]) -> RunSummary:
+    """A run the state database records but whose journal (or whole directory) is gone."""
+    path = journal_path(state_dir, run_id)
+    gone = "directory" if not path.parent.exists() else "journal"
+    return RunSummary(
+        run_id=run_id,
+        playbook="",
+        started=None,
+        status=str(details.get("status", "running")),
+        rto_seconds=_num(details.get("rto_seconds")),
+        rpo_seconds=_num(details.get("rpo_seconds")),
+        rto_objective=None,
+        rpo_objective=None,
+        objectives_met=_bool(details.get("objectives_met")),
+        dry_run=bool(details.get("dry_run", False)),
+        journal=path,
+        intact=False,
+        problem=f"the run's {gone} was deleted, but the state database records the run",
+    )
 
 
 def _recorded_runs(state_dir: Path) -> dict[str, Mapping[str, Any]]:
@@ -94,7 +130,7 @@ def _recorded_runs(state_dir: Path) -> dict[str, Mapping[str, Any]]:
         found: dict[str, Mapping[str, Any]] = {}
         for run in store.runs(limit=1_000_000):
             run_id = run.details.get("run_id")
-            if isinstance(run_id, str) and "journal_head" in run.details:
+            if isinstance(run_id, str):
                 found.setdefault(run_id, run.details)
         return found
     finally:

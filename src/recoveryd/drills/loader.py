@@ -85,7 +85,7 @@ def _load(
         hosts.update({k: _absolute(h, cfg.path.parent) for k, h in cfg.config.hosts.items()})
     hosts.update({k: _absolute(h, base) for k, h in book.hosts.items()})
     book = _expand_includes(book, rdoc, cfg, variables, builtins, base, (*stack, real), hosts)
-    _cross_check(book, rdoc, hosts, cfg)
+    warnings = _cross_check(book, rdoc, hosts, cfg)
     secrets = [v for k, v in variables.items() if _is_secret_name(k) and v]
     secrets += [v for v in _step_secrets(book) if v not in secrets]
     return LoadedPlaybook(
@@ -96,6 +96,7 @@ def _load(
         vars=variables,
         base_dir=str(base),
         secrets=secrets,
+        warnings=warnings,
     )
 
 
@@ -123,6 +124,7 @@ def _step_secrets(book: Playbook) -> list[str]:
         if s.wait is not None:
             http(s.wait.http)
         step(s.rollback)
+        step(s.only_if)
 
     for group in (book.preflight, book.steady_state, book.stop_conditions, book.steps):
         for s in group:
@@ -176,6 +178,9 @@ def _render(
         if isinstance(rollback, dict) and "name" not in rollback:
             # SPEC §4 writes rollbacks without a name: they are named after their step
             node = {**node, "rollback": {"name": f"undo: {node.get('name', 'step')}", **rollback}}
+        guard = node.get("only_if")
+        if isinstance(guard, dict) and "name" not in guard:
+            node = {**node, "only_if": {"name": f"only_if: {node.get('name', 'step')}", **guard}}
         is_shell = node.get("shell") is True
         return {
             k: _render(doc, v, (*path, k), variables, shell=is_shell and k == "run")
@@ -222,9 +227,10 @@ def _check_step_keys(doc: yamlsrc.Document, item: dict[str, Any], path: yamlsrc.
             (*path, unknown[0]),
             f'unknown step kind "{unknown[0]}"; use one of: {", ".join(KINDS)}',
         )
-    rollback = item.get("rollback")
-    if isinstance(rollback, dict):
-        _check_step_keys(doc, rollback, (*path, "rollback"))
+    for key in ("rollback", "only_if"):
+        nested = item.get(key)
+        if isinstance(nested, dict):
+            _check_step_keys(doc, nested, (*path, key))
 
 
 def _expand_includes(
@@ -290,17 +296,31 @@ def _included(
 
 def _cross_check(
     book: Playbook, doc: yamlsrc.Document, hosts: dict[str, Host], cfg: LoadedConfig | None
-) -> None:
+) -> list[str]:
+    """Errors raise; what is allowed but risky comes back as warning sentences."""
     for section in _SECTIONS:
         for i, step in enumerate(getattr(book, section)):
             _check_step(doc, section, (section, i), step, hosts, cfg)
     _check_marks(doc, book.steps)
+    warnings = [
+        str(
+            doc.error(
+                ("steps", i, "rollback"),
+                f'the rollback of destructive step "{step.name}" has no only_if: if the step '
+                "is cut short, it cannot tell whether the step took effect and will not run; "
+                "add only_if with a probe of what must be true for the rollback to be safe",
+            )
+        )
+        for i, step in enumerate(book.steps)
+        if step.is_destructive and step.rollback is not None and step.rollback.only_if is None
+    ]
     if book.canary is not None and engine_of(book.canary.dsn) != "postgresql":
         raise doc.error(("canary", "dsn"), "the canary writes to PostgreSQL; give a libpq DSN")
     if book.canary is not None and book.objectives.rpo is None:
         raise doc.error(("canary",), "a canary measures RPO; set objectives.rpo too")
     if book.objectives.rpo is not None and book.canary is None:
         raise doc.error(("objectives", "rpo"), "an RPO objective needs a canary to measure it")
+    return warnings
 
 
 def _check_step(
@@ -321,6 +341,8 @@ def _check_step(
         raise doc.error((*path, kind), "pressure is a stop condition, not a step")
     if section != "steps" and (step.marks or step.rollback or step.destructive):
         raise doc.error(path, f"{section} entries cannot have marks, rollback or destructive")
+    if section == "only_if" and (step.only_if is not None or step.interruptible):
+        raise doc.error(path, "an only_if probe cannot have only_if or interruptible itself")
     for host, key in _host_refs(step):
         if host not in hosts:
             known = ", ".join(sorted(hosts)) or "none defined"
@@ -340,6 +362,8 @@ def _check_step(
                 (*path, "rollback"), "a rollback is one plain step (no include, marks or rollback)"
             )
         _check_step(doc, section, (*path, "rollback"), rb, hosts, cfg)
+    if step.only_if is not None:
+        _check_step(doc, "only_if", (*path, "only_if"), step.only_if, hosts, cfg)
 
 
 def _host_refs(step: Step) -> list[tuple[str, tuple[str, ...]]]:

@@ -10,7 +10,48 @@ import fcntl
 import os
 from pathlib import Path
 
+from recoveryd.config import Host
+from recoveryd.drills.dryrun import hosts_of
+from recoveryd.drills.models import Playbook, Step
 from recoveryd.errors import RefusedError
+
+
+def take_locks(
+    state_dir: Path, run_id: str, book: Playbook, hosts: dict[str, Host]
+) -> list[DrillLock]:
+    """One drill per target system: the drill's own name, and every host its steps reach
+    over SSH (so two different playbooks cannot fail over the same server at once)."""
+    names = [book.name]
+    for host in sorted(_referenced_hosts(book)):
+        spec = hosts.get(host)
+        if spec is not None:
+            names.append(f"host-{spec.address}-{spec.port}".replace("/", "_"))
+    held: list[DrillLock] = []
+    try:
+        for name in dict.fromkeys(names):
+            lock = DrillLock(state_dir, name)
+            lock.acquire(run_id)
+            held.append(lock)
+    except BaseException:
+        for lock in reversed(held):
+            lock.release()
+        raise
+    return held
+
+
+def _referenced_hosts(book: Playbook) -> set[str]:
+    found: set[str] = set()
+
+    def walk(step: Step | None) -> None:
+        if step is not None:
+            found.update(hosts_of(step))
+            walk(step.rollback)
+            walk(step.only_if)
+
+    for group in (book.preflight, book.steady_state, book.stop_conditions, book.steps):
+        for step in group:
+            walk(step)
+    return found
 
 
 class DrillLock:

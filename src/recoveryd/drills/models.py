@@ -185,9 +185,15 @@ class Step(Model):
     retries: int = Field(default=0, ge=0, le=100)
     delay: Duration = 0.0
     rollback: Step | None = None
+    # a probe evaluated just before the step (or rollback) would run; when it does not hold,
+    # the step is skipped
+    only_if: Step | None = None
     when: str | bool | None = None
     marks: Literal["fault", "recovered"] | None = None
     destructive: bool = False
+    # an abort (stop condition, signal) stops this destructive step at once instead of
+    # waiting for it to end
+    interruptible: bool = False
     # the step's output holds a count (its first whole number), kept in the run's result
     # under this name (e.g. `requests_shed`, which the governor adds to its event)
     measure: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] | None = None
@@ -223,6 +229,11 @@ class Step(Model):
     def is_destructive(self) -> bool:
         return self.destructive or self.fault is not None
 
+    @property
+    def defers_abort(self) -> bool:
+        """An abort arriving while this step runs waits until the step has ended."""
+        return self.is_destructive and not self.interruptible
+
 
 RollbackOn = Literal["failure", "abort", "interrupt"]
 
@@ -249,6 +260,18 @@ class Playbook(Model):
     rollback_on: list[RollbackOn] = Field(default_factory=_all_rollback_on)
     include: list[str] = Field(default_factory=list)
 
+    @property
+    def sources(self) -> list[str]:
+        """The configured sources the steps back up, restore or verify (for the report)."""
+        names: set[str] = set()
+        for step in self.steps:
+            if step.backup is not None:
+                names.update(step.backup.sources)
+            for op in (step.restore, step.verify):
+                if op is not None and op.source:
+                    names.add(op.source)
+        return sorted(names)
+
 
 class LoadedPlaybook(Model):
     """A validated playbook with variables resolved, includes expanded and hosts merged."""
@@ -260,3 +283,6 @@ class LoadedPlaybook(Model):
     vars: dict[str, str]
     base_dir: str
     secrets: list[str] = Field(default_factory=list)
+    # allowed but risky (a destructive step's rollback without only_if): `drill validate`
+    # prints them, `run_started` journals them
+    warnings: list[str] = Field(default_factory=list)

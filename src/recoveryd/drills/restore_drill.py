@@ -15,7 +15,7 @@ from pathlib import Path
 
 from recoveryd.config import LoadedConfig
 from recoveryd.drills.models import LoadedPlaybook, Objectives, Playbook, RestoreOp, Step
-from recoveryd.drills.result import DrillResult
+from recoveryd.drills.result import DrillResult, ReportWriter
 from recoveryd.drills.runner import DrillRunner
 from recoveryd.errors import ConfigError
 
@@ -67,6 +67,7 @@ def run_restore_drill(
     *,
     cancel: threading.Event | None = None,
     state_dir: Path | None = None,
+    report: ReportWriter | None = None,
 ) -> DrillResult:
     loaded = restore_drill_playbook(cfg, source)
     runner = DrillRunner(
@@ -77,5 +78,6 @@ def run_restore_drill(
         cancel=cancel,
         run_kind="restore_drill",
         run_source=source,
+        report=report,
     )
     return runner.run()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from recoveryd.errors import ExitCode
 
-RunStatus = Literal["passed", "failed", "aborted"]
+# aborted: a stop condition stopped the run; interrupted: a signal (or the caller) did
+RunStatus = Literal["passed", "failed", "aborted", "interrupted"]
+
+ReportWriter = Callable[[Path, str, Sequence[str]], Path]
+"""Writes the report of run `run_id` (2nd) kept in `state_dir` (1st), masking `secrets`
+(3rd), and returns its path. Injected by the CLI and the daemon, which choose the format
+and language: the drill runner renders nothing itself."""
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,15 @@ Order of a run (SPEC §4):
 1. refuse destructive steps without `--yes` or approvals (exit 5), before anything;
 2. take the lock of the drill's name (exit 5 when held);
 3. `preflight` and `steady_state` probes (executed for real, also in dry-run);
-4. steps, in order, each with `when`, `retries`/`delay`, `timeout`; the first
-   failure stops the steps. `stop_conditions` are checked in a background
-   thread meanwhile; one failing aborts the run. The cancel event (SIGINT,
-   SIGTERM, the caller) interrupts it. A canary writes to the primary;
+4. steps, in order, each with `when`, `only_if`, `retries`/`delay`, `timeout`; the
+   first failure stops the steps. `stop_conditions` are checked in a background
+   thread meanwhile; one failing aborts the run (status `aborted`). The cancel
+   event (SIGINT, SIGTERM, the caller) interrupts it (status `interrupted`); a
+   destructive step that is running ends first (`abort.py`). A canary writes to
+   the primary;
 5. on failure/abort/interrupt (per `rollback_on`): the `rollback` of every
-   completed step in reverse order; the automatic undo of faults always runs;
+   completed step in reverse order, through its `only_if`; a step cut short only
+   through its `only_if` (`rollback.py`); the automatic undo of faults always runs;
 6. `steady_state` again (`steady_state_after`);
 7. RTO = `recovered` - `fault` mark; RPO from the canary; both vs objectives.
 Marks are taken when their step ends: `fault` when the fault is in effect,
@@ -19,7 +22,7 @@ Marks are taken when their step ends: `fault` when the fault is in effect,
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,32 +31,40 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.config import LoadedConfig
+from recoveryd.drills import measures
+from recoveryd.drills.abort import AbortControl, Cause
 from recoveryd.drills.approvals import ApprovalBox, current_user
-from recoveryd.drills.canary import CanaryWriter, rpo_seconds
+from recoveryd.drills.dryrun import dry_steps
+from recoveryd.drills.finish import finish, governor_events, journal_seal, with_report
 from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
-from recoveryd.drills.lock import DrillLock
-from recoveryd.drills.models import LoadedPlaybook, Playbook, Step
-from recoveryd.drills.result import DrillResult, RunStatus
+from recoveryd.drills.lock import take_locks
+from recoveryd.drills.models import LoadedPlaybook, Step
+from recoveryd.drills.result import DrillResult, ReportWriter, RunStatus
+from recoveryd.drills.rollback import CUT_SHORT, Guard, check_guard, run_rollbacks
 from recoveryd.drills.steps import pressure
-from recoveryd.drills.steps.base import Outcome, Status, StepContext
-from recoveryd.drills.steps.dispatch import describe, execute
+from recoveryd.drills.steps.base import Outcome, StepContext
+from recoveryd.drills.steps.dispatch import execute
 from recoveryd.drills.stopconditions import PROBE_TIMEOUT, StopMonitor
 from recoveryd.errors import RecoverydError, RefusedError
 from recoveryd.secrets import REDACTOR, Redactor
 from recoveryd.state import StateStore, iso, utcnow
 
-_FIRST_NUMBER = re.compile(r"\d+")
+_SIGNALLED = "interrupted by a signal (SIGINT/SIGTERM) or the caller"
 _FALSY = {"", "false", "no", "0", "none", "off"}
-GOVERNOR_EVENTS = ("level_change", "deferred", "paused", "resumed", "shed_action", "rpo_override")
 
 
 @dataclass
 class _Done:
-    """A step that completed (or failed after changing something) and may need undoing."""
+    """A step that completed, was cut short (possibly done) or failed after changing
+    something (it left an undo), and may need undoing."""
 
     step: Step
     outcome: Outcome
+
+    @property
+    def cut_short(self) -> bool:
+        return self.outcome.status in CUT_SHORT
 
 
 @dataclass
@@ -64,7 +75,6 @@ class _RunState:
     done: list[_Done] = field(default_factory=list)
     marks: dict[str, datetime] = field(default_factory=dict)
     measures: dict[str, int] = field(default_factory=dict)
-    tripped: threading.Event = field(default_factory=threading.Event)
 
 
 class DrillRunner:
@@ -79,9 +89,10 @@ class DrillRunner:
         yes: bool = False,
         dry_run: bool = False,
         cancel: threading.Event | None = None,
+        force: threading.Event | None = None,
         clock: Callable[[], datetime] = utcnow,
         listener: Callable[[dict[str, Any]], None] | None = None,
-        render_report: bool = True,
+        report: ReportWriter | None = None,
         run_kind: str = "drill",
         run_source: str | None = None,
     ) -> None:
@@ -93,11 +104,11 @@ class DrillRunner:
         self.state_dir = state_dir
         self.yes = yes
         self.dry_run = dry_run
-        self.external_cancel = cancel or threading.Event()
-        self.abort = threading.Event()  # set by stop conditions or the external cancel
+        self.external_cancel = cancel or threading.Event()  # a signal, or the caller
+        self.external_force = force or threading.Event()  # a second signal
         self.clock = clock
         self.listener = listener
-        self.render_report = render_report
+        self.report = report
         self.operator = current_user()
         self.run_id = self._new_run_id()
         local = Redactor(loaded.secrets)
@@ -113,8 +124,14 @@ class DrillRunner:
             self.operator,
             self._approval,
         )
+        self.control = AbortControl(self.journal.record, clock)
+        self.abort = self.control.requested  # set by the first stop condition or signal
         self.ctx = self.context(self.abort)
         self.state = _RunState()
+
+    def request_abort(self, cause: Cause, detail: str) -> None:
+        """A stop condition tripped or a signal arrived (see `abort.py`)."""
+        self.control.request(cause, detail)
 
     # -- setup ---------------------------------------------------------------
 
@@ -156,10 +173,14 @@ class DrillRunner:
 
     def run(self) -> DrillResult:
         self.check_permission()
-        lock = self._lock()
+        lock = take_locks(self.state_dir, self.run_id, self.book, self.loaded.hosts)
         store = StateStore(self.state_dir)
         started = self.clock()
-        db_run = store.start_run(self.run_kind, source=self.run_source or self.book.name)
+        db_run = store.start_run(
+            self.run_kind,
+            source=self.run_source or self.book.name,
+            details={"run_id": self.run_id, "dry_run": self.dry_run},
+        )
         watcher = threading.Thread(target=self._watch_cancel, daemon=True)
         watcher.start()
         try:
@@ -170,8 +191,8 @@ class DrillRunner:
             self.runners.close()
             for held in reversed(lock):
                 held.release()
-        self._governor_events(store, started)
-        result = self._finish(rto, rpo)
+        governor_events(self, store, started)
+        result = finish(self, rto, rpo)
         store.end_run(
             db_run,
             "ok" if result.status == "passed" and result.objectives_met else "failed",
@@ -183,56 +204,23 @@ class DrillRunner:
                 "rpo_seconds": rpo,
                 "objectives_met": result.objectives_met,
                 "dry_run": self.dry_run,
-                # kept apart from the journal, so that `drill list --verify` and the report
-                # notice records removed from its end or a journal rewritten whole
-                **self._journal_seal(),
+                **journal_seal(self),
             },
         )
-        return self._with_report(result)
+        return with_report(self, result)
 
     _finished_watch = False
-
-    def _lock(self) -> list[DrillLock]:
-        """One drill per target system: the drill's own name, and every host its steps reach
-        over SSH (so two different playbooks cannot fail over the same server at once)."""
-        names = [self.book.name]
-        for host in sorted(_referenced_hosts(self.book)):
-            spec = self.loaded.hosts.get(host)
-            if spec is not None:
-                names.append(f"host-{spec.address}-{spec.port}".replace("/", "_"))
-        held: list[DrillLock] = []
-        try:
-            for name in dict.fromkeys(names):
-                lock = DrillLock(self.state_dir, name)
-                lock.acquire(self.run_id)
-                held.append(lock)
-        except BaseException:
-            for lock in reversed(held):
-                lock.release()
-            raise
-        return held
-
-    def _journal_seal(self) -> dict[str, Any]:
-        last = self.journal.last
-        if last is None:
-            return {}
-        return {"journal_head": last["hash"], "journal_records": int(last["seq"]) + 1}
-
-    def _governor_events(self, store: StateStore, since: datetime) -> None:
-        """Shedding events that happened during the run, for the report's timeline."""
-        try:
-            events = store.events(since=since, kinds=GOVERNOR_EVENTS)
-        except Exception:  # noqa: BLE001 - the journal must be finished even so
-            return
-        for event in events:
-            self.journal.record("event", time=event.time, kind=event.kind, data=dict(event.data))
 
     def _watch_cancel(self) -> None:
         while not self._finished_watch:
             if self.external_cancel.wait(0.1):
-                if self.state.reason is None:
-                    self.state.reason = "interrupt"
-                self.abort.set()
+                self.request_abort(
+                    "signal", "interrupted by a signal (SIGINT/SIGTERM) or the caller"
+                )
+                break
+        while not self._finished_watch:
+            if self.external_force.wait(0.1):
+                self.control.force()
                 return
 
     def _started(self) -> None:
@@ -250,18 +238,9 @@ class DrillRunner:
             dry_run=self.dry_run,
             objectives={"rto_s": book.objectives.rto, "rpo_s": book.objectives.rpo},
             owners={"government": book.owners.government, "vendor": book.owners.vendor},
-            sources=self._sources(),
+            sources=self.book.sources,
+            warnings=list(self.loaded.warnings),
         )
-
-    def _sources(self) -> list[str]:
-        names: list[str] = []
-        for step in self.book.steps:
-            if step.backup is not None:
-                names.extend(step.backup.sources)
-            for op in (step.restore, step.verify):
-                if op is not None and op.source and op.source not in names:
-                    names.append(op.source)
-        return sorted(set(names))
 
     def _body(self) -> tuple[float | None, float | None]:
         if not self._probe_phase("preflight", self.book.preflight):
@@ -269,20 +248,18 @@ class DrillRunner:
         if not self._probe_phase("steady_state", self.book.steady_state):
             return None, None
         if self.dry_run:
-            self._dry_steps()
+            dry_steps(self)
             return None, None
-        canary = self._start_canary()
+        canary = measures.start_canary(self)
         monitor = StopMonitor(self) if self.book.stop_conditions else None
         if monitor is not None:
             monitor.start()
         try:
             self._steps()
         except KeyboardInterrupt:
-            # SIGINT outside the CLI (which turns signals into the cancel event)
-            self.state.reason = self.state.reason or "interrupt"
-            self.state.status = "aborted"
-            self.state.error = self.state.error or "interrupted"
-            self.abort.set()
+            # SIGINT outside the CLI (which turns signals into the cancel event): it cannot
+            # be deferred, the step was stopped where it was
+            self.request_abort("signal", "interrupted by SIGINT (KeyboardInterrupt)")
         except Exception as exc:  # noqa: BLE001 - whatever broke, what was done gets undone
             self.state.status = "failed"
             self.state.reason = "failure"
@@ -293,23 +270,41 @@ class DrillRunner:
                 monitor.stop()
             if canary is not None:
                 canary.stop()
-        self._cleanup()
+        self._settle_status()
+        reason = self.state.reason if self.state.status != "passed" else None
+        roll = reason is not None and reason in self.book.rollback_on
+        run_rollbacks(self, self.state.done, roll)
         self._probe_phase("steady_state_after", self.book.steady_state)
-        return self._rto(), self._rpo(canary)
+        return measures.rto(self), measures.rpo(self, canary)
+
+    def _settle_status(self) -> None:
+        """An abort decides the status (`aborted` by a stop condition, `interrupted` by a
+        signal), whatever the step it stopped reported; a failure that came first stays."""
+        cause = self.control.cause
+        if cause is None or self.state.reason == "failure":
+            return
+        self.state.status = "interrupted" if cause == "signal" else "aborted"
+        self.state.reason = "interrupt" if cause == "signal" else "abort"
+        detail = self.control.detail or cause
+        during = self.control.during
+        if during is not None:
+            deferred = " (deferred until it ended)" if self.control.deferred else ""
+            detail += f', during "{during}"{deferred}'
+        self.state.error = detail
 
     # -- probes ---------------------------------------------------------------
 
     def _probe_phase(self, phase: str, probes: list[Step]) -> bool:
         if not probes:
             if phase == "steady_state_after":
-                self._steady_after = True
+                self.steady_after = True
             return True
         self.journal.record("phase", phase=phase, status="started")
         ctx = self.context(threading.Event()) if phase == "steady_state_after" else self.ctx
         ok = True
         problem = ""
         for probe in probes:
-            outcome = self._attempts(probe, ctx, "probe", phase)
+            outcome = self.attempts(probe, ctx, "probe", phase)
             if not outcome.ok:
                 ok = False
                 problem = problem or f'"{probe.name}" {outcome.status}: {outcome.error}'
@@ -317,49 +312,16 @@ class DrillRunner:
                     break
         self.journal.record("phase", phase=phase, status="passed" if ok else "failed")
         if phase == "steady_state_after":
-            self._steady_after = ok
+            self.steady_after = ok
         elif not ok:
             self.state.status = "failed"
             self.state.reason = "failure"
             self.state.error = f"{phase} failed: {problem}"
         return ok
 
-    _steady_after: bool | None = None
+    steady_after: bool | None = None
 
     # -- steps ----------------------------------------------------------------
-
-    def _dry_steps(self) -> None:
-        self.journal.record("phase", phase="steps", status="started")
-        reachable: dict[str, str | None] = {}
-        ok = True
-        for step in self.book.steps:
-            start = self.clock()
-            text = describe(step)
-            error = None
-            for host in _hosts_of(step):
-                if host not in reachable:
-                    reachable[host] = self._reach(host)
-                if reachable[host] is not None:
-                    error = f"host {host} unreachable: {reachable[host]}"
-                else:
-                    text += f"\nhost {host} reachable"
-            if step.when is not None:
-                text += f"\nwhen: {step.when} -> {'run' if self._when(step) else 'skip'}"
-            status: Status = "dry_run" if error is None else "failed"
-            ok = ok and error is None
-            self.record_step("step", "steps", step, start, Outcome(status, text, error), 0)
-        self.journal.record("phase", phase="steps", status="passed" if ok else "failed")
-        if not ok:
-            self.state.status = "failed"
-            self.state.reason = "failure"
-            self.state.error = "a host is unreachable"
-
-    def _reach(self, host: str) -> str | None:
-        try:
-            status, _, err = self.runners.for_host(host).run(["true"], timeout=15)
-        except (RecoverydError, TimeoutError, OSError) as exc:
-            return str(exc)
-        return None if status == 0 else f"exit status {status}: {err.strip()}"
 
     def _steps(self) -> None:
         self.journal.record("phase", phase="steps", status="started")
@@ -367,7 +329,7 @@ class DrillRunner:
         for step in self.book.steps:
             if self.abort.is_set():
                 break
-            if not self._when(step):
+            if not self.when(step):
                 now = self.clock()
                 self.record_step("step", "steps", step, now, Outcome("skipped", "when is false"), 0)
                 continue
@@ -375,42 +337,60 @@ class DrillRunner:
                 if not self._await_approvals():
                     break
                 approved = True
-            outcome = self._attempts(step, self.ctx, "step", "steps")
-            if outcome.ok or outcome.undo is not None:
-                self.state.done.append(_Done(step, outcome))
-            if outcome.ok:
-                self._measure(step, outcome)
-                if step.marks is not None:
-                    self.state.marks[step.marks] = self.clock()
-                    self.journal.record("mark", mark=step.marks)
-                continue
-            self._step_failed(step, outcome)
-            break
+            if not self._run_step(step):
+                break
         if self.abort.is_set() and self.state.status == "passed":
             self.state.status = "aborted"
             self.state.reason = self.state.reason or "abort"
         status = "passed" if self.state.status == "passed" else "failed"
         self.journal.record("phase", phase="steps", status=status)
 
-    def _measure(self, step: Step, outcome: Outcome) -> None:
-        """Keep the count a `measure:` step printed (its first whole number)."""
-        if step.measure is None:
-            return
-        found = _FIRST_NUMBER.search(outcome.output)
-        if found is None:
-            self.journal.record(
-                "event",
-                kind="measure_missing",
-                data={"step": step.name, "measure": step.measure},
-            )
-            return
-        self.state.measures[step.measure] = int(found.group(0))
+    def _run_step(self, step: Step) -> bool:
+        """Guard, then the step under the abort control; False when the steps must stop."""
+        guard = None
+        if step.only_if is not None:
+            cancel = self.control.begin(f"only_if of {step.name}", deferrable=False)
+            if cancel is None:
+                return False
+            try:
+                guard = check_guard(
+                    self, step.only_if, dataclasses.replace(self.ctx, cancel=cancel)
+                )
+            finally:
+                self.control.end()
+            if self.abort.is_set():
+                return False  # the guard was cut short: neither held nor not
+            if not guard.held:
+                self.record_step("step", "steps", step, self.clock(), guard.skipped(), 0, guard)
+                return True
+        cancel = self.control.begin(step.name, deferrable=step.defers_abort)
+        if cancel is None:
+            return False
+        self.journal.record(
+            "step_started", phase="steps", name=step.name, destructive=step.is_destructive
+        )
+        start = end = self.clock()
+        try:
+            outcome = self.attempt(step, dataclasses.replace(self.ctx, cancel=cancel), "step")
+            end = self.clock()
+        finally:
+            self.control.end()  # a deferred abort takes effect: journaled before the step
+        self.record_step("step", "steps", step, start, outcome, outcome.attempts, guard, end)
+        if outcome.ok or outcome.undo is not None or outcome.status in CUT_SHORT:
+            self.state.done.append(_Done(step, outcome))
+        if not outcome.ok:
+            self._step_failed(step, outcome)
+            return False
+        measures.keep_measure(self, step, outcome)
+        if step.marks is not None:
+            self.state.marks[step.marks] = self.clock()
+            self.journal.record("mark", mark=step.marks)
+        return True
 
     def _step_failed(self, step: Step, outcome: Outcome) -> None:
         if outcome.status == "aborted" or self.abort.is_set():
-            self.state.status = "aborted"
+            self.state.status = "aborted"  # `_settle_status` says by what
             self.state.reason = self.state.reason or "abort"
-            self.state.error = self.state.error or f'aborted during "{step.name}"'
         else:
             self.state.status = "failed"
             self.state.reason = "failure"
@@ -434,17 +414,18 @@ class DrillRunner:
             return False
         return True
 
-    def _when(self, step: Step) -> bool:
+    def when(self, step: Step) -> bool:
         if step.when is None:
             return True
         if isinstance(step.when, bool):
             return step.when
         return step.when.strip().lower() not in _FALSY
 
-    def _attempts(self, step: Step, ctx: StepContext, type_: str, phase: str) -> Outcome:
-        """Run with retries and delay; journal the final attempt."""
+    def attempt(self, step: Step, ctx: StepContext, type_: str) -> Outcome:
+        """One execution with its retries and delay; not journaled. Retries stop when the
+        step's cancel is set, or when an abort is pending for a step (a deferred one ends
+        with the attempt under way)."""
         attempts = 0
-        start = self.clock()
         while True:
             attempts += 1
             try:
@@ -453,184 +434,49 @@ class DrillRunner:
                 outcome = Outcome("failed", "", exc.message)
             except Exception as exc:  # noqa: BLE001 - a failed step, journaled; the rest is undone
                 outcome = Outcome("failed", "", f"unexpected {type(exc).__name__}: {exc}")
-            if outcome.ok or attempts > step.retries or ctx.cancel.is_set():
-                break
+            stop = ctx.cancel.is_set() or (type_ == "step" and self.abort.is_set())
+            if outcome.ok or attempts > step.retries or stop:
+                return dataclasses.replace(outcome, attempts=attempts)
             if outcome.undo is not None:
                 outcome.undo()
             if ctx.cancel.wait(step.delay):
-                break
-        self.record_step(type_, phase, step, start, outcome, attempts)
+                return dataclasses.replace(outcome, attempts=attempts)
+
+    def attempts(
+        self, step: Step, ctx: StepContext, type_: str, phase: str, *, guard: Guard | None = None
+    ) -> Outcome:
+        """`attempt`, journaled."""
+        start = self.clock()
+        outcome = self.attempt(step, ctx, type_)
+        self.record_step(type_, phase, step, start, outcome, outcome.attempts, guard)
         return outcome
 
     def record_step(
-        self, type_: str, phase: str, step: Step, start: datetime, out: Outcome, attempts: int
+        self,
+        type_: str,
+        phase: str,
+        step: Step,
+        start: datetime,
+        out: Outcome,
+        attempts: int,
+        guard: Guard | None = None,
+        end: datetime | None = None,
     ) -> None:
+        extra: dict[str, Any] = {} if guard is None else {"guard": guard.to_json()}
         self.journal.record(
             type_,
             phase=phase,
             name=step.name,
             kind=step.kind,
             start=iso(start),
-            end=iso(self.clock()),
+            end=iso(end or self.clock()),
             status=out.status,
             attempts=attempts,
             destructive=step.is_destructive,
             output=out.output,
             error=out.error,
+            **extra,
         )
-
-    # -- rollback and cleanup -------------------------------------------------
-
-    def _cleanup(self) -> None:
-        """Rollbacks (when rollback_on says so) and fault undos, newest first."""
-        reason = self.state.reason if self.state.status != "passed" else None
-        roll = reason is not None and reason in self.book.rollback_on
-        work = [d for d in self.state.done if (roll and d.step.rollback) or d.outcome.undo]
-        if not work:
-            return
-        self.journal.record("phase", phase="rollback", status="started")
-        ctx = self.context(threading.Event())  # rollbacks are not cancelled by the abort
-        ok = True
-        for done in reversed(work):
-            if done.outcome.undo is not None:
-                start = self.clock()
-                try:
-                    result = done.outcome.undo()
-                except Exception as exc:  # noqa: BLE001 - the other undos and rollbacks still run
-                    result = Outcome("failed", "", f"{type(exc).__name__}: {exc}")
-                undo_step = done.step.model_copy(update={"name": f"undo: {done.step.name}"})
-                self.record_step("rollback", "rollback", undo_step, start, result, 1)
-                ok = ok and result.ok
-            if roll and done.step.rollback is not None:
-                result = self._attempts(done.step.rollback, ctx, "rollback", "rollback")
-                ok = ok and result.ok
-        self.journal.record("phase", phase="rollback", status="passed" if ok else "failed")
-
-    # -- measures ----------------------------------------------------------------
-
-    def _start_canary(self) -> CanaryWriter | None:
-        if self.book.canary is None:
-            return None
-        canary = CanaryWriter(self.book.canary, self.run_id, self.clock)
-        start = self.clock()
-        try:
-            canary.prepare()
-        except Exception as exc:  # noqa: BLE001 - psycopg errors vary; recorded, the drill goes on
-            self.journal.record(
-                "probe", phase="canary", name="canary", kind="sql", start=iso(start),
-                end=iso(self.clock()), status="failed", attempts=1, destructive=False,
-                output="", error=f"cannot prepare the canary table: {type(exc).__name__}: {exc}",
-            )  # fmt: skip
-            return None
-        if not canary.start():
-            self.journal.record(
-                "probe", phase="canary", name="canary", kind="sql", start=iso(start),
-                end=iso(self.clock()), status="failed", attempts=1, destructive=False,
-                output="", error="the canary could not write to the primary before the steps",
-            )  # fmt: skip
-        return canary
-
-    def _rto(self) -> float | None:
-        marks = self.state.marks
-        if "fault" in marks and "recovered" in marks:
-            return (marks["recovered"] - marks["fault"]).total_seconds()
-        return None
-
-    def _rpo(self, canary: CanaryWriter | None) -> float | None:
-        if canary is None or "fault" not in self.state.marks:
-            return None
-        start = self.clock()
-        error = None
-        newest = None
-        try:
-            newest = canary.newest_surviving(before=self.state.marks["fault"])
-        except Exception as exc:  # noqa: BLE001 - recorded in the journal
-            error = f"cannot read the canary on the new primary: {type(exc).__name__}: {exc}"
-        rpo = rpo_seconds(self.state.marks["fault"], newest)
-        text = (
-            f"{canary.written} rows written, {canary.failed} writes failed; newest surviving "
-            f"row written at {iso(newest) if newest else 'none'}; RPO {rpo}"
-        )
-        self.journal.record(
-            "probe", phase="canary", name="canary", kind="sql", start=iso(start),
-            end=iso(self.clock()), status="ok" if error is None and newest else "failed",
-            attempts=1, destructive=False, output=text, error=error,
-        )  # fmt: skip
-        return rpo
-
-    def _finish(self, rto: float | None, rpo: float | None) -> DrillResult:
-        st = self.state
-        if self._steady_after is False and st.status == "passed":
-            st.status = "failed"
-            st.error = "steady state did not hold after the drill"
-        objectives = self.book.objectives
-        met = st.status == "passed" and self._steady_after is not False
-        if not self.dry_run:
-            if objectives.rto is not None:
-                met = met and rto is not None and rto <= objectives.rto
-            if objectives.rpo is not None:
-                met = met and rpo is not None and rpo <= objectives.rpo
-        if met is False and st.status == "passed" and st.error is None:
-            st.error = "an objective was missed"
-        self.journal.record(
-            "run_finished",
-            status=st.status,
-            rto_s=rto,
-            rpo_s=rpo,
-            objectives_met=met,
-            steady_state_restored=self._steady_after,
-            error=st.error,
-        )
-        return DrillResult(
-            run_id=self.run_id,
-            status=st.status,
-            rto_seconds=rto,
-            rpo_seconds=rpo,
-            objectives_met=met,
-            journal=self.journal.path,
-            error=st.error,
-            interrupted=st.reason == "interrupt",
-            measures=dict(st.measures),
-        )
-
-    def _with_report(self, result: DrillResult) -> DrillResult:
-        if not self.render_report:
-            return result
-        try:
-            from recoveryd.reports import render_run_report
-        except ImportError:
-            return result
-        try:
-            config = self.cfg.config if self.cfg is not None else None
-            lang = config.language if config is not None else "en"
-            path = render_run_report(
-                self.state_dir, self.run_id, fmt="html", lang=lang, config=config,
-                secrets=self.loaded.secrets,
-            )  # fmt: skip
-        except Exception:  # noqa: BLE001 - the run is journaled; `recoveryd report` can retry
-            return result
-        return DrillResult(**{**result.__dict__, "report": path})
-
-
-def _hosts_of(step: Step) -> list[str]:
-    hosts = [h for h in (step.ssh, step.fault.ssh if step.fault else None) if h]
-    if step.wait is not None and step.wait.ssh:
-        hosts.append(step.wait.ssh)
-    return hosts
-
-
-def _referenced_hosts(book: Playbook) -> set[str]:
-    found: set[str] = set()
-
-    def walk(step: Step | None) -> None:
-        if step is not None:
-            found.update(_hosts_of(step))
-            walk(step.rollback)
-
-    for group in (book.preflight, book.steady_state, book.stop_conditions, book.steps):
-        for step in group:
-            walk(step)
-    return found
 
 
 def _default_timeout(step: Step, type_: str) -> float | None:

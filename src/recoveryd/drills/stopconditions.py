@@ -1,8 +1,8 @@
 """Stop conditions: checked once before the first step, then in the background.
 
 The first condition that fails journals a `stop_condition` record (tripped),
-sets the run's abort event (the running step stops, rollbacks follow) and
-ends the checking.
+requests the run's abort (the running step stops, at once or, when destructive,
+when it ends; rollbacks follow) and ends the checking.
 """
 
 from __future__ import annotations
@@ -64,9 +64,6 @@ class StopMonitor:
             if not out.ok:
                 detail = out.error or out.status
                 r.journal.record("stop_condition", name=cond.name, status="tripped", detail=detail)
-                if r.state.reason is None:
-                    r.state.reason = "abort"
-                    r.state.error = f'stop condition "{cond.name}" tripped: {detail}'
-                r.abort.set()
+                r.request_abort("stop_condition", f'stop condition "{cond.name}" tripped: {detail}')
                 return False
         return True

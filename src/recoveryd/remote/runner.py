@@ -6,6 +6,12 @@ Environment variables are passed as leading `env NAME=VALUE` arguments
 (servers rarely accept `SendEnv`). stdout streams through `read`, stdin
 through `write`; stderr is drained in the background into a bounded buffer
 so that a chatty command never blocks its stdout.
+
+Every command runs in a session and process group of its own (`setsid`), whose
+id the remote shell reports on stderr before it `exec`s the command. Stopping
+it (`SshProcess.stop_group`) sends TERM to the whole group, then KILL after a
+grace period, with the shell's own `kill -SIG -PGID` (Debian's dash refuses
+`kill -SIG -- -PGID`), and says what happened, failures included.
 """
 
 from __future__ import annotations
@@ -28,9 +34,33 @@ _CHUNK = 64 * 1024
 
 
 _PID_MARK = b"@@recoveryd-pid "
-# The remote shell reports the command's pid on stderr, then becomes the command (exec keeps
-# the pid), so that a timeout or an abort can signal it instead of leaving it running.
-_WRAPPER = 'echo "@@recoveryd-pid $$" >&2; exec "$@"'
+KILL_GRACE = 5.0  # seconds between TERM and KILL to a remote process group
+_PID_WAIT = 5.0  # how long stopping a command that just started waits for its pid
+# The command gets a session (and process group) of its own: `setsid -w` forks when the
+# shell already leads a group (as under sshd), waits and passes the exit status on. The
+# shell inside reports its pid (= the group's id) on stderr, then becomes the command (exec
+# keeps the pid), so that a timeout or an abort can signal the whole group.
+_REPORT = 'echo "@@recoveryd-pid $$" >&2; exec "$@"'
+_WRAPPER = (
+    "if command -v setsid >/dev/null 2>&1; then "
+    f"exec setsid -w sh -c '{_REPORT}' sh \"$@\"; fi; {_REPORT}"
+)
+# $0 = the process group, $1 = the grace period in tenths of a second. Plain `kill -SIG
+# -PGID`: dash's builtin refuses `kill -SIG -- -PGID`. Prints one line: what happened.
+_STOP_GROUP = r"""g=$0; tries=$1; grace=$2
+if ! kill -0 -"$g" 2>/dev/null; then echo "process group $g had already ended"; exit 0; fi
+if ! err=$(kill -TERM -"$g" 2>&1); then echo "process group $g: TERM failed: $err"; exit 3; fi
+i=0
+while kill -0 -"$g" 2>/dev/null; do
+  i=$((i+1))
+  if [ "$i" -gt "$tries" ]; then
+    if ! err=$(kill -KILL -"$g" 2>&1); then echo "process group $g: KILL failed: $err"; exit 3; fi
+    echo "process group $g: TERM, then KILL after ${grace}s"; exit 0
+  fi
+  sleep 0.1
+done
+echo "process group $g ended after TERM"
+"""
 
 
 def remote_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
@@ -57,13 +87,15 @@ class SshProcess:
         channel: paramiko.Channel,
         label: str,
         timeout: float | None,
-        signal_remote: Callable[[int], None] | None = None,
+        signal_remote: Callable[[int, float], str] | None = None,
     ) -> None:
         self._channel = channel
         self._label = label
         self._timeout = timeout
         self._signal_remote = signal_remote
         self.pid: int | None = None
+        self._pid_seen = threading.Event()
+        self.cleanup: str | None = None  # what stopping the command did (stop_group)
         self._head = bytearray()  # stderr until the pid line was seen
         self._stderr = bytearray()
         self._stderr_lock = threading.Lock()
@@ -82,6 +114,7 @@ class SshProcess:
             except (OSError, paramiko.SSHException):
                 return
             if not data:
+                self._pid_seen.set()
                 return
             if self._signal_remote is not None and self.pid is None:
                 data = self._take_pid(data)
@@ -98,8 +131,10 @@ class SshProcess:
             if len(self._head) < 64:
                 return b""
             self.pid = 0  # no marker: a shell that did not run the wrapper; give up on it
+            self._pid_seen.set()
             return bytes(self._head)
         self.pid = int(line[len(_PID_MARK) :]) if line.startswith(_PID_MARK) else 0
+        self._pid_seen.set()
         return rest if line.startswith(_PID_MARK) else bytes(self._head)
 
     def read(self, size: int = -1, /) -> bytes:
@@ -140,11 +175,36 @@ class SshProcess:
             return self._stderr.decode("utf-8", errors="replace")
 
     def kill(self) -> None:
-        """Stop the remote command (SIGTERM to it and its process group) and close the channel."""
-        if self.pid and self._signal_remote is not None and not self._channel.exit_status_ready():
-            with contextlib.suppress(RemoteError, TimeoutError, OSError, paramiko.SSHException):
-                self._signal_remote(self.pid)
+        """Stop the remote command and its process group (see `stop_group`)."""
+        self.stop_group()
+
+    @property
+    def connection_lost(self) -> bool:
+        """The SSH connection dropped (the command's end was never reported)."""
+        transport = self._channel.get_transport()
+        return transport is None or not transport.is_active()
+
+    def stop_group(self, grace: float = KILL_GRACE) -> str:
+        """TERM to the command's process group, KILL after `grace` seconds, channel closed.
+
+        Returns (and keeps in `cleanup`) one sentence saying what happened, failures
+        included: the caller journals it. Never raises. After a lost connection it signals
+        through a new one.
+        """
+        note = "the command had already ended"
+        ended = self._channel.exit_status_ready() and not self.connection_lost
+        if self._signal_remote is not None and not ended:
+            self._pid_seen.wait(_PID_WAIT)
+            if not self.pid:
+                note = "cleanup failed: the remote command never reported its pid; it may still run"
+            else:
+                try:
+                    note = self._signal_remote(self.pid, grace)
+                except (RemoteError, TimeoutError, OSError, paramiko.SSHException) as exc:
+                    note = f"cleanup of process group {self.pid} failed: {exc}"
         self._channel.close()
+        self.cleanup = f"remote {note}"
+        return self.cleanup
 
 
 class SshRunner:
@@ -207,16 +267,24 @@ class SshRunner:
             raise
         return status, out, proc.stderr_text()
 
-    def _terminate(self, pid: int) -> None:
-        """SIGTERM to a remote pid and to its process group, on a channel of its own."""
+    def _terminate(self, pgid: int, grace: float) -> str:
+        """TERM, then KILL after `grace`, to a remote process group, on a channel of its own;
+        what happened as one sentence."""
         channel = self.connection().open_channel(self.host.connect_timeout)
         try:
-            channel.settimeout(self.host.connect_timeout)
-            script = 'kill -TERM "$0" 2>/dev/null; kill -TERM -- "-$0" 2>/dev/null; true'
-            channel.exec_command(shlex.join(["sh", "-c", script, str(pid)]))
-            channel.status_event.wait(self.host.connect_timeout)
+            channel.settimeout(grace + self.host.connect_timeout)
+            tries = str(max(1, int(grace * 10)))
+            argv = ["sh", "-c", _STOP_GROUP, str(pgid), tries, f"{grace:g}"]
+            channel.exec_command(shlex.join(argv))
+            if not channel.status_event.wait(grace + self.host.connect_timeout):
+                return f"cleanup of process group {pgid} did not answer in time"
+            status = channel.recv_exit_status()
+            out = channel.recv(4096).decode(errors="replace").strip()
+            err = channel.recv_stderr(4096).decode(errors="replace").strip()
         finally:
             channel.close()
+        text = out or err or f"cleanup of process group {pgid} exited with status {status}"
+        return text if status == 0 else f"cleanup failed: {text}"
 
     def close(self) -> None:
         with self._lock:

@@ -48,6 +48,7 @@ class ObjectType(IntEnum):
     CHUNK = 3
     MANIFEST = 4
     LOCK = 5
+    WAL = 6
 
 
 class CipherId(IntEnum):

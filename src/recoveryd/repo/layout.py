@@ -7,6 +7,8 @@ KEYS_PREFIX = "keys/"
 DATA_PREFIX = "data/"
 SNAPSHOTS_PREFIX = "snapshots/"
 LOCKS_PREFIX = "locks/"
+WAL_PREFIX = "wal/"
+BINLOG_PREFIX = "binlog/"
 
 
 def chunk_key(chunk_id: str) -> str:

@@ -107,6 +107,8 @@ EN: Messages = {
     "status_failed": "FAILED",
     "status_missed": "OBJECTIVE MISSED",
     "status_aborted": "ABORTED",
+    "status_interrupted": "INTERRUPTED",
+    "status_not_run": "not run",
     "status_running": "INCOMPLETE",
     "status_open": "OPEN",
     "status_closed": "CLOSED",
@@ -208,6 +210,8 @@ EN: Messages = {
     "act_steady_state": "Bring the service back to its normal state and find out why the drill "
     "left it degraded.",
     "act_step_failed": "Fix the cause of the failed step “{name}” and repeat the drill.",
+    "act_rollback_not_run": "The rollback “{name}” was not run: its step was cut short and "
+    "may have taken effect. Check the system by hand and give the rollback an only_if guard.",
     "act_tampered": "Find out who altered the record and why; keep the original file as evidence.",
     "act_backup_overdue": "Bring the backups of {sources} back within their RPO.",
     "owner_government": "government owner",

@@ -104,6 +104,8 @@ ZH: Messages = {
     "status_failed": "失败",
     "status_missed": "未达目标",
     "status_aborted": "已中止",
+    "status_interrupted": "已中断",
+    "status_not_run": "未执行",
     "status_running": "未完成",
     "status_open": "处理中",
     "status_closed": "已关闭",
@@ -199,6 +201,8 @@ ZH: Messages = {
     ),
     "act_steady_state": "使服务恢复正常状态，并查明演练后服务降级的原因。",
     "act_step_failed": "消除步骤“{name}”失败的原因并重新演练。",
+    "act_rollback_not_run": "回滚“{name}”未执行：其步骤被中途终止，可能已生效。"
+    "请人工检查系统，并为该回滚添加 only_if 条件。",
     "act_tampered": "查明记录被何人篡改及原因；保留原始文件作为证据。",
     "act_backup_overdue": "使{sources}的备份恢复到RPO以内。",
     "owner_government": "政府责任方",

@@ -309,6 +309,9 @@ def _drill_actions(
     for s in report.steps:
         if s.phase == "steps" and s.status in ("failed", "timeout"):
             out.append(ActionItem(Msg.of("act_step_failed", name=s.name), owner, due, "generated"))
+        if s.record_type == "rollback" and s.status == "not_run":
+            text = Msg.of("act_rollback_not_run", name=s.name)
+            out.append(ActionItem(text, owner, due, "generated"))
     return tuple(out)
 
 

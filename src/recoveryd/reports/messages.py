@@ -105,6 +105,8 @@ class Messages(TypedDict):
     status_failed: str
     status_missed: str
     status_aborted: str
+    status_interrupted: str
+    status_not_run: str
     status_running: str
     status_open: str
     status_closed: str
@@ -196,6 +198,7 @@ class Messages(TypedDict):
     act_rpo_missed: str
     act_steady_state: str
     act_step_failed: str
+    act_rollback_not_run: str
     act_tampered: str
     act_backup_overdue: str
     owner_government: str

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from recoveryd.errors import SourceError
@@ -36,6 +37,7 @@ from recoveryd.sources.procstream import (
 STREAM_FORMAT = "mysqldump-sql"
 DUMP_TOOLS = ("mariadb-dump", "mysqldump")
 CLIENT_TOOLS = ("mariadb", "mysql")
+BINLOG_TOOLS = ("mariadb-binlog", "mysqlbinlog")
 _HEAD_LIMIT = 256 * 1024
 _CHANGE_MASTER = re.compile(
     rb"CHANGE (?:MASTER|REPLICATION SOURCE) TO (?:MASTER|SOURCE)_LOG_FILE='([^']+)',"
@@ -193,6 +195,87 @@ class MysqlSource:
             secrets=[self._password],
             head=head,
         )
+
+    # -- binary logs ---------------------------------------------------------
+
+    def read_binlogs(self, directory: Path, first: str | None) -> tuple[Process, SecretFile | None]:
+        """Start copying the server's binary logs, from `first` (else the oldest the
+        server has) on, into `directory` as they are written (`--raw --stop-never`). It
+        ends when the connection does; the caller removes the option file afterwards."""
+        binlog, _ = self._pick(BINLOG_TOOLS)
+        defaults = self._defaults(self._password)
+        server = MysqlDsn(
+            self._dsn.user, self._dsn.host, self._dsn.port, None, socket=self._dsn.socket
+        )
+        try:
+            if first is None:
+                client, _ = self._pick(CLIENT_TOOLS)
+                first = self._query(client, defaults, server, "SHOW BINARY LOGS", self._password)[
+                    0
+                ].split("\n")[0]
+            proc = start_tool(
+                self.name,
+                self._runner,
+                [
+                    *self._base_args(binlog, defaults, server),
+                    *("--read-from-remote-server", "--raw", "--stop-never"),
+                    f"--result-file={directory}/",
+                    first,
+                ],
+            )
+        except BaseException:
+            if defaults is not None:
+                defaults.remove()
+            raise
+        return proc, defaults
+
+    def replay_binlogs(
+        self,
+        files: Sequence[Path],
+        *,
+        start_position: str,
+        stop_datetime: str,
+        database: str,
+        dest: str,
+        password: str | None = None,
+    ) -> None:
+        """Apply the events of `database` in the binary logs `files` (local, in order),
+        from `start_position` in the first up to (excluding) `stop_datetime` (local time,
+        whole seconds), to the database of `dest` (renamed to it when it differs)."""
+        binlog, _ = self._pick(BINLOG_TOOLS)
+        client, _ = self._pick(CLIENT_TOOLS)
+        target = parse_mysql_dsn(dest)
+        secret = password or target.password or self._password
+        target = target.without_password()
+        new = str(target.database or database)
+        argv = [
+            binlog,
+            f"--start-position={start_position}",
+            f"--stop-datetime={stop_datetime}",
+            f"--database={database}",
+            *([f"--rewrite-db={database}->{new}"] if new != database else []),
+            *map(str, files),
+        ]
+        defaults = self._defaults(secret)
+        try:
+            events = start_tool(self.name, self._runner, argv)
+            restore_into(
+                self.name,
+                self._runner,
+                [*self._base_args(client, defaults, target), "--batch", "--database", new],
+                events,
+                tool=client,
+                database=new,
+                secrets=[secret, self._password],
+            )
+            if events.wait(60) != 0:
+                raise tool_failure(
+                    self.name, binlog, 1, events.stderr_text(), [secret], doing="could not read"
+                )
+        finally:
+            if defaults is not None:
+                with contextlib.suppress(Exception):
+                    defaults.remove()
 
     # -- restore -------------------------------------------------------------
 

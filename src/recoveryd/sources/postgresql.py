@@ -48,11 +48,15 @@ removes it at the end.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from recoveryd.errors import SourceError
+from recoveryd.sources import directory, pgphysical
 from recoveryd.sources.base import ByteReader, CommandRunner, Process, SourceInfo
 from recoveryd.sources.dsn import format_pg_dsn, split_pg_password
 from recoveryd.sources.local import LocalRunner
@@ -105,8 +109,10 @@ class PostgresSource:
         bin_dirs: Sequence[str] | None = None,
         tmp_dir: Path | None = None,
         lock_wait_timeout: float = 300.0,
+        mode: Literal["logical", "physical"] = "logical",
     ) -> None:
         self.name = name
+        self.mode = mode
         self._lock_wait_ms = max(1, round(lock_wait_timeout * 1000))
         self._runner = runner
         self._tmp_dir = tmp_dir
@@ -155,7 +161,10 @@ class PostgresSource:
     # -- snapshot ------------------------------------------------------------
 
     def snapshot(self) -> ProcessStream:
-        """Export a snapshot in a coprocess and stream `pg_dump` at exactly that snapshot."""
+        """Export a snapshot in a coprocess and stream `pg_dump` at exactly that snapshot
+        (`mode: logical`), or stream a base backup of the cluster (`mode: physical`)."""
+        if self.mode == "physical":
+            return self._base_backup()
         passfile = self._passfile(self._password)
         env = self._env(passfile)
         conninfo = format_pg_dsn(self._params)
@@ -236,6 +245,90 @@ class PostgresSource:
             cleanup=cleanup,
         )
 
+    def _base_backup(self) -> ProcessStream:
+        """`pg_basebackup` as one tar stream (see `pgphysical`)."""
+        passfile = self._passfile(self._password)
+        env = self._env(passfile)
+        proc: Process | None = None
+        try:
+            status, out, err = self._run_psql(
+                self._params,
+                "SELECT current_setting('server_version') || '|' ||"
+                " pg_size_bytes(current_setting('wal_segment_size'));\n",
+                env,
+            )
+            if status != 0:
+                raise tool_failure(
+                    self.name, "psql", status, err, self._secrets(), doing="could not connect"
+                )
+            tool_version = self.tool_version("pg_basebackup")
+            argv = pgphysical.basebackup_argv(
+                self._tool("pg_basebackup"), format_pg_dsn(self._params)
+            )
+            proc = start_tool(self.name, self._runner, argv, env=env)
+            head = proc.read(_HEAD_BLOCK)  # connected: the password file can go
+        except BaseException:
+            if proc is not None:
+                proc.kill()
+            if passfile is not None:
+                passfile.remove()
+            raise
+        if passfile is not None:
+            passfile.remove()
+        version, _, seg_size = out.decode(errors="replace").strip().partition("|")
+        info = SourceInfo(
+            kind=self.kind,
+            stream_format=pgphysical.STREAM_FORMAT,
+            engine_version=f"PostgreSQL {version}",
+            extra={
+                "mode": "physical",
+                "tool_version": tool_version or "unknown",
+                "wal_segment_size": seg_size,
+            },
+        )
+        return pgphysical.BaseBackupStream(
+            source=self.name,
+            proc=proc,
+            info=info,
+            secrets=self._secrets(),
+            head=head,
+            cleanup=lambda ok: None,
+        )
+
+    def receive_wal(self, directory: Path, slot: str) -> tuple[Process, SecretFile | None]:
+        """Start `pg_receivewal` streaming into `directory` from replication slot `slot`
+        (created when missing), flushing each write (`--synchronous`); it ends when the
+        connection does (the caller restarts it). Returns the process and its password
+        file, which the caller removes once the process has ended."""
+        passfile = self._passfile(self._password)
+        env = self._env(passfile)
+        tool = self._tool("pg_receivewal")
+        conninfo = format_pg_dsn(self._params)
+        try:
+            status, _, err = self._runner.run(
+                [tool, "--slot", slot, "--create-slot", "--if-not-exists", "--no-password",
+                 "--dbname", conninfo],
+                env=env,
+                timeout=60,
+            )  # fmt: skip
+            if status != 0:
+                raise tool_failure(
+                    self.name, "pg_receivewal", status, err, self._secrets(),
+                    doing=f"could not create replication slot {slot}",
+                )  # fmt: skip
+            proc = start_tool(
+                self.name,
+                self._runner,
+                [tool, "--directory", str(directory), "--slot", slot, "--synchronous",
+                 "--no-loop", "--status-interval=1", "--no-password", "--dbname", conninfo],
+                env=env,
+            )  # fmt: skip
+        except BaseException:
+            if passfile is not None:
+                passfile.remove()
+            raise
+        return proc, passfile
+
     def _export_snapshot(self, holder: Process) -> list[str]:
         """Send the snapshot query; its one answer line split into 5 fields."""
         with contextlib.suppress(OSError):
@@ -274,10 +367,14 @@ class PostgresSource:
         *,
         password: str | None = None,
     ) -> None:
-        """Restore into the database of `dest` (created when missing) with `pg_restore`.
+        """Restore into the database of `dest` (created when missing) with `pg_restore`;
+        a base backup into the empty data directory `dest`.
 
         `password` (else one inside `dest`, else this source's) authenticates to `dest`.
         """
+        if info.stream_format == pgphysical.STREAM_FORMAT:
+            self._restore_base_backup(stream, dest, info)
+            return
         if info.stream_format != STREAM_FORMAT:
             raise SourceError(
                 f"source {self.name}: cannot restore a {info.stream_format} stream with pg_restore"
@@ -310,6 +407,18 @@ class PostgresSource:
         finally:
             if passfile is not None:
                 passfile.remove()
+
+    def _restore_base_backup(self, stream: ByteReader, dest: str, info: SourceInfo) -> None:
+        """Extract a base backup into the new or empty directory `dest` (this host), with
+        the mode PostgreSQL requires and, as root, the owner its files had."""
+        tree = directory.DirectorySource(self.name, dest, runner=self._runner)
+        tree.restore(stream, dest, replace(info, stream_format=directory.STREAM_FORMAT))
+        root = Path(dest)
+        root.chmod(0o700)
+        marker = root / "PG_VERSION"
+        if os.geteuid() == 0 and marker.exists():
+            owner = marker.stat()
+            os.chown(root, owner.st_uid, owner.st_gid)
 
     def _create_database(
         self, params: dict[str, str], database: str, env: dict[str, str], secret: str | None

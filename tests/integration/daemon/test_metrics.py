@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recoveryd.metrics import DaemonMetrics, Health, MetricsServer
-from recoveryd.rpo import SourceRpo
+from recoveryd.daemon.metrics import DaemonMetrics, Health, MetricsServer
+from recoveryd.daemon.rpo import SourceRpo
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

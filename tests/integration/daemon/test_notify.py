@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recoveryd.config import EmailNotify, WebhookNotify
-from recoveryd.notify import Alert, Notifier
+from recoveryd.daemon.notify import Alert, Notifier
 from tests.fixtures.web import HttpRecorder, SmtpServer
 
 pytestmark = pytest.mark.integration

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from recoveryd.app.reporting import report_writer
 from recoveryd.drills.api import run_playbook
 from recoveryd.state import parse_iso
 from tests.fixtures.pgcluster import PgCluster
@@ -59,6 +60,7 @@ def test_pg_failover_meets_objectives_and_keeps_canary_rows(
         yes=True,
         vars=failover_vars(pg_cluster, sshd_server),
         state_dir=tmp_path / "state",
+        report=report_writer(None),
     )
     assert result.status == "passed", result.error
     assert result.objectives_met

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from recoveryd.config import LoadedConfig
-from recoveryd.governor.loadgen import check, run_load
-from recoveryd.governor.surge import governed_backup, problems
+from recoveryd.surgekit.loadgen import check, run_load
+from recoveryd.surgekit.surge import governed_backup, problems
 from tests.fixtures.nginx import HealthCodeService, NginxFront
 from tests.integration.governor.runner import have_drills, playbook_runner
 

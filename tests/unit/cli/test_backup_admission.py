@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd import app, demo_data
+from recoveryd import app
 from recoveryd.config import LoadedConfig, load_config
+from recoveryd.demo import data as demo_data
 from recoveryd.errors import ExitCode, InterruptedOperation, RefusedError
 from recoveryd.flow import Gate, OpenGate
 from recoveryd.governor.core import Governor

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd import demo_data
 from recoveryd.cli.main import main
+from recoveryd.demo import data as demo_data
 
 
 def test_other_sources_are_backed_up_and_the_failure_reported(

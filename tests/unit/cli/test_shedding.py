@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd import demo_data
 from recoveryd.cli.main import main
+from recoveryd.demo import data as demo_data
 from recoveryd.governor.core import Governor
 from recoveryd.governor.decide import Band, Hold
 from recoveryd.state import StateStore

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd import demo_data
 from recoveryd.cli.main import main
+from recoveryd.demo import data as demo_data
 
 CONFIG = """\
 state_dir: ./state

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from recoveryd import flow
 from recoveryd.config import LoadedConfig, load_config
-from recoveryd.jobs import Outcome
-from recoveryd.schedule import JobSpec
+from recoveryd.daemon.jobs import Outcome
+from recoveryd.daemon.schedule import JobSpec
 
 
 def write_config(tmp: Path, body: str = "") -> LoadedConfig:

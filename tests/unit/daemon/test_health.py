@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recoveryd.daemon import Daemon
-from recoveryd.metrics import DaemonMetrics
-from recoveryd.rpo import SourceRpo
-from recoveryd.schedule import Scheduler
+from recoveryd.daemon.metrics import DaemonMetrics
+from recoveryd.daemon.rpo import SourceRpo
+from recoveryd.daemon.schedule import Scheduler
+from recoveryd.daemon.service import Daemon
 from tests.unit.daemon.helpers import FakeOps, write_config
 
 NOW = datetime(2026, 11, 23, 12, 30, tzinfo=UTC)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from recoveryd.audit import AuditLog
-from recoveryd.jobs import JobRunner, JobServices
-from recoveryd.metrics import DaemonMetrics
-from recoveryd.notify import Notifier
-from recoveryd.rpo import SourceRpo
-from recoveryd.schedule import JobSpec
+from recoveryd.daemon.jobs import JobRunner, JobServices
+from recoveryd.daemon.metrics import DaemonMetrics
+from recoveryd.daemon.notify import Notifier
+from recoveryd.daemon.rpo import SourceRpo
+from recoveryd.daemon.schedule import JobSpec
 from recoveryd.state import StateStore
 from tests.fixtures.web import poll
 from tests.unit.daemon.helpers import FakeOps, ScriptedAdmission, write_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from recoveryd.rpo import SourceRpo, catch_up, due_soon, is_overdue
+from recoveryd.daemon.rpo import SourceRpo, catch_up, due_soon, is_overdue
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from recoveryd.daemon.runtime import DaemonLock, running_daemon_pid
+from recoveryd.daemon.status import build_status
 from recoveryd.errors import ExitCode, RefusedError
-from recoveryd.runtime import DaemonLock, running_daemon_pid
 from recoveryd.state import StateStore
-from recoveryd.statusview import build_status
 from tests.unit.daemon.helpers import write_config
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from recoveryd.config import Config
+from recoveryd.daemon.schedule import JobSpec, Scheduler, build_trigger, cron_weekdays, plan_jobs
 from recoveryd.errors import ConfigError
-from recoveryd.schedule import JobSpec, Scheduler, build_trigger, cron_weekdays, plan_jobs
 from tests.fixtures.web import poll
 
 

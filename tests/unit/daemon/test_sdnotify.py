@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd.sdnotify import Notifier, Watchdog
+from recoveryd.daemon.sdnotify import Notifier, Watchdog
 from tests.fixtures.web import poll
 
 

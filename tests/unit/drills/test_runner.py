@@ -270,7 +270,7 @@ steps:
     assert [r["name"] for r in records(path, "rollback")] == ["undo first"]
     phases = [(r["phase"], r["status"]) for r in records(path, "phase")]
     assert ("steady_state_after", "passed") in phases
-    assert records(path, "run_finished")[0]["status"] == "aborted"
+    assert records(path, "run_finished")[0]["status"] == "interrupted"
 
 
 def test_lock_refuses_a_second_run_of_the_same_drill(tmp_path: Path) -> None:

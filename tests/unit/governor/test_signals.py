@@ -11,7 +11,6 @@ import pytest
 
 from recoveryd.config import load_config
 from recoveryd.governor import build_governor
-from recoveryd.governor.demo_service import DemoServer
 from recoveryd.governor.signals import (
     CommandProbe,
     CommandSpec,
@@ -22,6 +21,7 @@ from recoveryd.governor.signals import (
     read_psi,
     sql_probe_spec,
 )
+from recoveryd.surgekit.demo_service import DemoServer
 
 
 def test_psi_file_is_parsed_to_some_and_full_avg10(tmp_path: Path) -> None:

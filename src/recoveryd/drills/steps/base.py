@@ -12,7 +12,8 @@ from recoveryd.config import LoadedConfig
 from recoveryd.drills.models import LoadedPlaybook
 from recoveryd.sources.base import CommandRunner
 
-Status = Literal["ok", "failed", "skipped", "timeout", "dry_run", "aborted"]
+# not_run: a rollback left alone because its step was cut short and it has no only_if
+Status = Literal["ok", "failed", "skipped", "timeout", "dry_run", "aborted", "not_run"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Outcome:
     output: str = ""
     error: str | None = None
     undo: Callable[[], Outcome] | None = field(default=None, compare=False)
+    attempts: int = field(default=1, compare=False)  # set by the runner's retries
 
     @property
     def ok(self) -> bool:

@@ -1,9 +1,11 @@
 """`run` and `ssh` + `run`: a command from an argument list, locally or on a host.
 
-Locally the command gets its own process group, so a timeout or an abort
-kills it and its children. `shell: true` runs the string with `/bin/sh -c`
-(values substituted into it were shell-quoted by the loader). Over SSH the
-argument list is quoted once with `shlex.join` by `recoveryd.remote`.
+Locally and over SSH the command gets its own session and process group, so a
+timeout or an abort ends it and every process it started: TERM to the group,
+KILL after a grace period. What that cleanup did (or why it failed) is added to
+the step's output, so the journal keeps it. `shell: true` runs the string with
+`/bin/sh -c` (values substituted into it were shell-quoted by the loader). Over
+SSH the argument list is quoted once with `shlex.join` by `recoveryd.remote`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import time
 from collections.abc import Mapping, Sequence
 
 from recoveryd.drills.expect import check_mapping, matches
-from recoveryd.drills.steps.base import Outcome, StepContext
-from recoveryd.sources.base import CommandRunner
+from recoveryd.drills.steps.base import Outcome, Status, StepContext
+from recoveryd.remote import SshProcess
+from recoveryd.remote.runner import KILL_GRACE
+from recoveryd.sources.base import CommandRunner, Process
 
 
 def argv_of(run: Sequence[str] | str, shell: bool) -> list[str]:
@@ -54,9 +58,15 @@ def run_local(
         except subprocess.TimeoutExpired:
             pass
         if why := _stop_reason(cancel, deadline, timeout):
-            _kill_group(proc)
+            note = _stop_group(proc)
             out, err = proc.communicate()
-            return None, out.decode(errors="replace"), err.decode(errors="replace"), why
+            return None, out.decode(errors="replace") + note, err.decode(errors="replace"), why
+
+
+CONNECTION_LOST = "the SSH connection was lost before the command ended"
+
+
+_STOPPED: dict[str, Status] = {"aborted": "aborted", CONNECTION_LOST: "failed"}
 
 
 def _stop_reason(
@@ -70,9 +80,32 @@ def _stop_reason(
     return None
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+def _stop_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> str:
+    """TERM to the command's process group, KILL after `grace`; what happened, as a line."""
+    group = proc.pid
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:
+        return f"\n[cleanup] process group {group} had already ended"
+    except OSError as exc:
+        return f"\n[cleanup] process group {group}: TERM failed: {exc.strerror}"
+    deadline = time.monotonic() + grace
+    while _group_alive(proc, group):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            return f"\n[cleanup] process group {group}: TERM, then KILL after {grace:g}s"
+        time.sleep(0.05)
+    return f"\n[cleanup] process group {group} ended after TERM"
+
+
+def _group_alive(proc: subprocess.Popen[bytes], group: int) -> bool:
+    proc.poll()  # reaps the leader, so that only live members count
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def run_remote(
@@ -101,12 +134,23 @@ def run_remote(
         try:
             status = proc.wait(0.1)
             reader.join(5)
-            return status, b"".join(chunks).decode(errors="replace"), proc.stderr_text(), None
+            out = b"".join(chunks).decode(errors="replace")
+            if status == -1 and isinstance(proc, SshProcess) and proc.connection_lost:
+                out += f"\n[cleanup] {proc.stop_group()}"  # through a new connection
+                return None, out, proc.stderr_text(), CONNECTION_LOST
+            return status, out, proc.stderr_text(), None
         except TimeoutError:
             pass
         if why := _stop_reason(cancel, deadline, timeout):
-            proc.kill()
-            return None, b"".join(chunks).decode(errors="replace"), proc.stderr_text(), why
+            note = proc.stop_group() if isinstance(proc, SshProcess) else _kill(proc)
+            reader.join(5)
+            out = b"".join(chunks).decode(errors="replace") + f"\n[cleanup] {note}"
+            return None, out, proc.stderr_text(), why
+
+
+def _kill(proc: Process) -> str:
+    proc.kill()
+    return "the command was killed"
 
 
 def validate_run(run: Sequence[str] | str) -> str | None:
@@ -136,7 +180,7 @@ def run_run(
         )
     output = out + (f"\n[stderr]\n{err}" if err.strip() else "")
     if why is not None:
-        return Outcome("aborted" if why == "aborted" else "timeout", output, why)
+        return Outcome(_STOPPED.get(why, "timeout"), output, why)
     if isinstance(expect, dict):
         verdict = check_mapping(expect, {"exit": str(status), "stdout": out, "stderr": err})
         return Outcome("ok", output) if verdict.ok else Outcome("failed", output, verdict.detail)

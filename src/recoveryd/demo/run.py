@@ -17,15 +17,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import sqlite3
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from recoveryd import demo_data
 from recoveryd.cli import output
 from recoveryd.cli.main import main as cli_main
 from recoveryd.config import load_config
+from recoveryd.demo import data as demo_data
 
 MARKER = ".recoveryd-demo"
 ROWS = 40000
@@ -191,7 +190,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(Path(args.dir), args.rows)
     except DemoError as exc:
         return exc.code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

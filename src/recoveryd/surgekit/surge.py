@@ -8,9 +8,9 @@ verifies the snapshot (every byte). Along the way it writes a status file (JSON)
 that `await` reads and checks; `--detach` starts it in the background, so a
 playbook step can start it before the surge.
 
-    python -m recoveryd.governor.surge watch --config CFG --source S --status FILE \
+    python -m recoveryd.surgekit.surge watch --config CFG --source S --status FILE \
         [--var nginx_dir=...] [--detach]
-    python -m recoveryd.governor.surge await --status FILE [--timeout 120]
+    python -m recoveryd.surgekit.surge await --status FILE [--timeout 120]
 
 Shedding playbooks run through `recoveryd.drills.api.run_playbook(cfg, path, yes=True,
 vars=...)`; `--var` values are passed to them.
@@ -19,8 +19,6 @@ vars=...)`; `--var` values are passed to them.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
 import json
 import os
 import subprocess
@@ -32,7 +30,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recoveryd.app.reporting import report_writer
 from recoveryd.config import LoadedConfig, load_config
+from recoveryd.drills.api import run_playbook
 from recoveryd.governor.build import build_governor
 from recoveryd.governor.decide import rank
 from recoveryd.state import StateStore
@@ -100,17 +100,15 @@ class Recorder:
 def drills_runner(cfg: LoadedConfig, variables: Mapping[str, str]) -> Callable[[Path], object]:
     """`run_playbook` of the drill runner, bound to this configuration and variables.
 
-    The drill runner is imported now, not at the first level change: its imports take
-    seconds on a loaded host, and shedding must not wait for them.
+    The drill runner and the reports are imported with this module, not at the first
+    level change: their imports take seconds on a loaded host, and shedding must not wait.
     """
-    api = importlib.import_module("recoveryd.drills.api")
-    with contextlib.suppress(ImportError):  # the runner renders each run's report
-        importlib.import_module("recoveryd.reports")
+    write_report = report_writer(cfg)
 
     def run(path: Path) -> object:
-        result = api.run_playbook(cfg, path, yes=True, vars=dict(variables))
-        if getattr(result, "status", "passed") != "passed":
-            raise RuntimeError(f"playbook {path.name} {getattr(result, 'status', '')}")
+        result = run_playbook(cfg, path, yes=True, vars=dict(variables), report=write_report)
+        if result.status != "passed":
+            raise RuntimeError(f"playbook {path.name} {result.status}")
         return result
 
     return run
@@ -233,7 +231,7 @@ def _detach(argv: list[str], status: Path) -> int:
     log = status.with_suffix(".log").open("ab")
     child = [a for a in argv if a != "--detach"]
     subprocess.Popen(
-        [sys.executable, "-m", "recoveryd.governor.surge", *child],
+        [sys.executable, "-m", "recoveryd.surgekit.surge", *child],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.config import LoadedConfig
-from recoveryd.rpo import SourceRpo, age_seconds, is_overdue
-from recoveryd.runtime import read_status, running_daemon_pid
+from recoveryd.daemon.rpo import SourceRpo, age_seconds, is_overdue
+from recoveryd.daemon.runtime import read_status, running_daemon_pid
 from recoveryd.state import Run, StateStore, iso
 
 

@@ -33,20 +33,20 @@ from typing import Any
 from recoveryd import flow
 from recoveryd.audit import AuditLog
 from recoveryd.config import LoadedConfig, load_config
-from recoveryd.daemon_ops import AppOperations, app_available, drills_available
+from recoveryd.daemon.jobs import JobRunner, JobServices, Operations
+from recoveryd.daemon.metrics import LEVELS, DaemonMetrics, Health, MetricsServer
+from recoveryd.daemon.notify import Alert, Notifier
+from recoveryd.daemon.ops import AppOperations, app_available, drills_available
+from recoveryd.daemon.rpo import SourceRpo, catch_up, is_overdue
+from recoveryd.daemon.runtime import STATUS_FILE, DaemonLock, StatusFile
+from recoveryd.daemon.schedule import JobSpec, Scheduler, build_trigger, plan_jobs
+from recoveryd.daemon.sdnotify import Notifier as SdNotifier
+from recoveryd.daemon.sdnotify import Watchdog
 from recoveryd.errors import ConfigError, ExitCode, RecoverydError
-from recoveryd.jobs import JobRunner, JobServices, Operations
-from recoveryd.metrics import LEVELS, DaemonMetrics, Health, MetricsServer
-from recoveryd.notify import Alert, Notifier
 from recoveryd.observe import get_logger
-from recoveryd.rpo import SourceRpo, catch_up, is_overdue
-from recoveryd.runtime import STATUS_FILE, DaemonLock, StatusFile
-from recoveryd.schedule import JobSpec, Scheduler, build_trigger, plan_jobs
-from recoveryd.sdnotify import Notifier as SdNotifier
-from recoveryd.sdnotify import Watchdog
 from recoveryd.state import StateStore, iso
 
-log = get_logger("recoveryd.daemon")
+log = get_logger("recoveryd.daemon.service")
 ABORT_WAIT = 30.0  # after the grace period: how long cancelled jobs get to clean up
 
 

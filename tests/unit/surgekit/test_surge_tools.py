@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from recoveryd.governor.demo_service import DemoServer
-from recoveryd.governor.loadgen import check, run_load
-from recoveryd.governor.surge import problems
+from recoveryd.surgekit.demo_service import DemoServer
+from recoveryd.surgekit.loadgen import check, run_load
+from recoveryd.surgekit.surge import problems
 
 
 @pytest.mark.parametrize(

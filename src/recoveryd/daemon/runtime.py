@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recoveryd.daemon.notify import write_json_atomic
 from recoveryd.errors import RefusedError
-from recoveryd.notify import write_json_atomic
 
 LOCK_FILE = "daemon.lock"
 STATUS_FILE = "daemon.json"

@@ -5,9 +5,9 @@ slow service shows as latency (measured from the due time, not the send time:
 no coordinated omission). Bounded by `--duration` and `--max-requests`, and it
 refuses any host that is not the loopback.
 
-    python -m recoveryd.governor.loadgen run --url http://127.0.0.1:8080 \
+    python -m recoveryd.surgekit.loadgen run --url http://127.0.0.1:8080 \
         --rate 200 --duration 15 --out surge.json
-    python -m recoveryd.governor.loadgen check surge.json --min-essential-success 0.99 --min-shed 1
+    python -m recoveryd.surgekit.loadgen check surge.json --min-essential-success 0.99 --min-shed 1
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from recoveryd.governor.demo_service import ESSENTIAL
 from recoveryd.governor.signals import percentile
+from recoveryd.surgekit.demo_service import ESSENTIAL
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_DURATION = 300.0

@@ -8,7 +8,7 @@ Routes, each doing some CPU work per request like a real back end:
   `RATE_WINDOW` seconds, as a bare number (a service-side signal for the governor's
   command probe, e.g. `curl -s http://127.0.0.1:PORT/stats/rps`).
 
-Run: `python -m recoveryd.governor.demo_service --port 0 --port-file PATH`
+Run: `python -m recoveryd.surgekit.demo_service --port 0 --port-file PATH`
 (binds 127.0.0.1 only; writes the chosen port to PATH once listening).
 """
 

@@ -26,8 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from recoveryd.daemon.rpo import SourceRpo, age_seconds, is_overdue
 from recoveryd.errors import ConfigError
-from recoveryd.rpo import SourceRpo, age_seconds, is_overdue
 
 LEVELS = {"normal": 0, "elevated": 1, "critical": 2}
 

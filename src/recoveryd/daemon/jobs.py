@@ -25,15 +25,15 @@ from typing import Any, Protocol
 from recoveryd import flow
 from recoveryd.audit import AuditLog
 from recoveryd.config import LoadedConfig
+from recoveryd.daemon.metrics import DaemonMetrics
+from recoveryd.daemon.notify import Alert, Notifier
+from recoveryd.daemon.rpo import due_soon
+from recoveryd.daemon.schedule import JobSpec
 from recoveryd.errors import ExitCode, InterruptedOperation, RecoverydError, RefusedError
-from recoveryd.metrics import DaemonMetrics
-from recoveryd.notify import Alert, Notifier
 from recoveryd.observe import get_logger, redact_text
-from recoveryd.rpo import due_soon
-from recoveryd.schedule import JobSpec
 from recoveryd.state import StateStore
 
-log = get_logger("recoveryd.jobs")
+log = get_logger("recoveryd.daemon.jobs")
 
 RESULT_EXIT = {
     "ok": ExitCode.OK,

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd import flow
+from recoveryd.app.reporting import report_writer
 from recoveryd.config import LoadedConfig
-from recoveryd.jobs import Outcome, UnavailableError
+from recoveryd.daemon.jobs import Outcome, UnavailableError
+from recoveryd.daemon.schedule import JobSpec
 from recoveryd.observe import get_logger
-from recoveryd.schedule import JobSpec
 
 DRILLS_API = "recoveryd.drills.api"
-log = get_logger("recoveryd.jobs")
+log = get_logger("recoveryd.daemon.jobs")
 
 
 def _module(name: str, what: str) -> Any:
@@ -76,8 +77,9 @@ def drill_outcome(result: Any) -> Outcome:
     }
     if status == "passed" and met:
         return Outcome("ok", details=details)
-    if status == "aborted":
-        return Outcome("aborted", error=f"drill {details['run_id']} was aborted", details=details)
+    if status in ("aborted", "interrupted"):  # a stop condition; the daemon stopping
+        error = f"drill {details['run_id']} was {status}"
+        return Outcome("aborted", error=error, details=details)
     if status == "passed":
         return Outcome(
             "objective_missed",
@@ -154,17 +156,19 @@ class AppOperations:
     def drill(self, cfg: LoadedConfig, spec: JobSpec, *, cancel: threading.Event) -> Outcome:
         run = _drill_function("run_playbook", "the drill runner")
         playbook = cfg.resolve_path(spec.playbook or "")
-        result = run(cfg, playbook, yes=True, vars=dict(spec.vars), cancel=cancel)
+        result = run(
+            cfg, playbook, yes=True, vars=dict(spec.vars), cancel=cancel, report=report_writer(cfg)
+        )
         return drill_outcome(result)
 
     def restore_drill(self, cfg: LoadedConfig, source: str, *, cancel: threading.Event) -> Outcome:
         run = _drill_function("run_restore_drill", "the restore drill runner")
-        return drill_outcome(run(cfg, source, cancel=cancel))
+        return drill_outcome(run(cfg, source, cancel=cancel, report=report_writer(cfg)))
 
     def run_playbook(self, cfg: LoadedConfig, playbook: Path) -> object:
         """For the load governor's on_enter/on_exit actions."""
         run = _drill_function("run_playbook", "the drill runner")
-        return run(cfg, playbook, yes=True)
+        return run(cfg, playbook, yes=True, report=report_writer(cfg))
 
     def prepare(self, cfg: LoadedConfig) -> None:
         """Open (creating when new) every repository the sources write to, one at a time,

@@ -1,0 +1,8 @@
+"""The daemon: the composition root that schedules backups, verifies, prunes and drills.
+
+- `service`: the `Daemon` (scheduler, signals, health endpoint, the run loop)
+- `ops`: the operations the daemon's jobs call
+- `jobs`, `schedule`, `rpo`: what runs when, admission and catch-up after an RPO breach
+- `runtime`, `sdnotify`: the process's life under systemd
+- `metrics`, `notify`, `status`: what operators see: Prometheus metrics, alerts, `status`
+"""

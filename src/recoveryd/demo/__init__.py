@@ -1,0 +1,1 @@
+"""`make run`: the demo round trip (`run`) on a generated population registry (`data`)."""
