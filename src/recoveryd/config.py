@@ -8,10 +8,11 @@ path. Secrets are never values here, only references (`*_file`, `env:NAME`,
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from recoveryd import yamlsrc
 from recoveryd.units import parse_duration, parse_size
@@ -117,10 +118,19 @@ class _SourceBase(Model):
     via_ssh: str | None = None
 
 
+class WalSettings(Model):
+    stream: bool = False  # the daemon streams WAL with pg_receivewal (`recoveryd wal-stream`)
+
+
+class BinlogSettings(Model):
+    stream: bool = False  # the daemon streams binary logs (`recoveryd binlog-stream`)
+
+
 class PostgresSource(_SourceBase):
     kind: Literal["postgresql"]
     dsn: str
     mode: Literal["logical", "physical"] = "logical"  # pg_dump, or pg_basebackup (PITR base)
+    wal: WalSettings = Field(default_factory=WalSettings)
     password_file: str | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
     lock_wait_timeout: Duration = Field(default=300.0, gt=0)  # pg_dump gives up on a locked table
@@ -131,6 +141,7 @@ class MysqlSource(_SourceBase):
     dsn: str
     password_file: str | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
+    binlog: BinlogSettings = Field(default_factory=BinlogSettings)
 
 
 class SqliteSource(_SourceBase):
@@ -269,6 +280,31 @@ class Daemon(Model):
     timezone: str | None = None
 
 
+class Approver(Model):
+    """A person who may approve destructive drill steps: their Ed25519 public key, as the
+    `.pub` line `recoveryd approver keygen` writes, or the path of that file."""
+
+    public_key: str | None = None
+    public_key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Approver:
+        if (self.public_key is None) == (self.public_key_file is None):
+            raise ValueError("give public_key (the .pub line) or public_key_file, not both")
+        if self.public_key is not None and not _PUB_LINE.match(self.public_key.strip()):
+            raise ValueError('public_key is not an approver key; expected "ed25519 <base64> NAME"')
+        return self
+
+
+_PUB_LINE = re.compile(r"^ed25519 [A-Za-z0-9+/]{43}=( .*)?$")
+
+
+class ApprovalPolicy(Model):
+    """Approvals every playbook with destructive steps needs, whatever the playbook says."""
+
+    destructive_min: int = Field(default=0, ge=0, le=10)
+
+
 class Config(Model):
     state_dir: str = "/var/lib/recoveryd"
     encryption: Encryption
@@ -281,6 +317,8 @@ class Config(Model):
     metrics: Metrics | None = None
     daemon: Daemon = Field(default_factory=Daemon)
     language: Literal["zh", "en"] = "en"
+    approvers: dict[Name, Approver] = Field(default_factory=dict)
+    approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
 
     @field_validator("state_dir")
     @classmethod

@@ -97,6 +97,44 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+class Tally:
+    """Thread-safe progress counters of work done in several parts (targets, snapshots,
+    parallel chunk reads), reported as one Progress after every change.
+
+    `total` is fixed when known at the start; else each part adds what it plans with
+    `plan(nbytes)`, and the total covers the parts started so far."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int | None = None) -> None:
+        self._callback = callback
+        self._state = Progress(total=total)
+        self._lock = threading.Lock()
+
+    def plan(self, nbytes: int) -> None:
+        """Add `nbytes` to the total (a part that starts)."""
+        with self._lock:
+            self._state.total = (self._state.total or 0) + nbytes
+        self._report()
+
+    def add(self, read: int, *, stored: int = 0, new_chunk: bool = False) -> None:
+        """One chunk done: `read` bytes of it, `stored` bytes written for it."""
+        with self._lock:
+            self._state.read_bytes += read
+            self._state.stored_bytes += stored
+            self._state.chunks += 1
+            self._state.new_chunks += 1 if new_chunk else 0
+        self._report()
+
+    def _report(self) -> None:
+        if self._callback is None:
+            return
+        with self._lock:
+            snapshot = Progress(**vars(self._state))
+        self._callback(snapshot)
+
+
+NO_TALLY = Tally(None)
+
+
 class Admission(Protocol):
     """Decides whether work of a priority may start now (SPEC §5); the load governor implements it.
 

@@ -5,10 +5,16 @@ ID like `INC-20261123T150102Z` (a `-2`, `-3`... suffix when two open in the
 same second). Records, each with `type`, `time` (ISO 8601 UTC, ms, `Z`) and
 `operator` (the OS user, and the sudo user when there is one):
 
-- `opened` {id, title, severity, owners: {government, vendor}}
+- `opened` {id, title, severity, owners: {government, vendor}, started_at, service,
+  source}: `started_at` is when the outage began (it may precede the opening),
+  `service` the service affected, `source` the configured source whose data is at
+  risk (its snapshots give the RPO); each null when not given
 - `note` {text}
 - `action` {owner, due (YYYY-MM-DD), text}
-- `closed` {summary}
+- `closed` {summary, recovered_at}: when the service was back (null when not given)
+
+The report's RTO is `recovered_at` - `started_at` (never the times the commands
+were typed); its RPO is the age of the source's last snapshot at `started_at`.
 
 Nothing is ever rewritten. A closed incident takes no more entries. What the
 daemon records in the state store while the incident is open (failures,
@@ -98,14 +104,22 @@ class Incidents:
         severity: str = DEFAULT_SEVERITY,
         government: str | None = None,
         vendor: str | None = None,
+        started_at: datetime | None = None,
+        service: str | None = None,
+        source: str | None = None,
     ) -> str:
-        """Record a new incident; returns its id."""
+        """Record a new incident; returns its id. `started_at` is when the outage began."""
         title = title.strip()
         if not title:
             raise UsageError("incident open: the title is empty; say in a few words what happened")
         if len(title) > MAX_TITLE:
             raise UsageError(f"incident open: the title is longer than {MAX_TITLE} characters")
         now = self._clock()
+        if started_at is not None and started_at > now:
+            raise UsageError(
+                f"incident open: --started-at {iso(started_at)} is in the future; give when "
+                "the outage began"
+            )
         incident_id = self._reserve(now)
         self._append(
             incident_id,
@@ -115,6 +129,9 @@ class Incidents:
             title=title,
             severity=severity.strip() or DEFAULT_SEVERITY,
             owners={"government": government, "vendor": vendor},
+            started_at=iso(started_at) if started_at else None,
+            service=(service or "").strip() or None,
+            source=source,
         )
         return incident_id
 
@@ -133,11 +150,37 @@ class Incidents:
             incident_id, "action", self._clock(), owner=owner, due=due.isoformat(), text=text
         )
 
-    def close(self, incident_id: str, *, summary: str) -> None:
-        """Close an open incident with a summary of what happened and what was done."""
+    def close(
+        self, incident_id: str, *, summary: str, recovered_at: datetime | None = None
+    ) -> None:
+        """Close an open incident with a summary of what happened and what was done, and when
+        the service was back (`recovered_at`)."""
         summary = self._text(summary, "incident close: --summary is empty; say how it ended")
         self._open_or_refuse(incident_id)
-        self._append(incident_id, "closed", self._clock(), summary=summary)
+        now = self._clock()
+        if recovered_at is not None:
+            self._check_recovered(incident_id, recovered_at, now)
+        self._append(
+            incident_id,
+            "closed",
+            now,
+            summary=summary,
+            recovered_at=iso(recovered_at) if recovered_at else None,
+        )
+
+    def _check_recovered(self, incident_id: str, recovered_at: datetime, now: datetime) -> None:
+        if recovered_at > now:
+            raise UsageError(
+                f"incident close: --recovered-at {iso(recovered_at)} is in the future; give "
+                "when the service was back"
+            )
+        opened = next(HashChain(self.path(incident_id)).records())
+        began = opened.get("started_at") or opened.get("time")
+        if isinstance(began, str) and recovered_at < parse_iso(began):
+            raise UsageError(
+                f"incident close: --recovered-at {iso(recovered_at)} is before the outage "
+                f"began ({began}); check both times"
+            )
 
     def get(self, incident_id: str) -> IncidentSummary:
         path = self._existing(incident_id)

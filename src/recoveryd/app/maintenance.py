@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
 from recoveryd.app.snapshots import existing_repositories
-from recoveryd.app.walcheck import prune_wal
+from recoveryd.app.walcheck import prune_binlogs, prune_wal
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
 from recoveryd.errors import ConfigError, KeyFileError
 from recoveryd.secrets import resolve_secret
@@ -24,18 +24,21 @@ if TYPE_CHECKING:
 
 
 STALE_UPLOADS_AFTER = timedelta(hours=24)
-"""An unfinished S3 multipart upload older than this is debris of an interrupted write."""
+"""An unfinished S3 multipart upload, or a `.tmp-*` file in a filesystem store, older than
+this is debris of an interrupted write (a killed backup or copy)."""
 
 
 @dataclass(frozen=True)
 class PruneReport:
     """What prune did (or would do) on each target; `aborted_uploads`: stale multipart
-    uploads aborted per S3 target (none in a dry run)."""
+    uploads aborted per S3 target, `removed_temp_objects`: stale `.tmp-*` files removed per
+    filesystem target (none in a dry run)."""
 
     dry_run: bool
     targets: tuple[TargetPruneReport, ...]
     aborted_uploads: Mapping[str, int] = field(default_factory=dict)
     deleted_wal: Mapping[str, int] = field(default_factory=dict)  # WAL files per target
+    removed_temp_objects: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -45,6 +48,7 @@ class PruneReport:
                     **t.to_json(),
                     "aborted_uploads": self.aborted_uploads.get(t.target, 0),
                     "deleted_wal": self.deleted_wal.get(t.target, 0),
+                    "removed_temp_objects": self.removed_temp_objects.get(t.target, 0),
                 }
                 for t in self.targets
             ],
@@ -75,7 +79,8 @@ def prune(
     stale_uploads_after: timedelta = STALE_UPLOADS_AFTER,
 ) -> PruneReport:
     """Apply each source's retention on each of its targets, then delete unreferenced data,
-    then (not in a dry run) abort S3 multipart uploads started over `stale_uploads_after` ago.
+    then (not in a dry run) abort S3 multipart uploads started over `stale_uploads_after` ago
+    and remove the `.tmp-*` files of filesystem stores older than that.
 
     Snapshots of sources no longer in the configuration are kept (never delete
     what nobody decided to delete).
@@ -83,6 +88,7 @@ def prune(
     reports: list[TargetPruneReport] = []
     aborted: dict[str, int] = {}
     wal: dict[str, int] = {}
+    temp: dict[str, int] = {}
     st = wiring.state(cfg)
     try:
         with existing_repositories(cfg) as repos:
@@ -95,9 +101,13 @@ def prune(
                 run = st.start_run("prune", target=repo.name)
                 try:
                     rep = repo.forget(policies, dry_run=dry_run)
-                    wal[repo.name] = prune_wal(repo, dry_run=dry_run)
+                    wal[repo.name] = prune_wal(repo, dry_run=dry_run) + prune_binlogs(
+                        repo, dry_run=dry_run
+                    )
                     if not dry_run and isinstance(cfg.config.targets[repo.name], S3Target):
                         aborted[repo.name] = _abort_stale_uploads(repo.store, stale_uploads_after)
+                    elif not dry_run:
+                        temp[repo.name] = _remove_stale_temp(repo.store, stale_uploads_after)
                 except BaseException as exc:
                     st.end_run(run, "failed", error=str(exc)[:500])
                     raise
@@ -110,12 +120,24 @@ def prune(
                         "deleted_objects": rep.deleted_objects,
                         "aborted_uploads": aborted.get(repo.name, 0),
                         "deleted_wal": wal[repo.name],
+                        "removed_temp_objects": temp.get(repo.name, 0),
                     },
                 )
                 reports.append(rep)
     finally:
         st.close()
-    return PruneReport(dry_run, tuple(reports), aborted, wal)
+    return PruneReport(dry_run, tuple(reports), aborted, wal, temp)
+
+
+def _remove_stale_temp(store: ObjectStore, older_than: timedelta) -> int:
+    """Remove the stale `.tmp-*` files of a filesystem store (under its wrappers)."""
+    from recoveryd.stores.filesystem import FilesystemStore
+    from recoveryd.stores.wrappers import innermost
+
+    inner = innermost(store)
+    if not isinstance(inner, FilesystemStore):
+        return 0
+    return inner.remove_stale_temp_files(older_than)
 
 
 def _abort_stale_uploads(store: ObjectStore, older_than: timedelta) -> int:
@@ -218,7 +240,8 @@ class ConfigSummary:
 
 def check_config(cfg: LoadedConfig) -> ConfigSummary:
     """Beyond parsing: every secret reference resolves, every schedule expression parses
-    (backups, verifies, restore drills, drills, prune), every playbook named validates.
+    (backups, verifies, restore drills, drills, prune), every playbook named validates, every
+    approver's public key reads.
 
     Raises ConfigError (exit 2) for what would make an operation fail; returns
     warnings for what an operator should know (no key file yet).
@@ -251,7 +274,15 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
     playbooks = _playbooks(cfg)
     for key, ref, variables in playbooks:
         _check_playbook(cfg, key, ref, variables)
+    _check_approvers(cfg)
     return ConfigSummary(len(playbooks), tuple(warnings))
+
+
+def _check_approvers(cfg: LoadedConfig) -> None:
+    """Every approver's public key (or key file) reads as an Ed25519 key."""
+    from recoveryd.drills.api import approver_keys
+
+    approver_keys(cfg)
 
 
 def _reference_only(ref: str, setting: str) -> None:

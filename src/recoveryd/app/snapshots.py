@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from recoveryd.app import wiring
-from recoveryd.app.walcheck import wal_problems
+from recoveryd.app.walcheck import log_problems
 from recoveryd.config import (
     DirectorySource,
     LoadedConfig,
@@ -23,8 +23,8 @@ from recoveryd.config import (
     PostgresSource,
     SqliteSource,
 )
-from recoveryd.errors import IntegrityError, RecoverydError, UsageError
-from recoveryd.flow import Progress, ProgressCallback
+from recoveryd.errors import IntegrityError, KeyFileError, RecoverydError, UsageError
+from recoveryd.flow import Progress, ProgressCallback, Tally
 from recoveryd.model import Problem, SnapshotInfo, VerifiedState, VerifyReport
 from recoveryd.state import StateStore
 
@@ -79,12 +79,15 @@ def list_snapshots(
     source: str | None = None,
     target: str | None = None,
     on_error: Callable[[str, RecoverydError], None] | None = None,
+    on_damaged: Callable[[IntegrityError], None] | None = None,
 ) -> list[SnapshotInfo]:
     """Snapshots of every target merged by id (oldest first), with their verified state.
 
     Without `on_error`, a target that cannot be listed (unreachable, damaged)
     raises. With it, that target is reported to `on_error(target, error)` and
     the others are listed: in an incident, the copies that remain matter.
+    Likewise with `on_damaged`, a manifest that cannot be read is reported there
+    (the error names snapshot, object and target) and every other snapshot listed.
     """
     from recoveryd.errors import StoreError
 
@@ -95,7 +98,11 @@ def list_snapshots(
             with existing_repositories(
                 cfg, name if target is None else target, skip_empty=True
             ) as repos:
-                infos = [info for repo in repos for info in repo.snapshots(source)]
+                infos = [
+                    info
+                    for repo in repos
+                    for info in repo.snapshots(source, on_damaged=_in_target(repo, on_damaged))
+                ]
         except (StoreError, IntegrityError) as exc:
             if on_error is None or target is not None:
                 raise
@@ -115,6 +122,21 @@ def list_snapshots(
             st.close()
     out = [replace(s, verified=states.get(s.id)) for s in merged.values()]
     return sorted(out, key=lambda s: (s.time, s.id))
+
+
+def _in_target(
+    repo: Repository, on_damaged: Callable[[IntegrityError], None] | None
+) -> Callable[[IntegrityError], None] | None:
+    """`on_damaged` with the target's name added to the error's message."""
+    if on_damaged is None:
+        return None
+
+    def report(exc: IntegrityError) -> None:
+        on_damaged(
+            IntegrityError(f"target {repo.name}: {exc.message}", snapshot=exc.snapshot, obj=exc.obj)
+        )
+
+    return report
 
 
 def locate(
@@ -174,7 +196,8 @@ def restore_session(cfg: LoadedConfig, m: Manifest, dest: str, target: str) -> I
         settings = DirectorySource(kind="directory", path=dest, targets=[target])
     else:
         raise UsageError(f"snapshot {m.id}: unknown kind {m.kind!r}; upgrade recoveryd")
-    yield build(m.source, settings, base_dir=cfg.path.parent, runner=None)
+    with wiring.staging(cfg, f"restore-{m.source}") as tmp_dir:
+        yield build(m.source, settings, base_dir=cfg.path.parent, runner=None, tmp_dir=tmp_dir)
 
 
 def restore(
@@ -260,7 +283,8 @@ def holder(
             repo = wiring.open_repository(cfg, name, store=store)
             sid = repo.resolve(snapshot_id)
             m = repo.manifest(sid)
-        except (IntegrityError, StoreError) as exc:
+        except (IntegrityError, StoreError, KeyFileError) as exc:
+            # a key that does not open the repository is not "snapshot not found"
             trouble = trouble or exc
         except RecoverydError as exc:
             if "prefix matches" in exc.message:
@@ -315,11 +339,13 @@ def verify(
     read_data: bool | str = False,
     target: str | None = None,
     strict: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> VerifyReport:
     """Check snapshots in every target that has them (all snapshots when none named).
 
     Records each snapshot's result in the state store. With `strict`, problems
-    raise IntegrityError (exit 3) naming the first snapshot and object.
+    raise IntegrityError (exit 3) naming the first snapshot and object. `progress`
+    follows the chunks read (`read_data`): their total grows as each target starts.
     """
     mode: bool | Literal["sample"] = "sample" if read_data == "sample" else bool(read_data)
     checked: list[str] = []
@@ -327,13 +353,14 @@ def verify(
     nbytes = 0
     problems: list[Problem] = []
     sources: dict[str, str | None] = {}
+    tally = Tally(progress)
     with existing_repositories(cfg, target) as repos:
         wanted = _resolve_everywhere(cfg, repos, snapshot_ids)
         for repo in repos:
             ids = wanted.get(repo.name, []) if snapshot_ids else []
             if snapshot_ids and not ids:
                 continue
-            rep = repo.verify(ids, mode)
+            rep = repo.verify(ids, mode, tally)
             checked.extend(s for s in rep.snapshots if s not in checked)
             for sid in rep.snapshots:
                 sources.setdefault(sid, _source_of(repo, sid))
@@ -341,7 +368,7 @@ def verify(
             nbytes += rep.bytes_read
             problems.extend(
                 replace(p, message=f"{p.message} (target {repo.name})")
-                for p in [*rep.problems, *([] if snapshot_ids else wal_problems(repo))]
+                for p in [*rep.problems, *([] if snapshot_ids else log_problems(repo))]
             )
     _record_verify(cfg, checked, sources, problems, mode)
     report = VerifyReport(tuple(checked), objects, nbytes, tuple(problems))
@@ -410,9 +437,16 @@ def _record_verify(
 
 
 def copy(
-    cfg: LoadedConfig, from_target: str, to_target: str, snapshot_ids: Sequence[str] = ()
+    cfg: LoadedConfig,
+    from_target: str,
+    to_target: str,
+    snapshot_ids: Sequence[str] = (),
+    *,
+    progress: ProgressCallback | None = None,
 ) -> list[str]:
-    """Copy snapshots (all that `to_target` lacks, when none named); returns the ids copied."""
+    """Copy snapshots (all that `to_target` lacks, when none named); returns the ids copied.
+
+    `progress` follows the bytes of the snapshots to copy (their total known at the start)."""
     wiring.target_names(cfg, from_target)
     wiring.target_names(cfg, to_target)
     if from_target == to_target:
@@ -423,13 +457,13 @@ def copy(
     try:
         wanted = [src.resolve(s) for s in snapshot_ids] if snapshot_ids else src.snapshot_ids()
         present = set(dst.snapshot_ids())
+        todo = [sid for sid in wanted if sid not in present]
+        tally = Tally(progress, total=sum(src.manifest(sid).size for sid in todo))
         copied: list[str] = []
-        for sid in wanted:
-            if sid in present:
-                continue
+        for sid in todo:
             run = st.start_run("copy", source=src.manifest(sid).source, target=to_target)
             try:
-                src.copy_snapshot(sid, dst)
+                src.copy_snapshot(sid, dst, tally)
             except BaseException as exc:
                 st.end_run(run, "failed", snapshot_id=sid, error=_short(exc))
                 raise

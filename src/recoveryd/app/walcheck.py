@@ -3,16 +3,22 @@ backups (a recovery to a point in time needs every segment after the backup)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource
 from recoveryd.model import Problem
 from recoveryd.repo.repository import Repository
 from recoveryd.repo.wal import (
     DEFAULT_SEGMENT_SIZE,
+    BinlogArchive,
     WalArchive,
+    binlog_order,
     gaps,
     lsn_value,
     segment_number,
     segment_of,
 )
+from recoveryd.sources.mysql import STREAM_FORMAT as MYSQL_DUMP
 from recoveryd.sources.pgphysical import STREAM_FORMAT
 
 
@@ -70,3 +76,105 @@ def prune_wal(repo: Repository, *, dry_run: bool = False) -> int:
                 repo.store.delete(archive.key(name))
             deleted += 1
     return deleted
+
+
+def pitr_sources(cfg: LoadedConfig) -> list[str]:
+    """Sources that can be recovered to a point in time: PostgreSQL with base backups
+    (`mode: physical`) or streamed WAL, MariaDB/MySQL with streamed binary logs."""
+    out = []
+    for name, src in cfg.config.sources.items():
+        if (isinstance(src, PostgresSource) and (src.mode == "physical" or src.wal.stream)) or (
+            isinstance(src, MysqlSource) and src.binlog.stream
+        ):
+            out.append(name)
+    return out
+
+
+def recoverable(cfg: LoadedConfig, source: str, now: datetime) -> dict[str, object]:
+    """`{"recoverable": {"from", "to"}, "archive_lag_s"}` of a point-in-time source, read
+    from its targets: from the end of its oldest base backup (dump, for MariaDB) to the
+    moment the newest archived log file was stored; nulls where there is none yet."""
+    from recoveryd.app.snapshots import existing_repositories
+
+    kind = cfg.config.sources[source]
+    base_format = STREAM_FORMAT if isinstance(kind, PostgresSource) else MYSQL_DUMP
+    archive_class = WalArchive if isinstance(kind, PostgresSource) else BinlogArchive
+    oldest: datetime | None = None
+    newest: datetime | None = None
+    with existing_repositories(cfg) as repos:
+        for repo in repos:
+            if repo.name not in kind.targets:
+                continue
+            for sid in repo.snapshot_ids():
+                m = repo.manifest(sid)
+                if m.source == source and m.stream_format == base_format:
+                    oldest = m.end_time if oldest is None else min(oldest, m.end_time)
+            archive = archive_class(repo, source)
+            for info in repo.store.list(archive.key("")):
+                if info.modified is not None:
+                    newest = info.modified if newest is None else max(newest, info.modified)
+    window = {
+        "from": None if oldest is None else oldest.isoformat(),
+        "to": None if newest is None or oldest is None else newest.isoformat(),
+    }
+    lag = None if newest is None else round(max(0.0, (now - newest).total_seconds()), 1)
+    return {"recoverable": window, "archive_lag_s": lag}
+
+
+def binlog_problems(repo: Repository) -> list[Problem]:
+    """Gaps in the binary logs of `repo`: from the binlog of every dump that recorded a
+    position to the newest archived one, each log number must be archived (complete or,
+    for the newest, partial)."""
+    found: dict[str, Problem] = {}
+    numbers: dict[str, set[int]] = {}
+    for sid in repo.snapshot_ids():
+        m = repo.manifest(sid)
+        first = m.consistency.get("binlog_file")
+        if m.stream_format != MYSQL_DUMP or first is None:
+            continue
+        if m.source not in numbers:
+            names = BinlogArchive(repo, m.source).names()
+            numbers[m.source] = {binlog_order(n)[0] for n in names}
+        have = numbers[m.source]
+        if not have:
+            continue
+        stem, low = first.rsplit(".", 1)[0], binlog_order(first)[0]
+        for n in range(low, max(have) + 1):
+            if n not in have:
+                obj = f"binlog/{m.source}/{stem}.{n:0{len(first.rsplit('.', 1)[1])}d}"
+                found.setdefault(
+                    obj,
+                    Problem(
+                        snapshot=sid,
+                        obj=obj,
+                        message="binary log missing from the archive: a recovery from this "
+                        "dump stops before it (check the binlog stream)",
+                    ),
+                )
+    return list(found.values())
+
+
+def prune_binlogs(repo: Repository, *, dry_run: bool = False) -> int:
+    """Delete the archived binary logs older than the binlog of the oldest dump kept that
+    recorded a position; a source without such a dump keeps them all."""
+    oldest: dict[str, int] = {}
+    for sid in repo.snapshot_ids():
+        m = repo.manifest(sid)
+        first = m.consistency.get("binlog_file")
+        if m.stream_format == MYSQL_DUMP and first is not None:
+            number = binlog_order(first)[0]
+            oldest[m.source] = min(oldest.get(m.source, number), number)
+    deleted = 0
+    for source, first_number in oldest.items():
+        archive = BinlogArchive(repo, source)
+        for name in archive.names():
+            if binlog_order(name)[0] < first_number:
+                if not dry_run:
+                    repo.store.delete(archive.key(name))
+                deleted += 1
+    return deleted
+
+
+def log_problems(repo: Repository) -> list[Problem]:
+    """Every gap in the WAL and binary log archives of `repo` (what `verify` adds)."""
+    return [*wal_problems(repo), *binlog_problems(repo)]

@@ -146,12 +146,32 @@ def source_session(cfg: LoadedConfig, name: str) -> Iterator[Source]:
 
         runner = ssh_runner(cfg.config.hosts[settings.via_ssh], base_dir=cfg.path.parent)
     try:
-        yield build(name, settings, base_dir=cfg.path.parent, runner=runner)
+        with staging(cfg, f"source-{name}") as tmp_dir:
+            yield build(name, settings, base_dir=cfg.path.parent, runner=runner, tmp_dir=tmp_dir)
     finally:
         close = getattr(runner, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
                 close()
+
+
+@contextlib.contextmanager
+def staging(cfg: LoadedConfig, purpose: str) -> Iterator[Path]:
+    """A private folder (0700) under `state_dir` for what a source must stage locally (a
+    SQLite copy, a password file); removed on exit, swept by the next run after a crash."""
+    from recoveryd.staging import staging_folder
+
+    path = cfg.resolve_path(cfg.config.state_dir)
+    stack = contextlib.ExitStack()
+    try:
+        folder = stack.enter_context(staging_folder(path, purpose))
+    except OSError as exc:
+        raise ConfigError(
+            f"state_dir: cannot stage files under {path} ({exc.strerror}); "
+            "make it writable for this user"
+        ) from None
+    with stack:
+        yield folder
 
 
 def build_source(cfg: LoadedConfig, name: str) -> Source:

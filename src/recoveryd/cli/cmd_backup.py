@@ -1,6 +1,6 @@
 """`recoveryd backup [SOURCE...]`: snapshot sources now, to all their targets.
 
-SIGINT/SIGTERM stop the backup cleanly at the next chunk boundary: nothing is
+SIGINT/SIGTERM/SIGHUP stop the backup cleanly at the next chunk boundary: nothing is
 committed, exit 130. A second signal stops at once (still nothing committed:
 the manifest is written last).
 """
@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
 
 @contextmanager
 def cancel_on_signals() -> Iterator[threading.Event]:
-    """An event set by the first SIGINT/SIGTERM; a second one interrupts at once."""
+    """An event set by the first SIGINT/SIGTERM/SIGHUP; a second one interrupts at once."""
     cancel = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -50,7 +50,9 @@ def cancel_on_signals() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         cancel.set()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         yield cancel
     finally:

@@ -30,8 +30,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     refuse_while_shedding(args, ctx, "copy")
-    with Reporter("copy", quiet=ctx.json):
-        copied = app.copy(ctx.config, args.from_target, args.to_target, args.snapshots)
+    with Reporter("copy", quiet=ctx.json) as rep:
+        copied = app.copy(
+            ctx.config, args.from_target, args.to_target, args.snapshots, progress=rep.callback
+        )
     if ctx.json:
         output.emit_json({"copied": copied, "from": args.from_target, "to": args.to_target})
     else:

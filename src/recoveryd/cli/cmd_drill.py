@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from recoveryd import drill_records
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.config import DEFAULT_CONFIG_PATH, LoadedConfig
@@ -47,8 +48,19 @@ def register(sub: Any) -> None:
     r.add_argument("--var", action="append", default=[], metavar="K=V")
     r.set_defaults(func=run_run)
 
-    a = dsub.add_parser("approve", help="approve the destructive steps of a waiting run")
-    a.add_argument("run_id", metavar="RUN_ID")
+    a = dsub.add_parser(
+        "approve", help="sign an approval of a waiting run, or place one handed over"
+    )
+    a.add_argument("run_id", metavar="RUN_ID", nargs="?")
+    a.add_argument("--key", metavar="FILE", help="your private key (`approver keygen`)")
+    a.add_argument(
+        "--as", dest="as_name", metavar="NAME", help="approver name (default: the key's)"
+    )
+    a.add_argument("--out", metavar="FILE", help="write the approval here, to hand it over")
+    a.add_argument(
+        "--playbook-sha256", metavar="HEX", help="the playbook's hash, when the run is not here"
+    )
+    a.add_argument("--import", dest="import_file", metavar="FILE", help="place a handed-over one")
     a.set_defaults(func=run_approve)
 
     ls = dsub.add_parser("list", help="past drill runs with RTO/RPO vs objectives")
@@ -105,8 +117,9 @@ def run_validate(args: argparse.Namespace, ctx: Context) -> int:
 
 @contextmanager
 def signals_cancel(cancel: threading.Event, force: threading.Event) -> Iterator[None]:
-    """The first SIGINT/SIGTERM sets `cancel` (the runner lets a destructive step end, then
-    rolls back); the second sets `force` (the running step stops at once)."""
+    """The first SIGINT, SIGTERM or SIGHUP (the terminal closed) sets `cancel` (the runner
+    lets a destructive step end, then rolls back); the second sets `force` (the running
+    step stops at once)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -117,7 +130,7 @@ def signals_cancel(cancel: threading.Event, force: threading.Event) -> Iterator[
             force.set()
         cancel.set()
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -126,47 +139,55 @@ def signals_cancel(cancel: threading.Event, force: threading.Event) -> Iterator[
 
 
 def _progress(as_json: bool) -> Any:
-    def listener(rec: dict[str, Any]) -> None:
-        kind = rec.get("type")
-        if as_json and kind == "event" and rec.get("kind") == "approval_requested":
-            output.event({"event": "approval_requested", **rec["data"]})
-        if kind == "run_started":
-            if as_json:
-                output.event({"event": "drill_started", "run_id": rec["run_id"]})
-            else:
-                output.line(f"drill run {rec['run_id']} started by {rec['operator']}")
-        elif as_json:
-            return
-        elif kind in ("step", "probe", "rollback"):
-            err = f" - {rec['error']}" if rec.get("error") else ""
-            output.line(f"  {rec['status']:<8} {rec['phase']}: {rec['name']}{err}")
-            if rec["status"] == "dry_run":
-                for text in str(rec.get("output", "")).splitlines():
-                    output.line(f"             {text}")
-        elif kind == "mark":
-            output.line(f"  mark     {rec['mark']}")
-        elif kind == "event" and rec.get("kind") == "approval_requested":
-            need = rec["data"]["required"]
-            output.line(f"  waiting for {need} approval(s): {rec['data']['command']}")
-        elif kind == "approval":
-            output.line(f"  approved by {rec['user']}")
-        elif kind == "stop_condition":
-            output.line(f"  STOP     {rec['name']}: {rec.get('detail', '')}")
-        elif kind == "abort":
-            output.line(_abort_line(rec))
+    def listener(raw: dict[str, Any]) -> None:
+        rec = drill_records.parse(raw)
+        if as_json:
+            _progress_json(rec)
+        elif rec is not None:
+            _progress_line(rec)
 
     return listener
 
 
-def _abort_line(rec: dict[str, Any]) -> str:
-    during = rec.get("during")
-    if rec["status"] == "requested" and rec.get("deferred"):
-        return f'  ABORT    {rec["cause"]}: waiting for destructive step "{during}" to end'
-    if rec["status"] == "forced":
+def _progress_json(rec: drill_records.JournalRecord | None) -> None:
+    if isinstance(rec, drill_records.EventRecord) and rec.kind == "approval_requested":
+        output.event({"event": "approval_requested", **rec.data})
+    elif isinstance(rec, drill_records.RunStarted):
+        output.event({"event": "drill_started", "run_id": rec.run_id})
+
+
+def _progress_line(rec: drill_records.JournalRecord) -> None:
+    if isinstance(rec, drill_records.RunStarted):
+        output.line(f"drill run {rec.run_id} started by {rec.operator}")
+    elif isinstance(rec, drill_records.StepRecord):
+        err = f" - {rec.error}" if rec.error else ""
+        output.line(f"  {rec.status:<8} {rec.phase}: {rec.name}{err}")
+        if rec.status == "dry_run":
+            for text in rec.output.splitlines():
+                output.line(f"             {text}")
+    elif isinstance(rec, drill_records.MarkRecord):
+        output.line(f"  mark     {rec.mark}")
+    elif isinstance(rec, drill_records.EventRecord) and rec.kind == "approval_requested":
+        data = rec.data
+        output.line(f"  waiting for {data.get('required')} approval(s): {data.get('command')}")
+        output.line(f"  playbook SHA-256 {data.get('playbook_sha256')}")
+    elif isinstance(rec, drill_records.ApprovalRecord):
+        output.line(f"  approved by {rec.user}")
+    elif isinstance(rec, drill_records.StopConditionRecord) and rec.status == "tripped":
+        output.line(f"  STOP     {rec.name}: {rec.detail}")
+    elif isinstance(rec, drill_records.AbortRecord):
+        output.line(_abort_line(rec))
+
+
+def _abort_line(rec: drill_records.AbortRecord) -> str:
+    during = rec.during
+    if rec.status == "requested" and rec.deferred:
+        return f'  ABORT    {rec.cause}: waiting for destructive step "{during}" to end'
+    if rec.status == "forced":
         return f'  ABORT    second signal: stopping "{during}" now'
-    if rec["status"] == "effective":
+    if rec.status == "effective":
         return "  ABORT    in effect: no further step starts; rolling back"
-    return f"  ABORT    {rec['cause']}"
+    return f"  ABORT    {rec.cause}"
 
 
 def run_run(args: argparse.Namespace, ctx: Context) -> int:
@@ -193,8 +214,9 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
     else:
         rto = "-" if result.rto_seconds is None else format_duration(result.rto_seconds)
         rpo = "-" if result.rpo_seconds is None else format_duration(result.rpo_seconds)
-        met = "met" if result.objectives_met else "NOT met"
-        output.line(f"run {result.run_id}: {result.status}; RTO {rto}, RPO {rpo}; objectives {met}")
+        output.line(
+            f"run {result.run_id}: {result.status}; RTO {rto}, RPO {rpo}; {_judged(result)}"
+        )
         if result.error:
             output.line(f"  {result.error}")
         output.line(f"journal {result.journal}")
@@ -202,14 +224,38 @@ def run_run(args: argparse.Namespace, ctx: Context) -> int:
     return int(result.exit_code)
 
 
-def run_approve(args: argparse.Namespace, ctx: Context) -> int:
-    from recoveryd.drills.api import approve
+def _judged(result: Any) -> str:
+    if result.objectives_met is None:
+        return "dry run: objectives not judged"
+    return "objectives met" if result.objectives_met else "objectives NOT met"
 
-    user = approve(_state_dir(args, _config(args, ctx)), args.run_id)
-    if ctx.json:
-        output.emit_json({"run_id": args.run_id, "approved_by": user})
+
+def run_approve(args: argparse.Namespace, ctx: Context) -> int:
+    from recoveryd.drills.api import approve, approver_keys, import_approval
+
+    cfg = _config(args, ctx)
+    state_dir = _state_dir(args, cfg)
+    if args.import_file:
+        who, path = import_approval(state_dir, Path(args.import_file))
+    elif args.run_id and args.key:
+        who, path = approve(
+            state_dir,
+            args.run_id,
+            Path(args.key),
+            name=args.as_name,
+            out=Path(args.out) if args.out else None,
+            playbook_sha256=args.playbook_sha256,
+            keys=approver_keys(cfg),
+        )
     else:
-        output.line(f"{user} approved drill run {args.run_id}")
+        raise UsageError(
+            "drill approve: give RUN_ID --key FILE to sign an approval, or --import FILE to "
+            "place one handed over"
+        )
+    if ctx.json:
+        output.emit_json({"run_id": args.run_id, "approved_by": who, "approval": str(path)})
+    else:
+        output.line(f"approval of {who} placed: {path}")
     return int(ExitCode.OK)
 
 

@@ -7,9 +7,11 @@ the operator and the time; `recoveryd report ID` renders the incident report.
 from __future__ import annotations
 
 import argparse
-from datetime import date
+import contextlib
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
@@ -27,6 +29,11 @@ def register(sub: Any) -> None:
     o.add_argument("--severity", default=DEFAULT_SEVERITY, help="e.g. I, II, III, IV")
     o.add_argument("--government", help="government owner (office, duty officer)")
     o.add_argument("--vendor", help="vendor owner (company, on-call)")
+    o.add_argument(
+        "--started-at", metavar="TIME", help="when the outage began (ISO 8601; default: unknown)"
+    )
+    o.add_argument("--service", help="the service affected")
+    o.add_argument("--source", help="the configured source whose data is at risk (gives the RPO)")
     n = isub.add_parser("note", help="add a note to an open incident")
     n.add_argument("id")
     n.add_argument("text")
@@ -38,6 +45,9 @@ def register(sub: Any) -> None:
     c = isub.add_parser("close", help="close an incident with a summary")
     c.add_argument("id")
     c.add_argument("--summary", required=True, help="how it ended and what was done")
+    c.add_argument(
+        "--recovered-at", metavar="TIME", help="when the service was back (ISO 8601; gives the RTO)"
+    )
     isub.add_parser("list", help="list incidents")
     p.set_defaults(func=run)
 
@@ -47,8 +57,20 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     incidents = Incidents(cfg.resolve_path(cfg.config.state_dir))
     command = args.incident_command
     if command == "open":
+        if args.source is not None and args.source not in cfg.config.sources:
+            known = ", ".join(sorted(cfg.config.sources)) or "none configured"
+            raise UsageError(
+                f'incident open: --source "{args.source}" is not a configured source; use one '
+                f"of: {known}"
+            )
         incident_id = incidents.open(
-            args.title, severity=args.severity, government=args.government, vendor=args.vendor
+            args.title,
+            severity=args.severity,
+            government=args.government,
+            vendor=args.vendor,
+            started_at=_when(args.started_at, "--started-at", cfg.config.daemon.timezone),
+            service=args.service,
+            source=args.source,
         )
         _done(ctx, incidents, incident_id, f"opened incident {incident_id}")
     elif command == "note":
@@ -58,7 +80,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         incidents.action(args.id, owner=args.owner, due=_due(args.due), text=args.text)
         _done(ctx, incidents, args.id, f"action item added to {args.id}")
     elif command == "close":
-        incidents.close(args.id, summary=args.summary)
+        recovered = _when(args.recovered_at, "--recovered-at", cfg.config.daemon.timezone)
+        incidents.close(args.id, summary=args.summary, recovered_at=recovered)
         _done(
             ctx,
             incidents,
@@ -94,6 +117,25 @@ def _done(ctx: Context, incidents: Incidents, incident_id: str, text: str) -> No
         output.emit_json(summary)
     else:
         output.line(incident_id if text.startswith("opened") else text)
+
+
+def _when(text: str | None, option: str, timezone: str | None) -> datetime | None:
+    """An ISO 8601 time; without an offset it is read in `daemon.timezone` (UTC if unset)."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"incident: {option} {text!r} is not a time; write it as 2026-11-23T15:01:02+08:00"
+        ) from None
+    if when.tzinfo is None:
+        zone: tzinfo = UTC
+        if timezone:
+            with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+                zone = ZoneInfo(timezone)
+        when = when.replace(tzinfo=zone)
+    return when.astimezone(UTC)
 
 
 def _due(text: str) -> date:

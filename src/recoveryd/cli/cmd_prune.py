@@ -45,4 +45,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             output.line(f"  kept {len(t.skipped_locked)} object(s) still under Object Lock")
         if report.aborted_uploads.get(t.target):
             output.line(f"  aborted {report.aborted_uploads[t.target]} stale multipart upload(s)")
+        if report.removed_temp_objects.get(t.target):
+            output.line(
+                f"  removed {report.removed_temp_objects[t.target]} stale temporary file(s) "
+                "of interrupted writes"
+            )
     return 0

@@ -37,6 +37,19 @@ def register(sub: Any) -> None:
     )
     point.add_argument("--lsn", metavar="LSN", help="recover SOURCE up to this WAL position")
     p.add_argument(
+        "--start",
+        action="store_true",
+        help="with --time/--lsn on PostgreSQL: start a scratch server on DEST (127.0.0.1, "
+        "--port or a free one), wait until it has recovered and promoted, print its DSN",
+    )
+    p.add_argument("--port", type=int, default=0, help="with --start: the scratch server's port")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --start: first stop and delete the scratch server an earlier --start "
+        "left in DEST (only a directory recoveryd made as scratch)",
+    )
+    p.add_argument(
         "--cmd",
         metavar="PATH",
         help="with --time/--lsn: the recoveryd executable PostgreSQL runs in restore_command "
@@ -66,7 +79,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     password = None
     if args.password_file:
         password = resolve_secret(args.password_file, Path.cwd(), setting="--password-file")
-    # SIGINT/SIGTERM interrupt at once (exit 130): a restore commits nothing to the store,
+    # SIGINT/SIGTERM/SIGHUP interrupt at once (exit 130): a restore commits nothing to the store,
     # and the sources write their destination atomically or leave it to be recreated.
     with Reporter("restore", quiet=ctx.json) as rep:
         done = app.restore(
@@ -96,6 +109,10 @@ def _to_point(args: argparse.Namespace, ctx: Context) -> int:
         target = pitr.RecoveryTarget(time=pitr.parse_time(args.time, cfg))
     if not args.force:
         app.check_restore(cfg, args.snapshot)
+    if args.replace and args.start:
+        from recoveryd.app.scratch import remove_scratch
+
+        remove_scratch(Path(args.dest))
     password = None
     if args.password_file:
         password = resolve_secret(args.password_file, Path.cwd(), setting="--password-file")
@@ -103,6 +120,11 @@ def _to_point(args: argparse.Namespace, ctx: Context) -> int:
         cfg, args.snapshot, target, args.dest, command=args.cmd, password=password
     )
     point = target.settings()
+    dsn = None
+    if args.start and base.kind == "postgresql":
+        from recoveryd.app.scratch import start_scratch
+
+        dsn = start_scratch(Path(args.dest), args.port)
     if ctx.json:
         output.emit_json(
             {
@@ -110,6 +132,7 @@ def _to_point(args: argparse.Namespace, ctx: Context) -> int:
                 "base_backup": base.id,
                 "dest": redact(args.dest),
                 "target": point,
+                "dsn": dsn,
             }
         )
     else:
@@ -118,6 +141,11 @@ def _to_point(args: argparse.Namespace, ctx: Context) -> int:
             output.line(
                 f"restored dump {base.id[:12]} of {args.snapshot} into {redact(args.dest)} "
                 f"and replayed its binary logs up to {when}"
+            )
+        elif dsn is not None:
+            output.line(
+                f"restored base backup {base.id[:12]} of {args.snapshot} into {args.dest}, "
+                f"recovered to {when}; the server accepts connections at: {dsn}"
             )
         else:
             output.line(

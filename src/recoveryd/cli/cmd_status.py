@@ -12,7 +12,9 @@ from typing import Any
 
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
+from recoveryd.config import LoadedConfig
 from recoveryd.daemon.status import build_status
+from recoveryd.errors import RecoverydError
 
 
 def register(sub: Any) -> None:
@@ -38,7 +40,9 @@ def human_age(seconds: float | None) -> str:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
-    doc = build_status(cfg, cfg.resolve_path(cfg.config.state_dir), datetime.now(UTC))
+    now = datetime.now(UTC)
+    doc = build_status(cfg, cfg.resolve_path(cfg.config.state_dir), now)
+    pitr = _recoverable_windows(cfg, now, doc["sources"])
     if ctx.json:
         output.emit_json(doc)
         return 0
@@ -79,4 +83,30 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         output.line()
         headers = ["source", "last snapshot", "age", "rpo", "state", "last verify"]
         output.table([*headers, "restore drill", "next run"], rows)
+    for name, window in pitr.items():
+        span = window["recoverable"]
+        lag = window.get("archive_lag_s")
+        output.line(
+            f"{name}: recoverable to any moment from {span['from'] or '-'} to {span['to'] or '-'}"
+            f" (archive lag {'-' if lag is None else human_age(float(lag))})"
+            if "error" not in window
+            else f"{name}: recoverable window unknown: {window['error']}"
+        )
     return 0
+
+
+def _recoverable_windows(
+    cfg: LoadedConfig, now: datetime, sources: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The point-in-time window of each such source, from its targets (added to the
+    source's status entry); an unreachable store is named, not fatal."""
+    from recoveryd.app.walcheck import pitr_sources, recoverable
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in pitr_sources(cfg):
+        try:
+            out[name] = recoverable(cfg, name, now)
+        except RecoverydError as exc:
+            out[name] = {"recoverable": {"from": None, "to": None}, "error": exc.message}
+        sources.setdefault(name, {}).update(out[name])
+    return out

@@ -43,9 +43,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         )
     read_data: bool | str = ("sample" if args.sample else True) if args.read_data else False
     refuse_while_shedding(args, ctx, "verify")
-    with Reporter("verify", quiet=ctx.json):
+    with Reporter("verify", quiet=ctx.json) as rep:
         report = app.verify(
-            ctx.config, args.snapshots, read_data=read_data, target=args.target, strict=False
+            ctx.config,
+            args.snapshots,
+            read_data=read_data,
+            target=args.target,
+            strict=False,
+            progress=rep.callback,
         )
     if ctx.json:
         output.emit_json(

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "status": "cmd_status",
     "audit": "cmd_audit",
     "drill": "cmd_drill",
+    "approver": "cmd_approver",
     "report": "cmd_report",
     "incident": "cmd_incident",
     "wal-push": "cmd_wal",
@@ -170,5 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM behaves like SIGINT in CLI commands: clean stop, exit 130."""
+    """SIGTERM and SIGHUP (the terminal closed) behave like SIGINT in CLI commands: clean
+    stop, nothing left behind, exit 130. The daemon replaces them with its own."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.default_int_handler)

@@ -47,3 +47,15 @@ def warn(text: str) -> None:
     from recoveryd.secrets import redact
 
     print(f"recoveryd: warning: {redact(text)}", file=sys.stderr)
+
+
+def progress_line(text: str) -> None:
+    """Draw (or redraw) the one-line progress bar on stderr, a terminal."""
+    sys.stderr.write("\r" + text + "\x1b[K")
+    sys.stderr.flush()
+
+
+def progress_clear() -> None:
+    """Remove the progress bar line from the terminal."""
+    sys.stderr.write("\r\x1b[K")
+    sys.stderr.flush()

@@ -42,6 +42,7 @@ from recoveryd.daemon.runtime import STATUS_FILE, DaemonLock, StatusFile
 from recoveryd.daemon.schedule import JobSpec, Scheduler, build_trigger, plan_jobs
 from recoveryd.daemon.sdnotify import Notifier as SdNotifier
 from recoveryd.daemon.sdnotify import Watchdog
+from recoveryd.daemon.streams import StreamSupervisor
 from recoveryd.errors import ConfigError, ExitCode, RecoverydError
 from recoveryd.observe import get_logger
 from recoveryd.state import StateStore, iso
@@ -115,6 +116,7 @@ class Daemon:
         self.started = clock()
         self.unavailable: list[str] = []
         self.governor: Any = None
+        self.streams: StreamSupervisor | None = None
         self.metrics_server: MetricsServer | None = None
         self._overdue: set[str] = set()
         self._state = "starting"
@@ -328,6 +330,8 @@ class Daemon:
         self.scheduler.add_internal("monitor", self.monitor, self._monitor_interval(cfg))
         self.scheduler.start()
         self.notifier.start()
+        self.streams = StreamSupervisor(cfg, self.notifier.notify)
+        self.streams.start()
         self.watchdog = Watchdog(self.sd, self._alive)
         self.watchdog.start()
 
@@ -433,6 +437,8 @@ class Daemon:
                       source=name)
             )  # fmt: skip
         self._overdue = overdue
+        if self.streams is not None:
+            self.streams.check()
         self.metrics.heartbeat_age.set(self.scheduler.heartbeat_age())
         self.metrics.level.set(LEVELS.get(self.admission.level(), 0))
         self._write_status()
@@ -518,6 +524,8 @@ class Daemon:
             if not self.runner.wait_idle(ABORT_WAIT):
                 log.error("shutdown_jobs_left", running=sorted(self.runner.running()))
         self.scheduler.shutdown()
+        if self.streams is not None:
+            self.streams.close()
         self.watchdog.stop()
         if self.metrics_server is not None:
             self.metrics_server.stop()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from recoveryd.state import iso
+from recoveryd.drill_records import AbortRecord
 
 Cause = Literal["stop_condition", "signal"]
 
@@ -41,9 +41,9 @@ class AbortControl:
     """
 
     def __init__(
-        self, record: Callable[..., dict[str, Any]], clock: Callable[[], datetime]
+        self, write: Callable[[AbortRecord], dict[str, Any]], clock: Callable[[], datetime]
     ) -> None:
-        self._record = record
+        self._write = write
         self._clock = clock
         self._lock = threading.Lock()
         self.requested = threading.Event()
@@ -64,14 +64,15 @@ class AbortControl:
                 self.cause, self.detail, self.at = cause, detail, now
                 self.during = running.name if running else None
                 self.deferred = deferred
-            self._record(
-                "abort",
-                time=now,
-                status="requested",
-                cause=cause,
-                detail=detail,
-                during=running.name if running else None,
-                deferred=deferred,
+            self._write(
+                AbortRecord(
+                    time=now,
+                    status="requested",
+                    cause=cause,
+                    detail=detail,
+                    during=running.name if running else None,
+                    deferred=deferred,
+                )
             )
             first = not self.requested.is_set()
             self.requested.set()
@@ -89,20 +90,21 @@ class AbortControl:
             if running is None or running.cancel.is_set():
                 return
             now = self._clock()
-            self._record("abort", time=now, status="forced", during=running.name)
+            self._write(AbortRecord(time=now, status="forced", during=running.name))
             running.deferred = False
             self._effective(running, now)
 
     def _effective(self, running: _Running | None, now: datetime, *, stop: bool = True) -> None:
         if running is not None and stop:
             running.cancel.set()
-        self._record(
-            "abort",
-            time=now,
-            status="effective",
-            cause=self.cause,
-            requested_at=iso(self.at or now),
-            during=running.name if running else None,
+        self._write(
+            AbortRecord(
+                time=now,
+                status="effective",
+                cause=self.cause,
+                requested_at=self.at or now,
+                during=running.name if running else None,
+            )
         )
 
     def begin(self, name: str, *, deferrable: bool) -> threading.Event | None:

@@ -8,7 +8,8 @@
   `cancel` is the first interrupt (a signal: the run ends `interrupted`), `force` a second
   one (it also stops a destructive step that is running).
 - `run_restore_drill(cfg, source, *, cancel) -> DrillResult`.
-- `approve(state_dir, run_id) -> user`, `list_runs(state_dir, verify=) -> [RunSummary]`.
+- `approve(state_dir, run_id, key_file, ...) -> (approver, file)`, `import_approval(state_dir,
+  file)`, `approver_keys(cfg)`, `list_runs(state_dir, verify=) -> [RunSummary]`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.config import LoadedConfig
-from recoveryd.drills.approvals import approve
+from recoveryd.drills.approvals import approve, approver_keys, import_approval
 from recoveryd.drills.history import RunSummary, list_runs
 from recoveryd.drills.loader import load_playbook
 from recoveryd.drills.models import LoadedPlaybook, Playbook
@@ -32,7 +33,9 @@ __all__ = [
     "DrillResult",
     "RunSummary",
     "approve",
+    "approver_keys",
     "check_playbook",
+    "import_approval",
     "list_runs",
     "run_playbook",
     "run_restore_drill",

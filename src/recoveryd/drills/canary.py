@@ -4,9 +4,9 @@ Every `every` seconds a row (run id, the runner's clock) is inserted into
 `canary.table` on `canary.dsn` (PostgreSQL). Writes fail while the primary is
 down; that is expected and only counted. After recovery the newest row of
 this run written before the fault is read from the new primary
-(`canary.read_from`, default the same DSN): RPO = fault time - that row's
-time (0 when the last write before the fault survived, None when no row
-survived).
+(`canary.read_from`, default the same DSN). RPO is the span of acknowledged
+writes made before the outage began that are missing there: 0 when every one
+of them survived, None when none did.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class CanaryWriter:
         self.written = 0
         self.failed = 0
         self.last_written: datetime | None = None
+        self.acknowledged: list[datetime] = []  # when each acknowledged row was written
         self._stop = threading.Event()
         self._first = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="drill-canary")
@@ -82,6 +83,7 @@ class CanaryWriter:
             return
         self.written += 1
         self.last_written = at
+        self.acknowledged.append(at)
         self._first.set()
 
     def newest_surviving(self, before: datetime) -> datetime | None:
@@ -101,8 +103,17 @@ class CanaryWriter:
             ).fetchone()
         return row[0] if row and row[0] is not None else None
 
+    def newest_acknowledged(self, before: datetime) -> datetime | None:
+        """The newest row the primary acknowledged that was written at or before `before`."""
+        return max((t for t in self.acknowledged if t <= before), default=None)
 
-def rpo_seconds(fault_at: datetime, newest: datetime | None) -> float | None:
-    if newest is None:
+
+def rpo_seconds(acknowledged: datetime | None, surviving: datetime | None) -> float | None:
+    """The data lost: from the newest surviving row to the newest acknowledged one before the
+    fault. 0 when the newest acknowledged row survived (nothing acknowledged was lost); 0 when
+    nothing was acknowledged; None when rows were acknowledged and none survived."""
+    if acknowledged is None:
+        return 0.0
+    if surviving is None:
         return None
-    return max(0.0, (fault_at - newest).total_seconds())
+    return max(0.0, (acknowledged - surviving).total_seconds())

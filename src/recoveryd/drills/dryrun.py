@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from recoveryd.drill_records import PhaseRecord
 from recoveryd.drills.models import Step
 from recoveryd.drills.steps.base import Outcome, Status
 from recoveryd.drills.steps.dispatch import describe
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def dry_steps(runner: DrillRunner) -> None:
-    runner.journal.record("phase", phase="steps", status="started")
+    runner.journal.write(PhaseRecord(phase="steps", status="started"))
     reachable: dict[str, str | None] = {}
     ok = True
     for step in runner.book.steps:
@@ -36,7 +37,7 @@ def dry_steps(runner: DrillRunner) -> None:
         status: Status = "dry_run" if error is None else "failed"
         ok = ok and error is None
         runner.record_step("step", "steps", step, start, Outcome(status, text, error), 0)
-    runner.journal.record("phase", phase="steps", status="passed" if ok else "failed")
+    runner.journal.write(PhaseRecord(phase="steps", status="passed" if ok else "failed"))
     if not ok:
         runner.state.status = "failed"
         runner.state.reason = "failure"

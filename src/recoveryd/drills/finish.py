@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from recoveryd import drill_records as rec
 from recoveryd.drills.result import DrillResult
 from recoveryd.state import StateStore
 
@@ -31,7 +32,9 @@ def governor_events(runner: DrillRunner, store: StateStore, since: datetime) -> 
     except Exception:  # noqa: BLE001 - the journal must be finished even so
         return
     for event in events:
-        runner.journal.record("event", time=event.time, kind=event.kind, data=dict(event.data))
+        runner.journal.write(
+            rec.EventRecord(time=event.time, kind=event.kind, data=dict(event.data))
+        )
 
 
 def finish(runner: DrillRunner, rto: float | None, rpo: float | None) -> DrillResult:
@@ -40,23 +43,18 @@ def finish(runner: DrillRunner, rto: float | None, rpo: float | None) -> DrillRe
     if runner.steady_after is False and st.status == "passed":
         st.status = "failed"
         st.error = "steady state did not hold after the drill"
-    objectives = runner.book.objectives
-    met = st.status == "passed" and runner.steady_after is not False
-    if not runner.dry_run:
-        if objectives.rto is not None:
-            met = met and rto is not None and rto <= objectives.rto
-        if objectives.rpo is not None:
-            met = met and rpo is not None and rpo <= objectives.rpo
+    met = objectives_met(runner, rto, rpo)
     if met is False and st.status == "passed" and st.error is None:
         st.error = "an objective was missed"
-    runner.journal.record(
-        "run_finished",
-        status=st.status,
-        rto_s=rto,
-        rpo_s=rpo,
-        objectives_met=met,
-        steady_state_restored=runner.steady_after,
-        error=st.error,
+    runner.journal.write(
+        rec.RunFinished(
+            status=st.status,
+            rto_s=rto,
+            rpo_s=rpo,
+            objectives_met=met,
+            steady_state_restored=runner.steady_after,
+            error=st.error,
+        )
     )
     return DrillResult(
         run_id=runner.run_id,
@@ -64,11 +62,26 @@ def finish(runner: DrillRunner, rto: float | None, rpo: float | None) -> DrillRe
         rto_seconds=rto,
         rpo_seconds=rpo,
         objectives_met=met,
+        dry_run=runner.dry_run,
         journal=runner.journal.path,
         error=st.error,
         interrupted=st.status == "interrupted",
+        approval_missing=st.approval_missing,
         measures=dict(st.measures),
     )
+
+
+def objectives_met(runner: DrillRunner, rto: float | None, rpo: float | None) -> bool | None:
+    """None for a dry run (nothing was measured, so nothing is judged)."""
+    if runner.dry_run:
+        return None
+    objectives = runner.book.objectives
+    met = runner.state.status == "passed" and runner.steady_after is not False
+    if objectives.rto is not None:
+        met = met and rto is not None and rto <= objectives.rto
+    if objectives.rpo is not None:
+        met = met and rpo is not None and rpo <= objectives.rpo
+    return met
 
 
 def with_report(runner: DrillRunner, result: DrillResult) -> DrillResult:

@@ -7,14 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recoveryd import drill_records as records
 from recoveryd.chain import HashChain
-from recoveryd.drills.journal import (
-    check_against_recorded,
-    iter_runs,
-    journal_path,
-    read_records,
-)
-from recoveryd.state import StateStore
+from recoveryd.drills.journal import check_against_recorded, iter_runs, journal_path
+from recoveryd.state import StateStore, iso
 
 
 @dataclass(frozen=True)
@@ -61,32 +57,25 @@ def list_runs(state_dir: Path, *, verify: bool = False) -> list[RunSummary]:
     for path in iter_runs(state_dir):
         found.add(path.parent.name)
         chain = HashChain(path)
-        started: dict[str, object] = {}
-        finished: dict[str, object] = {}
-        for rec in read_records(path):
-            if rec.get("type") == "run_started":
-                started = rec
-            elif rec.get("type") == "run_finished":
-                finished = rec
-        playbook = started.get("playbook")
-        objectives = started.get("objectives")
-        obj = objectives if isinstance(objectives, dict) else {}
+        typed = records.read_journal(path)
+        started = records.first(typed, records.RunStarted) or records.RunStarted()
+        finished = records.first(typed, records.RunFinished) or records.RunFinished()
         status = None
         if verify:
             status = chain.verify()
             status = check_against_recorded(status, recorded.get(path.parent.name, {}))
         out.append(
             RunSummary(
-                run_id=str(started.get("run_id") or path.parent.name),
-                playbook=str(playbook.get("name", "")) if isinstance(playbook, dict) else "",
-                started=_str(started.get("time")),
-                status=str(finished.get("status", "running")),
-                rto_seconds=_num(finished.get("rto_s")),
-                rpo_seconds=_num(finished.get("rpo_s")),
-                rto_objective=_num(obj.get("rto_s")),
-                rpo_objective=_num(obj.get("rpo_s")),
-                objectives_met=_bool(finished.get("objectives_met")),
-                dry_run=bool(started.get("dry_run", False)),
+                run_id=started.run_id or path.parent.name,
+                playbook=started.playbook.name,
+                started=iso(started.time) if started.time else None,
+                status=finished.status or "running",
+                rto_seconds=finished.rto_s,
+                rpo_seconds=finished.rpo_s,
+                rto_objective=started.objectives.rto_s,
+                rpo_objective=started.objectives.rpo_s,
+                objectives_met=finished.objectives_met,
+                dry_run=started.dry_run,
                 journal=path,
                 intact=None if status is None else status.ok,
                 problem=None if status is None else status.problem,
@@ -143,7 +132,3 @@ def _num(value: object) -> float | None:
 
 def _bool(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None

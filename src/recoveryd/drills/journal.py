@@ -1,9 +1,8 @@
 """The drill journal: hash-chained JSON lines at `state_dir/drills/RUN_ID/journal.jsonl`.
 
 Every record has `type` and `time` (ISO 8601 UTC with milliseconds and `Z`);
-the record types and fields are the shared contract the reports render
-(`run_started`, `phase`, `step`, `probe`, `mark`, `approval`,
-`stop_condition`, `rollback`, `event`, `run_finished`). Every string is
+the record types and fields are the typed models of `recoveryd.drill_records`,
+the shared contract the reports render. Every string is
 redacted (known secret values, passwords in DSNs/URIs) and long output is
 truncated with a note saying how much was cut.
 """
@@ -15,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from recoveryd import drill_records as records
 from recoveryd.chain import ChainStatus, HashChain
 from recoveryd.state import iso, utcnow
 
@@ -79,13 +79,18 @@ class Journal:
         self.listener = listener
         self.last: dict[str, Any] | None = None  # the newest record appended by this journal
 
-    def record(self, type_: str, *, time: datetime | None = None, **fields: Any) -> dict[str, Any]:
-        body = {"type": type_, "time": iso(time or self.clock()), **fields}
+    def write(self, rec: records.JournalRecord) -> dict[str, Any]:
+        """Append one typed record (redacted, truncated); returns the line as written."""
+        body = {"type": rec.type, "time": iso(rec.time or self.clock()), **records.to_fields(rec)}
         full = self.chain.append(self._clean(body))
         self.last = full
         if self.listener is not None:
             self.listener(full)
         return full
+
+    def record(self, type_: str, *, time: datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Append a record given by type and fields, checked against its typed model."""
+        return self.write(records.build(type_, {**fields, "time": time}))
 
     def _clean(self, value: Any, key: str = "") -> Any:
         if isinstance(value, str):

@@ -189,7 +189,7 @@ class Step(Model):
     # the step is skipped
     only_if: Step | None = None
     when: str | bool | None = None
-    marks: Literal["fault", "recovered"] | None = None
+    marks: Literal["fault_start", "fault", "recovered"] | None = None
     destructive: bool = False
     # an abort (stop condition, signal) stops this destructive step at once instead of
     # waiting for it to end

@@ -24,12 +24,14 @@ class DrillResult:
     status: RunStatus
     rto_seconds: float | None
     rpo_seconds: float | None
-    objectives_met: bool
+    objectives_met: bool | None  # None: not judged (a dry run measures nothing)
     journal: Path
     report: Path | None = None
     error: str | None = None
     interrupted: bool = False
     measures: dict[str, int] = field(default_factory=dict)  # from steps with `measure:`
+    dry_run: bool = False
+    approval_missing: bool = False  # the approvals needed did not arrive in time
 
     def to_json(self) -> dict[str, object]:
         """SPEC §1 `drill run --json`."""
@@ -38,7 +40,7 @@ class DrillResult:
             "status": self.status,
             "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 3),
             "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 3),
-            "objectives_met": self.objectives_met,
+            "objectives_met": self.objectives_met,  # null: a dry run, not judged
             "journal": str(self.journal),
             "report": None if self.report is None else str(self.report),
         }
@@ -47,6 +49,8 @@ class DrillResult:
     def exit_code(self) -> ExitCode:
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        if self.status == "passed" and self.objectives_met:
+        if self.approval_missing:
+            return ExitCode.REFUSED
+        if self.status == "passed" and (self.objectives_met or self.dry_run):
             return ExitCode.OK
         return ExitCode.OBJECTIVE_MISSED

@@ -17,8 +17,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from recoveryd.drill_records import GuardRecord, PhaseRecord
 from recoveryd.drills.models import Step
 from recoveryd.drills.steps.base import Outcome, StepContext
 
@@ -37,8 +38,9 @@ class Guard:
     value: str
     detail: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "held": self.held, "value": self.value, "detail": self.detail}
+    def to_record(self) -> GuardRecord:
+        """The `guard` field of the step or rollback record."""
+        return GuardRecord(name=self.name, held=self.held, value=self.value, detail=self.detail)
 
     def skipped(self) -> Outcome:
         why = f" ({self.detail})" if self.detail else ""
@@ -60,7 +62,7 @@ def run_rollbacks(runner: DrillRunner, done: list[_Done], roll: bool) -> None:
     work = [d for d in done if (roll and d.step.rollback) or d.outcome.undo]
     if not work:
         return
-    runner.journal.record("phase", phase="rollback", status="started")
+    runner.journal.write(PhaseRecord(phase="rollback", status="started"))
     ctx = runner.context(threading.Event())  # rollbacks are not cancelled by the abort
     ok = True
     for item in reversed(work):
@@ -68,7 +70,7 @@ def run_rollbacks(runner: DrillRunner, done: list[_Done], roll: bool) -> None:
             ok = _undo(runner, item, item.outcome.undo) and ok
         if roll and item.step.rollback is not None:
             ok = _rollback(runner, item, item.step.rollback, ctx) and ok
-    runner.journal.record("phase", phase="rollback", status="passed" if ok else "failed")
+    runner.journal.write(PhaseRecord(phase="rollback", status="passed" if ok else "failed"))
 
 
 def _undo(runner: DrillRunner, item: _Done, undo: Callable[[], Outcome]) -> bool:

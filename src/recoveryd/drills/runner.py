@@ -15,9 +15,11 @@ Order of a run (SPEC §4):
    completed step in reverse order, through its `only_if`; a step cut short only
    through its `only_if` (`rollback.py`); the automatic undo of faults always runs;
 6. `steady_state` again (`steady_state_after`);
-7. RTO = `recovered` - `fault` mark; RPO from the canary; both vs objectives.
-Marks are taken when their step ends: `fault` when the fault is in effect,
-`recovered` when the service was seen back.
+7. RTO = the outage (`drill_records.outage_window`: from `fault_start`, else from the
+   start of the step marked `fault`, to `recovered`); RPO from the canary; both vs
+   objectives (not judged in a dry run).
+Marks are taken when their step ends and name that step and its start. Every record is
+one of the typed models of `recoveryd.drill_records`.
 """
 
 from __future__ import annotations
@@ -28,27 +30,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from recoveryd import drill_records as rec
 from recoveryd.config import LoadedConfig
-from recoveryd.drills import measures
+from recoveryd.drills import measures, signing
 from recoveryd.drills.abort import AbortControl, Cause
-from recoveryd.drills.approvals import ApprovalBox, current_user
+from recoveryd.drills.approvals import ApprovalBox, approver_keys, current_user, operator_names
 from recoveryd.drills.dryrun import dry_steps
 from recoveryd.drills.finish import finish, governor_events, journal_seal, with_report
 from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
 from recoveryd.drills.lock import take_locks
 from recoveryd.drills.models import LoadedPlaybook, Step
+from recoveryd.drills.permission import await_approvals, check_permission, required_approvals
 from recoveryd.drills.result import DrillResult, ReportWriter, RunStatus
 from recoveryd.drills.rollback import CUT_SHORT, Guard, check_guard, run_rollbacks
 from recoveryd.drills.steps import pressure
 from recoveryd.drills.steps.base import Outcome, StepContext
 from recoveryd.drills.steps.dispatch import execute
 from recoveryd.drills.stopconditions import PROBE_TIMEOUT, StopMonitor
-from recoveryd.errors import RecoverydError, RefusedError
+from recoveryd.errors import RecoverydError
 from recoveryd.secrets import REDACTOR, Redactor
-from recoveryd.state import StateStore, iso, utcnow
+from recoveryd.state import StateStore, utcnow
 
 _SIGNALLED = "interrupted by a signal (SIGINT/SIGTERM) or the caller"
 _FALSY = {"", "false", "no", "0", "none", "off"}
@@ -74,6 +78,8 @@ class _RunState:
     error: str | None = None
     done: list[_Done] = field(default_factory=list)
     marks: dict[str, datetime] = field(default_factory=dict)
+    mark_records: list[rec.MarkRecord] = field(default_factory=list)
+    approval_missing: bool = False  # approvals did not arrive in time (exit 5)
     measures: dict[str, int] = field(default_factory=dict)
 
 
@@ -123,8 +129,14 @@ class DrillRunner:
             run_dir(state_dir, self.run_id),
             self.operator,
             self._approval,
+            run_id=self.run_id,
+            playbook_sha256=loaded.sha256,
+            keys=approver_keys(cfg),
+            operators=operator_names(),
+            on_rejected=self._approval_rejected,
         )
-        self.control = AbortControl(self.journal.record, clock)
+        self.required_approvals = required_approvals(self.book, cfg)
+        self.control = AbortControl(self.journal.write, clock)
         self.abort = self.control.requested  # set by the first stop condition or signal
         self.ctx = self.context(self.abort)
         self.state = _RunState()
@@ -136,7 +148,14 @@ class DrillRunner:
     # -- setup ---------------------------------------------------------------
 
     def _approval(self, user: str) -> None:
-        self.journal.record("approval", user=user)
+        key = self.approvals.keys.get(user)
+        fingerprint = signing.fingerprint(key) if key is not None else None
+        self.journal.write(rec.ApprovalRecord(user=user, key=fingerprint))
+
+    def _approval_rejected(self, file: str, why: str) -> None:
+        self.journal.write(
+            rec.EventRecord(kind="approval_rejected", data={"file": file, "why": why})
+        )
 
     def _new_run_id(self) -> str:
         stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
@@ -159,15 +178,8 @@ class DrillRunner:
         )
 
     def check_permission(self) -> None:
-        """Destructive steps need --yes or approvals; refused (exit 5) before anything runs."""
-        if self.dry_run or self.yes or self.book.approvals.required > 0:
-            return
-        destructive = [s.name for s in self.book.steps if s.is_destructive]
-        if destructive:
-            raise RefusedError(
-                f'drill {self.book.name}: step "{destructive[0]}" is destructive; rerun with '
-                "--yes, or require approvals in the playbook"
-            )
+        """Refused (exit 5) before anything runs without --yes or enough approvers."""
+        check_permission(self)
 
     # -- the run ---------------------------------------------------------------
 
@@ -225,22 +237,26 @@ class DrillRunner:
 
     def _started(self) -> None:
         book = self.book
-        self.journal.record(
-            "run_started",
-            run_id=self.run_id,
-            playbook={
-                "name": book.name,
-                "description": book.description,
-                "path": self.loaded.path,
-                "sha256": self.loaded.sha256,
-            },
-            operator=self.operator,
-            dry_run=self.dry_run,
-            objectives={"rto_s": book.objectives.rto, "rpo_s": book.objectives.rpo},
-            owners={"government": book.owners.government, "vendor": book.owners.vendor},
-            sources=self.book.sources,
-            warnings=list(self.loaded.warnings),
+        self.journal.write(
+            rec.RunStarted(
+                run_id=self.run_id,
+                playbook=rec.PlaybookRef(
+                    name=book.name,
+                    description=book.description,
+                    path=self.loaded.path,
+                    sha256=self.loaded.sha256,
+                ),
+                operator=self.operator,
+                dry_run=self.dry_run,
+                objectives=rec.ObjectivesRef(rto_s=book.objectives.rto, rpo_s=book.objectives.rpo),
+                owners=rec.OwnersRef(government=book.owners.government, vendor=book.owners.vendor),
+                sources=book.sources,
+                warnings=list(self.loaded.warnings),
+            )
         )
+
+    def _phase(self, phase: str, status: str) -> None:
+        self.journal.write(rec.PhaseRecord(phase=phase, status=status))
 
     def _body(self) -> tuple[float | None, float | None]:
         if not self._probe_phase("preflight", self.book.preflight):
@@ -264,7 +280,7 @@ class DrillRunner:
             self.state.status = "failed"
             self.state.reason = "failure"
             self.state.error = f"unexpected {type(exc).__name__}: {exc}"
-            self.journal.record("phase", phase="steps", status="failed")
+            self._phase("steps", "failed")
         finally:
             if monitor is not None:
                 monitor.stop()
@@ -296,10 +312,8 @@ class DrillRunner:
 
     def _probe_phase(self, phase: str, probes: list[Step]) -> bool:
         if not probes:
-            if phase == "steady_state_after":
-                self.steady_after = True
-            return True
-        self.journal.record("phase", phase=phase, status="started")
+            return True  # nothing checked: `steady_state_restored` stays None (not known)
+        self._phase(phase, "started")
         ctx = self.context(threading.Event()) if phase == "steady_state_after" else self.ctx
         ok = True
         problem = ""
@@ -310,7 +324,7 @@ class DrillRunner:
                 problem = problem or f'"{probe.name}" {outcome.status}: {outcome.error}'
                 if phase != "steady_state_after":
                     break
-        self.journal.record("phase", phase=phase, status="passed" if ok else "failed")
+        self._phase(phase, "passed" if ok else "failed")
         if phase == "steady_state_after":
             self.steady_after = ok
         elif not ok:
@@ -324,8 +338,8 @@ class DrillRunner:
     # -- steps ----------------------------------------------------------------
 
     def _steps(self) -> None:
-        self.journal.record("phase", phase="steps", status="started")
-        approved = self.book.approvals.required == 0
+        self._phase("steps", "started")
+        approved = self.required_approvals == 0
         for step in self.book.steps:
             if self.abort.is_set():
                 break
@@ -334,7 +348,7 @@ class DrillRunner:
                 self.record_step("step", "steps", step, now, Outcome("skipped", "when is false"), 0)
                 continue
             if step.is_destructive and not approved:
-                if not self._await_approvals():
+                if not await_approvals(self):
                     break
                 approved = True
             if not self._run_step(step):
@@ -342,8 +356,7 @@ class DrillRunner:
         if self.abort.is_set() and self.state.status == "passed":
             self.state.status = "aborted"
             self.state.reason = self.state.reason or "abort"
-        status = "passed" if self.state.status == "passed" else "failed"
-        self.journal.record("phase", phase="steps", status=status)
+        self._phase("steps", "passed" if self.state.status == "passed" else "failed")
 
     def _run_step(self, step: Step) -> bool:
         """Guard, then the step under the abort control; False when the steps must stop."""
@@ -366,8 +379,8 @@ class DrillRunner:
         cancel = self.control.begin(step.name, deferrable=step.defers_abort)
         if cancel is None:
             return False
-        self.journal.record(
-            "step_started", phase="steps", name=step.name, destructive=step.is_destructive
+        self.journal.write(
+            rec.StepStarted(phase="steps", name=step.name, destructive=step.is_destructive)
         )
         start = end = self.clock()
         try:
@@ -382,9 +395,7 @@ class DrillRunner:
             self._step_failed(step, outcome)
             return False
         measures.keep_measure(self, step, outcome)
-        if step.marks is not None:
-            self.state.marks[step.marks] = self.clock()
-            self.journal.record("mark", mark=step.marks)
+        measures.take_mark(self, step, start)
         return True
 
     def _step_failed(self, step: Step, outcome: Outcome) -> None:
@@ -395,24 +406,6 @@ class DrillRunner:
             self.state.status = "failed"
             self.state.reason = "failure"
             self.state.error = f'step "{step.name}" {outcome.status}: {outcome.error}'
-
-    def _await_approvals(self) -> bool:
-        need = self.book.approvals.required
-        self.journal.record(
-            "event",
-            kind="approval_requested",
-            data={"required": need, "command": f"recoveryd drill approve {self.run_id}"},
-        )
-        try:
-            self.approvals.wait_for(need, self.book.approvals.timeout, self.abort)
-        except TimeoutError:
-            self.state.status = "failed"
-            self.state.reason = "failure"
-            self.state.error = f"fewer than {need} approval(s) arrived in time"
-            return False
-        except InterruptedError:
-            return False
-        return True
 
     def when(self, step: Step) -> bool:
         if step.when is None:
@@ -462,21 +455,28 @@ class DrillRunner:
         guard: Guard | None = None,
         end: datetime | None = None,
     ) -> None:
-        extra: dict[str, Any] = {} if guard is None else {"guard": guard.to_json()}
-        self.journal.record(
-            type_,
-            phase=phase,
-            name=step.name,
-            kind=step.kind,
-            start=iso(start),
-            end=iso(end or self.clock()),
-            status=out.status,
-            attempts=attempts,
-            destructive=step.is_destructive,
-            output=out.output,
-            error=out.error,
-            **extra,
+        self.journal.write(
+            rec.StepRecord(
+                type=_step_type(type_),
+                phase=phase,
+                name=step.name,
+                kind=step.kind,
+                start=start,
+                end=end or self.clock(),
+                status=out.status,
+                attempts=attempts,
+                destructive=step.is_destructive,
+                output=out.output,
+                error=out.error,
+                guard=None if guard is None else guard.to_record(),
+            )
         )
+
+
+def _step_type(type_: str) -> Literal["step", "probe", "rollback"]:
+    if type_ == "probe":
+        return "probe"
+    return "rollback" if type_ == "rollback" else "step"
 
 
 def _default_timeout(step: Step, type_: str) -> float | None:

@@ -2,14 +2,19 @@
 
 The first condition that fails journals a `stop_condition` record (tripped),
 requests the run's abort (the running step stops, at once or, when destructive,
-when it ends; rollbacks follow) and ends the checking.
+when it ends; rollbacks follow) and ends the checking. Checks that hold are
+counted, not journaled one by one: a `stop_condition` record with status `held`
+and the count so far is journaled every `SAMPLE_EVERY` seconds and when the
+checking ends, so the report can say how often each condition was watched.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING
 
+from recoveryd.drill_records import StopConditionRecord
 from recoveryd.drills.steps.base import Outcome
 from recoveryd.drills.steps.dispatch import execute
 from recoveryd.errors import RecoverydError
@@ -18,6 +23,7 @@ if TYPE_CHECKING:
     from recoveryd.drills.runner import DrillRunner
 
 PROBE_TIMEOUT = 30.0
+SAMPLE_EVERY = 60.0  # seconds between two journaled counts of the checks that held
 
 
 class StopMonitor:
@@ -28,6 +34,9 @@ class StopMonitor:
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True, name="drill-stop-conditions")
         self.interval = min(s.interval for s in runner.book.stop_conditions)
+        self.checks: dict[str, int] = {c.name: 0 for c in runner.book.stop_conditions}
+        self.tripped = False
+        self._sampled = time.monotonic()
 
     def start(self) -> None:
         """Check every condition once before the steps start, then keep checking meanwhile."""
@@ -39,11 +48,21 @@ class StopMonitor:
         self.stop_event.set()
         if self.thread.is_alive():
             self.thread.join(PROBE_TIMEOUT + 5)
+        if not self.tripped:
+            self._sample()
 
     def _loop(self) -> None:
         while not self.stop_event.wait(self.interval):
             if not self._check_all(first=False):
                 return
+            if time.monotonic() - self._sampled >= SAMPLE_EVERY:
+                self._sample()
+
+    def _sample(self) -> None:
+        """Journal how often each condition was checked and held so far."""
+        self._sampled = time.monotonic()
+        for name, count in self.checks.items():
+            self.runner.journal.write(StopConditionRecord(name=name, status="held", checks=count))
 
     def _check_all(self, *, first: bool) -> bool:
         """True while every condition holds; on the first failure the run is aborted."""
@@ -59,11 +78,20 @@ class StopMonitor:
                 out = Outcome("failed", "", f"cannot check: {type(exc).__name__}: {exc}")
             if self.stop_event.is_set():
                 return False
+            self.checks[cond.name] += 1
             if first:
                 r.record_step("probe", "stop_condition", cond, start, out, 1)
             if not out.ok:
                 detail = out.error or out.status
-                r.journal.record("stop_condition", name=cond.name, status="tripped", detail=detail)
+                self.tripped = True
+                r.journal.write(
+                    StopConditionRecord(
+                        name=cond.name,
+                        status="tripped",
+                        detail=detail,
+                        checks=self.checks[cond.name],
+                    )
+                )
                 r.request_abort("stop_condition", f'stop condition "{cond.name}" tripped: {detail}')
                 return False
         return True

@@ -25,7 +25,8 @@ from recoveryd.repo.keys import (
 )
 from recoveryd.repo.manifest import ChunkRef, Manifest
 from recoveryd.repo.prune import PruneReport
-from recoveryd.repo.repository import RepoConfig, Repository
+from recoveryd.repo.repoconfig import RepoConfig
+from recoveryd.repo.repository import Repository
 from recoveryd.repo.restore import RestoreReader
 from recoveryd.repo.retention import Decision, Policy
 from recoveryd.repo.retention import apply as apply_retention

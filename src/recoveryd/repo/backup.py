@@ -179,6 +179,7 @@ def _run(
 ) -> list[SnapshotInfo]:
     start = meta.clock()
     pipe = _Pipeline([_Target(r) for r in repos], gate, progress)
+    pipe.progress.total = reader.info.expected_size
     size = 0
     count = 0
     pool = ThreadPoolExecutor(max_workers=pipe.configured, thread_name_prefix="upload")

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from recoveryd.flow import NO_TALLY, Tally
 from recoveryd.model import SnapshotInfo
 from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.layout import chunk_key
@@ -16,8 +17,13 @@ if TYPE_CHECKING:
     from recoveryd.repo.repository import Repository
 
 
-def copy_snapshot(src: Repository, snapshot_id: str, dest: Repository) -> SnapshotInfo:
+def copy_snapshot(
+    src: Repository, snapshot_id: str, dest: Repository, tally: Tally = NO_TALLY
+) -> SnapshotInfo:
     """Copy one snapshot into `dest`; idempotent (an existing copy is left as it is).
+
+    Each chunk copied (or found already there) is counted in `tally` (its plaintext
+    length as read, its stored size when uploaded).
 
     Each chunk is authenticated in `src`, renamed with `dest`'s keyed id,
     re-encrypted under `dest`'s current key and uploaded unless `dest` already
@@ -42,6 +48,7 @@ def copy_snapshot(src: Repository, snapshot_id: str, dest: Repository) -> Snapsh
             with guard:
                 fresh = new_id not in existing
                 existing.add(new_id)
+            n = 0
             if fresh:
                 n = dest.put_object(
                     chunk_key(new_id), ObjectType.CHUNK, payload, retention=retention
@@ -50,6 +57,7 @@ def copy_snapshot(src: Repository, snapshot_id: str, dest: Repository) -> Snapsh
                     stored += n
             elif retention is not None:
                 dest.store.extend_retention(chunk_key(new_id), retention)
+            tally.add(ref.length, stored=n, new_chunk=fresh)
             return ChunkRef(new_id, ref.length)
 
         window = max(1, dest.concurrency) * 2

@@ -40,6 +40,7 @@ HEADER_SIZE = HEADER.size  # 28
 NONCE_SIZE = 12
 TAG_SIZE = 16
 KEY_ID_SIZE = 8
+KEY_ID_OFFSET = 8  # where the key id sits in the header
 
 
 class ObjectType(IntEnum):

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recoveryd.errors import KeyFileError
+from recoveryd.errors import IntegrityError, KeyFileError
 from recoveryd.repo import crypto
 from recoveryd.repo.crypto import CipherId, ObjectType
+from recoveryd.repo.layout import KEYS_PREFIX
+from recoveryd.stores.base import ObjectStore
 
 MASTER_KEY_SIZE = 32
 _LINE = re.compile(r"^recoveryd-master-key-v1\s+([0-9a-fA-F]{64})\s+([0-9a-fA-F]{8})\s*$")
@@ -210,3 +212,62 @@ def unwrap(blob: bytes, name: str, master: MasterKey) -> DataKey:
     if key.object_key != name or key.cipher != header.cipher:
         raise crypto.EnvelopeError("key document does not match its object name")
     return key
+
+
+def relabelled(blob: bytes, name: str, master: MasterKey) -> bool:
+    """True when a key object that names another master key opens under `master` once its
+    key id is put back to `master`'s fingerprint: only its label was changed (tampering),
+    it was not wrapped by another master key."""
+    start = crypto.KEY_ID_OFFSET
+    fixed = blob[:start] + master.fingerprint() + blob[start + crypto.KEY_ID_SIZE :]
+    try:
+        unwrap(fixed, name, master)
+    except (crypto.EnvelopeError, WrongMasterKey):
+        return False
+    return True
+
+
+def load_data_keys(store: ObjectStore, master: MasterKey, where: str) -> dict[str, DataKey]:
+    """Every data key of the repository in `store` that `master` unwraps.
+
+    KeyFileError (exit 2) when `master` opens none of them (another master key wrapped
+    them); IntegrityError (exit 3) naming the object when one was altered, including a
+    changed master key id in its header, or when there are none at all."""
+    found: dict[str, DataKey] = {}
+    others: set[str] = set()
+    for obj in store.list(KEYS_PREFIX):
+        blob = store.get(obj.key)
+        try:
+            key = unwrap(blob, obj.key, master)
+        except WrongMasterKey as exc:
+            if relabelled(blob, obj.key, master):
+                raise IntegrityError(
+                    f"target {where}: key object {obj.key} was altered (the master key id in "
+                    "its header was changed; its content still opens with this master key); "
+                    "restore the object from another copy of the repository",
+                    obj=obj.key,
+                ) from None
+            others.add(str(exc))
+            continue
+        except crypto.EnvelopeError as exc:
+            raise IntegrityError(
+                f"target {where}: key object {obj.key} failed authentication ({exc}); "
+                "the repository was altered",
+                obj=obj.key,
+            ) from None
+        found[key.id] = key
+    if not found and not others:
+        raise IntegrityError(
+            f"target {where}: the repository holds no key objects (keys/ is empty), so no "
+            "master key can open it; the repository was altered: restore keys/ from another "
+            "copy of the repository",
+            obj=KEYS_PREFIX,
+        )
+    if not found:
+        hint = f" (its keys were wrapped by master key {sorted(others)[0]})" if others else ""
+        raise KeyFileError(
+            f"target {where}: master key {master.path or ''} (fingerprint "
+            f"{master.fingerprint().hex()}) does not open this repository{hint}; "
+            "use the key file it was created with"
+        )
+    return found

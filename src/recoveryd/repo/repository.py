@@ -10,78 +10,42 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from recoveryd.errors import (
     IntegrityError,
-    KeyFileError,
     NotFoundError,
     PreconditionFailedError,
     RecoverydError,
 )
+from recoveryd.flow import NO_TALLY, Tally
 from recoveryd.model import SnapshotInfo, VerifyReport
 from recoveryd.repo import chunker, crypto, keys, locks
 from recoveryd.repo.chunker import ChunkerParams
 from recoveryd.repo.copy import copy_snapshot
-from recoveryd.repo.crypto import CipherId, ObjectType
+from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.keys import DataKey, MasterKey
 from recoveryd.repo.layout import (
     CONFIG_KEY,
     DATA_PREFIX,
-    KEYS_PREFIX,
     SNAPSHOTS_PREFIX,
     chunk_key,
     manifest_key,
 )
-from recoveryd.repo.manifest import Manifest, format_time, parse_time
+from recoveryd.repo.manifest import Manifest
 from recoveryd.repo.prune import PruneReport, forget_and_prune
+from recoveryd.repo.repoconfig import RepoConfig
 from recoveryd.repo.restore import RestoreReader
 from recoveryd.repo.retention import Policy
 from recoveryd.repo.verify import verify
 from recoveryd.stores.base import Capabilities, ObjectStore, Retention
-
-REPO_VERSION = 1
 
 Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class RepoConfig:
-    """The authenticated `config` object: what every reader and writer must agree on."""
-
-    id: str
-    cipher: CipherId
-    chunker: ChunkerParams
-    created: datetime
-
-    def to_bytes(self) -> bytes:
-        doc = {
-            "version": REPO_VERSION,
-            "id": self.id,
-            "cipher": crypto.cipher_name(self.cipher),
-            "chunker": self.chunker.to_json(),
-            "compression": "zstd",
-            "created": format_time(self.created),
-        }
-        return json.dumps(doc, sort_keys=True).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> RepoConfig:
-        doc = json.loads(data)
-        if doc.get("version") != REPO_VERSION:
-            raise ValueError(f"unsupported repository version {doc.get('version')!r}")
-        return cls(
-            id=str(doc["id"]),
-            cipher=crypto.cipher_id(str(doc["cipher"])),
-            chunker=ChunkerParams(**{k: int(v) for k, v in doc["chunker"].items()}),
-            created=parse_time(doc["created"]),
-        )
 
 
 class Repository:
@@ -168,7 +132,7 @@ class Repository:
             raise RecoverydError(
                 f"target {where}: no repository found; run `recoveryd backup` to create one"
             ) from None
-        data_keys = _load_keys(store, master, where)
+        data_keys = keys.load_data_keys(store, master, where)
         header = _header(blob, CONFIG_KEY, None)
         key = data_keys.get(header.key_id.hex())
         if key is None or header.type != ObjectType.CONFIG:
@@ -228,7 +192,7 @@ class Repository:
     def _reload_keys(self) -> dict[str, DataKey]:
         """Pick up data keys added since open (another process rotated); never drops one."""
         try:
-            fresh = _load_keys(self.store, self.master, self.name)
+            fresh = keys.load_data_keys(self.store, self.master, self.name)
         except RecoverydError:
             return self._keys
         for kid, key in fresh.items():
@@ -401,9 +365,24 @@ class Repository:
                 "while this snapshot was written; nothing was committed; run the backup again"
             )
 
-    def snapshots(self, source: str | None = None) -> list[SnapshotInfo]:
-        """Every committed snapshot, oldest first (from the store alone)."""
-        out = [self.manifest(sid).info(self.name) for sid in self.snapshot_ids()]
+    def snapshots(
+        self,
+        source: str | None = None,
+        *,
+        on_damaged: Callable[[IntegrityError], None] | None = None,
+    ) -> list[SnapshotInfo]:
+        """Every committed snapshot, oldest first (from the store alone).
+
+        A manifest that cannot be read raises IntegrityError naming it; with `on_damaged`,
+        it is reported there instead and the others are still listed."""
+        out = []
+        for sid in self.snapshot_ids():
+            try:
+                out.append(self.manifest(sid).info(self.name))
+            except IntegrityError as exc:
+                if on_damaged is None:
+                    raise
+                on_damaged(exc)
         if source is not None:
             out = [s for s in out if s.source == source]
         return sorted(out, key=lambda s: (s.time, s.id))
@@ -441,14 +420,19 @@ class Repository:
         return RestoreReader(self, m, lock=lock, workers=self.concurrency, readahead=readahead)
 
     def verify(
-        self, ids: Sequence[str] = (), read_data: bool | Literal["sample"] = False
+        self,
+        ids: Sequence[str] = (),
+        read_data: bool | Literal["sample"] = False,
+        tally: Tally = NO_TALLY,
     ) -> VerifyReport:
         """Check snapshots (all when `ids` is empty); see `repo.verify`."""
-        return verify(self, ids, read_data)
+        return verify(self, ids, read_data, tally)
 
-    def copy_snapshot(self, snapshot_id: str, dest: Repository) -> SnapshotInfo:
+    def copy_snapshot(
+        self, snapshot_id: str, dest: Repository, tally: Tally = NO_TALLY
+    ) -> SnapshotInfo:
         """Copy one snapshot into `dest`, re-encrypted under its keys, deduplicated there."""
-        return copy_snapshot(self, snapshot_id, dest)
+        return copy_snapshot(self, snapshot_id, dest, tally)
 
     def forget(
         self, policy_by_source: Mapping[str, Policy], *, dry_run: bool = False
@@ -492,33 +476,6 @@ def _header(blob: bytes, name: str, snapshot: str | None) -> crypto.Header:
         return crypto.parse_header(blob)
     except crypto.EnvelopeError as exc:
         raise _integrity(name, snapshot, f"is not a valid envelope ({exc})") from None
-
-
-def _load_keys(store: ObjectStore, master: MasterKey, where: str) -> dict[str, DataKey]:
-    found: dict[str, DataKey] = {}
-    others: set[str] = set()
-    for obj in store.list(KEYS_PREFIX):
-        blob = store.get(obj.key)
-        try:
-            key = keys.unwrap(blob, obj.key, master)
-        except keys.WrongMasterKey as exc:
-            others.add(str(exc))
-            continue
-        except crypto.EnvelopeError as exc:
-            raise IntegrityError(
-                f"target {where}: key object {obj.key} failed authentication ({exc}); "
-                "the repository was altered",
-                obj=obj.key,
-            ) from None
-        found[key.id] = key
-    if not found:
-        hint = f" (its keys were wrapped by master key {sorted(others)[0]})" if others else ""
-        raise KeyFileError(
-            f"target {where}: master key {master.path or ''} (fingerprint "
-            f"{master.fingerprint().hex()}) does not open this repository{hint}; "
-            "use the key file it was created with"
-        )
-    return found
 
 
 def iter_chunks(manifests: Iterable[Manifest]) -> Iterator[tuple[str, str, int]]:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal
 
 from recoveryd.errors import IntegrityError, NotFoundError, RecoverydError
+from recoveryd.flow import NO_TALLY, Tally
 from recoveryd.model import Problem, VerifyReport
 from recoveryd.repo import keys
 from recoveryd.repo.crypto import EnvelopeError, ObjectType
@@ -46,9 +47,15 @@ def _check_keys_and_config(repo: Repository) -> list[Problem]:
 
 
 def verify(
-    repo: Repository, ids: Sequence[str] = (), read_data: bool | Literal["sample"] = False
+    repo: Repository,
+    ids: Sequence[str] = (),
+    read_data: bool | Literal["sample"] = False,
+    tally: Tally = NO_TALLY,
 ) -> VerifyReport:
-    """Verify the named snapshots (ids or unique prefixes; all when empty)."""
+    """Verify the named snapshots (ids or unique prefixes; all when empty).
+
+    With `read_data`, the plaintext bytes of the chunks to read are added to `tally`'s
+    total, and each chunk read is counted as it completes."""
     with repo.lock(operation="verify"):
         problems = _check_keys_and_config(repo)
         objects = 1 + len(repo.data_keys)
@@ -78,6 +85,7 @@ def verify(
         elif not read_data:
             to_read = []
         bytes_read = 0
+        tally.plan(sum(lengths[c] for c in to_read))
 
         def check(cid: str) -> tuple[str, int, str | None]:
             try:
@@ -90,6 +98,7 @@ def verify(
             for cid, n, error in pool.map(check, to_read):
                 objects += 1
                 bytes_read += n
+                tally.add(lengths[cid])
                 if error is not None:
                     for sid in dict.fromkeys(users[cid]):
                         problems.append(Problem(sid, chunk_key(cid), error))

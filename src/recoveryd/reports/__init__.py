@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recoveryd import drill_records
 from recoveryd.reports.build import build_report
 from recoveryd.reports.i18n import LANGS
 from recoveryd.reports.load import (
@@ -92,14 +93,17 @@ def _load(
     first = record.records[0]
     rpos = {n: s.rpo for n, s in config.sources.items()} if config is not None else {}
     sources: list[str] | None
-    if first.get("type") == "run_started":
-        raw = first.get("sources")
-        sources = [str(s) for s in raw] if isinstance(raw, list) else []
+    started = drill_records.parse(first)
+    if isinstance(started, drill_records.RunStarted):
+        sources = list(started.sources)
+    elif isinstance(first.get("source"), str):
+        sources = [str(first["source"])]  # an incident naming the source at risk
     else:
         sources = list(config.sources) if config is not None else None
     state = load_state(state_dir, since, until, sources=sources, rpos=rpos)
+    timezone = (config.daemon.timezone if config is not None else None) or "UTC"
     try:
-        return build_report(record, state, now, _redactor(secrets))
+        return build_report(record, state, now, _redactor(secrets), timezone=timezone)
     except ValueError as exc:
         raise ReportError(f"report: {exc}") from exc
 

@@ -31,6 +31,11 @@ RUN_KINDS = frozenset({"backup", "verify", "copy", "prune", "restore", "restore_
 SHED_EVENTS = frozenset({"level_change", "shed_action", "deferred", "paused"})
 # the daemon's names for the same things (`daemon_backup` runs, `job_deferred` events)
 _EVENT_ALIASES = {"job_deferred": "deferred"}
+# keys of event data the report catalogs name in the reader's language
+DATA_KEYS = frozenset(
+    {"action", "service", "requests_shed", "job", "reason", "step", "measure", "required"}
+    | {"command"}
+)
 _SHED_COUNT_KEYS = ("requests_shed", "shed_requests", "requests_rejected", "rejected_requests")
 _LEVEL_KEYS = (("from", "to"), ("previous", "level"), ("old", "new"), ("before", "after"))
 
@@ -130,17 +135,11 @@ def redact_state(state: StateSnapshot, redact: Redactor) -> StateSnapshot:
 
 
 def merged_events(
-    records: Iterable[Mapping[str, Any]], state: StateSnapshot, since: datetime, until: datetime
+    journal: Sequence[EventView], state: StateSnapshot, since: datetime, until: datetime
 ) -> list[EventView]:
-    """Journal `event` records plus state-store events in [since, until], without duplicates."""
-    out: list[EventView] = []
-    seen: set[tuple[str, str, str]] = set()
-    for r in records:
-        t = rec_time(r)
-        if r.get("type") == "event" and t is not None:
-            ev = EventView(t, str(r.get("kind") or ""), None, mapping(r.get("data")), True)
-            seen.add(_event_key(ev))
-            out.append(ev)
+    """Events of the journal plus state-store events in [since, until], without duplicates."""
+    out = list(journal)
+    seen = {_event_key(ev) for ev in journal}
     for e in state.events:
         if since <= e.time <= until:
             ev = EventView(e.time, e.kind, e.source, e.data, False)
@@ -181,12 +180,23 @@ def event_detail(kind: str, data: Any, source: str | None = None) -> Msg | str:
                     after=_level(d[after]),
                     why=_reasons(d),
                 )
-    parts = [f"{source}"] if source else []
+    parts: list[Msg | str] = [source] if source else []
     for key in sorted(d):
         value = d[key]
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        parts.append(f"{key}={text}")
-    return ", ".join(parts)
+        label: Msg | str = Msg(f"data_{key}") if key in DATA_KEYS else key
+        parts.append(Msg.of("d_pair", name=label, value=text))
+    return _join(parts)
+
+
+def _join(parts: Sequence[Msg | str]) -> Msg | str:
+    """`a, b, c` in the reader's language."""
+    if not parts:
+        return ""
+    out = parts[-1]
+    for part in reversed(parts[:-1]):
+        out = Msg.of("d_join", a=part, b=out)
+    return out
 
 
 def _level(value: Any) -> Msg | str:

@@ -3,21 +3,23 @@
 Input: one hash-chained record file (a drill journal or an incident record)
 with its chain status, a `StateSnapshot` of the state store around it, the
 time of rendering and a redactor. Every string taken from the records is
-redacted before it enters the model. Nothing here reads files or clocks.
+redacted before it enters the model. Nothing here reads files or clocks. A
+drill journal is read through its typed records (`recoveryd.drill_records`);
+the sentences and action items come from `drill_text`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from recoveryd import drill_records as dr
 from recoveryd.chain import ChainStatus
 from recoveryd.reports import _common as c
+from recoveryd.reports import drill_text as text
 from recoveryd.reports.model import (
-    ActionItem,
-    Dur,
     Impact,
     Integrity,
     Mark,
@@ -33,8 +35,6 @@ from recoveryd.reports.model import (
 )
 from recoveryd.reports.redact import Redactor
 
-# a failed objective or a broken record becomes an action item due this many days later
-ACTION_DUE_DAYS = 14
 OUTPUT_LIMIT = 4000
 
 
@@ -49,300 +49,274 @@ class RecordFile:
 
 
 def build_report(
-    record: RecordFile, state: StateSnapshot, now: datetime, redact: Redactor
+    record: RecordFile,
+    state: StateSnapshot,
+    now: datetime,
+    redact: Redactor,
+    *,
+    timezone: str = "UTC",
 ) -> Report:
     """The report of a drill journal (first record `run_started`) or an incident record
-    (first record `opened`). Raises ValueError when the file is neither."""
+    (first record `opened`), its times to be shown in `timezone`. Raises ValueError when the
+    file is neither."""
     records = tuple(c.redact_tree(dict(r), redact) for r in record.records)
     first = records[0].get("type") if records else None
     if first == "run_started":
-        return _build_drill(record, records, c.redact_state(state, redact), now)
-    if first == "opened":
+        report = _build_drill(record, records, c.redact_state(state, redact), now)
+    elif first == "opened":
         from recoveryd.reports.build_incident import build_incident
 
-        return build_incident(record, records, c.redact_state(state, redact), now)
-    raise ValueError(f"{record.path}: neither a drill journal nor an incident record")
+        report = build_incident(record, records, c.redact_state(state, redact), now)
+    else:
+        raise ValueError(f"{record.path}: neither a drill journal nor an incident record")
+    return replace(report, timezone=timezone)
 
 
 def _build_drill(
     record: RecordFile,
-    records: Sequence[Mapping[str, Any]],
+    raws: Sequence[Mapping[str, Any]],
     state: StateSnapshot,
     now: datetime,
 ) -> Report:
-    started_rec = records[0]
-    finished = next((r for r in records if r.get("type") == "run_finished"), None)
-    started = c.rec_time(started_rec) or now
-    ended = c.rec_time(finished) if finished else c.last_time(records)
-    playbook = c.mapping(started_rec.get("playbook"))
-    name = str(playbook.get("name") or record.id)
-    dry_run = bool(started_rec.get("dry_run"))
-    status = str(finished.get("status")) if finished else "running"
-
-    marks = _marks(records, started)
-    objectives = _objectives(started_rec, finished, marks)
-    missed = (
-        any(o.met is False for o in objectives) or (finished or {}).get("objectives_met") is False
-    )
-    if status == "passed" and missed:
-        status = "missed"  # every step succeeded, yet a promise was broken: not a pass
-    steps = _steps(records)
-    stops = _stop_conditions(records)
-    sources = tuple(str(s) for s in c.seq(started_rec.get("sources")))
-    fault_at = next((m.time for m in marks if m.mark == "fault"), started)
+    recs = dr.parse_all(raws)
+    started_rec: dr.RunStarted = dr.first(recs, dr.RunStarted) or dr.RunStarted()
+    finished: dr.RunFinished | None = dr.first(recs, dr.RunFinished)
+    started = started_rec.time or now
+    ended = finished.time if finished is not None else c.last_time(raws)
+    playbook = started_rec.playbook
+    name = playbook.name or record.id
+    mark_recs = [r for r in recs if isinstance(r, dr.MarkRecord) and r.time is not None]
+    marks = _marks(mark_recs, started)
+    objectives = _objectives(started_rec, finished, mark_recs)
+    status = _status(started_rec, finished, objectives)
+    steps = _steps(recs)
+    sources = tuple(started_rec.sources)
+    outage_start = dr.outage_window(mark_recs)[0]
+    fault_at = outage_start or started
     backups = c.backup_rows(sources, state, fault_at)
-    events = c.merged_events(records, state, started, ended or now)
-    fault = next((m for m in marks if m.mark == "fault"), None)
-    recovered = next((m for m in marks if m.mark == "recovered"), None)
-    outage = None
-    if fault is not None:
-        outage = ((recovered.time if recovered else ended or now) - fault.time).total_seconds()
-    rpo = objectives[1].achieved_s
+    events = c.merged_events(_journal_events(recs), state, started, ended or now)
     impact = Impact(
         duration_s=(ended - started).total_seconds() if ended else None,
-        outage_s=outage,
+        outage_s=objectives[0].achieved_s,
         services=c.services(sources, events),
         requests_shed=c.requests_shed(events),
-        data_at_risk_s=rpo,
+        data_at_risk_s=objectives[1].achieved_s,
+        fault_recorded=outage_start is not None,
+        outage_start=outage_start,
     )
-    owners_map = c.mapping(started_rec.get("owners"))
-    owners = Owners(c.opt_str(owners_map.get("government")), c.opt_str(owners_map.get("vendor")))
+    owners = Owners(started_rec.owners.government, started_rec.owners.vendor)
     integrity = Integrity(
         chain_ok=record.chain.ok,
         records=record.chain.records,
         head=record.chain.head,
         problem=record.chain.problem,
         record_path=record.path,
-        playbook_path=c.opt_str(playbook.get("path")),
-        playbook_sha256=c.opt_str(playbook.get("sha256")),
+        playbook_path=playbook.path or None,
+        playbook_sha256=playbook.sha256 or None,
     )
-    timeline = _timeline(records, started) + c.state_timeline(
-        events, state.runs, started, until=ended
-    )
-    base = (ended or started).date()
     report = Report(
         kind="drill",
         id=record.id,
         title=name,
-        description=str(playbook.get("description") or ""),
+        description=playbook.description,
         status=status,
         started=started,
         ended=ended,
         generated=now,
-        operator=str(started_rec.get("operator") or ""),
+        operator=started_rec.operator,
         severity=None,
-        dry_run=dry_run,
+        dry_run=started_rec.dry_run,
         complete=finished is not None,
         objectives=objectives,
         summary=(),
         impact=impact,
-        timeline=tuple(sorted(timeline, key=lambda e: e.time)),
+        timeline=(),
         marks=marks,
         steps=steps,
-        stop_conditions=stops,
+        stop_conditions=_stop_conditions(recs),
         backups=backups,
         owners=owners,
         actions=(),
-        outputs=_outputs(records),
+        outputs=_outputs(recs),
         integrity=integrity,
+        approvers=tuple(dict.fromkeys(r.user for r in recs if isinstance(r, dr.ApprovalRecord))),
     )
-    actions = _drill_actions(report, finished, base) + c.common_actions(report, base)
-    summary = _drill_summary(report, finished, name, c.shed_count(events))
-    return replace(report, summary=summary, actions=actions)
+    base = (ended or started).date()
+    error = finished.error if finished is not None else None
+    end_row = (report.status, text.cause(report, error))
+    timeline = _timeline(recs, started, end_row) + c.state_timeline(
+        events, state.runs, started, until=ended
+    )
+    return replace(
+        report,
+        timeline=tuple(sorted(timeline, key=lambda e: e.time)),
+        summary=text.summary(report, error, c.shed_count(events)),
+        actions=text.actions(report, base) + c.common_actions(report, base),
+    )
 
 
-def _marks(records: Iterable[Mapping[str, Any]], started: datetime) -> tuple[Mark, ...]:
-    out = []
-    for r in records:
-        t = c.rec_time(r)
-        if r.get("type") == "mark" and t is not None:
-            out.append(Mark(str(r.get("mark")), t, (t - started).total_seconds()))
-    return tuple(out)
+def _status(
+    started: dr.RunStarted, finished: dr.RunFinished | None, objectives: Sequence[Objective]
+) -> str:
+    """The run's status as recorded; `dry_run` for a dry run that went through; `missed` when
+    every step succeeded yet a promise was broken (not a pass)."""
+    if finished is None:
+        return "running"
+    status = finished.status or "failed"
+    if status == "passed" and started.dry_run:
+        return "dry_run"
+    missed = any(o.met is False for o in objectives) or finished.objectives_met is False
+    return "missed" if status == "passed" and missed else status
+
+
+def _journal_events(recs: Sequence[dr.JournalRecord]) -> list[c.EventView]:
+    return [
+        c.EventView(r.time, r.kind, None, r.data, True)
+        for r in recs
+        if isinstance(r, dr.EventRecord) and r.time is not None
+    ]
+
+
+def _marks(marks: Sequence[dr.MarkRecord], started: datetime) -> tuple[Mark, ...]:
+    return tuple(Mark(m.mark, m.time, (m.time - started).total_seconds()) for m in marks if m.time)
 
 
 def _objectives(
-    started_rec: Mapping[str, Any], finished: Mapping[str, Any] | None, marks: Sequence[Mark]
+    started: dr.RunStarted, finished: dr.RunFinished | None, marks: Sequence[dr.MarkRecord]
 ) -> tuple[Objective, Objective]:
-    obj = c.mapping(started_rec.get("objectives"))
-    fin = finished or {}
-    rto = c.opt_float(fin.get("rto_s"))
-    if rto is None:
-        fault = next((m for m in marks if m.mark == "fault"), None)
-        rec = next((m for m in marks if m.mark == "recovered"), None)
-        if fault is not None and rec is not None:
-            rto = (rec.time - fault.time).total_seconds()
-    return (
-        Objective("rto", c.opt_float(obj.get("rto_s")), rto),
-        Objective("rpo", c.opt_float(obj.get("rpo_s")), c.opt_float(fin.get("rpo_s"))),
-    )
+    """RTO is the outage as `drill_records.outage_window` defines it (journals without marks
+    keep the RTO they recorded); a dry run measures nothing."""
+    obj = started.objectives
+    if started.dry_run:
+        return Objective("rto", obj.rto_s, None), Objective("rpo", obj.rpo_s, None)
+    rto = dr.outage_seconds(marks)
+    if rto is None and not marks and finished is not None:
+        rto = finished.rto_s
+    rpo = finished.rpo_s if finished is not None else None
+    return Objective("rto", obj.rto_s, rto), Objective("rpo", obj.rpo_s, rpo)
 
 
-_STEP_TYPES = ("step", "probe", "rollback")
 # continuously checked probes: only failures are worth a line of their own
 _QUIET_PHASES = ("stop_condition", "canary")
 
 
-def _steps(records: Iterable[Mapping[str, Any]]) -> tuple[StepRow, ...]:
-    rows = []
-    for r in records:
-        rtype = r.get("type")
-        if rtype not in _STEP_TYPES or r.get("phase") in _QUIET_PHASES:
-            continue
-        rows.append(
-            StepRow(
-                phase=str(r.get("phase") or ("rollback" if rtype == "rollback" else "")),
-                name=str(r.get("name") or ""),
-                kind=str(r.get("kind") or ""),
-                record_type=str(rtype),
-                start=c.parse_time(r.get("start")) or c.rec_time(r),
-                end=c.parse_time(r.get("end")),
-                status=str(r.get("status") or ""),
-                attempts=c.opt_int(r.get("attempts")),
-                destructive=bool(r.get("destructive")),
-                error=str(r.get("error") or ""),
-            )
+def _step_recs(recs: Sequence[dr.JournalRecord]) -> list[dr.StepRecord]:
+    return [r for r in recs if isinstance(r, dr.StepRecord)]
+
+
+def _steps(recs: Sequence[dr.JournalRecord]) -> tuple[StepRow, ...]:
+    return tuple(
+        StepRow(
+            phase=r.phase or ("rollback" if r.type == "rollback" else ""),
+            name=r.name,
+            kind=r.kind,
+            record_type=r.type,
+            start=r.start or r.time,
+            end=r.end,
+            status=r.status,
+            attempts=r.attempts,
+            destructive=r.destructive,
+            error=r.error or "",
+            guard=r.guard.name if r.guard is not None and not r.guard.held else None,
         )
-    return tuple(rows)
+        for r in _step_recs(recs)
+        if r.phase not in _QUIET_PHASES
+    )
 
 
-def _stop_conditions(records: Iterable[Mapping[str, Any]]) -> tuple[StopConditionRow, ...]:
+def _stop_conditions(recs: Sequence[dr.JournalRecord]) -> tuple[StopConditionRow, ...]:
+    """One row per condition: how often it was checked (the journaled count, or the checks
+    journaled one by one in older journals), whether it tripped, and why."""
     checks: dict[str, int] = {}
     status: dict[str, str] = {}
     detail: dict[str, str] = {}
-    for r in records:
-        name = str(r.get("name") or "")
-        if r.get("type") == "probe" and r.get("phase") == "stop_condition":
-            checks[name] = checks.get(name, 0) + 1
-            st = str(r.get("status") or "")
-            if st not in ("ok", "dry_run") and status.get(name) != "tripped":
-                status[name] = "failed"
-                detail[name] = str(r.get("error") or r.get("output") or "")
-            status.setdefault(name, "ok")
-        elif r.get("type") == "stop_condition":
-            checks.setdefault(name, 0)
-            status[name] = "tripped"
-            detail[name] = str(r.get("detail") or "")
+    for r in recs:
+        if isinstance(r, dr.StepRecord) and r.type == "probe" and r.phase == "stop_condition":
+            checks[r.name] = checks.get(r.name, 0) + 1
+            if r.status not in ("ok", "dry_run") and status.get(r.name) != "tripped":
+                status[r.name] = "failed"
+                detail[r.name] = r.error or r.output
+            status.setdefault(r.name, "ok")
+        elif isinstance(r, dr.StopConditionRecord):
+            checks[r.name] = max(checks.get(r.name, 0), r.checks or 0)
+            if r.status == "tripped":
+                status[r.name] = "tripped"
+                detail[r.name] = r.detail
     return tuple(
         StopConditionRow(n, checks[n], status.get(n, "ok"), detail.get(n, "")) for n in checks
     )
 
 
-def _outputs(records: Iterable[Mapping[str, Any]]) -> tuple[OutputRow, ...]:
+def _outputs(recs: Sequence[dr.JournalRecord]) -> tuple[OutputRow, ...]:
     out = []
-    for r in records:
-        if r.get("type") not in _STEP_TYPES:
+    for r in _step_recs(recs):
+        if r.phase in _QUIET_PHASES and r.status == "ok":
             continue
-        if r.get("phase") in _QUIET_PHASES and r.get("status") == "ok":
-            continue
-        text = str(r.get("output") or "").strip()
-        if text:
-            if len(text) > OUTPUT_LIMIT:
-                text = text[:OUTPUT_LIMIT] + " […]"
-            out.append(OutputRow(str(r.get("phase") or r.get("type")), str(r.get("name")), text))
+        output = r.output.strip()
+        if output:
+            if len(output) > OUTPUT_LIMIT:
+                output = output[:OUTPUT_LIMIT] + " […]"
+            out.append(OutputRow(r.phase or r.type, r.name, output))
     return tuple(out)
 
 
-def _timeline(records: Sequence[Mapping[str, Any]], started: datetime) -> list[TimelineEntry]:
+def _timeline(
+    recs: Sequence[dr.JournalRecord], started: datetime, end_row: tuple[str, Msg | str]
+) -> list[TimelineEntry]:
+    """The journal's rows; the last one shows the run's status and why it ended so."""
     out: list[TimelineEntry] = []
-    for r in records:
-        entry = _journal_entry(r, started)
+    for r in recs:
+        entry = _journal_entry(r, started, end_row)
         if entry is not None:
             out.append(entry)
     return out
 
 
-def _journal_entry(r: Mapping[str, Any], started: datetime) -> TimelineEntry | None:
-    rtype = str(r.get("type"))
-    t = c.rec_time(r)
-    if rtype in _STEP_TYPES:
-        t = c.parse_time(r.get("start")) or t
+def _journal_entry(
+    r: dr.JournalRecord, started: datetime, end_row: tuple[str, Msg | str]
+) -> TimelineEntry | None:
+    t = (r.start or r.time) if isinstance(r, dr.StepRecord) else r.time
     if t is None:
         return None
     off = (t - started).total_seconds()
-    status = c.opt_str(r.get("status"))
-    phase = c.opt_str(r.get("phase"))
-    name = str(r.get("name") or "")
-    if rtype == "run_started":
-        return TimelineEntry(t, off, "started", name or "", None, Msg.of("d_started", **_op(r)))
-    if rtype == "run_finished":
-        return TimelineEntry(t, off, "finished", "", status, str(r.get("error") or ""))
-    if rtype == "phase":
-        if status != "failed":
+    if isinstance(r, dr.RunStarted):
+        detail = Msg.of("d_started", operator=r.operator or "?")
+        return TimelineEntry(t, off, "started", "", None, detail)
+    if isinstance(r, dr.RunFinished):
+        return TimelineEntry(t, off, "finished", "", *end_row)
+    if isinstance(r, dr.PhaseRecord):
+        if r.status != "failed":
             return None
-        return TimelineEntry(t, off, "phase", Msg(f"phase_{phase}"), status, "")
-    if rtype in _STEP_TYPES:
-        if phase in _QUIET_PHASES and status == "ok":
+        return TimelineEntry(t, off, "phase", Msg(f"phase_{r.phase}"), r.status, "")
+    if isinstance(r, dr.StepRecord):
+        if r.phase in _QUIET_PHASES and r.status == "ok":
             return None
-        return TimelineEntry(t, off, rtype, name, status, str(r.get("error") or ""), phase)
-    if rtype == "mark":
-        return TimelineEntry(t, off, "mark", Msg(f"mark_{r.get('mark')}"), None, "")
-    if rtype == "approval":
-        detail = Msg.of("d_approval", user=str(r.get("user") or ""))
-        return TimelineEntry(t, off, "approval", "", None, detail)
-    if rtype == "stop_condition":
-        return TimelineEntry(t, off, "stop_condition", name, "tripped", str(r.get("detail") or ""))
-    if rtype == "event":
-        kind = str(r.get("kind") or "")
-        return TimelineEntry(
-            t, off, "event", c.event_name(kind), None, c.event_detail(kind, r.get("data"))
-        )
-    return None
+        return TimelineEntry(t, off, r.type, r.name, r.status, r.error or "", r.phase)
+    if isinstance(r, dr.MarkRecord):
+        return TimelineEntry(t, off, "mark", Msg(f"mark_{r.mark}"), None, "")
+    if isinstance(r, dr.ApprovalRecord):
+        return TimelineEntry(t, off, "approval", "", None, Msg.of("d_approval", user=r.user))
+    if isinstance(r, dr.StopConditionRecord):
+        if r.status != "tripped":
+            return None
+        return TimelineEntry(t, off, "stop_condition", r.name, "tripped", r.detail)
+    if isinstance(r, dr.AbortRecord):
+        return _abort_entry(r, t, off)
+    if isinstance(r, dr.StepStarted):
+        return None  # the step's own record follows, with its start
+    return TimelineEntry(
+        t, off, "event", c.event_name(r.kind), None, c.event_detail(r.kind, r.data)
+    )
 
 
-def _op(r: Mapping[str, Any]) -> dict[str, str]:
-    return {"operator": str(r.get("operator") or "?")}
-
-
-def _drill_actions(
-    report: Report, finished: Mapping[str, Any] | None, base: date
-) -> tuple[ActionItem, ...]:
-    due = base + timedelta(days=ACTION_DUE_DAYS)
-    owner: Msg | str = report.owners.vendor or Msg("owner_vendor")
-    out: list[ActionItem] = []
-    for o in report.objectives:
-        if o.met is False:
-            key = "act_rto_missed" if o.name == "rto" else "act_rpo_missed"
-            text = Msg.of(key, achieved=Dur(o.achieved_s or 0), target=Dur(o.target_s or 0))
-            out.append(ActionItem(text, owner, due, "generated"))
-    if finished is not None and finished.get("steady_state_restored") is False:
-        out.append(ActionItem(Msg("act_steady_state"), owner, due, "generated"))
-    for s in report.steps:
-        if s.phase == "steps" and s.status in ("failed", "timeout"):
-            out.append(ActionItem(Msg.of("act_step_failed", name=s.name), owner, due, "generated"))
-        if s.record_type == "rollback" and s.status == "not_run":
-            text = Msg.of("act_rollback_not_run", name=s.name)
-            out.append(ActionItem(text, owner, due, "generated"))
-    return tuple(out)
-
-
-def _drill_summary(
-    report: Report, finished: Mapping[str, Any] | None, name: str, n_shed: int
-) -> tuple[Msg, ...]:
-    if report.status == "missed":
-        out = [Msg.of("s_drill_missed", name=name, date=report.started)]
+def _abort_entry(r: dr.AbortRecord, t: datetime, off: float) -> TimelineEntry:
+    """An abort as it arrived (by whom), was forced, or took effect (see `drills/abort.py`)."""
+    step = r.during or ""
+    if r.status == "requested":
+        by = "d_abort_by_signal" if r.cause == "signal" else "d_abort_by_stop_condition"
+        detail = Msg.of("d_abort_deferred", step=step) if r.deferred else Msg(by)
+    elif r.status == "forced":
+        detail = Msg.of("d_abort_forced", step=step)
     else:
-        status = Msg(f"status_{report.status}")
-        out = [Msg.of("s_drill_result", name=name, status=status, date=report.started)]
-    if report.dry_run:
-        out.append(Msg("s_dry_run"))
-    for o in report.objectives:
-        out.append(c.objective_sentence(o, skip_unmeasured=report.dry_run))
-    restored = (finished or {}).get("steady_state_restored")
-    if restored is True:
-        out.append(Msg("s_steady_restored"))
-    elif restored is False:
-        out.append(Msg("s_steady_not_restored"))
-    out.extend(
-        Msg.of("s_stop_tripped", name=s.name)
-        for s in report.stop_conditions
-        if s.status == "tripped"
-    )
-    failed = next(
-        (s for s in report.steps if s.phase == "steps" and s.status in ("failed", "timeout")), None
-    )
-    if failed is not None:
-        out.append(Msg.of("s_step_failed", name=failed.name, error=failed.error or failed.status))
-    elif finished is not None and finished.get("error"):
-        out.append(Msg.of("s_error", error=str(finished.get("error"))))
-    out.extend(c.common_summary(report, n_shed))
-    return tuple(m for m in out if m.key)
+        detail = Msg("d_abort_effective")
+    return TimelineEntry(t, off, "abort", Msg(f"abort_{r.status}"), None, detail)

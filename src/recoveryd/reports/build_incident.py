@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from recoveryd.reports import _common as c
 from recoveryd.reports.model import (
     ActionItem,
+    BackupRow,
     Dur,
     Impact,
     Integrity,
@@ -37,18 +38,22 @@ def build_incident(
 ) -> Report:
     opened = records[0]
     closed = next((r for r in records if r.get("type") == "closed"), None)
-    started = c.rec_time(opened) or now
-    ended = c.rec_time(closed) if closed else None
-    window_end = ended or now
+    opened_at = c.rec_time(opened) or now
+    began = c.parse_time(opened.get("started_at"))  # when the outage began, when given
+    recovered = c.parse_time(closed.get("recovered_at")) if closed else None
+    started = min(began or opened_at, opened_at)
+    ended = (recovered or c.rec_time(closed)) if closed else None
+    window_end = max(ended or now, c.rec_time(closed) or now) if closed else now
     title = str(opened.get("title") or record.id)
     severity = str(opened.get("severity") or "")
     operator = str(opened.get("operator") or "")
     owners_map = c.mapping(opened.get("owners"))
     owners = Owners(c.opt_str(owners_map.get("government")), c.opt_str(owners_map.get("vendor")))
 
-    sources = tuple(sorted(state.sources))
-    backups = c.backup_rows(sources, state, started)
-    events = c.merged_events(records, state, started, window_end)
+    named = c.opt_str(opened.get("source"))
+    sources = (named,) if named else tuple(sorted(state.sources))
+    backups = c.backup_rows(sources, state, began or started)
+    events = c.merged_events((), state, started, window_end)
     state_rows = c.state_timeline(events, state.runs, started, all_runs=True, until=window_end)
     state_rows += [
         TimelineEntry(
@@ -72,9 +77,11 @@ def build_incident(
             }
         )
     )
-    ages = [(b.age_s, b.rpo_s) for b in backups if b.age_s is not None]
-    worst = max(ages, key=lambda a: a[0]) if ages else (None, None)
-    duration = (window_end - started).total_seconds()
+    rto = (recovered - began).total_seconds() if began and recovered else None
+    rpo = _rpo(backups, named)
+    service = c.opt_str(opened.get("service"))
+    affected = ((service,) if service else ()) + failed_sources
+    duration = ((ended or now) - started).total_seconds()
     report = Report(
         kind="incident",
         id=record.id,
@@ -88,17 +95,16 @@ def build_incident(
         severity=severity or None,
         dry_run=False,
         complete=True,
-        objectives=(
-            Objective("rto", None, duration if closed else None),
-            Objective("rpo", worst[1], worst[0]),
-        ),
+        objectives=(Objective("rto", None, rto), rpo),
         summary=(),
         impact=Impact(
             duration_s=duration,
-            outage_s=None,
-            services=c.services(failed_sources, events),
+            outage_s=rto,
+            services=c.services(tuple(dict.fromkeys(affected)), events),
             requests_shed=c.requests_shed(events),
-            data_at_risk_s=worst[0],
+            data_at_risk_s=rpo.achieved_s,
+            fault_recorded=began is not None,
+            outage_start=began,
         ),
         timeline=tuple(sorted(_own_rows(records, started) + state_rows, key=lambda e: e.time)),
         marks=(),
@@ -119,8 +125,17 @@ def build_incident(
         ),
     )
     base = (ended or started).date()
-    summary = _summary(report, closed, len(state_rows), c.shed_count(events))
+    summary = _summary(report, (opened, closed), len(state_rows), c.shed_count(events))
     return replace(report, summary=summary, actions=report.actions + c.common_actions(report, base))
+
+
+def _rpo(backups: Sequence[BackupRow], source: str | None) -> Objective:
+    """The age of the named source's last snapshot when the outage began, against its RPO;
+    not measured when no source was named."""
+    row = next((b for b in backups if b.source == source), None) if source else None
+    if row is None:
+        return Objective("rpo", None, None)
+    return Objective("rpo", row.rpo_s, row.age_s)
 
 
 def _own_rows(records: Sequence[Mapping[str, Any]], started: datetime) -> list[TimelineEntry]:
@@ -169,27 +184,31 @@ def _recorded_actions(records: Sequence[Mapping[str, Any]]) -> tuple[ActionItem,
 
 
 def _summary(
-    report: Report, closed: Mapping[str, Any] | None, n_rows: int, n_shed: int
+    report: Report,
+    entries: tuple[Mapping[str, Any], Mapping[str, Any] | None],
+    n_rows: int,
+    n_shed: int,
 ) -> tuple[Msg, ...]:
+    """When the incident was opened and closed (the times the commands were typed); the
+    outage itself is in the objectives."""
+    opened, closed = entries
+    opened_at = c.rec_time(opened) or report.started
     common: dict[str, Any] = {
         "title": report.title,
         "severity": report.severity or "-",
         "operator": report.operator or "?",
-        "date": report.started,
+        "date": opened_at,
     }
     out: list[Msg] = []
     if closed is not None:
-        out.append(
-            Msg.of("s_incident_closed", duration=Dur(report.impact.duration_s or 0), **common)
-        )
+        open_for = ((c.rec_time(closed) or opened_at) - opened_at).total_seconds()
+        out.append(Msg.of("s_incident_closed", duration=Dur(open_for), **common))
         if closed.get("summary"):
             out.append(Msg.of("s_incident_summary", summary=str(closed["summary"])))
     else:
         out.append(Msg.of("s_incident_open", **common))
     if n_rows:
         out.append(Msg.of("s_incident_events", count=n_rows))
-    rpo = report.objective("rpo")
-    if rpo is not None and rpo.achieved_s is not None:
-        out.append(c.objective_sentence(rpo))
+    out.extend(c.objective_sentence(o) for o in report.objectives if o.achieved_s is not None)
     out.extend(c.common_summary(report, n_shed))
     return tuple(out)

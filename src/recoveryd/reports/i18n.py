@@ -10,8 +10,9 @@ durations and dates before substituting them.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Literal, TypedDict
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recoveryd.reports._messages_en import EN
 from recoveryd.reports._messages_zh import ZH
@@ -47,13 +48,33 @@ def catalog(lang: str) -> Messages:
     raise ValueError(f'unknown report language "{lang}"; use en or zh')
 
 
-def format_datetime(t: datetime, lang: str) -> str:
-    """`23 Nov 2026 15:01:02 UTC` (en) or `2026年11月23日 15:01:02` (zh; reports state UTC once)."""
-    u = t.astimezone(UTC)
+def zone(name: str) -> tzinfo:
+    """The time zone of an IANA name (`Asia/Shanghai`); UTC for "UTC" or an unknown name."""
+    if name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def zone_label(name: str, at: datetime) -> str | None:
+    """`Asia/Shanghai (UTC+08:00)` for the zone of `name` at `at`; None for UTC itself."""
+    tz = zone(name)
+    if tz is UTC:
+        return None
+    offset = at.astimezone(tz).strftime("%z")
+    return f"{name} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def format_datetime(t: datetime, lang: str, tz: tzinfo = UTC) -> str:
+    """`23 Nov 2026 15:01:02` (en) or `2026年11月23日 15:01:02` (zh), in `tz` (reports state
+    the time zone once)."""
+    u = t.astimezone(tz)
     clock = u.strftime("%H:%M:%S")
     if lang == "zh":
         return f"{u.year}年{u.month}月{u.day}日 {clock}"
-    return f"{u.day} {_EN_MONTHS[u.month - 1]} {u.year} {clock} UTC"
+    return f"{u.day} {_EN_MONTHS[u.month - 1]} {u.year} {clock}"
 
 
 def format_date(d: date, lang: str) -> str:
@@ -63,9 +84,9 @@ def format_date(d: date, lang: str) -> str:
     return f"{d.day} {_EN_MONTHS[d.month - 1]} {d.year}"
 
 
-def format_clock(t: datetime) -> str:
-    """`15:01:02.345` in UTC, for timeline rows that already show the date once."""
-    u = t.astimezone(UTC)
+def format_clock(t: datetime, tz: tzinfo = UTC) -> str:
+    """`15:01:02.345` in `tz`, for timeline rows that already show the date once."""
+    u = t.astimezone(tz)
     return u.strftime("%H:%M:%S.") + f"{u.microsecond // 1000:03d}"
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from recoveryd import drill_records as dr
 from recoveryd.chain import ChainStatus, HashChain
 from recoveryd.errors import RecoverydError
 from recoveryd.reports.build import RecordFile
@@ -113,7 +114,7 @@ def record_window(record: RecordFile, now: datetime) -> tuple[datetime, datetime
     """From the first record's time to the last one's (or `now` for an open incident)."""
     times = []
     for r in record.records:
-        for key in ("time", "end"):
+        for key in ("time", "end", "started_at", "recovered_at"):
             value = r.get(key)
             if isinstance(value, str):
                 try:
@@ -190,30 +191,20 @@ def drill_runs(state_dir: Path, since: datetime, until: datetime) -> tuple[Drill
     """Drill runs whose journals start within [since, until] (oldest first)."""
     found = []
     for path in (state_dir / "drills").glob("*/journal.jsonl"):
-        records = list(_records(path))
-        if not records or records[0].get("type") != "run_started":
+        records = dr.parse_all(_records(path))
+        started = records[0] if records else None
+        if not isinstance(started, dr.RunStarted) or started.time is None:
             continue
-        started = _time(records[0])
-        if started is None or not since <= started <= until:
+        if not since <= started.time <= until:
             continue
-        finished = next((r for r in records if r.get("type") == "run_finished"), None)
-        playbook = records[0].get("playbook")
-        name = playbook.get("name") if isinstance(playbook, dict) else None
+        finished = dr.first(records, dr.RunFinished)
         found.append(
             DrillRun(
                 run_id=path.parent.name,
-                name=str(name or path.parent.name),
-                started=started,
-                ended=_time(finished) if finished else None,
-                status=str(finished.get("status")) if finished else "running",
+                name=started.playbook.name or path.parent.name,
+                started=started.time,
+                ended=finished.time if finished else None,
+                status=(finished.status or "failed") if finished else "running",
             )
         )
     return tuple(sorted(found, key=lambda d: d.started))
-
-
-def _time(record: Mapping[str, Any]) -> datetime | None:
-    value = record.get("time")
-    try:
-        return parse_iso(value) if isinstance(value, str) else None
-    except ValueError:
-        return None

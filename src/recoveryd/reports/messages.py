@@ -15,7 +15,6 @@ class Messages(TypedDict):
     report_drill: str
     report_incident: str
     generated_at: str
-    times_in_utc: str
     tamper_warning: str
     incomplete_warning: str
     h_summary: str
@@ -123,6 +122,10 @@ class Messages(TypedDict):
     kind_rollback: str
     kind_approval: str
     kind_stop_condition: str
+    kind_abort: str
+    abort_requested: str
+    abort_forced: str
+    abort_effective: str
     kind_event: str
     kind_phase: str
     kind_note: str
@@ -160,6 +163,11 @@ class Messages(TypedDict):
     level_critical: str
     d_level_change: str
     d_approval: str
+    d_abort_by_signal: str
+    d_abort_by_stop_condition: str
+    d_abort_deferred: str
+    d_abort_forced: str
+    d_abort_effective: str
     d_run: str
     d_started: str
     d_drill: str
@@ -173,7 +181,6 @@ class Messages(TypedDict):
     run_drill: str
     s_drill_result: str
     s_drill_missed: str
-    s_dry_run: str
     s_rto_met: str
     s_rto_missed: str
     s_rto_measured: str
@@ -203,3 +210,48 @@ class Messages(TypedDict):
     act_backup_overdue: str
     owner_government: str
     owner_vendor: str
+    id_label: str
+    times_in_zone: str
+    zone_utc: str
+    approvers: str
+    not_judged: str
+    mark_fault_start: str
+    chart_fault_start: str
+    chart_rto_beyond: str
+    s_drill_dry: str
+    s_drill_dry_failed: str
+    s_steady_unchecked: str
+    s_rollback_failed: str
+    s_rollback_skipped: str
+    s_rollback_guarded: str
+    s_rollback_not_run: str
+    s_interrupted: str
+    d_objective_missed: str
+    act_rollback_failed: str
+    act_rollback_skipped: str
+    d_pair: str
+    d_join: str
+    data_action: str
+    data_service: str
+    data_requests_shed: str
+    data_job: str
+    data_reason: str
+    data_step: str
+    data_measure: str
+    data_required: str
+    data_command: str
+    stepkind_run: str
+    stepkind_sql: str
+    stepkind_http: str
+    stepkind_wait: str
+    stepkind_sleep: str
+    stepkind_backup: str
+    stepkind_restore: str
+    stepkind_verify: str
+    stepkind_fault: str
+    stepkind_approve: str
+    stepkind_include: str
+    stepkind_pressure: str
+    stepkind_ssh: str
+    source_label: str
+    service_label: str

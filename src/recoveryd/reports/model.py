@@ -64,6 +64,8 @@ class Impact:
     services: tuple[str, ...]
     requests_shed: int | None
     data_at_risk_s: float | None
+    fault_recorded: bool = False  # a fault was made, whether or not recovery was measured
+    outage_start: datetime | None = None  # see `drill_records.outage_window`
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class StepRow:
     attempts: int | None
     destructive: bool
     error: str
+    guard: str | None = None  # the `only_if` that did not hold (the step was skipped)
 
     @property
     def duration_s(self) -> float | None:
@@ -155,7 +158,7 @@ class OutputRow:
 
 @dataclass(frozen=True)
 class Mark:
-    mark: str  # fault | recovered
+    mark: str  # fault_start | fault | recovered
     time: datetime
     offset_s: float
 
@@ -179,8 +182,8 @@ class Report:
     id: str
     title: str
     description: str
-    status: str  # passed | missed (steps passed, objective missed) | failed | aborted | running
-    #              (no final record) | open | closed (incidents)
+    status: str  # passed | missed (steps passed, objective missed) | failed | aborted | dry_run
+    #              | running (no final record) | open | closed (incidents)
     started: datetime
     ended: datetime | None
     generated: datetime
@@ -200,6 +203,8 @@ class Report:
     actions: tuple[ActionItem, ...]
     outputs: tuple[OutputRow, ...]
     integrity: Integrity
+    approvers: tuple[str, ...] = ()
+    timezone: str = "UTC"  # an IANA name; the renderers show every time in it
 
     @property
     def tampered(self) -> bool:

@@ -8,7 +8,7 @@ HTML is autoescaped.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from importlib import resources
 from typing import Any
 
@@ -73,13 +73,14 @@ def _env(redact: Redactor, *, html: bool) -> jinja2.Environment:
 
 def _context(report: Report, lang: str, *, markdown: bool) -> dict[str, Any]:
     m = i18n.catalog(lang)
+    tz = i18n.zone(report.timezone)
 
     def t(value: Msg | str | None) -> str:
         if value is None:
             return ""
         if isinstance(value, str):
             return value
-        return translate(value, m, lang)
+        return translate(value, m, lang, tz)
 
     def st(status: str | None) -> str:
         if not status:
@@ -98,6 +99,8 @@ def _context(report: Report, lang: str, *, markdown: bool) -> dict[str, Any]:
         return str(m.get(f"phase_{name}", name))
 
     def verdict(o: Objective) -> str:
+        if report.dry_run and report.kind == "drill":
+            return m["not_judged"]
         if o.met is not None:
             return m["met"] if o.met else m["missed"]
         return m["no_objective"] if o.target_s is None else m["not_measured"]
@@ -112,7 +115,9 @@ def _context(report: Report, lang: str, *, markdown: bool) -> dict[str, Any]:
         "phase": phase,
         "verdict": verdict,
         "msg": Msg.of,
-        "dt": lambda d: i18n.format_datetime(d, lang),
+        "dt": lambda d: i18n.format_datetime(d, lang, tz),
+        "zone": i18n.zone_label(report.timezone, report.started) or m["zone_utc"],
+        "stepkind": lambda k: str(m.get(f"stepkind_{k}", k)),
         "day": lambda d: i18n.format_date(d, lang),
         "dur": lambda s: i18n.format_duration(s, lang),
         "offset": i18n.format_offset,
@@ -120,19 +125,19 @@ def _context(report: Report, lang: str, *, markdown: bool) -> dict[str, Any]:
     }
 
 
-def translate(msg: Msg, m: Messages, lang: str) -> str:
+def translate(msg: Msg, m: Messages, lang: str, tz: tzinfo = UTC) -> str:
     """The sentence of `msg` in the catalog's language, with parameters localised."""
     template = str(m[msg.key])  # type: ignore[literal-required]
-    return template.format(**{k: _param(v, m, lang) for k, v in msg.params})
+    return template.format(**{k: _param(v, m, lang, tz) for k, v in msg.params})
 
 
-def _param(value: Param, m: Messages, lang: str) -> str:
+def _param(value: Param, m: Messages, lang: str, tz: tzinfo) -> str:
     if isinstance(value, Msg):
-        return translate(value, m, lang)
+        return translate(value, m, lang, tz)
     if isinstance(value, Dur):
         return i18n.format_duration(value.seconds, lang)
     if isinstance(value, datetime):
-        return i18n.format_datetime(value, lang)
+        return i18n.format_datetime(value, lang, tz)
     if isinstance(value, date):
         return i18n.format_date(value, lang)
     return str(value)

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recoveryd import drill_records as dr
 from recoveryd.chain import HashChain
 from recoveryd.incidents import current_operator
 from recoveryd.state import Run, StateStore, iso
@@ -76,10 +77,10 @@ def session_records(
     ]
     for run in runs:
         if run is restore:
-            records.append({"type": "mark", "time": iso(run.started_at), "mark": "fault"})
+            records.append(_mark("fault_start", run.started_at, run))
         records.append(_step(run))
         if run is restore and run.result == "ok":
-            records.append({"type": "mark", "time": iso(_end(run)), "mark": "recovered"})
+            records.append(_mark("recovered", _end(run), run))
     ok = all(r.result == "ok" for r in runs)
     rto = (_end(restore) - restore.started_at).total_seconds() if restore else None
     rpo = _data_at_risk(runs, restore)
@@ -111,6 +112,16 @@ def _objectives(sources: Sequence[str], config: Config | None) -> dict[str, floa
     return {"rto_s": min(rtos) if rtos else None, "rpo_s": min(rpos) if rpos else None}
 
 
+def _mark(mark: str, at: datetime, run: Run) -> dict[str, Any]:
+    """The restore stands in for the outage: it begins when the restore starts."""
+    rec = dr.MarkRecord(mark=mark, step=_name(run), step_start=run.started_at)
+    return {"type": "mark", "time": iso(at), **dr.to_fields(rec)}
+
+
+def _name(run: Run) -> str:
+    return f"{run.kind} {run.source}" if run.source else run.kind
+
+
 def _step(run: Run) -> dict[str, Any]:
     parts = []
     if run.snapshot_id:
@@ -123,7 +134,7 @@ def _step(run: Run) -> dict[str, Any]:
         "type": "step",
         "time": iso(_end(run)),
         "phase": "steps",
-        "name": f"{run.kind} {run.source}" if run.source else run.kind,
+        "name": _name(run),
         "kind": run.kind,
         "start": iso(run.started_at),
         "end": iso(_end(run)),

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from recoveryd.errors import SourceError
+
 
 @dataclass(frozen=True)
 class SourceInfo:
@@ -35,6 +37,9 @@ class SourceInfo:
     engine_version: str | None = None
     consistency: Mapping[str, str] = field(default_factory=dict)  # e.g. {"lsn": "0/3000060"}
     extra: Mapping[str, str] = field(default_factory=dict)
+    # how many bytes the stream will have, when known beforehand (exactly or as an estimate);
+    # for progress only, never recorded
+    expected_size: int | None = None
 
 
 class ByteReader(Protocol):
@@ -113,3 +118,14 @@ class CommandRunner(Protocol):
     ) -> tuple[int, bytes, str]:
         """Run to completion: (exit status, stdout, stderr)."""
         ...
+
+
+def refuse_uri(source: str, kind: str, dest: str) -> None:
+    """A file or directory restore refuses a destination written as a URI (`postgresql://…`):
+    a mistaken kind of destination must fail, not become folders named after a DSN."""
+    scheme, sep, _ = dest.partition("://")
+    if sep and scheme.replace("+", "").isalnum():
+        raise SourceError(
+            f"source {source}: the destination is a {scheme}:// URI, but a {kind} snapshot "
+            "restores to a path; give a path"
+        )

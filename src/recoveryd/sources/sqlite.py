@@ -6,11 +6,16 @@ process writes (in WAL mode writers are not even blocked; in rollback-journal
 mode they wait for the copy). A step-wise backup would restart each time a
 writer commits and might never finish on a busy database.
 
-The copy goes to a temporary file in `tmp_dir` (default: the system temp
-dir), which is unlinked as soon as it is open again for streaming: nothing is
-left behind even if the process dies. Restore writes a temporary file next
-to the destination, checks it (`PRAGMA quick_check`), fsyncs, and renames it
-into place, refusing to replace an existing database unless told to.
+The copy goes to a temporary file in `tmp_dir` (the run's private staging
+folder under the state directory, see `recoveryd.staging`; the system temp dir
+only when none is given), which is unlinked as soon as it is open again for
+streaming. A process killed while copying leaves the copy in its staging
+folder, which the next run removes. Restore creates missing parent
+directories, writes a temporary file (`.<name>.*.part`) next to the
+destination, checks it (`PRAGMA quick_check`), fsyncs, and renames it into
+place, refusing to replace an existing database unless told to; the partial
+files of a killed restore are removed (with a warning) by the next restore to
+the same path.
 
 Deduplication follows the file's pages, not its rows. Measured
 (`tests/unit/sources/test_sqlite_dedup.py`, 100 000 citizens, 15 MB) as the
@@ -23,6 +28,8 @@ pages spread over the whole file; 1% updated at random 100% / 99%.
 from __future__ import annotations
 
 import contextlib
+import glob
+import logging
 import os
 import sqlite3
 import tempfile
@@ -30,10 +37,13 @@ from pathlib import Path
 from typing import IO
 
 from recoveryd.errors import SourceError
-from recoveryd.sources.base import ByteReader, SourceInfo
+from recoveryd.sources.base import ByteReader, SourceInfo, refuse_uri
 
 STREAM_FORMAT = "sqlite-db"
 _BLOCK = 1024 * 1024
+_PART = ".part"
+
+log = logging.getLogger("recoveryd.sources")
 
 
 class _FileStream:
@@ -103,6 +113,7 @@ class SqliteSource:
             engine_version=f"SQLite {sqlite3.sqlite_version}",
             consistency={"user_version": str(user_version), "page_count": str(page_count)},
             extra={"page_size": str(page_size), "path": str(self.path)},
+            expected_size=page_count * page_size,
         )
 
     def restore(
@@ -111,15 +122,21 @@ class SqliteSource:
         """Write the database to `dest` atomically; refuses an existing file unless `overwrite`."""
         if info.stream_format != STREAM_FORMAT:
             raise SourceError(f"source {self.name}: cannot restore a {info.stream_format} stream")
+        refuse_uri(self.name, "SQLite", dest)
         target = Path(dest)
         if target.exists() and not overwrite:
             raise SourceError(
                 f"source {self.name}: {target} already exists; "
                 "restore to a new path or remove it first"
             )
-        if not target.parent.is_dir():
-            raise SourceError(f"source {self.name}: directory {target.parent} does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        _remove_leftover_parts(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceError(
+                f"source {self.name}: cannot create directory {target.parent} ({exc.strerror})"
+            ) from None
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_PART, dir=target.parent)
         tmp_path = Path(tmp)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -145,6 +162,15 @@ class SqliteSource:
             ) from exc
         if result != "ok":
             raise SourceError(f"source {self.name}: restored database fails quick_check: {result}")
+
+
+def _remove_leftover_parts(target: Path) -> None:
+    """Remove the partial files a killed restore to `target` left beside it, saying so."""
+    if not target.parent.is_dir():
+        return
+    for part in target.parent.glob(f".{glob.escape(target.name)}.*{_PART}"):
+        part.unlink(missing_ok=True)
+        log.warning("removed %s: partial file left by an interrupted restore", part)
 
 
 def _fsync_dir(path: Path) -> None:

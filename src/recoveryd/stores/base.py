@@ -36,6 +36,7 @@ from typing import Protocol, runtime_checkable
 class ObjectInfo:
     key: str
     size: int
+    modified: datetime | None = None  # when the store last wrote it, where listings say
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Writes are atomic and durable: the data goes to a temporary file in the
 destination directory (named `.tmp-*`, never listed), is fsynced, then renamed
 over the key (or hard-linked to it for `if_absent`, which fails if the key
 exists, so conditional puts are real), and the directory is fsynced. A crash
-leaves at worst a stray `.tmp-*` file, never a partial object.
+leaves at worst a stray `.tmp-*` file, never a partial object; prune removes
+those once they are older than its grace period (`remove_stale_temp_files`).
 
 Deletes are durable too (the directory is fsynced after the unlink): prune
 deletes a forgotten snapshot's manifest before the chunks only it referenced, and
@@ -18,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError
@@ -106,10 +109,14 @@ class FilesystemStore:
                     yield from self._walk(Path(entry.path), key + "/", prefix)
             elif entry.is_file() and key.startswith(prefix):
                 try:
-                    size = entry.stat().st_size
+                    st = entry.stat()
                 except FileNotFoundError:
                     continue  # deleted while listing
-                yield ObjectInfo(key=key, size=size)
+                yield ObjectInfo(
+                    key=key,
+                    size=st.st_size,
+                    modified=datetime.fromtimestamp(st.st_mtime, UTC),
+                )
 
     # ------------------------------------------------------------------ writes
 
@@ -174,6 +181,25 @@ class FilesystemStore:
             return
         except OSError as exc:
             raise self._fail(exc, "delete", key) from exc
+
+    def remove_stale_temp_files(self, older_than: timedelta, *, now: float | None = None) -> int:
+        """Delete the `.tmp-*` files of writes that died (killed backup or copy) last modified
+        over `older_than` ago; a younger one may be a write still running. Returns how many."""
+        limit = (time.time() if now is None else now) - older_than.total_seconds()
+        removed = 0
+        try:
+            for dirpath, _dirs, files in os.walk(self.root):
+                for name in files:
+                    if not name.startswith(TMP_PREFIX):
+                        continue
+                    path = Path(dirpath, name)
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.lstat().st_mtime < limit:
+                            path.unlink()
+                            removed += 1
+        except OSError as exc:
+            raise self._fail(exc, "clean up temporary files in", ".") from exc
+        return removed
 
     def extend_retention(self, key: str, retention: Retention) -> None:
         self.stat(key)  # a missing object is still an error; retention itself is not supported

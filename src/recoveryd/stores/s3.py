@@ -296,7 +296,11 @@ class S3Store:
         try:
             for page in pages:
                 for obj in page.get("Contents", []):
-                    yield ObjectInfo(key=obj["Key"][cut:], size=int(obj["Size"]))
+                    yield ObjectInfo(
+                        key=obj["Key"][cut:],
+                        size=int(obj["Size"]),
+                        modified=obj.get("LastModified"),
+                    )
         except (bexc.BotoCoreError, bexc.ClientError) as exc:
             raise self._error(exc, "list", prefix) from exc
 

@@ -1,4 +1,4 @@
-"""Two-person approval of destructive steps, with real OS users running `drill approve`."""
+"""Two-person approval of destructive steps, with real OS users signing with their own keys."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from recoveryd.drills.api import DrillResult, run_playbook
+from recoveryd.drills.api import run_playbook
 from tests.unit.drills.helpers import REPO, records, write_playbook
 
 pytestmark = pytest.mark.integration
@@ -76,57 +74,62 @@ def shared_state() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_two_people_must_approve_and_the_same_person_twice_is_refused(
+def test_approvers_sign_as_themselves_and_file_ownership_does_not_matter(
     approvers: tuple[str, ...], shared_state: Path
 ) -> None:
-    """With approvals: {required: 2} a destructive step waits for two different people; the
-    operator cannot approve, one person approving twice is refused, two people succeed."""
+    """Two OS users make their own keys and sign with `drill approve --key`; the runner counts
+    their signatures whoever owns the files; root, the operator and no approver, is refused;
+    the same person twice is refused."""
     book_dir = shared_state.parent
     marker = book_dir / "destroyed"
+    keys = {}
+    for user in approvers:
+        home = book_dir / user
+        home.mkdir()
+        os.chown(home, pwd.getpwnam(user).pw_uid, -1)
+        made = as_user(user, "approver", "keygen", user, "--out", str(home))
+        assert made.returncode == 0, made.stderr
+        keys[user] = home / f"{user}.key"
+    config = book_dir / "recoveryd.yaml"
+    config.write_text(
+        f"state_dir: {shared_state}\n"
+        "encryption: {key_file: ./master.key}\n"
+        "targets: {local: {kind: filesystem, path: ./store}}\n"
+        "approval_policy: {destructive_min: 2}\n"
+        "approvers:\n"
+        + "".join(f"  {u}: {{public_key_file: {keys[u].with_suffix('.pub')}}}\n" for u in approvers)
+    )
     book = write_playbook(
         book_dir,
         f"""\
         apiVersion: recoveryd/v1
         kind: Drill
         name: two-person
-        approvals: {{required: 2, timeout: 120s}}
+        approvals: {{timeout: 120s}}
         steps:
           - {{name: destructive change, run: [touch, "{marker}"], destructive: true}}
         """,
     )
-    box: dict[str, DrillResult] = {}
-    thread = threading.Thread(
-        target=lambda: box.update(r=run_playbook(None, book, state_dir=shared_state))
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        waiting = list((shared_state / "drills").glob("*/waiting.json"))
-        while not waiting:
-            assert time.monotonic() < deadline, "the run never asked for approval"
-            time.sleep(0.05)
-            waiting = list((shared_state / "drills").glob("*/waiting.json"))
-        run_id = waiting[0].parent.name
-        base = ("drill", "--state-dir", str(shared_state), "approve", run_id)
-        assert not marker.exists()
+    seen: dict[str, subprocess.CompletedProcess[str]] = {}
 
-        operator = as_user("root", *base)
-        assert operator.returncode == 5, operator.stderr
-        assert "cannot approve" in operator.stderr
+    def approve(rec: dict[str, object]) -> None:
+        data = rec.get("data")
+        if rec["type"] != "event" or not isinstance(data, dict):
+            return
+        run_id = str(data["command"]).split()[3]
+        base = ("--config", str(config), "drill", "approve", run_id)
+        seen["root"] = as_user("root", *base, "--key", str(keys[approvers[0]]), "--as", "root")
+        seen["first"] = as_user(approvers[0], *base, "--key", str(keys[approvers[0]]))
+        seen["again"] = as_user(approvers[0], *base, "--key", str(keys[approvers[0]]))
+        seen["second"] = as_user(approvers[1], *base, "--key", str(keys[approvers[1]]))
 
-        first = as_user(approvers[0], *base)
-        assert first.returncode == 0, first.stderr
-        again = as_user(approvers[0], *base)
-        assert again.returncode == 5, again.stderr
-        assert "already approved" in again.stderr
-        assert not marker.exists()
+    from recoveryd.config import load_config
 
-        second = as_user(approvers[1], *base)
-        assert second.returncode == 0, second.stderr
-        thread.join(60)
-    finally:
-        thread.join(1)
-    result = box["r"]
+    result = run_playbook(load_config(config), book, state_dir=shared_state, listener=approve)
+    assert seen["root"].returncode == 5 and "not a configured approver" in seen["root"].stderr
+    assert seen["first"].returncode == 0, seen["first"].stderr
+    assert seen["again"].returncode == 5 and "already approved" in seen["again"].stderr
+    assert seen["second"].returncode == 0, seen["second"].stderr
     assert result.status == "passed", result.error
     assert marker.exists()
     assert [r["user"] for r in records(result.journal, "approval")] == list(approvers)

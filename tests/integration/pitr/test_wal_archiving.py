@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.fixtures.pgarchive import Archive, archived_through, setup_archive, switch
 from tests.fixtures.pgcluster import PG_BIN, as_postgres
 from tests.fixtures.postgres import free_port
+from tests.fixtures.sshd import SshServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -122,7 +124,8 @@ def test_a_segment_not_archived_is_exit_1_and_a_damaged_one_exit_3(archive: Arch
 
 def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None:
     """`recoveryd backup` of a `mode: physical` source streams a base backup into the
-    repository; `recoveryd restore SOURCE --time T --to DIR` picks the newest one before T,
+    repository; `status --json` shows the window it can be recovered to and the archive
+    lag; `recoveryd restore SOURCE --time T --to DIR` picks the newest one before T,
     writes the recovery settings, and the server started on DIR holds exactly the rows
     committed before T — not the rows written later, nor the damage done after."""
     a = archive
@@ -138,6 +141,13 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     archived_through(a, switch(a))
     later = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
     assert later.returncode == 0, later.stderr  # after the target: must not be chosen
+    status = subprocess.run([*cli, "--json", "status"], capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    entry = json.loads(status.stdout)["sources"]["registry"]
+    window = entry["recoverable"]
+    assert window["from"] is not None and window["to"] is not None
+    assert window["from"] <= window["to"]
+    assert isinstance(entry["archive_lag_s"], float | int)
 
     restored = a.root / "restored"
     done = subprocess.run(
@@ -304,3 +314,58 @@ def test_asynchronous_archiving_acknowledges_only_stored_segments(tmp_path: Path
         if a is not None:
             a.pg_ctl(a.data, "-m", "immediate", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_base_backup_over_ssh(archive: Archive, sshd_server: SshServer) -> None:
+    """A `mode: physical` source with `via_ssh` runs pg_basebackup on the database host
+    over SSH (host key checked) and streams the tar back; the base backup restores and
+    starts as a consistent cluster."""
+    a = archive
+    doc = yaml.safe_load(a.config.read_text())
+    doc["hosts"] = {"db1": sshd_server.host("root").model_dump(mode="json")}
+    doc["sources"]["registry"]["via_ssh"] = "db1"
+    a.config.write_text(yaml.safe_dump(doc))
+    a.sql(a.port, "create table citizens as select g as id from generate_series(1, 3000) g")
+    cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
+    backup = subprocess.run([*cli, "--json", "backup", "registry"], capture_output=True, text=True)
+    assert backup.returncode == 0, backup.stderr
+    listing = subprocess.run([*cli, "--json", "snapshots"], capture_output=True, text=True)
+    (snap,) = [s["id"] for s in json.loads(listing.stdout)]
+    restored = a.root / "restored"
+    done = subprocess.run(
+        [*cli, "restore", snap, "--to", str(restored)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    a.start(restored, port)
+    assert a.sql(port, "select count(*) from citizens") == [(3000,)]
+
+
+def test_the_daemon_streams_wal_of_sources_that_ask_for_it(archive: Archive) -> None:
+    """A source with `wal: {stream: true}` has its WAL streamed by the daemon while it
+    runs: a segment closed on the server is archived without archive_command's help (the
+    daemon's own objects), and SIGTERM stops the stream with the daemon (exit 0)."""
+    from tests.integration.daemon.proc import DaemonProcess
+
+    a = archive
+    doc = yaml.safe_load(a.config.read_text())
+    doc["sources"]["registry"]["wal"] = {"stream": True}
+    doc["sources"]["registry"]["schedule"] = "0 3 * * *"
+    a.config.write_text(yaml.safe_dump(doc))
+    a.sql(a.port, "alter system set archive_command = '/bin/false'")
+    a.sql(a.port, "select pg_reload_conf()")
+    daemon = DaemonProcess(a.config, a.root / "state").start()
+    try:
+        spool = a.root / "state" / "wal-stream" / "registry"
+        deadline = time.monotonic() + 120
+        while not list(spool.glob("*.partial")):
+            assert time.monotonic() < deadline, daemon.log_path.read_text()[-3000:]
+            time.sleep(0.1)
+        a.sql(a.port, "create table streamed as select g from generate_series(1, 10000) g")
+        segment = switch(a)
+        stored = a.store / "wal" / "registry" / segment
+        while not stored.exists():
+            assert time.monotonic() < deadline, daemon.log_path.read_text()[-3000:]
+            time.sleep(0.1)
+    finally:
+        assert daemon.stop() == 0

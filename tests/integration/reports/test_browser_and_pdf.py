@@ -153,3 +153,18 @@ def _pdftotext(pdf: Path, *args: str) -> str:
         timeout=60,
     )
     return done.stdout
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_owners_approvers_and_action_items_are_on_page_one(
+    state_dir: Path, tmp_path: Path, lang: str
+) -> None:
+    """A supervisor who reads only the first page of the PDF learns who owns the system, who
+    approved the drill and what must be done next."""
+    report = load_report(state_dir, sample.RUN_ID, config=sample.config(), now=sample.NOW)
+    pdf = tmp_path / f"report.{lang}.pdf"
+    pdf.write_bytes(render_report_bytes(report, fmt="pdf", lang=lang, secrets=[sample.SECRET]))
+    first_page = " ".join(_pdftotext(pdf, "-f", "1", "-l", "1").split())
+    assert "Provincial big-data bureau" in first_page and "Cloud vendor on-call" in first_page
+    assert "ops-wang" in first_page
+    assert ("Reduce the data loss window" if lang == "en" else "缩小数据丢失窗口") in first_page

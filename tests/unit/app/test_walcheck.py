@@ -61,3 +61,32 @@ def test_a_gap_after_a_base_backup_is_a_problem_naming_the_segment() -> None:
     (problem,) = wal_problems(repo)
     assert problem.obj == "wal/registry/000000010000000000000007"
     assert problem.snapshot == sid
+
+
+def _dump(repo: Repository, binlog: str) -> str:
+    """A committed snapshot recorded as a MariaDB dump at the start of `binlog`."""
+    reader = BytesReader(b"-- dump")
+    reader.info = SourceInfo(
+        "mysql",
+        "mysqldump-sql",
+        consistency={"binlog_file": binlog, "binlog_position": "4"},
+    )
+    return write_snapshot(reader, [repo], SnapshotMeta(source="legal"))[0].id
+
+
+def test_binlog_gaps_and_prune_follow_the_dumps_positions() -> None:
+    """A binary log missing after a dump's own is a problem naming it; prune deletes the
+    logs older than the oldest dump's and keeps the rest."""
+    from recoveryd.app.walcheck import binlog_problems, prune_binlogs
+    from recoveryd.repo.wal import BinlogArchive
+
+    repo = new_repo()
+    _dump(repo, "binlog.000003")
+    archive = BinlogArchive(repo, "legal")
+    for n in (1, 2, 3, 5):
+        archive.push(f"binlog.{n:06d}", b"events")
+    archive.put_partial("binlog.000006", b"events")
+    (problem,) = binlog_problems(repo)
+    assert problem.obj == "binlog/legal/binlog.000004"
+    assert prune_binlogs(repo) == 2
+    assert archive.names() == ["binlog.000003", "binlog.000005", "binlog.000006.partial"]

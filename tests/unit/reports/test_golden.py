@@ -44,8 +44,9 @@ def test_drill_journal_renders_to_the_golden_markdown(state_dir: Path, lang: str
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_incident_record_renders_to_the_golden_markdown(tmp_path: Path, lang: str) -> None:
-    """A fixed incident, with shedding recorded by the daemon while it was open, renders to the
-    same Markdown, per language."""
+    """A fixed incident (outage from 4 min before the opening to 26 min after it), with
+    shedding recorded by the daemon while it was open, renders to the same Markdown, per
+    language."""
     times = iter(sample.T0 + sample.timedelta(minutes=m) for m in (0, 5, 9, 30))
     incidents = Incidents(tmp_path, clock=lambda: next(times), operator=lambda: "duty-zhang")
     incident_id = incidents.open(
@@ -53,6 +54,8 @@ def test_incident_record_renders_to_the_golden_markdown(tmp_path: Path, lang: st
         severity="II",
         government="Municipal big-data bureau",
         vendor="Gateway vendor on-call",
+        started_at=sample.T0 - sample.timedelta(minutes=4),
+        service="health-code gateway",
     )
     store = StateStore(tmp_path)
     store.record_event(
@@ -78,6 +81,10 @@ def test_incident_record_renders_to_the_golden_markdown(tmp_path: Path, lang: st
         due=sample.date(2026, 12, 15),
         text="Load-test at 3x peak",
     )
-    incidents.close(incident_id, summary="Capacity doubled; full service restored.")
+    incidents.close(
+        incident_id,
+        summary="Capacity doubled; full service restored.",
+        recovered_at=sample.T0 + sample.timedelta(minutes=26),
+    )
     out = render_run_report(tmp_path, incident_id, fmt="md", lang=lang, now=sample.NOW)
     _check(out.read_text(encoding="utf-8"), f"incident-report.{lang}.md")

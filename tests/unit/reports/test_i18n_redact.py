@@ -16,9 +16,12 @@ T = datetime(2026, 11, 23, 15, 1, 2, tzinfo=UTC)
 
 
 def test_dates_read_naturally_in_each_language() -> None:
-    """zh: 2026年11月23日 15:01:02; en: 23 Nov 2026 15:01:02 UTC."""
+    """zh: 2026年11月23日 15:01:02; en: 23 Nov 2026 15:01:02 (the report states the time zone
+    once); in Asia/Shanghai the same instant is 23:01:02."""
     assert i18n.format_datetime(T, "zh") == "2026年11月23日 15:01:02"
-    assert i18n.format_datetime(T, "en") == "23 Nov 2026 15:01:02 UTC"
+    assert i18n.format_datetime(T, "en") == "23 Nov 2026 15:01:02"
+    shanghai = i18n.zone("Asia/Shanghai")
+    assert i18n.format_datetime(T, "en", shanghai) == "23 Nov 2026 23:01:02"
     assert i18n.format_date(date(2026, 12, 7), "zh") == "2026年12月7日"
     assert i18n.format_date(date(2026, 12, 7), "en") == "7 Dec 2026"
 

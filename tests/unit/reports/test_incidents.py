@@ -148,3 +148,66 @@ def test_an_incident_record_edited_into_invalid_utf8_is_shown_as_altered(tmp_pat
     path.write_bytes(bytes(data))
     assert inc.get(incident_id).intact is False
     assert load_report(tmp_path, incident_id).tampered
+
+
+def test_rto_and_rpo_come_from_the_outage_times_and_the_source_named(tmp_path: Path) -> None:
+    """RTO is from `started_at` to `recovered_at` (not when `open` and `close` were typed);
+    RPO is the age of the named source's last snapshot when the outage began; the service
+    named is the first one affected."""
+    store = StateStore(tmp_path)
+    run = store.start_run("backup", source="population", at=T0 - timedelta(hours=2, minutes=5))
+    store.end_run(run, "ok", snapshot_id="ab12", at=T0 - timedelta(hours=2))
+    store.close()
+    inc = Incidents(tmp_path, clock=_clock(T0 + timedelta(hours=1)), operator=lambda: "duty-wu")
+    incident_id = inc.open(
+        "Registry down",
+        started_at=T0 - timedelta(minutes=10),
+        service="residents portal",
+        source="population",
+    )
+    inc.close(incident_id, summary="restored", recovered_at=T0 + timedelta(minutes=20))
+    report = load_report(tmp_path, incident_id, config=sample.config(), now=T0 + timedelta(hours=2))
+    rto, rpo = report.objective("rto"), report.objective("rpo")
+    assert rto is not None and rto.achieved_s == 30 * 60
+    assert rpo is not None and rpo.achieved_s == 110 * 60 and rpo.target_s == 4 * 3600
+    assert rpo.met is True
+    assert report.impact.services[0] == "residents portal"
+    assert [b.source for b in report.backups] == ["population"]
+
+
+def test_without_outage_times_the_incident_claims_no_rto(tmp_path: Path) -> None:
+    """An incident closed without `--recovered-at` has no measured recovery time."""
+    inc = Incidents(tmp_path, clock=_clock(), operator=lambda: "duty-wu")
+    incident_id = inc.open("Registry down")
+    inc.close(incident_id, summary="restored")
+    rto = load_report(tmp_path, incident_id, now=T0 + timedelta(hours=1)).objective("rto")
+    assert rto is not None and rto.achieved_s is None
+
+
+def test_outage_times_and_source_through_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`open --started-at --service --source` and `close --recovered-at` record the outage;
+    an unknown source or a recovery before the start is one clear error (exit 2)."""
+    config = tmp_path / "recoveryd.yaml"
+    config.write_text(
+        "state_dir: ./state\nencryption: {key_file: ./k}\n"
+        "targets: {local: {kind: filesystem, path: ./store}}\n"
+        "sources: {population: {kind: sqlite, path: ./p.db, targets: [local]}}\n"
+        "daemon: {timezone: Asia/Shanghai}\n",
+        encoding="utf-8",
+    )
+    base = ["--config", str(config), "incident"]
+    assert main([*base, "open", "x", "--source", "nope"]) == 2
+    assert "not a configured source; use one of: population" in capsys.readouterr().err
+    opened = [*base, "open", "x", "--started-at", "2026-11-23T16:00:00", "--service", "portal"]
+    assert main([*opened, "--source", "population"]) == 0
+    incident_id = capsys.readouterr().out.strip()
+    record = next(HashChain(tmp_path / "state" / "incidents" / f"{incident_id}.jsonl").records())
+    assert record["started_at"] == "2026-11-23T08:00:00.000Z"  # read in daemon.timezone
+    assert record["service"] == "portal" and record["source"] == "population"
+    early = [*base, "close", incident_id, "--summary", "s", "--recovered-at", "2026-11-23T07:00Z"]
+    assert main(early) == 2
+    assert "before the outage began" in capsys.readouterr().err
+    close = [*base, "close", incident_id, "--summary", "s", "--recovered-at", "2026-11-23T08:30Z"]
+    assert main(close) == 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from recoveryd.errors import IntegrityError, SourceError
 from recoveryd.sources.base import SourceInfo
-from recoveryd.sources.directory import STREAM_FORMAT, DirectorySource
+from recoveryd.sources.directory import STREAM_FORMAT, DirectorySource, excluded
 from recoveryd.sources.local import LocalRunner
 
 INFO = SourceInfo(kind="directory", stream_format=STREAM_FORMAT)
@@ -102,13 +104,15 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
         DirectorySource("geo", str(tmp_path / "nope"), runner=LocalRunner()).snapshot()
 
 
-def test_restore_refuses_a_non_empty_destination(tmp_path: Path) -> None:
-    """Restore never mixes a snapshot into an existing non-empty directory."""
+def test_restore_refuses_a_non_empty_destination_naming_what_is_there(tmp_path: Path) -> None:
+    """Restore never mixes a snapshot into an existing non-empty directory, and the refusal
+    names what is in the way."""
     (tmp_path / "dest").mkdir()
     (tmp_path / "dest" / "x").write_text("keep")
     src = DirectorySource("geo", str(tmp_path), runner=LocalRunner())
-    with pytest.raises(SourceError, match="is not an empty directory"):
+    with pytest.raises(SourceError, match=r"dest is not empty \(it holds x\)"):
         src.restore(io.BytesIO(b""), str(tmp_path / "dest"), INFO)
+    assert (tmp_path / "dest" / "x").read_text() == "keep"
 
 
 def _evil_tar(*members: tuple[str, str, str]) -> bytes:
@@ -133,26 +137,29 @@ def _evil_tar(*members: tuple[str, str, str]) -> bytes:
         [("file", "/abs/evil", "x")],
         [("file", "../evil", "x")],
         [("file", "a/../../evil", "x")],
-        [("sym", "up", "../")],
-        [("sym", "out", "/etc")],
         [("lnk", "pw", "/etc/hostname")],
         [("lnk", "pw", "../outside")],
+        [("sym", "out", "../outside"), ("file", "out", "x")],
+        [("sym", "out", ".."), ("file", "out/evil", "x")],
+        [("sym", "out", "../outside"), ("lnk", "pw", "out")],
     ],
     ids=[
         "absolute",
         "dotdot",
         "nested-dotdot",
-        "symlink-up",
-        "symlink-abs",
         "hardlink-abs",
         "hardlink-up",
+        "file-onto-symlink",
+        "file-under-symlink",
+        "hardlink-to-symlink",
     ],
 )
 def test_restore_refuses_members_escaping_the_destination(
     tmp_path: Path, members: list[tuple[str, str, str]]
 ) -> None:
-    """Absolute names, `..`, and links pointing outside the destination are refused,
-    and nothing is written outside it."""
+    """Absolute names, `..`, hard links to anything but a file inside, and any member on or
+    under an extracted symlink are refused: nothing is written outside the destination,
+    never through a link."""
     (tmp_path / "outside").write_text("original")
     src = DirectorySource("geo", str(tmp_path), runner=LocalRunner())
     dest = tmp_path / "dest"
@@ -160,6 +167,8 @@ def test_restore_refuses_members_escaping_the_destination(
         src.restore(io.BytesIO(_evil_tar(*members)), str(dest), INFO)
     assert not (tmp_path / "evil").exists()
     assert (tmp_path / "outside").read_text() == "original"
+    assert (tmp_path / "outside").stat().st_nlink == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside"]
 
 
 def test_restore_refuses_writing_through_a_symlink(tmp_path: Path) -> None:
@@ -218,3 +227,95 @@ def test_a_stream_failing_part_way_leaves_no_partial_files(tmp_path: Path, exist
     src.restore(io.BytesIO(data), str(dest), INFO)
     assert _meta(dest) == _meta(src_dir)
     assert (dest.stat().st_mode & 0o7777, int(dest.stat().st_mtime)) == (0o750, 1_500_000_000)
+
+
+def test_symlinks_pointing_anywhere_are_backed_up_and_restored_as_links(tmp_path: Path) -> None:
+    """A tree holding symlinks that point outside it (relative and absolute) and nowhere is
+    backed up and restored completely: the links come back as the same links, every file
+    comes back, and nothing is written where they point."""
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    (outside / "settings.ini").write_text("outside")
+    root = tmp_path / "src"
+    (root / "conf").mkdir(parents=True)
+    (root / "conf" / "local.ini").write_text("inside")
+    (root / "shared").symlink_to("../shared")
+    (root / "conf" / "settings.ini").symlink_to(outside / "settings.ini")
+    (root / "dangling").symlink_to("/nonexistent/target")
+    (root / "zz-after-links.txt").write_text("last")
+    src = DirectorySource("geo", str(root), runner=LocalRunner())
+    dest = tmp_path / "restore" / "geo"
+    src.restore(io.BytesIO(_snapshot(src)), str(dest), INFO)
+    assert _meta(dest) == _meta(root)
+    assert os.readlink(dest / "conf" / "settings.ini") == str(outside / "settings.ini")
+    assert sorted(p.name for p in outside.iterdir()) == ["settings.ini"]
+    assert (outside / "settings.ini").read_text() == "outside"
+
+
+def test_a_tree_holding_a_device_node_is_refused_at_backup_unless_excluded(
+    tmp_path: Path,
+) -> None:
+    """A device node cannot be restored (tarfile refuses it, creating one needs root), so the
+    backup is refused before any byte is read, naming the node and the setting that leaves
+    it out; excluded, the tree backs up and restores."""
+    root = tmp_path / "src"
+    (root / "dev").mkdir(parents=True)
+    (root / "data.txt").write_text("x")
+    try:
+        os.mknod(root / "dev" / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs root (CAP_MKNOD)")
+    src = DirectorySource("geo", str(root), runner=LocalRunner())
+    with pytest.raises(
+        SourceError,
+        match=r"source geo: .* holds device nodes a restore cannot recreate \(\./dev/null\); "
+        r"add them to sources\.geo\.exclude",
+    ):
+        src.snapshot()
+    kept = DirectorySource("geo", str(root), runner=LocalRunner(), exclude=["./dev"])
+    dest = tmp_path / "dest"
+    kept.restore(io.BytesIO(_snapshot(kept)), str(dest), INFO)
+    assert sorted(p.name for p in dest.iterdir()) == ["data.txt"]
+
+
+@pytest.mark.parametrize(
+    ("member", "patterns", "expected"),
+    [
+        ("./dev/null", ["./dev"], True),
+        ("./dev/null", ["*.tmp"], False),
+        ("./a/b/x.tmp", ["*.tmp"], True),
+        ("./a/dev/null", ["dev"], True),
+        ("./a/b/null", ["./a"], True),
+        ("./ab/null", ["./a"], False),
+    ],
+)
+def test_exclude_matching_follows_gnu_tar(member: str, patterns: list[str], expected: bool) -> None:
+    """Exclude patterns match a member name, any tail of it after a `/`, or an ancestor,
+    like GNU tar's unanchored `--exclude`."""
+    assert excluded(member, patterns) is expected
+
+
+@pytest.mark.parametrize("where", ["beside", "inside"])
+def test_a_staging_folder_left_by_a_killed_restore_is_removed_with_a_warning(
+    tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a killed restore leaves (its staging folder beside the destination, or inside
+    it as older versions made it) does not block the next restore: it is removed, with a
+    warning naming it, and the restore succeeds."""
+    src_dir = tmp_path / "src"
+    src_dir.mkdir()
+    (src_dir / "a.txt").write_text("a")
+    src = DirectorySource("geo", str(src_dir), runner=LocalRunner())
+    dest = tmp_path / "dest"
+    if where == "inside":
+        leftover = dest / ".recoveryd-restoring-0123456789abcdef"
+    else:
+        leftover = tmp_path / ".recoveryd-restoring-dest-0123456789abcdef"
+    (leftover / "half").mkdir(parents=True)
+    (leftover / "half" / "big.bin").write_bytes(b"x" * 1000)
+    with caplog.at_level(logging.WARNING):
+        src.restore(io.BytesIO(_snapshot(src)), str(dest), INFO)
+    assert not leftover.exists()
+    assert sorted(p.name for p in dest.iterdir()) == ["a.txt"]
+    assert f"removed {leftover}: staging folder left by an interrupted restore" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest", "src"]

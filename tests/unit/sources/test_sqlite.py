@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
 import sqlite3
 import time
@@ -151,3 +152,48 @@ def test_snapshot_is_consistent_while_another_process_writes(tmp_path: Path, wal
     finally:
         stop.set()
         proc.join(30)
+
+
+def test_a_killed_restores_part_file_is_removed_by_the_next_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The `.part` file a killed restore left beside its destination is removed by the next
+    restore to that path, with a warning naming it; another file's part is left alone."""
+    db = tmp_path / "a.db"
+    _make_db(db, 10)
+    src = SqliteSource("cache", db)
+    reader = src.snapshot()
+    data = _read(reader)
+    out = tmp_path / "out"
+    out.mkdir()
+    leftover = out / ".x.db.k1l2m3n4.part"
+    leftover.write_bytes(b"half a registry")
+    other = out / ".y.db.k1l2m3n4.part"
+    other.write_bytes(b"not ours")
+    with caplog.at_level(logging.WARNING):
+        src.restore(io.BytesIO(data), str(out / "x.db"), reader.info)
+    assert sorted(p.name for p in out.iterdir()) == [".y.db.k1l2m3n4.part", "x.db"]
+    assert f"removed {leftover}: partial file left by an interrupted restore" in caplog.text
+
+
+def test_a_uri_destination_is_refused(tmp_path: Path) -> None:
+    """A database URI given as the destination of a SQLite snapshot is refused (not turned
+    into folders named after it), and the refusal does not repeat the URI."""
+    db = tmp_path / "a.db"
+    _make_db(db, 10)
+    src = SqliteSource("cache", db)
+    info = src.snapshot().info
+    dest = "postgresql://u:Secret-pw@127.0.0.1/x"
+    with pytest.raises(SourceError, match="is a postgresql:// URI") as caught:
+        src.restore(io.BytesIO(b""), dest, info)
+    assert "Secret-pw" not in str(caught.value)
+    assert not Path("postgresql:").exists()
+
+
+def test_the_snapshot_knows_its_size(tmp_path: Path) -> None:
+    """A snapshot's info carries the database's size, for progress: exactly the stream's
+    length."""
+    db = tmp_path / "a.db"
+    _make_db(db, 500)
+    reader = SqliteSource("cache", db).snapshot()
+    assert reader.info.expected_size == len(_read(reader))

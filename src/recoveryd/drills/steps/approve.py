@@ -1,4 +1,5 @@
-"""`approve`: a manual gate; waits until enough other OS users ran `recoveryd drill approve`."""
+"""`approve`: a manual gate; waits until enough configured approvers signed an approval of the run
+(`recoveryd drill approve RUN_ID --key FILE`, see `drills/approvals.py`)."""
 
 from __future__ import annotations
 
