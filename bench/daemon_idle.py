@@ -78,6 +78,7 @@ def measure(sources: int, seconds: float) -> dict[str, object]:
         config = write_config(base, sources)
         cli = [sys.executable, "-m", "recoveryd", "--config", str(config)]
         subprocess.run([*cli, "key", "generate"], check=True, capture_output=True, cwd=ROOT)
+        subprocess.run([*cli, "init"], check=True, capture_output=True, cwd=ROOT)
         started = time.monotonic()
         proc = subprocess.Popen(
             [*cli, "daemon"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT

@@ -117,6 +117,7 @@ sources:
     targets: [local]
 """
     )
+    run_measured([PY, "-m", "recoveryd", "--config", str(cfg), "init"])
     return cfg
 
 

@@ -74,6 +74,7 @@ sources:
     )
     cfg = load_config(d / "recoveryd.yaml")
     app.generate_key(cfg)
+    app.init_repositories(cfg)
     return cfg
 
 
@@ -152,6 +153,7 @@ def surge_cases(work: Path, rps: float, seconds: float, megabytes: int) -> dict[
             while not done.is_set():
                 app.backup(cfg_b, ["tiles"])
                 shutil.rmtree(work / "b" / "store")
+                app.init_repositories(cfg_b)
 
         t = threading.Thread(target=backups)
         t.start()

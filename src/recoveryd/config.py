@@ -66,6 +66,11 @@ class S3Target(Model):
     max_bandwidth: Size | None = None
     upload_concurrency: int = Field(default=4, ge=1, le=64)
     part_size: Size = 16 * 1024 * 1024
+    # bounded so that a store that stops answering fails a request in bounded time:
+    # at most `attempts` x (connect_timeout or read_timeout) plus the backoff between tries
+    connect_timeout: Duration = Field(default=10.0, gt=0)
+    read_timeout: Duration = Field(default=60.0, gt=0)
+    attempts: int = Field(default=5, ge=1, le=20)
 
 
 class FilesystemTarget(Model):
@@ -79,6 +84,9 @@ Target = Annotated[S3Target | FilesystemTarget, Field(discriminator="kind")]
 
 
 class Retention(Model):
+    """Which snapshots prune keeps. Every policy keeps at least one snapshot: `keep_last: 0`
+    and a policy whose every rule is zero are refused (they would erase the source)."""
+
     keep_last: int | None = Field(default=None, ge=0)
     hourly: int | None = Field(default=None, ge=0)
     daily: int | None = Field(default=None, ge=0)
@@ -86,6 +94,27 @@ class Retention(Model):
     monthly: int | None = Field(default=None, ge=0)
     yearly: int | None = Field(default=None, ge=0)
     within: Duration | None = None
+
+    @field_validator("keep_last")
+    @classmethod
+    def _keeps_one(cls, value: int | None) -> int | None:
+        if value == 0:
+            raise ValueError(
+                "0 keeps no snapshot, so prune would delete every snapshot of the source; "
+                "set keep_last to 1 or more, or remove it"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Retention:
+        rules = (self.hourly, self.daily, self.weekly, self.monthly, self.yearly, self.within)
+        given = [v for v in (self.keep_last, *rules) if v is not None]
+        if given and not any(given):
+            raise ValueError(
+                "every rule of this retention is zero, so prune would delete every snapshot "
+                "of the source; keep at least one (e.g. keep_last: 1) or remove retention"
+            )
+        return self
 
 
 class VerifySchedule(Model):
@@ -112,6 +141,8 @@ class _SourceBase(Model):
     priority: Priority = "normal"
     classification: str = "internal"
     targets: list[str] = Field(min_length=1)
+    # how many targets must commit a snapshot for the run to count as a backup
+    min_targets: int = Field(default=1, ge=1)
     retention: Retention | None = None
     verify: VerifySchedule | None = None
     restore_drill: RestoreDrill | None = None
@@ -243,11 +274,13 @@ class DrillSchedule(Model):
     vars: dict[str, str] = Field(default_factory=dict)
 
 
-NotifyEvent = Literal["failure", "overdue", "recovery", "shed", "rpo_override", "drill"]
+NotifyEvent = Literal[
+    "failure", "overdue", "recovery", "shed", "rpo_override", "drill", "under_replicated"
+]
 
 
 def _default_events() -> list[NotifyEvent]:
-    return ["failure", "overdue", "recovery"]
+    return ["failure", "overdue", "recovery", "under_replicated"]
 
 
 class WebhookNotify(Model):
@@ -277,6 +310,8 @@ class Daemon(Model):
     jitter: Duration = 0.0
     shutdown_grace: Duration = 60.0
     prune_schedule: str | None = "0 5 * * *"
+    # copies snapshots to the targets of their source that missed them (a degraded backup)
+    replicate_schedule: str | None = "every 10m"
     timezone: str | None = None
 
 
@@ -374,6 +409,12 @@ def _cross_check(config: Config, doc: yamlsrc.Document) -> None:
                     ("sources", name, "targets", i),
                     f'target "{target}" is listed twice; name each target once',
                 )
+        if source.min_targets > len(source.targets):
+            raise doc.error(
+                ("sources", name, "min_targets"),
+                f"min_targets is {source.min_targets} but the source has only "
+                f"{len(source.targets)} target(s); lower it or add targets",
+            )
         if source.via_ssh is not None and source.via_ssh not in config.hosts:
             raise doc.error(
                 ("sources", name, "via_ssh"),

@@ -1,17 +1,18 @@
 """One error tree for the whole product.
 
 Every error carries the one-sentence message an operator reads and the exit code
-of SPEC §1. Nothing below the CLI prints; the CLI turns these into a line on
+of the README's table. Nothing below the CLI prints; the CLI turns these into a line on
 stderr and the exit code. `transient` marks errors worth retrying.
 """
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Exit codes documented in the README (SPEC §1)."""
+    """Exit codes documented in the README."""
 
     OK = 0
     FAILED = 1
@@ -19,6 +20,7 @@ class ExitCode(IntEnum):
     INTEGRITY = 3
     OBJECTIVE_MISSED = 4
     REFUSED = 5
+    DEGRADED = 6
     INTERRUPTED = 130
 
 
@@ -35,11 +37,31 @@ class RecoverydError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def code(self) -> str:
+        """A stable, machine-readable name of the error: its class in snake case without
+        "Error" (`usage`, `config`, `repository_missing`, `integrity`, `store`...)."""
+        return error_code(type(self))
+
+
+def error_code(cls: type[BaseException]) -> str:
+    """`RepositoryMissingError` -> `repository_missing`."""
+    name = cls.__name__.removesuffix("Error") or cls.__name__
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
 
 class UsageError(RecoverydError):
     """Bad arguments on the command line."""
 
     exit_code = ExitCode.USAGE
+
+
+class SnapshotNotFoundError(UsageError):
+    """No snapshot with that id (or id prefix) in a target."""
+
+
+class AmbiguousSnapshotError(UsageError):
+    """A snapshot id prefix matches several snapshots."""
 
 
 class ConfigError(RecoverydError):
@@ -61,6 +83,20 @@ class ConfigError(RecoverydError):
         self.key = key
 
 
+class RepositoryMissingError(RecoverydError):
+    """A target holds no repository: `recoveryd init` creates it (nothing else does)."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, target: str, location: str) -> None:
+        super().__init__(
+            f"target {target}: no repository at {location}; create it with "
+            f"`recoveryd init {target}` (or fix the target's path if it is a typo)"
+        )
+        self.target = target
+        self.location = location
+
+
 class IntegrityError(RecoverydError):
     """Stored data failed authentication or is missing: a corrupted or tampered snapshot."""
 
@@ -76,6 +112,13 @@ class IntegrityError(RecoverydError):
 
 class RefusedError(RecoverydError):
     """The operation was refused: a lock is held, approval is missing, shedding is in force."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class ForceRequiredError(RecoverydError):
+    """Refused because it would remove much at once (a prune forgetting more than half of a
+    source's snapshots): an operator must confirm with `--force`. Not retried by the daemon."""
 
     exit_code = ExitCode.REFUSED
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.chain import HashChain
-from recoveryd.errors import RecoverydError, RefusedError, UsageError
+from recoveryd.errors import ExitCode, RecoverydError, RefusedError, UsageError
 from recoveryd.state import iso, parse_iso
 
 DEFAULT_SEVERITY = "unassessed"
@@ -41,7 +41,9 @@ MAX_TITLE = 200
 
 
 class IncidentNotFoundError(RecoverydError):
-    """No incident with that id in the state directory."""
+    """No incident with that id in the state directory: a usage mistake (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ class SnapshotInfo:
     verified: VerifiedState = None
     classification: str = "internal"
     start_time: datetime | None = None
+    # the verified state of each copy, (target, state), when known from the state store;
+    # `verified` is then their summary (failed if one failed, ok if all verified ok)
+    copies: tuple[tuple[str, VerifiedState], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -34,12 +37,27 @@ class SnapshotInfo:
             "stored_size": self.stored_size,
             "targets": list(self.targets),
             "verified": self.verified,
+            "verified_by_target": dict(self.copies),
         }
 
 
 @dataclass(frozen=True)
+class MissingTarget:
+    """A target a snapshot should have reached but did not, and why."""
+
+    target: str
+    error: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"target": self.target, "error": self.error}
+
+
+@dataclass(frozen=True)
 class BackupResult:
-    """One source's snapshot written to its targets (SPEC §1 `backup --json`)."""
+    """One source's snapshot written to its targets (README `backup --json`).
+
+    `targets` are those that committed it; `missing_targets` those of the source that
+    did not (unreachable): the snapshot is then under-replicated (degraded, exit 6)."""
 
     id: str
     source: str
@@ -47,12 +65,18 @@ class BackupResult:
     size: int
     stored_size: int
     seconds: float
+    missing_targets: tuple[MissingTarget, ...] = ()
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.missing_targets)
 
     def to_json(self) -> dict[str, object]:
         return {
             "id": self.id,
             "source": self.source,
             "targets": list(self.targets),
+            "missing_targets": [m.to_json() for m in self.missing_targets],
             "size": self.size,
             "stored_size": self.stored_size,
             "seconds": round(self.seconds, 3),

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from recoveryd.cli.main import main
+from tests.initrepo import init_repositories
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,10 @@ class Deployment:
         sources: dict[str, Any] | None = None,
         cipher: str | None = None,
         hosts: dict[str, Any] | None = None,
+        init: bool = True,
     ) -> Deployment:
-        """Write recoveryd.yaml; create the master key the first time."""
+        """Write recoveryd.yaml; create the master key the first time; then (unless `init`
+        is False) `recoveryd init` every target that holds no repository yet."""
         if targets is not None:
             self.targets = targets
         if sources is not None:
@@ -89,6 +92,8 @@ class Deployment:
         self.config.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
         if not self.key_file.exists():
             self.cli("key", "generate").expect(0)
+        if init:
+            init_repositories(self.config)
         return self
 
     def cli(self, *args: str) -> Result:

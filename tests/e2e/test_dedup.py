@@ -139,7 +139,7 @@ def test_sqlite_day_of_change_is_measured(
     deployment: Deployment, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     """The same day of change on a SQLite registry: measured and reported, no target."""
-    from recoveryd.demo import day_of_changes
+    from recoveryd.demo.run import day_of_changes
 
     db = tmp_path / "registry.db"
     demo_data.create_sqlite(db, SQLITE_ROWS)

@@ -32,12 +32,22 @@ def check_listing(d: Deployment, made: dict[str, Any], kind: str, targets: list[
         "stored_size",
         "targets",
         "verified",
+        "verified_by_target",
     }
     assert snap["kind"] == kind
     assert sorted(snap["targets"]) == sorted(targets)
     assert snap["time"].endswith("Z")
     assert snap["size"] == made["size"] > 0
-    assert set(made) == {"id", "source", "targets", "size", "stored_size", "seconds"}
+    assert set(made) == {
+        "id",
+        "source",
+        "targets",
+        "missing_targets",
+        "size",
+        "stored_size",
+        "seconds",
+    }
+    assert made["missing_targets"] == []
 
 
 def roundtrip(

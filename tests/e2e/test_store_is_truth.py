@@ -131,7 +131,9 @@ def test_object_lock_only_where_enforced(
     with pytest.raises(Exception, match="AccessDenied"):
         client.delete_object(Bucket=bucket, Key=manifest["Key"], VersionId=versions[0]["VersionId"])
     swift = target_factory("swift", object_lock=lock)
-    deployment.configure(targets={"swift": swift.yaml()}, sources=sqlite_source(db, "swift"))
+    deployment.configure(
+        targets={"swift": swift.yaml()}, sources=sqlite_source(db, "swift"), init=False
+    )
     refused = deployment.cli("backup")
     assert refused.code != 0
     assert "Traceback" not in refused.err

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd.app import open_repository
-from recoveryd.config import load_config
 from tests.e2e.conftest import Deployment, fs_target
 
 pytestmark = pytest.mark.slow
@@ -42,7 +40,6 @@ def test_wal_push_killed_at_seeded_moments_leaves_whole_files_or_none(
             }
         },
     )
-    open_repository(load_config(d.config), "local", create=True).store.close()
     pg_wal = tmp_path / "pg_wal"
     pg_wal.mkdir()
     for n, name in enumerate(SEGMENTS):

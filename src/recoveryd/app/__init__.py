@@ -8,7 +8,12 @@ and drills all call.
   -> VerifyReport` (strict: IntegrityError, exit 3, naming snapshot and object)
 - `prune(cfg, *, dry_run=False) -> PruneReport`
 - `copy(cfg, from_target, to_target, snapshot_ids=()) -> list[str]`
-- `open_repository(cfg, target_name, *, create=False) -> repo.Repository`
+- `replicate(cfg) -> ReplicationReport`: copy snapshots to the targets of their source
+  that lack them (catch-up after a degraded backup)
+- `init_repositories(cfg, targets=()) -> list[InitResult]` (the only creator of
+  repositories), `target_state(cfg, target) -> TargetState`
+- `open_repository(cfg, target_name) -> repo.Repository` (RepositoryMissingError, exit 2,
+  when the target holds none)
 - `generate_key(cfg, *, force=False) -> Path`, `rotate_key(cfg) -> KeyRotation`
 - `check_config(cfg) -> ConfigSummary`
 - `check_shedding(cfg, [(priority, job)])`, `check_backup(cfg, sources)`,
@@ -32,15 +37,21 @@ from recoveryd.app.maintenance import (
     prune,
     rotate_key,
 )
+from recoveryd.app.replicate import ReplicationReport, replicate
+from recoveryd.app.repos import InitResult, TargetState, init_repositories, target_state
 from recoveryd.app.shedding import check_backup, check_restore, check_shedding
-from recoveryd.app.snapshots import copy, list_snapshots, restore, verify
+from recoveryd.app.snapshots import copy, list_snapshots, restore
+from recoveryd.app.verification import verify
 from recoveryd.app.wiring import build_source, open_repository, open_store, state
 
 __all__ = [
     "ConfigSummary",
+    "InitResult",
     "KeyRotation",
     "PartialBackupError",
     "PruneReport",
+    "ReplicationReport",
+    "TargetState",
     "backup",
     "build_source",
     "check_backup",
@@ -50,13 +61,16 @@ __all__ = [
     "copy",
     "due_soon",
     "generate_key",
+    "init_repositories",
     "list_snapshots",
     "open_repository",
     "open_store",
     "policy_of",
     "prune",
+    "replicate",
     "restore",
     "rotate_key",
     "state",
+    "target_state",
     "verify",
 ]

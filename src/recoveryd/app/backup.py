@@ -16,14 +16,18 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
 from recoveryd.config import LoadedConfig
-from recoveryd.errors import InterruptedOperation, RecoverydError, RefusedError
+from recoveryd.errors import InterruptedOperation, RecoverydError, RefusedError, StoreError
 from recoveryd.flow import Admission, AlwaysAdmit, Gate, ProgressCallback
-from recoveryd.model import BackupResult
+from recoveryd.model import BackupResult, MissingTarget
 from recoveryd.secrets import redact
 from recoveryd.state import StateStore
+
+if TYPE_CHECKING:
+    from recoveryd.repo.repository import Repository
 
 DUE_SOON_FRACTION = 0.9
 """A job is due soon when its last good snapshot is older than this fraction of the RPO."""
@@ -134,7 +138,7 @@ def _one(
     progress: ProgressCallback | None,
     cancel: threading.Event,
 ) -> BackupResult:
-    from recoveryd.repo import SnapshotMeta, write_snapshot
+    from recoveryd.repo import SnapshotMeta, write_snapshot_to
 
     settings = cfg.config.sources[name]
     decision = admission.admit(
@@ -147,15 +151,17 @@ def _one(
         )
     run = st.start_run("backup", source=name, target=",".join(settings.targets))
     started = time.monotonic()
-    repos = []
+    repos: list[Repository] = []
     try:
-        for target in settings.targets:
-            repos.append(wiring.open_repository(cfg, target, create=True))
+        repos, missing = _open_targets(cfg, name)
         gate = CancellableGate(admission.gate(settings.priority), cancel)
         meta = SnapshotMeta(source=name, classification=settings.classification)
         with wiring.source_session(cfg, name) as source:
             reader = source.snapshot()
-            infos = write_snapshot(reader, repos, meta, gate=gate, progress=progress)
+            written = write_snapshot_to(
+                reader, repos, meta, min_targets=settings.min_targets, gate=gate,
+                progress=progress,
+            )  # fmt: skip
     except BaseException as exc:
         result = (
             "aborted" if isinstance(exc, InterruptedOperation | KeyboardInterrupt) else "failed"
@@ -165,29 +171,68 @@ def _one(
     finally:
         for r in repos:
             r.store.close()
+    missing.update({t: e.message for t, e in written.missing.items()})
+    lost = tuple(MissingTarget(t, redact(missing[t])) for t in settings.targets if t in missing)
+    infos = written.infos
     seconds = time.monotonic() - started
     first = infos[0]
-    stored = sum(i.stored_size for i in infos)
     st.end_run(
         run,
         "ok",
         bytes_read=first.size,
-        bytes_stored=stored,
+        bytes_stored=sum(i.stored_size for i in infos),
         snapshot_id=first.id,
         details={
             "seconds": round(seconds, 3),
             "targets": {i.targets[0] if i.targets else "": i.stored_size for i in infos},
+            "missing_targets": [m.to_json() for m in lost],
             "decision": decision,
         },
     )
+    if lost:
+        st.record_event(
+            "under_replicated",
+            {"snapshot": first.id, "missing_targets": [m.to_json() for m in lost]},
+            source=name,
+        )
     return BackupResult(
         id=first.id,
         source=name,
-        targets=tuple(settings.targets),
+        targets=tuple(i.targets[0] for i in infos if i.targets),
         size=first.size,
         stored_size=max(i.stored_size for i in infos),
         seconds=seconds,
+        missing_targets=lost,
     )
+
+
+def _open_targets(cfg: LoadedConfig, name: str) -> tuple[list[Repository], dict[str, str]]:
+    """The repositories of the source's targets that answer, and the error of each that does
+    not. A target without a repository raises RepositoryMissingError (exit 2: run `init`);
+    fewer than `min_targets` answering raises the first store error, naming the count."""
+    settings = cfg.config.sources[name]
+    repos: list[Repository] = []
+    missing: dict[str, str] = {}
+    first: StoreError | None = None
+    try:
+        for target in settings.targets:
+            try:
+                repos.append(wiring.open_repository(cfg, target))
+            except StoreError as exc:
+                missing[target] = exc.message
+                first = first or exc
+    except BaseException:
+        for r in repos:
+            r.store.close()
+        raise
+    if len(repos) < settings.min_targets and first is not None:
+        for r in repos:
+            r.store.close()
+        raise StoreError(
+            f"backup of {name}: {len(repos)} of {len(settings.targets)} targets answer and "
+            f"min_targets is {settings.min_targets}; {first.message}"
+        )
+    return repos, missing
 
 
 def _message(exc: BaseException) -> str:

@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
+from recoveryd.app.repos import TargetState, target_state
 from recoveryd.app.snapshots import existing_repositories
 from recoveryd.app.walcheck import prune_binlogs, prune_wal
-from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource, Retention, S3Target
+from recoveryd.config import (
+    DirectorySource,
+    LoadedConfig,
+    MysqlSource,
+    PostgresSource,
+    Retention,
+    S3Target,
+    SqliteSource,
+)
 from recoveryd.errors import ConfigError, KeyFileError
 from recoveryd.secrets import resolve_secret
 
@@ -76,6 +85,7 @@ def prune(
     cfg: LoadedConfig,
     *,
     dry_run: bool = False,
+    force: bool = False,
     stale_uploads_after: timedelta = STALE_UPLOADS_AFTER,
 ) -> PruneReport:
     """Apply each source's retention on each of its targets, then delete unreferenced data,
@@ -83,8 +93,14 @@ def prune(
     and remove the `.tmp-*` files of filesystem stores older than that.
 
     Snapshots of sources no longer in the configuration are kept (never delete
-    what nobody decided to delete).
+    what nobody decided to delete), and so are the newest snapshot of each source and
+    the newest one that verified on the target. Without `force`, a prune that would
+    forget more than half of a source's snapshots on a target is refused before
+    anything is deleted (ForceRequiredError, exit 5; see `app.pruneguard`).
     """
+    from recoveryd.app.pruneguard import check_fraction, newest_verified
+    from recoveryd.app.verification import verified_states
+
     reports: list[TargetPruneReport] = []
     aborted: dict[str, int] = {}
     wal: dict[str, int] = {}
@@ -92,15 +108,23 @@ def prune(
     st = wiring.state(cfg)
     try:
         with existing_repositories(cfg) as repos:
+            states = verified_states(st)
+            plans = []
             for repo in repos:
                 policies = {
                     name: policy_of(src.retention)
                     for name, src in cfg.config.sources.items()
                     if repo.name in src.targets
                 }
+                infos = repo.snapshots()
+                protect = newest_verified(infos, repo.name, states)
+                if not force and not dry_run:
+                    check_fraction(repo.name, infos, policies, protect)
+                plans.append((repo, policies, protect))
+            for repo, policies, protect in plans:
                 run = st.start_run("prune", target=repo.name)
                 try:
-                    rep = repo.forget(policies, dry_run=dry_run)
+                    rep = repo.forget(policies, dry_run=dry_run, protect=protect)
                     wal[repo.name] = prune_wal(repo, dry_run=dry_run) + prune_binlogs(
                         repo, dry_run=dry_run
                     )
@@ -231,11 +255,19 @@ def _fsync_dir(d: Path) -> None:
 
 @dataclass(frozen=True)
 class ConfigSummary:
+    """`targets`: the state of each target's repository (ready, missing, unreachable);
+    `warnings`: what an operator should fix before the first backup."""
+
     playbooks: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    targets: tuple[TargetState, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {"playbooks": self.playbooks, "warnings": list(self.warnings)}
+        return {
+            "playbooks": self.playbooks,
+            "warnings": list(self.warnings),
+            "targets": [t.to_json() for t in self.targets],
+        }
 
 
 def check_config(cfg: LoadedConfig) -> ConfigSummary:
@@ -275,7 +307,34 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
     for key, ref, variables in playbooks:
         _check_playbook(cfg, key, ref, variables)
     _check_approvers(cfg)
-    return ConfigSummary(len(playbooks), tuple(warnings))
+    warnings += _missing_source_paths(cfg)
+    states = tuple(target_state(cfg, name) for name in c.targets)
+    for ts in states:
+        if ts.state == "missing":
+            warnings.append(
+                f"target {ts.target}: no repository at {ts.location}; create it with "
+                f"`recoveryd init {ts.target}` (or fix the path if it is a typo)"
+            )
+        elif ts.state == "unreachable":
+            warnings.append(f"target {ts.target}: unreachable: {ts.error}")
+    return ConfigSummary(len(playbooks), tuple(warnings), states)
+
+
+def _missing_source_paths(cfg: LoadedConfig) -> list[str]:
+    """A local SQLite file or directory a source names that does not exist."""
+    out = []
+    for name, src in cfg.config.sources.items():
+        if isinstance(src, SqliteSource) and not cfg.resolve_path(src.path).is_file():
+            out.append(
+                f"sources.{name}.path: SQLite database {cfg.resolve_path(src.path)} not found; "
+                "fix the path"
+            )
+        if isinstance(src, DirectorySource) and not cfg.resolve_path(src.path).is_dir():
+            out.append(
+                f"sources.{name}.path: directory {cfg.resolve_path(src.path)} not found; "
+                "fix the path"
+            )
+    return out
 
 
 def _check_approvers(cfg: LoadedConfig) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from recoveryd.app import wiring
-from recoveryd.app.walcheck import log_problems
 from recoveryd.config import (
     DirectorySource,
     LoadedConfig,
@@ -23,10 +22,15 @@ from recoveryd.config import (
     PostgresSource,
     SqliteSource,
 )
-from recoveryd.errors import IntegrityError, KeyFileError, RecoverydError, UsageError
+from recoveryd.errors import (
+    IntegrityError,
+    KeyFileError,
+    RecoverydError,
+    SnapshotNotFoundError,
+    UsageError,
+)
 from recoveryd.flow import Progress, ProgressCallback, Tally
-from recoveryd.model import Problem, SnapshotInfo, VerifiedState, VerifyReport
-from recoveryd.state import StateStore
+from recoveryd.model import SnapshotInfo, VerifiedState
 
 if TYPE_CHECKING:
     from recoveryd.repo.manifest import Manifest
@@ -36,41 +40,22 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def existing_repositories(
-    cfg: LoadedConfig, target: str | None = None, *, skip_empty: bool = False
+    cfg: LoadedConfig, target: str | None = None
 ) -> Iterator[list[Repository]]:
-    """Open the repositories that exist among the targets (or just `target`); closed after.
+    """Open the repositories of every target (or just `target`); closed after.
 
-    A target that holds no repository yet is skipped, unless it was named (and
-    `skip_empty` is not set).
+    A target that holds no repository raises RepositoryMissingError (exit 2) naming
+    it and `recoveryd init`: an empty listing would hide a typo in its path.
     """
-    from recoveryd.repo.layout import CONFIG_KEY
-
     repos: list[Repository] = []
     try:
         for name in wiring.target_names(cfg, target):
-            store = wiring.open_store(cfg, name)
-            if (target is None or skip_empty) and not store.exists(CONFIG_KEY):
-                store.close()
-                continue
-            try:
-                repos.append(wiring.open_repository(cfg, name, store=store))
-            except BaseException:
-                store.close()
-                raise
+            repos.append(wiring.open_repository(cfg, name))
         yield repos
     finally:
         for r in repos:
             with contextlib.suppress(Exception):
                 r.store.close()
-
-
-def verified_states(st: StateStore) -> dict[str, VerifiedState]:
-    """The result of the last verify of each snapshot ("ok" | "failed")."""
-    out: dict[str, VerifiedState] = {}
-    for run in reversed(st.runs(kind="verify", limit=100000)):  # oldest first: newest wins
-        if run.snapshot_id and run.result in ("ok", "failed"):
-            out[run.snapshot_id] = "ok" if run.result == "ok" else "failed"
-    return out
 
 
 def list_snapshots(
@@ -95,9 +80,7 @@ def list_snapshots(
     names = wiring.target_names(cfg, target)
     for name in names:
         try:
-            with existing_repositories(
-                cfg, name if target is None else target, skip_empty=True
-            ) as repos:
+            with existing_repositories(cfg, name) as repos:
                 infos = [
                     info
                     for repo in repos
@@ -113,14 +96,19 @@ def list_snapshots(
             merged[info.id] = (
                 info if seen is None else replace(seen, targets=seen.targets + info.targets)
             )
-    states: dict[str, VerifiedState] = {}
+    from recoveryd.app.verification import summary, verified_states
+
+    states: dict[tuple[str, str], VerifiedState] = {}
     st = wiring.existing_state(cfg)  # listing creates no state dir
     if st is not None:
         try:
             states = verified_states(st)
         finally:
             st.close()
-    out = [replace(s, verified=states.get(s.id)) for s in merged.values()]
+    out = []
+    for s in merged.values():
+        copies = tuple((t, states.get((s.id, t))) for t in s.targets)
+        out.append(replace(s, copies=copies, verified=summary([v for _, v in copies])))
     return sorted(out, key=lambda s: (s.time, s.id))
 
 
@@ -143,15 +131,11 @@ def locate(
     cfg: LoadedConfig, repos: Sequence[Repository], snapshot_id: str
 ) -> tuple[Repository, str]:
     """The first repository holding `snapshot_id` (id or unique prefix), and the full id."""
-    ambiguous: RecoverydError | None = None
     for repo in repos:
         try:
             return repo, repo.resolve(snapshot_id)
-        except RecoverydError as exc:
-            if "prefix matches" in exc.message:
-                ambiguous = exc
-    if ambiguous is not None:
-        raise ambiguous
+        except SnapshotNotFoundError:
+            continue
     where = ", ".join(r.name for r in repos) or "no target with a repository"
     raise UsageError(
         f"snapshot {snapshot_id}: not found in {where}; list them with `recoveryd snapshots`"
@@ -269,38 +253,35 @@ def holder(
     """The first target (in configuration order) whose repository opens and holds a readable
     manifest of `snapshot_id`: a damaged or unreachable target does not hide a good copy
     elsewhere. Raises the first such error, or UsageError, when no target has it."""
-    from recoveryd.errors import StoreError
-    from recoveryd.repo.layout import CONFIG_KEY
+    from recoveryd.errors import RepositoryMissingError, StoreError
 
     trouble: RecoverydError | None = None
     for name in wiring.target_names(cfg, target):
-        store = wiring.open_store(cfg, name) if target is None else None
-        if store is not None and not store.exists(CONFIG_KEY):
-            store.close()
-            continue
-        repo = None
         try:
-            repo = wiring.open_repository(cfg, name, store=store)
+            repo = wiring.open_repository(cfg, name)
+        except (IntegrityError, StoreError, RepositoryMissingError) as exc:
+            trouble = trouble or exc
+            continue
+        try:
             sid = repo.resolve(snapshot_id)
             m = repo.manifest(sid)
         except (IntegrityError, StoreError, KeyFileError) as exc:
             # a key that does not open the repository is not "snapshot not found"
             trouble = trouble or exc
-        except RecoverydError as exc:
-            if "prefix matches" in exc.message:
-                raise
-            trouble = trouble or (exc if target is not None else None)
-        else:
-            try:
-                yield repo, sid, m
-            finally:
-                repo.store.close()
-            return
-        finally:
-            if repo is None and store is not None:
-                store.close()
-        if repo is not None:
             repo.store.close()
+            continue
+        except SnapshotNotFoundError as exc:
+            repo.store.close()
+            trouble = trouble or (exc if target is not None else None)
+            continue
+        except BaseException:  # an ambiguous prefix, an interruption
+            repo.store.close()
+            raise
+        try:
+            yield repo, sid, m
+        finally:
+            repo.store.close()
+        return
     if trouble is not None:
         raise trouble
     raise UsageError(
@@ -332,110 +313,6 @@ def _short(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)[:500]
 
 
-def verify(
-    cfg: LoadedConfig,
-    snapshot_ids: Sequence[str] = (),
-    *,
-    read_data: bool | str = False,
-    target: str | None = None,
-    strict: bool = True,
-    progress: ProgressCallback | None = None,
-) -> VerifyReport:
-    """Check snapshots in every target that has them (all snapshots when none named).
-
-    Records each snapshot's result in the state store. With `strict`, problems
-    raise IntegrityError (exit 3) naming the first snapshot and object. `progress`
-    follows the chunks read (`read_data`): their total grows as each target starts.
-    """
-    mode: bool | Literal["sample"] = "sample" if read_data == "sample" else bool(read_data)
-    checked: list[str] = []
-    objects = 0
-    nbytes = 0
-    problems: list[Problem] = []
-    sources: dict[str, str | None] = {}
-    tally = Tally(progress)
-    with existing_repositories(cfg, target) as repos:
-        wanted = _resolve_everywhere(cfg, repos, snapshot_ids)
-        for repo in repos:
-            ids = wanted.get(repo.name, []) if snapshot_ids else []
-            if snapshot_ids and not ids:
-                continue
-            rep = repo.verify(ids, mode, tally)
-            checked.extend(s for s in rep.snapshots if s not in checked)
-            for sid in rep.snapshots:
-                sources.setdefault(sid, _source_of(repo, sid))
-            objects += rep.objects_checked
-            nbytes += rep.bytes_read
-            problems.extend(
-                replace(p, message=f"{p.message} (target {repo.name})")
-                for p in [*rep.problems, *([] if snapshot_ids else log_problems(repo))]
-            )
-    _record_verify(cfg, checked, sources, problems, mode)
-    report = VerifyReport(tuple(checked), objects, nbytes, tuple(problems))
-    if strict and problems:
-        first = problems[0]
-        raise IntegrityError(
-            f"verify failed: snapshot {first.snapshot or '-'}, object {first.obj}: "
-            f"{first.message}; restore from another target or an older snapshot",
-            snapshot=first.snapshot,
-            obj=first.obj,
-        )
-    return report
-
-
-def _resolve_everywhere(
-    cfg: LoadedConfig, repos: Sequence[Repository], snapshot_ids: Sequence[str]
-) -> dict[str, list[str]]:
-    """Target name -> full ids of the requested snapshots it holds; UsageError for unknown ids."""
-    out: dict[str, list[str]] = {r.name: [] for r in repos}
-    for wanted in snapshot_ids:
-        found = False
-        for repo in repos:
-            try:
-                out[repo.name].append(repo.resolve(wanted))
-                found = True
-            except RecoverydError as exc:
-                if "prefix matches" in exc.message:
-                    raise
-        if not found:
-            locate(cfg, repos, wanted)  # raises the not-found error
-    return out
-
-
-def _source_of(repo: Repository, snapshot_id: str) -> str | None:
-    """The source a verified snapshot belongs to (its manifest is cached by verify);
-    None when the manifest itself is unreadable."""
-    try:
-        return repo.manifest(snapshot_id).source
-    except RecoverydError:
-        return None
-
-
-def _record_verify(
-    cfg: LoadedConfig,
-    checked: Sequence[str],
-    sources: Mapping[str, str | None],
-    problems: Sequence[Problem],
-    mode: object,
-) -> None:
-    failed = {p.snapshot for p in problems if p.snapshot}
-    st = wiring.state(cfg)
-    try:
-        for sid in checked:
-            run = st.start_run("verify", source=sources.get(sid))
-            bad = sid in failed
-            msg = next((p.message for p in problems if p.snapshot == sid), None)
-            st.end_run(
-                run,
-                "failed" if bad else "ok",
-                snapshot_id=sid,
-                error=msg,
-                details={"read_data": mode},
-            )
-    finally:
-        st.close()
-
-
 def copy(
     cfg: LoadedConfig,
     from_target: str,
@@ -453,7 +330,7 @@ def copy(
         raise UsageError("copy: --from and --to name the same target; name two different ones")
     st = wiring.state(cfg)
     src = wiring.open_repository(cfg, from_target)
-    dst = wiring.open_repository(cfg, to_target, create=True)
+    dst = wiring.open_repository(cfg, to_target)
     try:
         wanted = [src.resolve(s) for s in snapshot_ids] if snapshot_ids else src.snapshot_ids()
         present = set(dst.snapshot_ids())

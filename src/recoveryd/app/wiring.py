@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recoveryd.config import LoadedConfig, S3Target
-from recoveryd.errors import ConfigError, UsageError
+from recoveryd.errors import ConfigError, RepositoryMissingError, UsageError
 from recoveryd.secrets import resolve_secret
 from recoveryd.state import StateStore
 
@@ -93,44 +93,46 @@ def open_store(cfg: LoadedConfig, name: str) -> ObjectStore:
     return factory_open(name, cfg.config.targets[name], base_dir=base, resolve_secret=secret)
 
 
+def options(cfg: LoadedConfig, target_name: str) -> dict[str, Any]:
+    """The repository options a target's settings give (Object Lock, upload concurrency)."""
+    target = cfg.config.targets[target_name]
+    lock = target.object_lock if isinstance(target, S3Target) else None
+    return {
+        "retention_days": lock.days if lock else None,
+        "lock_mode": lock.mode if lock else None,
+        "concurrency": target.upload_concurrency,
+    }
+
+
 def open_repository(
     cfg: LoadedConfig,
     target_name: str,
     *,
-    create: bool = False,
     store: ObjectStore | None = None,
 ) -> Repository:
-    """The repository of a target; created with the configured cipher when `create`.
+    """The repository of a target; RepositoryMissingError (exit 2, naming the target, where
+    it looked and `recoveryd init`) when it holds none: only `init` creates repositories.
 
     `store` reuses an already opened store of that target.
     """
     from recoveryd.repo.repository import Repository
 
     target_names(cfg, target_name)
-    target = cfg.config.targets[target_name]
     key = master_key(cfg)
+    owned = store is None
     store = store or open_store(cfg, target_name)
-    lock = target.object_lock if isinstance(target, S3Target) else None
-    days = lock.days if lock else None
-    mode = lock.mode if lock else None
-    if create:
-        return Repository.open_or_init(
-            store,
-            key,
-            cipher=cfg.config.encryption.cipher,
-            name=target_name,
-            retention_days=days,
-            lock_mode=mode,
-            concurrency=target.upload_concurrency,
-        )
-    return Repository.open(
-        store,
-        key,
-        name=target_name,
-        retention_days=days,
-        lock_mode=mode,
-        concurrency=target.upload_concurrency,
-    )
+    try:
+        return Repository.open(store, key, name=target_name, **options(cfg, target_name))
+    except RepositoryMissingError:
+        from recoveryd.app.repos import location
+
+        if owned:
+            store.close()
+        raise RepositoryMissingError(target_name, location(cfg, target_name)) from None
+    except BaseException:
+        if owned:
+            store.close()
+        raise
 
 
 @contextlib.contextmanager

@@ -17,9 +17,12 @@ from typing import Any
 
 from recoveryd import app
 from recoveryd.cli import output
+from recoveryd.cli.alerts import alert_under_replicated
 from recoveryd.cli.context import Context
 from recoveryd.cli.progress import Reporter
+from recoveryd.errors import ExitCode
 from recoveryd.model import BackupResult
+from recoveryd.secrets import redact
 from recoveryd.units import format_duration, format_size
 
 
@@ -70,16 +73,31 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             results = app.backup(cfg, args.sources or None, progress=rep.callback, cancel=cancel)
         except app.PartialBackupError as exc:
             failed, results = exc, list(exc.results)
-    show(results, ctx)
+    show(results, ctx, failed)
+    alert_under_replicated(cfg, results)
+    for r in results:
+        if r.degraded and not ctx.json:
+            output.warn(
+                f"snapshot {r.id[:12]} of {r.source} is missing on "
+                + "; ".join(f"{m.target} ({m.error})" for m in r.missing_targets)
+            )
     if failed is not None:
         raise failed
-    return 0
+    return int(ExitCode.DEGRADED) if any(r.degraded for r in results) else 0
 
 
-def show(results: list[BackupResult], ctx: Context) -> None:
-    """The snapshots taken: the `--json` document, or a table."""
+def show(
+    results: list[BackupResult], ctx: Context, failed: app.PartialBackupError | None = None
+) -> None:
+    """The snapshots taken (and, with `--json`, the sources that failed): the document, or
+    a table."""
     if ctx.json:
-        output.emit_json({"snapshots": [r.to_json() for r in results]})
+        doc: dict[str, object] = {"snapshots": [r.to_json() for r in results]}
+        doc["failed"] = [
+            {"source": source, "error": redact(exc.message), "exit": int(exc.exit_code)}
+            for source, exc in (failed.failures if failed else ())
+        ]
+        output.emit_json(doc)
         return
     if not results:
         return

@@ -33,6 +33,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             f"{cfg.path}: ok ({len(cfg.config.sources)} source(s), "
             f"{len(cfg.config.targets)} target(s), {summary.playbooks} playbook(s))"
         )
+        for t in summary.targets:
+            output.line(f"  target {t.target}: {t.state} ({t.location})")
         for w in summary.warnings:
             output.warn(w)
     return 0

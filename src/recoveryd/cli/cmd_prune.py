@@ -17,8 +17,10 @@ def register(sub: Any) -> None:
         "prune",
         help="apply retention and remove unreferenced data",
         description="Apply retention, remove unreferenced data, and abort S3 multipart "
-        "uploads left unfinished for over 24 hours. Low-priority work: refused (exit 5) "
-        "while load shedding is in force, unless --force.",
+        "uploads left unfinished for over 24 hours. The newest snapshot of each source, and "
+        "the newest one that verified, are always kept. Refused (exit 5) unless --force: "
+        "while load shedding is in force (low-priority work), and when the retention would "
+        "forget more than half of a source's snapshots on a target.",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be removed")
     add_force(p)
@@ -27,7 +29,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     refuse_while_shedding(args, ctx, "prune")
-    report = app.prune(ctx.config, dry_run=args.dry_run)
+    report = app.prune(ctx.config, dry_run=args.dry_run, force=args.force)
     if ctx.json:
         output.emit_json(report.to_json())
         return 0

@@ -1,7 +1,8 @@
 """`recoveryd status [--json]`: the daemon, the load level, each source against its RPO.
 
-Reads local state only (daemon.json, the daemon lock, the state store), so it
-answers at once even when a store is unreachable.
+Reads local state (daemon.json, the daemon lock, the state store), so it answers
+at once even when a store is unreachable; only for a source the state store knows
+no snapshot of (a lost state directory) are the stores listed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,23 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def store_listing(cfg: LoadedConfig) -> dict[str, dict[str, datetime]]:
+    """Source -> target -> newest snapshot there, from the stores that can be listed."""
+    from recoveryd import app
+
+    out: dict[str, dict[str, datetime]] = {}
+    try:
+        snaps = app.list_snapshots(cfg, on_error=lambda _target, _exc: None)
+    except RecoverydError:  # status answers anyway; `snapshots` names the problem
+        return out
+    for snap in snaps:
+        for t in snap.targets:
+            seen = out.setdefault(snap.source, {}).get(t)
+            if seen is None or snap.time > seen:
+                out[snap.source][t] = snap.time
+    return out
+
+
 def human_age(seconds: float | None) -> str:
     """`3h12m`, `45s`, `2d4h`: an age as an operator reads it."""
     if seconds is None:
@@ -41,7 +59,8 @@ def human_age(seconds: float | None) -> str:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     now = datetime.now(UTC)
-    doc = build_status(cfg, cfg.resolve_path(cfg.config.state_dir), now)
+    state_dir = cfg.resolve_path(cfg.config.state_dir)
+    doc = build_status(cfg, state_dir, now, lambda: store_listing(cfg))
     pitr = _recoverable_windows(cfg, now, doc["sources"])
     if ctx.json:
         output.emit_json(doc)

@@ -23,6 +23,7 @@ from recoveryd.errors import ExitCode, RecoverydError
 # command name -> module under recoveryd.cli (a module may register several commands)
 COMMANDS: dict[str, str] = {
     "daemon": "cmd_daemon",
+    "init": "cmd_init",
     "backup": "cmd_backup",
     "snapshots": "cmd_snapshots",
     "restore": "cmd_restore",
@@ -131,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if argv is None:  # the process entry point (not a call from tests or the demo)
         install_signal_handlers()
+    output.begin_command()
+    as_json = "--json" in args_list
     debug = "--log-level=debug" in args_list or (
         "--log-level" in args_list
         and args_list.index("--log-level") + 1 < len(args_list)
@@ -139,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(args_list)
         if not getattr(args, "func", None):
+            if as_json:
+                raise _UsageError("recoveryd: no command given; see `recoveryd --help`")
             build_parser().print_help()
             return int(ExitCode.USAGE)
         ctx = Context(args)
@@ -148,26 +153,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args, ctx))
         return audit.run_command(ctx, args_list, lambda: int(args.func(args, ctx)))
     except _UsageError as exc:
-        output.error(str(exc))
-        return int(ExitCode.USAGE)
+        return _fail(as_json, "usage", str(exc), ExitCode.USAGE)
     except RecoverydError as exc:
         if debug:
             traceback.print_exc()
-        output.error(exc.message)
-        return int(exc.exit_code)
+        return _fail(as_json, exc.code, exc.message, exc.exit_code)
     except KeyboardInterrupt:
-        output.error("interrupted")
-        return int(ExitCode.INTERRUPTED)
+        return _fail(as_json, "interrupted", "interrupted", ExitCode.INTERRUPTED)
     except BrokenPipeError:
         return int(ExitCode.FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one sentence, no traceback
         if debug:
             traceback.print_exc()
-        output.error(
+        message = (
             f"unexpected {type(exc).__name__}: {exc} (rerun with --log-level debug "
             "for the traceback, and report it)"
         )
-        return int(ExitCode.FAILED)
+        return _fail(as_json, "unexpected", message, ExitCode.FAILED)
+
+
+def _fail(as_json: bool, code: str, message: str, exit_code: int) -> int:
+    """One line on stderr; with `--json` also the error document on stdout (unless the
+    command already wrote its own)."""
+    output.error(message)
+    if as_json:
+        output.emit_error(code, message, int(exit_code))
+    return int(exit_code)
 
 
 def install_signal_handlers() -> None:

@@ -7,11 +7,35 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+_EMITTED: list[bool] = []  # one entry per document written by this process's commands
+
 
 def emit_json(document: Any) -> None:
     """Write the single JSON document of a `--json` command to stdout."""
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()
+    _EMITTED.append(True)
+
+
+def begin_command() -> None:
+    """Forget documents of an earlier command run in the same process (tests, the demo)."""
+    _EMITTED.clear()
+
+
+def emitted() -> bool:
+    """True when the running command already wrote its JSON document."""
+    return bool(_EMITTED)
+
+
+def emit_error(code: str, message: str, exit_code: int) -> None:
+    """The `--json` document of a command that failed before writing its own:
+    `{"error": {"code", "message", "exit"}}` (secrets masked). Nothing when the command
+    already wrote its document (a partial backup lists its failures there)."""
+    from recoveryd.secrets import redact
+
+    if emitted():
+        return
+    emit_json({"error": {"code": code, "message": redact(message), "exit": exit_code}})
 
 
 def line(text: str = "") -> None:

@@ -41,6 +41,8 @@ RESULT_EXIT = {
     "integrity": ExitCode.INTEGRITY,
     "objective_missed": ExitCode.OBJECTIVE_MISSED,
     "deferred": ExitCode.REFUSED,
+    "refused": ExitCode.REFUSED,
+    "degraded": ExitCode.DEGRADED,
     "unavailable": ExitCode.FAILED,
     "aborted": ExitCode.INTERRUPTED,
 }
@@ -54,7 +56,9 @@ class UnavailableError(RecoverydError):
 class Outcome:
     """What one job run achieved."""
 
-    result: str  # ok | failed | integrity | objective_missed | aborted | unavailable | deferred
+    # ok | degraded | failed | integrity | objective_missed | aborted | unavailable | deferred
+    # | refused (prune: more than half of a source's snapshots; needs an operator's --force)
+    result: str
     bytes_read: int = 0
     bytes_stored: int = 0
     snapshot_ids: tuple[str, ...] = ()
@@ -77,6 +81,8 @@ class Operations(Protocol):
 
     def prune(self, cfg: LoadedConfig) -> Outcome: ...
 
+    def replicate(self, cfg: LoadedConfig) -> Outcome: ...
+
     def drill(self, cfg: LoadedConfig, spec: JobSpec, *, cancel: threading.Event) -> Outcome: ...
 
     def restore_drill(
@@ -84,10 +90,15 @@ class Operations(Protocol):
     ) -> Outcome: ...
 
     def prepare(self, cfg: LoadedConfig) -> None:
-        """Get the targets ready before the first job (create repositories)."""
+        """Check the targets before the first job (RecoverydError naming one without a
+        repository: `recoveryd init` creates them, the daemon never does)."""
         ...
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]: ...
+
+    def last_copies(self, cfg: LoadedConfig) -> dict[tuple[str, str], datetime]:
+        """(source, target) -> newest snapshot of the source on that target, from the stores."""
+        ...
 
 
 class SourceLocks:
@@ -252,6 +263,7 @@ class JobRunner:
             result = {
                 ExitCode.INTEGRITY: "integrity",
                 ExitCode.OBJECTIVE_MISSED: "objective_missed",
+                ExitCode.REFUSED: "refused",  # e.g. a prune that needs an operator's --force
             }
             return Outcome(result.get(exc.exit_code, "failed"), error=redact_text(exc.message))
         except Exception as exc:
@@ -269,6 +281,8 @@ class JobRunner:
             return s.ops.verify(cfg, spec.source, spec.read_data)
         if spec.kind == "prune":
             return s.ops.prune(cfg)
+        if spec.kind == "replicate":
+            return s.ops.replicate(cfg)
         if spec.kind == "drill":
             return s.ops.drill(cfg, spec, cancel=s.cancel_drills)
         if spec.kind == "restore_drill" and spec.source:
@@ -294,8 +308,12 @@ class JobRunner:
             m.bytes_read.labels(label).inc(outcome.bytes_read)
         if outcome.bytes_stored:
             m.bytes_stored.labels(label).inc(outcome.bytes_stored)
-        if spec.kind == "backup" and spec.source and outcome.result == "ok":
+        if spec.kind == "backup" and spec.source and outcome.result in ("ok", "degraded"):
             m.record_success(spec.source, ended)
+            for target in outcome.details.get("targets") or ():
+                m.record_copy(spec.source, str(target), ended)
+        for copied in outcome.details.get("copied") or ():  # replicas (catch-up)
+            m.record_copy(str(copied["source"]), str(copied["to"]), ended)
         if outcome.result not in ("ok", "aborted", "deferred"):
             m.failures.labels(spec.kind, label).inc()
         event = log.info if outcome.result in ("ok", "aborted") else log.error
@@ -335,6 +353,7 @@ class JobRunner:
         if outcome.result in ("aborted", "deferred"):
             return
         what = f"{spec.kind} of {spec.source}" if spec.source else spec.id
+        kind = {"degraded": "under_replicated", "refused": "failure"}.get(outcome.result)
         if outcome.result == "ok":
             if spec.id in self._failing:
                 self._failing.discard(spec.id)
@@ -348,7 +367,7 @@ class JobRunner:
         self._failing.add(spec.id)
         self.s.notifier.notify(
             Alert(
-                "failure",
+                kind or "failure",
                 f"{what} {outcome.result.replace('_', ' ')}",
                 outcome.error or "no detail",
                 source=spec.source,

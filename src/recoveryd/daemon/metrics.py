@@ -46,6 +46,7 @@ class DaemonMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
         self._sources: dict[str, SourceRpo] = {}
+        self._copies: dict[tuple[str, str], datetime] = {}  # (source, target) -> newest
         r = self.registry
         self.bytes_read = Counter(
             "recoveryd_bytes_read", "Logical bytes read from sources", ["source"], registry=r
@@ -97,6 +98,21 @@ class DaemonMetrics:
         with self._lock:
             return dict(self._sources)
 
+    def record_copy(self, source: str, target: str, at: datetime) -> None:
+        """A snapshot of `source` now exists on `target` (a backup or a replica copy)."""
+        with self._lock:
+            old = self._copies.get((source, target))
+            if old is None or at > old:
+                self._copies[(source, target)] = at
+
+    def copies(self) -> dict[tuple[str, str], SourceRpo]:
+        """(source, target) -> that target's newest snapshot of the source, with its RPO."""
+        with self._lock:
+            rpos = {n: s.rpo_seconds for n, s in self._sources.items()}
+            return {
+                (src, t): SourceRpo(src, rpos.get(src), at) for (src, t), at in self._copies.items()
+            }
+
     def overdue(self) -> list[str]:
         now = self.clock()
         return sorted(n for n, s in self.sources().items() if is_overdue(s, now))
@@ -141,7 +157,25 @@ class _SourceCollector:
         yield age
         yield rpo
         yield over
+        yield from self._per_target(now)
         yield GaugeMetricFamily("recoveryd_overdue_sources", "Sources past their RPO", value=count)
+
+    def _per_target(self, now: datetime) -> Iterator[GaugeMetricFamily]:
+        age = GaugeMetricFamily(
+            "recoveryd_target_last_success_age_seconds",
+            "Age of the newest snapshot of the source on the target",
+            labels=["source", "target"],
+        )
+        over = GaugeMetricFamily(
+            "recoveryd_target_overdue",
+            "1 when the target's newest snapshot of the source is past the RPO",
+            labels=["source", "target"],
+        )
+        for (src, target), rpo in sorted(self.m.copies().items()):
+            age.add_metric([src, target], age_seconds(rpo.last_snapshot, now) or 0.0)
+            over.add_metric([src, target], 1.0 if is_overdue(rpo, now) else 0.0)
+        yield age
+        yield over
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

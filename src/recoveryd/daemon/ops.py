@@ -121,12 +121,17 @@ class AppOperations:
         app = _module("recoveryd.app", "backup")
         progress = ProgressLog(f"backup:{source}")
         results = app.backup(cfg, [source], admission=admission, cancel=cancel, progress=progress)
+        missing = [m for r in results for m in r.missing_targets]
         return Outcome(
-            "ok",
+            "degraded" if missing else "ok",
             bytes_read=sum(int(r.size) for r in results),
             bytes_stored=sum(int(r.stored_size) for r in results),
             snapshot_ids=tuple(str(r.id) for r in results),
-            details={"targets": sorted({t for r in results for t in r.targets})},
+            error="; ".join(f"missing on {m.target}: {m.error}" for m in missing) or None,
+            details={
+                "targets": sorted({t for r in results for t in r.targets}),
+                "missing_targets": [m.to_json() for m in missing],
+            },
         )
 
     def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome:
@@ -171,19 +176,40 @@ class AppOperations:
         return run(cfg, playbook, yes=True, report=report_writer(cfg))
 
     def prepare(self, cfg: LoadedConfig) -> None:
-        """Open (creating when new) every repository the sources write to, one at a time,
-        so that the first scheduled backups do not race to initialise the same one."""
+        """Check that every target the sources write to holds a repository; the first that
+        does not is reported (RepositoryMissingError: `recoveryd init` creates it)."""
         app = _module("recoveryd.app", "backup")
         used = sorted({t for s in cfg.config.sources.values() for t in s.targets})
         for target in used:
-            repo = app.open_repository(cfg, target, create=True)
+            repo = app.open_repository(cfg, target)
             repo.store.close()
+
+    def replicate(self, cfg: LoadedConfig) -> Outcome:
+        """Copy snapshots to the targets of their source that lack them (after a degraded
+        backup); a target still unreachable fails the job, to be retried at its next slot."""
+        app = _module("recoveryd.app", "replication")
+        report = app.replicate(cfg)
+        details = report.to_json()
+        if report.unreachable:
+            error = "; ".join(f"{t}: {e}" for t, e in sorted(report.unreachable.items()))
+            return Outcome("failed", error=f"replicas still missing: {error}", details=details)
+        return Outcome("ok", snapshot_ids=tuple(c.snapshot for c in report.copied), details=details)
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         """Newest snapshot end time per source, from the stores (the source of truth)."""
-        app = _module("recoveryd.app", "listing snapshots")
         newest: dict[str, datetime] = {}
-        for snap in app.list_snapshots(cfg):
-            if snap.source not in newest or snap.time > newest[snap.source]:
-                newest[snap.source] = snap.time
+        for (source, _), at in self.last_copies(cfg).items():
+            if source not in newest or at > newest[source]:
+                newest[source] = at
+        return newest
+
+    def last_copies(self, cfg: LoadedConfig) -> dict[tuple[str, str], datetime]:
+        """(source, target) -> newest snapshot end time there, from the stores that answer."""
+        app = _module("recoveryd.app", "listing snapshots")
+        newest: dict[tuple[str, str], datetime] = {}
+        for snap in app.list_snapshots(cfg, on_error=lambda _target, _exc: None):
+            for target in snap.targets:
+                key = (snap.source, target)
+                if key not in newest or snap.time > newest[key]:
+                    newest[key] = snap.time
         return newest

@@ -49,8 +49,8 @@ INTERNAL_EXECUTOR = "internal"
 class JobSpec:
     """One scheduled activity of the configuration."""
 
-    id: str  # backup:NAME, verify:NAME, restore_drill:NAME, drill:N:PLAYBOOK, prune
-    kind: str  # backup | verify | restore_drill | drill | prune
+    id: str  # backup:NAME, verify:NAME, restore_drill:NAME, drill:N:PLAYBOOK, prune, replicate
+    kind: str  # backup | verify | restore_drill | drill | prune | replicate
     schedule: str
     key: str  # the configuration key path of the schedule, for error messages
     source: str | None = None
@@ -98,6 +98,14 @@ def plan_jobs(config: Config) -> list[JobSpec]:
         jobs.append(
             JobSpec("prune", "prune", config.daemon.prune_schedule, "daemon.prune_schedule")
         )
+    replicated = any(len(s.targets) > 1 for s in config.sources.values())
+    if config.daemon.replicate_schedule and replicated:
+        jobs.append(
+            JobSpec(
+                "replicate", "replicate", config.daemon.replicate_schedule,
+                "daemon.replicate_schedule",
+            )
+        )  # fmt: skip
     tz = config.daemon.timezone
     for job in jobs:
         build_trigger(job.schedule, key=job.key, timezone=tz)

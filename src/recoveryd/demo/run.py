@@ -4,7 +4,7 @@
 
 Creates a small "population registry" SQLite database and a configuration
 with a filesystem store and a freshly generated master key, then runs the
-real command line: key generate, config check, backup, a day of changes and a
+real command line: key generate, init, config check, backup, a day of changes and a
 second (deduplicated) backup, snapshots, verify --read-data, restore to a new
 file; compares row counts and per-table checksums of the live database and
 the restored copy, and prints what it did. Finally writes the demo's report
@@ -148,6 +148,7 @@ def run(folder: Path, rows: int = ROWS) -> int:
     output.line(f"Generating a population registry of {rows} citizens in {db.name} ...")
     demo_data.create_sqlite(db, rows)
     cli(config, "key", "generate")
+    cli(config, "init")
     cli(config, "config", "check")
     cli(config, "backup")
     added, updated = day_of_changes(db, rows)

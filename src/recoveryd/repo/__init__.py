@@ -1,4 +1,4 @@
-"""The repository format (SPEC §3, docs/FORMAT.md): the public API of snapshots.
+"""The repository format (docs/FORMAT.md): the public API of snapshots.
 
 Used by `recoveryd.app`; everything else in this package is internal.
 
@@ -8,13 +8,20 @@ Used by `recoveryd.app`; everything else in this package is internal.
   `.resolve(prefix)`, `.restore_stream(id)`, `.verify(ids, read_data)`,
   `.copy_snapshot(id, dest)`, `.forget(policies, dry_run=)`, `.prune(dry_run=)`,
   `.rotate_data_key()`, `.rewrap(new_master)`, `.lock(exclusive=, operation=)`.
-- `write_snapshot(reader, repos, SnapshotMeta(source=...), gate=, progress=)`.
+- `write_snapshot(reader, repos, SnapshotMeta(source=...), gate=, progress=)`;
+  `write_snapshot_to(..., min_targets=)` -> `SnapshotWrite` (drops failing targets).
 - `Policy` (retention rules) and `apply_retention`; `PruneReport`.
 """
 
 from __future__ import annotations
 
-from recoveryd.repo.backup import SnapshotMeta, new_snapshot_id, write_snapshot
+from recoveryd.repo.backup import (
+    SnapshotMeta,
+    SnapshotWrite,
+    new_snapshot_id,
+    write_snapshot,
+    write_snapshot_to,
+)
 from recoveryd.repo.chunker import ChunkerParams
 from recoveryd.repo.keys import (
     MasterKey,
@@ -43,6 +50,7 @@ __all__ = [
     "Repository",
     "RestoreReader",
     "SnapshotMeta",
+    "SnapshotWrite",
     "apply_retention",
     "format_master_key",
     "generate_master_key",
@@ -50,4 +58,5 @@ __all__ = [
     "new_snapshot_id",
     "parse_master_key",
     "write_snapshot",
+    "write_snapshot_to",
 ]

@@ -10,6 +10,11 @@ boundary the pipeline calls `gate.checkpoint()` (pause / cancel) and, before
 each upload, `gate.throttle(nbytes)`. On any error or interruption the reader
 is aborted, no manifest is written and the error is re-raised: a snapshot is
 complete and listed, or absent (its uploaded chunks are collected by prune).
+
+With `min_targets` below the number of repositories, a target whose store fails
+(StoreError: unreachable, timing out, refusing writes) is dropped from the run
+and reported as missing, and the snapshot is committed to the others, as long
+as at least `min_targets` remain; the daemon copies it there later.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from recoveryd import __version__
+from recoveryd.errors import StoreError
 from recoveryd.flow import OPEN_GATE, Gate, Progress, ProgressCallback
 from recoveryd.model import SnapshotInfo
 from recoveryd.repo import chunker
 from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.layout import chunk_key
+from recoveryd.repo.locks import Lock
 from recoveryd.repo.manifest import ChunkRef, Manifest
 from recoveryd.repo.repository import Repository
 from recoveryd.sources.base import SnapshotReader
@@ -55,6 +62,15 @@ class SnapshotMeta:
     clock: Callable[[], datetime] = _utcnow
 
 
+@dataclass(frozen=True)
+class SnapshotWrite:
+    """What one snapshot run committed: a SnapshotInfo per target that holds it, and the
+    error of each target that was dropped (by name)."""
+
+    infos: tuple[SnapshotInfo, ...]
+    missing: dict[str, StoreError]
+
+
 class _Target:
     """Per-repository state of one run: what exists, what this run stored."""
 
@@ -65,13 +81,19 @@ class _Target:
         self.retention: Retention | None = repo.retention()
         self.stored = 0
         self.refs: dict[int, ChunkRef] = {}
+        self.failed: StoreError | None = None
 
 
 class _Pipeline:
     def __init__(
-        self, targets: list[_Target], gate: Gate, progress: ProgressCallback | None
+        self,
+        targets: list[_Target],
+        gate: Gate,
+        progress: ProgressCallback | None,
+        min_targets: int,
     ) -> None:
         self.targets = targets
+        self.min_targets = min_targets
         self.gate = gate
         self.callback = progress
         self.progress = Progress()
@@ -81,31 +103,49 @@ class _Pipeline:
         self.error: BaseException | None = None
         self.configured = max(t.repo.concurrency for t in targets)
 
+    def alive(self) -> list[_Target]:
+        with self.guard:
+            return [t for t in self.targets if t.failed is None]
+
+    def lose(self, t: _Target, exc: StoreError) -> None:
+        """Drop target `t` from the run; re-raise when too few targets remain."""
+        with self.guard:
+            if t.failed is None:
+                t.failed = exc
+            left = sum(1 for x in self.targets if x.failed is None)
+        if left < self.min_targets:
+            raise exc
+
     def process(self, index: int, data: bytes) -> None:
         payload = chunker.compress(data)
         new_bytes = 0
-        for t in self.targets:
-            cid = t.repo.chunk_id(data)
-            t.refs[index] = ChunkRef(cid, len(data))
-            with self.guard:
-                fresh = cid not in t.existing
-                t.existing.add(cid)
-                extend = not fresh and t.retention is not None and cid not in t.extended
-                if extend:
-                    t.extended.add(cid)
-            if fresh:
-                self.gate.throttle(len(payload))
-                n = t.repo.put_object(
-                    chunk_key(cid), ObjectType.CHUNK, payload, retention=t.retention
-                )
-                new_bytes += n
-                with self.guard:
-                    t.stored += n
-            elif extend and t.retention is not None:
-                t.repo.store.extend_retention(chunk_key(cid), t.retention)
+        for t in self.alive():
+            try:
+                new_bytes += self._store(t, index, data, payload)
+            except StoreError as exc:
+                self.lose(t, exc)
         with self.guard:
             self.progress.stored_bytes += new_bytes
             self.progress.new_chunks += 1 if new_bytes else 0
+
+    def _store(self, t: _Target, index: int, data: bytes, payload: bytes) -> int:
+        cid = t.repo.chunk_id(data)
+        t.refs[index] = ChunkRef(cid, len(data))
+        with self.guard:
+            fresh = cid not in t.existing
+            t.existing.add(cid)
+            extend = not fresh and t.retention is not None and cid not in t.extended
+            if extend:
+                t.extended.add(cid)
+        if fresh:
+            self.gate.throttle(len(payload))
+            n = t.repo.put_object(chunk_key(cid), ObjectType.CHUNK, payload, retention=t.retention)
+            with self.guard:
+                t.stored += n
+            return n
+        if extend and t.retention is not None:
+            t.repo.store.extend_retention(chunk_key(cid), t.retention)
+        return 0
 
     def done(self, fut: Future[None]) -> None:
         exc = fut.exception()
@@ -155,19 +195,67 @@ def write_snapshot(
     the snapshot (SourceError from `reader.finish()`, StoreError,
     InterruptedOperation...) after aborting the reader; nothing is committed then.
     """
+    return list(write_snapshot_to(reader, repos, meta, gate=gate, progress=progress).infos)
+
+
+def write_snapshot_to(
+    reader: SnapshotReader,
+    repos: Sequence[Repository],
+    meta: SnapshotMeta,
+    *,
+    min_targets: int | None = None,
+    gate: Gate = OPEN_GATE,
+    progress: ProgressCallback | None = None,
+) -> SnapshotWrite:
+    """Like `write_snapshot`, but a target whose store fails is dropped (and named in
+    `missing`) while at least `min_targets` (default: all) still take the snapshot.
+
+    When fewer remain, the store error that dropped the last one needed is raised and
+    nothing more is committed. (A failure while the manifests themselves are written
+    can leave the snapshot committed on the targets written before it.)
+    """
     if not repos:
         raise ValueError("write_snapshot needs at least one repository")
-    locks = []
+    need = len(repos) if min_targets is None else max(1, min(min_targets, len(repos)))
+    locks: list[tuple[Repository, Lock]] = []
+    missing: dict[str, StoreError] = {}
     try:
-        for repo in repos:
-            locks.append(repo.lock(operation="backup"))
-        return _run(reader, list(repos), meta, gate, progress)
+        for i, repo in enumerate(repos):
+            try:
+                locks.append((repo, repo.lock(operation="backup")))
+            except StoreError as exc:
+                missing[repo.name] = exc
+                if len(locks) + len(repos) - i - 1 < need:
+                    raise
+        live = [r for r, _ in locks]
+        return _run(reader, live, meta, gate, progress, need, missing)
     except BaseException:
         reader.abort()
         raise
     finally:
-        for lock in locks:
-            lock.release()
+        for repo, lock in locks:
+            _release(lock, lost=repo.name in missing)
+
+
+def _release(lock: Lock, *, lost: bool) -> None:
+    """Release a backup lock; on a target that was dropped (its store did not answer) the
+    lock is abandoned instead, to go stale, rather than waiting for the store's timeouts."""
+    if lost:
+        lock.abandon()
+    else:
+        lock.release()
+
+
+def _targets(repos: list[Repository], need: int, missing: dict[str, StoreError]) -> list[_Target]:
+    out: list[_Target] = []
+    for i, repo in enumerate(repos):
+        try:
+            out.append(_Target(repo))
+        except StoreError as exc:
+            missing[repo.name] = exc
+            if len(out) + len(repos) - i - 1 < need:
+                raise
+    return out
 
 
 def _run(
@@ -176,15 +264,17 @@ def _run(
     meta: SnapshotMeta,
     gate: Gate,
     progress: ProgressCallback | None,
-) -> list[SnapshotInfo]:
+    need: int,
+    missing: dict[str, StoreError],
+) -> SnapshotWrite:
     start = meta.clock()
-    pipe = _Pipeline([_Target(r) for r in repos], gate, progress)
+    pipe = _Pipeline(_targets(repos, need, missing), gate, progress, need)
     pipe.progress.total = reader.info.expected_size
     size = 0
     count = 0
     pool = ThreadPoolExecutor(max_workers=pipe.configured, thread_name_prefix="upload")
     try:
-        for data in chunker.chunks(reader, repos[0].config.chunker):
+        for data in chunker.chunks(reader, pipe.targets[0].repo.config.chunker):
             gate.checkpoint()
             pipe.wait_for_slot()
             fut = pool.submit(pipe.process, count, data)
@@ -200,7 +290,7 @@ def _run(
     end = meta.clock()
     info = reader.info
     out = []
-    for t in pipe.targets:
+    for t in pipe.alive():
         manifest = Manifest(
             id=meta.snapshot_id,
             source=meta.source,
@@ -218,6 +308,11 @@ def _run(
             tool_version=meta.tool_version,
             hostname=meta.hostname,
         )
-        t.repo.write_manifest(manifest)
+        try:
+            t.repo.write_manifest(manifest)
+        except StoreError as exc:
+            pipe.lose(t, exc)
+            continue
         out.append(manifest.info(t.repo.name))
-    return out
+    missing.update({t.repo.name: t.failed for t in pipe.targets if t.failed is not None})
+    return SnapshotWrite(tuple(out), dict(missing))

@@ -149,6 +149,12 @@ class Lock:
         with contextlib.suppress(StoreError):
             self._repo.store.delete(self.info.key)
 
+    def abandon(self) -> None:
+        """Stop refreshing without deleting: for a store that stopped answering, where a
+        delete would only wait for its timeouts. The lock goes stale after `STALE_AFTER`,
+        and the next exclusive locker (prune) removes it."""
+        self._stop.set()
+
     def __enter__(self) -> Lock:
         return self
 

@@ -11,7 +11,7 @@ snapshot references.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -58,9 +58,15 @@ def _delete(repo: Repository, key: str) -> bool:
 
 
 def forget_and_prune(
-    repo: Repository, policies: Mapping[str, retention.Policy], *, dry_run: bool = False
+    repo: Repository,
+    policies: Mapping[str, retention.Policy],
+    *,
+    dry_run: bool = False,
+    protect: Collection[str] = (),
 ) -> PruneReport:
-    """Apply `policies` (by source name; other sources keep everything), then prune."""
+    """Apply `policies` (by source name; other sources keep everything), then prune.
+
+    The newest snapshot of each source and the ids in `protect` are always kept."""
     with repo.lock(exclusive=not dry_run, operation="prune"):
         ids = repo.snapshot_ids()
         manifests = {}
@@ -74,13 +80,9 @@ def forget_and_prune(
                     snapshot=sid,
                     obj=exc.obj,
                 ) from None
-        by_source: dict[str, list[str]] = {}
-        for m in manifests.values():
-            by_source.setdefault(m.source, []).append(m.id)
-        drop: list[str] = []
-        for source, policy in policies.items():
-            entries = [(i, manifests[i].end_time) for i in by_source.get(source, [])]
-            drop += [d.id for d in retention.apply(entries, policy) if not d.keep]
+        entries = [(m.id, m.source, m.end_time) for m in manifests.values()]
+        selected = retention.select_forget(entries, policies, protect)
+        drop = [sid for ids in selected.values() for sid in ids]
         skipped: list[str] = []
         forgotten: list[str] = []
         for sid in drop:

@@ -14,10 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from recoveryd.errors import (
+    AmbiguousSnapshotError,
     IntegrityError,
     NotFoundError,
     PreconditionFailedError,
     RecoverydError,
+    RepositoryMissingError,
+    SnapshotNotFoundError,
 )
 from recoveryd.flow import NO_TALLY, Tally
 from recoveryd.model import SnapshotInfo, VerifyReport
@@ -129,9 +132,7 @@ class Repository:
         try:
             blob = store.get(CONFIG_KEY)
         except NotFoundError:
-            raise RecoverydError(
-                f"target {where}: no repository found; run `recoveryd backup` to create one"
-            ) from None
+            raise RepositoryMissingError(where, "this target") from None
         data_keys = keys.load_data_keys(store, master, where)
         header = _header(blob, CONFIG_KEY, None)
         key = data_keys.get(header.key_id.hex())
@@ -323,7 +324,7 @@ class Repository:
         try:
             payload = self.get_object(name, ObjectType.MANIFEST, snapshot=snapshot_id)
         except NotFoundError:
-            raise RecoverydError(
+            raise SnapshotNotFoundError(
                 f"snapshot {snapshot_id}: not found in target {self.name}; "
                 "list them with `recoveryd snapshots`"
             ) from None
@@ -396,11 +397,11 @@ class Repository:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise RecoverydError(
+            raise SnapshotNotFoundError(
                 f"snapshot {id_or_prefix}: not found in target {self.name}; "
                 "list them with `recoveryd snapshots`"
             )
-        raise RecoverydError(
+        raise AmbiguousSnapshotError(
             f"snapshot {id_or_prefix}: prefix matches {len(matches)} snapshots; give more digits"
         )
 
@@ -435,10 +436,15 @@ class Repository:
         return copy_snapshot(self, snapshot_id, dest, tally)
 
     def forget(
-        self, policy_by_source: Mapping[str, Policy], *, dry_run: bool = False
+        self,
+        policy_by_source: Mapping[str, Policy],
+        *,
+        dry_run: bool = False,
+        protect: Iterable[str] = (),
     ) -> PruneReport:
-        """Apply a retention policy per source (sources not named keep everything), then prune."""
-        return forget_and_prune(self, policy_by_source, dry_run=dry_run)
+        """Apply a retention policy per source (sources not named keep everything), then prune;
+        the newest snapshot of each source and the ids in `protect` are kept."""
+        return forget_and_prune(self, policy_by_source, dry_run=dry_run, protect=set(protect))
 
     def prune(self, *, dry_run: bool = False) -> PruneReport:
         """Delete unreferenced chunks and leftovers of crashed backups (see `repo.prune`)."""

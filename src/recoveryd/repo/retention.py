@@ -12,7 +12,7 @@ snapshot of a source is always kept, whatever the rules say (`keep_last: 0` or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,4 +93,27 @@ def apply(snapshots: Sequence[tuple[str, datetime]], policy: Policy) -> list[Dec
         if index == 0 and not reasons:
             reasons.append("newest")
         out.append(Decision(sid, t, bool(reasons), tuple(reasons)))
+    return out
+
+
+def select_forget(
+    snapshots: Sequence[tuple[str, str, datetime]],
+    policies: Mapping[str, Policy],
+    protect: Collection[str] = (),
+) -> dict[str, list[str]]:
+    """Source -> ids its policy drops, from (id, source, time) of one repository.
+
+    Sources without a policy keep everything. Whatever the policy, the newest snapshot
+    of each source and the ids in `protect` (the newest verified one) are kept.
+    """
+    by_source: dict[str, list[tuple[str, datetime]]] = {}
+    for sid, source, t in snapshots:
+        by_source.setdefault(source, []).append((sid, t))
+    out: dict[str, list[str]] = {}
+    for source, policy in policies.items():
+        decisions = apply(by_source.get(source, []), policy)
+        newest = decisions[0].id if decisions else None
+        drop = [d.id for d in decisions if not d.keep and d.id != newest and d.id not in protect]
+        if drop:
+            out[source] = drop
     return out

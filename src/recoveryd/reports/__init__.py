@@ -11,7 +11,7 @@ Public API (what the CLI, the drill runner and the demo call):
         `report.<lang>.<ext>` for a drill, `<ID>.report.<lang>.<ext>` for an
         incident. `config` adds the sources' RPOs (and for incidents, the list of
         sources); `secrets` are literal values to mask besides the known patterns.
-        Raises ReportError (exit 1) naming the run when it does not exist.
+        Raises UnknownRunError (exit 2) naming the run when it does not exist.
 
     render_demo_report(state_dir: Path, *, fmt: str = "html", lang: str | None = None,
                        config: Config | None = None) -> Path
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recoveryd import drill_records
+from recoveryd.errors import UsageError
 from recoveryd.reports.build import build_report
 from recoveryd.reports.i18n import LANGS
 from recoveryd.reports.load import (
@@ -195,9 +196,9 @@ def _redactor(secrets: Sequence[str]) -> Redactor:
 
 def _check(fmt: str, lang: str) -> None:
     if fmt not in FORMATS:
-        raise ReportError(f'report: unknown format "{fmt}"; use one of: {", ".join(FORMATS)}')
+        raise UsageError(f'report: unknown format "{fmt}"; use one of: {", ".join(FORMATS)}')
     if lang not in LANGS:
-        raise ReportError(f'report: unknown language "{lang}"; use one of: {", ".join(LANGS)}')
+        raise UsageError(f'report: unknown language "{lang}"; use one of: {", ".join(LANGS)}')
 
 
 def _default_out(record_path: Path, fmt: str, lang: str) -> Path:

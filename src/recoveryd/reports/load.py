@@ -16,7 +16,7 @@ from typing import Any
 
 from recoveryd import drill_records as dr
 from recoveryd.chain import ChainStatus, HashChain
-from recoveryd.errors import RecoverydError
+from recoveryd.errors import ExitCode, RecoverydError
 from recoveryd.reports.build import RecordFile
 from recoveryd.reports.model import DrillRun, SourceHistory, StateSnapshot
 from recoveryd.state import Run, StateStore, parse_iso
@@ -26,6 +26,12 @@ HISTORY = 200  # runs per source and kind read for the backup table
 
 class ReportError(RecoverydError):
     """A report cannot be produced: unknown run or incident, unreadable record."""
+
+
+class UnknownRunError(ReportError):
+    """No drill run or incident with that id: a usage mistake (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 def _records(path: Path) -> tuple[dict[str, Any], ...]:
@@ -54,11 +60,11 @@ def incident_path(state_dir: Path, incident_id: str) -> Path:
 def find_record(state_dir: Path, report_id: str) -> Path:
     """The journal of drill run `report_id` or the record of incident `report_id`."""
     if not report_id or "/" in report_id or report_id.startswith("."):
-        raise ReportError(f'report: "{report_id}" is not a drill run id or an incident id')
+        raise UnknownRunError(f'report: "{report_id}" is not a drill run id or an incident id')
     for path in (drill_journal_path(state_dir, report_id), incident_path(state_dir, report_id)):
         if path.is_file():
             return path
-    raise ReportError(
+    raise UnknownRunError(
         f'report: no drill run or incident "{report_id}" in {state_dir}; '
         "list them with `recoveryd drill list` or check the state_dir of the configuration"
     )

@@ -44,7 +44,7 @@ import tarfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from recoveryd.errors import SourceError
+from recoveryd.errors import SourceError, UsageError
 from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo, refuse_uri
 from recoveryd.sources.procstream import ProcessStream, start_tool
 
@@ -194,7 +194,7 @@ def excluded(member: str, patterns: Sequence[str]) -> bool:
 
 
 def _refuse_occupied(source: str, root: Path) -> None:
-    """SourceError naming what is in the way when `root` is not a new or empty directory."""
+    """UsageError (exit 2) naming what is in the way when `root` is not a new or empty directory."""
     if not root.exists() and not root.is_symlink():
         return
     if root.is_dir():
@@ -202,11 +202,11 @@ def _refuse_occupied(source: str, root: Path) -> None:
         if not entries:
             return
         shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if entries[3:] else "")
-        raise SourceError(
+        raise UsageError(
             f"source {source}: {root} is not empty (it holds {shown}); "
             "restore into a new or empty directory"
         )
-    raise SourceError(
+    raise UsageError(
         f"source {source}: {root} exists and is not a directory; "
         "restore into a new or empty directory"
     )

@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from recoveryd.errors import SourceError
+from recoveryd.errors import SourceError, UsageError
 from recoveryd.sources.base import ByteReader, SourceInfo, refuse_uri
 
 STREAM_FORMAT = "sqlite-db"
@@ -125,7 +125,7 @@ class SqliteSource:
         refuse_uri(self.name, "SQLite", dest)
         target = Path(dest)
         if target.exists() and not overwrite:
-            raise SourceError(
+            raise UsageError(
                 f"source {self.name}: {target} already exists; "
                 "restore to a new path or remove it first"
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,10 @@ def open_store(
 ) -> ObjectStore:
     """The store of target `name`, wrapped with retries (and a bandwidth cap if configured).
 
+    An S3 target's `attempts` replaces the number of tries of `retry`, so that with its
+    `connect_timeout` and `read_timeout` a store that stops answering fails a request in
+    bounded time.
+
     Raises StoreError naming the target when credentials cannot be read, or when
     `object_lock` is configured but the store does not enforce it.
     """
@@ -48,6 +53,7 @@ def open_store(
         if target.object_lock is not None and check_object_lock:
             _require_object_lock(name, s3, target.bucket)
         store = s3
+        retry = replace(retry, attempts=target.attempts)
     if target.max_bandwidth:
         store = ThrottledStore(store, TokenBucket(float(target.max_bandwidth), sleep=sleep))
     return RetryingStore(store, retry, sleep=sleep)
@@ -84,6 +90,8 @@ def _open_s3(
         addressing_style=target.addressing_style,
         part_size=target.part_size,
         max_pool_connections=max(10, 2 * target.upload_concurrency),
+        connect_timeout=target.connect_timeout,
+        read_timeout=target.read_timeout,
     )
     return S3Store(name, settings)
 

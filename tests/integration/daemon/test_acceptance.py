@@ -26,6 +26,7 @@ from tests.fixtures.mariadb import MariadbServer, populate_registry_mysql
 from tests.fixtures.objectstores import TargetSpec
 from tests.fixtures.postgres import PgServer, populate_registry
 from tests.fixtures.web import HttpRecorder, poll
+from tests.initrepo import init_repositories
 from tests.integration.daemon.proc import DaemonProcess, daemon_json, recoveryd, runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -127,6 +128,7 @@ def test_daemon_acceptance(
     }  # fmt: skip
     config.write_text(_config(tmp_path, cache_schedule="0 0 1 1 *", **settings))  # type: ignore[arg-type]
     assert recoveryd(config, "key", "generate").returncode == 0
+    init_repositories(config)
     state = tmp_path / "state"
 
     daemon = DaemonProcess(config, state).start()

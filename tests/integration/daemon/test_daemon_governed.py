@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.web import HttpRecorder, poll
+from tests.initrepo import init_repositories
 from tests.integration.daemon.proc import DaemonProcess, events, recoveryd
 
 pytestmark = pytest.mark.integration
@@ -70,6 +71,7 @@ def test_jobs_wait_under_pressure_unless_their_rpo_is_at_stake(
         )
     )
     assert recoveryd(config, "key", "generate").returncode == 0
+    init_repositories(config)
     state = tmp_path / "state"
     daemon = DaemonProcess(config, state).start()
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.web import HttpRecorder, poll
+from tests.initrepo import init_repositories
 from tests.integration.daemon.proc import DaemonProcess, daemon_json, events, recoveryd, runs
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,7 @@ def make_site(tmp: Path, schedule: str, *, extra: str = "", notify: str = "") ->
         f"{notify}"
     )
     assert recoveryd(config, "key", "generate").returncode == 0
+    init_repositories(config)
     return config
 
 

@@ -18,6 +18,7 @@ from recoveryd.drills.api import run_playbook, run_restore_drill
 from recoveryd.state import StateStore
 from tests.fixtures.objectstores import S3Server, TargetSpec
 from tests.fixtures.postgres import PgServer, populate_registry
+from tests.initrepo import init_repositories
 from tests.unit.drills.helpers import REPO, records
 
 pytestmark = pytest.mark.integration
@@ -58,6 +59,7 @@ def _setup(
     path.write_text(json.dumps(doc))
     cfg = load_config(path)
     app.generate_key(cfg)
+    init_repositories(path)
     app.backup(cfg)
     return cfg, checksum
 

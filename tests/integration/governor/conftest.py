@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from recoveryd.config import LoadedConfig, load_config
+from tests.initrepo import init_repositories
 
 CONFIG = """\
 state_dir: {tmp}/state
@@ -51,6 +52,7 @@ def governed_config(tmp_path: Path) -> Callable[..., LoadedConfig]:
         )
         cfg = load_config(path)
         app.generate_key(cfg)
+        init_repositories(path)
         return cfg
 
     return make

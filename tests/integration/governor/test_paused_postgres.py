@@ -18,6 +18,7 @@ from recoveryd.governor.decide import Band, Hold
 from recoveryd.state import StateStore
 from tests.fixtures.nginx import wait_until
 from tests.fixtures.postgres import PgServer, populate_registry
+from tests.initrepo import init_repositories
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +61,7 @@ def test_paused_pg_dump_is_abandoned_after_max_pause_and_releases_its_transactio
     )
     cfg = load_config(tmp_path / "recoveryd.yaml")
     app.generate_key(cfg)
+    init_repositories(tmp_path / "recoveryd.yaml")
     pressure = {"simulated": 0.0}
     state = StateStore(tmp_path / "state")
     gov = Governor(

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recoveryd.app import open_repository
-from recoveryd.config import load_config
 from tests.fixtures.mariadb import MariadbServer
+from tests.initrepo import init_repositories
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,7 +69,7 @@ def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     )
     cli = [sys.executable, "-m", "recoveryd", "--config", str(config)]
     subprocess.run([*cli, "key", "generate"], check=True, capture_output=True)
-    open_repository(load_config(config), "local", create=True).store.close()
+    init_repositories(config)
     srv.sql(db, "create table citizens (id int primary key, name varchar(40))")
     srv.sql(db, "insert into citizens select seq, 'dumped' from seq_1_to_500")
     first = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)

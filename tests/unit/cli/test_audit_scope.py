@@ -3,6 +3,7 @@ where the state dir already exists (validating a config needs no writable state 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,8 @@ def test_changes_are_always_audited_reads_once_the_state_dir_exists(
 def test_listing_snapshots_creates_no_state_dir(
     tmp_path: Path, conf: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`snapshots` on a deployment that never ran reads, and creates no state dir."""
-    assert main(["--config", conf, "--json", "snapshots"]) == 0
-    assert capsys.readouterr().out.strip() == "[]"
+    """`snapshots` on a deployment that was never set up (no key, no repository) fails
+    with the usage exit code, and creates no state dir."""
+    assert main(["--config", conf, "--json", "snapshots"]) == 2
+    assert "error" in json.loads(capsys.readouterr().out)
     assert not (tmp_path / "var").exists()

@@ -14,6 +14,7 @@ from recoveryd.errors import ExitCode, InterruptedOperation, RefusedError
 from recoveryd.flow import Gate, OpenGate
 from recoveryd.governor.core import Governor
 from recoveryd.governor.decide import Band, Hold
+from tests.initrepo import init_repositories
 
 
 class CountingGate(OpenGate):
@@ -60,6 +61,7 @@ def cfg(tmp_path: Path) -> LoadedConfig:
     )
     loaded = load_config(tmp_path / "c.yaml")
     app.generate_key(loaded)
+    init_repositories(tmp_path / "c.yaml")
     return loaded
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from recoveryd.cli.main import main
 from recoveryd.demo import data as demo_data
+from tests.initrepo import init_repositories
 
 
 def test_other_sources_are_backed_up_and_the_failure_reported(
@@ -26,6 +27,7 @@ def test_other_sources_are_backed_up_and_the_failure_reported(
         + "".join(f"  {n}: {{kind: sqlite, path: ./{n}.db, targets: [local]}}\n" for n in "abc")
     )
     assert main(["--config", str(cfg), "key", "generate"]) == 0
+    init_repositories(cfg)
     capsys.readouterr()
     assert main(["--config", str(cfg), "--json", "backup"]) == 1
     out, err = capsys.readouterr()

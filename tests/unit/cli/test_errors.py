@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from recoveryd.cli.main import main
+from tests.initrepo import init_repositories
 
 CONFIG = """\
 state_dir: ./state
@@ -48,6 +49,7 @@ def nothing(d: Path) -> None:
 
 def keyed(d: Path) -> None:
     assert main(["--config", "c.yaml", "key", "generate"]) == 0
+    init_repositories("c.yaml")
 
 
 def bad_key(d: Path) -> None:

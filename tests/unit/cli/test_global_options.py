@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from recoveryd.cli.main import main
+from tests.initrepo import init_repositories
 
 CONFIG = """\
 state_dir: ./state
@@ -54,9 +55,10 @@ def test_nested_commands_take_json_after_them(
     assert main(["--config", conf, "config", "check", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
     assert main(["--config", conf, "key", "generate"]) == 0
+    init_repositories(conf)
     capsys.readouterr()
     assert main(["--config", conf, "key", "rotate", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["targets"] == []
+    assert json.loads(capsys.readouterr().out)["targets"] == ["local"]
     assert main(["--config", conf, "snapshots", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
 

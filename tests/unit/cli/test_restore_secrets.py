@@ -10,6 +10,7 @@ import pytest
 
 from recoveryd.cli.main import main
 from recoveryd.demo import data as demo_data
+from tests.initrepo import init_repositories
 
 CONFIG = """\
 state_dir: ./state
@@ -31,6 +32,7 @@ def test_password_in_a_wrong_kind_of_destination_is_never_shown(
     demo_data.create_sqlite(tmp_path / "reg.db", 100)
     (tmp_path / "c.yaml").write_text(CONFIG)
     assert main(["--config", "c.yaml", "key", "generate"]) == 0
+    init_repositories("c.yaml")
     assert main(["--config", "c.yaml", "backup"]) == 0
     capsys.readouterr()
     sid = next((tmp_path / "store" / "snapshots").iterdir()).name

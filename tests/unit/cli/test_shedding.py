@@ -14,6 +14,7 @@ from recoveryd.demo import data as demo_data
 from recoveryd.governor.core import Governor
 from recoveryd.governor.decide import Band, Hold
 from recoveryd.state import StateStore
+from tests.initrepo import init_repositories
 
 CONFIG = """\
 state_dir: ./state
@@ -61,6 +62,7 @@ class Deployment:
 def d(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Deployment:
     dep = Deployment(tmp_path, capsys)
     assert dep.cli("key", "generate")[0] == 0
+    init_repositories(dep.root / "c.yaml")
     assert dep.cli("backup")[0] == 0
     return dep
 
@@ -82,7 +84,8 @@ def test_work_is_refused_at_critical_with_the_reason(d: Deployment) -> None:
         assert f"{job}: load shedding is in force (level critical)" in err
         assert "--force" in err
     assert d.snapshots() == before
-    assert not (d.root / "offsite").exists() or not any((d.root / "offsite").iterdir())
+    copied = d.root / "offsite" / "snapshots"
+    assert not copied.exists() or not any(copied.iterdir())
 
 
 def test_force_runs_the_work_anyway(d: Deployment) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from recoveryd.cli.main import main
 from recoveryd.demo import data as demo_data
+from tests.initrepo import init_repositories
 
 CONFIG = """\
 state_dir: ./state
@@ -30,6 +31,7 @@ def test_snapshots_of_a_removed_source_are_still_listed(
     conf = tmp_path / "c.yaml"
     conf.write_text(CONFIG)
     assert main(["--config", str(conf), "key", "generate"]) == 0
+    init_repositories(conf)
     assert main(["--config", str(conf), "backup"]) == 0
     conf.write_text(CONFIG.replace("  old:", "  new:").replace("old.db", "new.db"))
     capsys.readouterr()
@@ -48,11 +50,12 @@ def test_no_listable_target_is_an_error_not_an_empty_list(
     conf = tmp_path / "c.yaml"
     conf.write_text(CONFIG)
     assert main(["--config", str(conf), "key", "generate"]) == 0
+    init_repositories(conf)
     assert main(["--config", str(conf), "backup"]) == 0
     with (tmp_path / "store" / "config").open("ab") as f:
         f.write(b"x")
     capsys.readouterr()
     assert main(["--config", str(conf), "--json", "snapshots"]) == 3
     out, err = capsys.readouterr()
-    assert out == ""
+    assert json.loads(out)["error"]["exit"] == 3
     assert len(err.strip().splitlines()) == 1 and "target local" in err

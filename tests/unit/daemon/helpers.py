@@ -33,12 +33,19 @@ class FakeOps:
         self.entered = threading.Event()
         self.snapshots: dict[str, datetime] = {}
         self.lock = threading.Lock()
+        self.raises: dict[str, Exception] = {}  # job id -> what the operation raises
+        self.outcomes: dict[str, Outcome] = {}  # job id -> what the operation returns
 
     def _call(self, kind: str, name: str | None) -> Outcome:
         with self.lock:
             self.calls.append((kind, name))
         self.entered.set()
         self.block.wait(10)
+        job = f"{kind}:{name}" if name else kind
+        if job in self.raises:
+            raise self.raises[job]
+        if job in self.outcomes:
+            return self.outcomes[job]
         if f"{kind}:{name}" in self.fail:
             return Outcome("failed", error=f"{kind} of {name} failed password=hunter22")
         return Outcome("ok", bytes_read=100, bytes_stored=10, snapshot_ids=(f"snap-{name}",))
@@ -54,6 +61,9 @@ class FakeOps:
     def prune(self, cfg: LoadedConfig) -> Outcome:
         return self._call("prune", None)
 
+    def replicate(self, cfg: LoadedConfig) -> Outcome:
+        return self._call("replicate", None)
+
     def drill(self, cfg: LoadedConfig, spec: JobSpec, *, cancel: threading.Event) -> Outcome:
         return self._call("drill", spec.playbook)
 
@@ -65,6 +75,9 @@ class FakeOps:
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         return dict(self.snapshots)
+
+    def last_copies(self, cfg: LoadedConfig) -> dict[tuple[str, str], datetime]:
+        return {(source, "local"): at for source, at in self.snapshots.items()}
 
 
 class ScriptedAdmission(flow.AlwaysAdmit):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from recoveryd.daemon.due import due_now
 from recoveryd.daemon.schedule import JobSpec
-from recoveryd.daemon.service import Daemon, due_now
+from recoveryd.daemon.service import Daemon
 from recoveryd.state import StateStore
 from tests.unit.daemon.helpers import FakeOps, write_config
 

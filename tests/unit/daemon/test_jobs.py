@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from recoveryd.audit import AuditLog
-from recoveryd.daemon.jobs import JobRunner, JobServices
+from recoveryd.daemon.jobs import JobRunner, JobServices, Outcome
 from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Notifier
 from recoveryd.daemon.rpo import SourceRpo
 from recoveryd.daemon.schedule import JobSpec
+from recoveryd.errors import ForceRequiredError
 from recoveryd.state import StateStore
 from tests.fixtures.web import poll
 from tests.unit.daemon.helpers import FakeOps, ScriptedAdmission, write_config
@@ -29,7 +30,8 @@ def services(tmp_path: Path) -> JobServices:
     cfg = write_config(
         tmp_path,
         "sources:\n  pop: {kind: sqlite, path: /tmp/p.db, targets: [local], rpo: 1h}\n"
-        "notify:\n  - {kind: webhook, url: 'http://127.0.0.1:9/x', on: [failure, recovery]}\n",
+        "notify:\n  - {kind: webhook, url: 'http://127.0.0.1:9/x',"
+        " on: [failure, recovery, under_replicated]}\n",
     )
     state_dir = tmp_path / "state"
     metrics = DaemonMetrics(lambda: NOW)
@@ -143,3 +145,39 @@ def test_cancel_while_waiting_for_a_lock_aborts_cleanly(services: JobServices) -
         runner(BACKUP)
     assert services.ops.calls == []  # type: ignore[attr-defined]
     assert services.state.runs(kind="daemon_backup")[0].result == "aborted"
+
+
+def test_a_prune_needing_force_is_refused_and_alerts_not_retried(services: JobServices) -> None:
+    """A prune that would forget more than half of a source's snapshots is refused in the
+    daemon (result "refused", exit 5) with a failure alert naming why; it is not deferred
+    for a retry, since only an operator's --force can allow it."""
+    ops: FakeOps = services.ops  # type: ignore[assignment]
+    ops.raises["prune"] = ForceRequiredError(
+        "prune: target local: the retention of pop would forget 3 of its 4 snapshots"
+    )
+    runner = JobRunner(services)
+    runner(PRUNE)
+    run = services.state.runs(kind="daemon_prune")[0]
+    assert run.result == "refused"
+    assert runner.outcomes[-1][1].exit_code == 5
+    assert services.deferred == []  # type: ignore[attr-defined]
+    (alert,) = [json.loads(p.read_text())["alert"] for p in services.notifier.pending()]
+    assert alert["kind"] == "failure" and "forget 3 of its 4" in alert["text"]
+
+
+def test_a_degraded_backup_alerts_under_replicated(services: JobServices) -> None:
+    """A backup that missed a target counts as a snapshot for the RPO but sends an
+    under_replicated alert naming the missing target."""
+    ops: FakeOps = services.ops  # type: ignore[assignment]
+    ops.outcomes["backup:pop"] = Outcome(
+        "degraded",
+        snapshot_ids=("s1",),
+        error="missing on offsite: cannot reach the store",
+        details={"targets": ["local"], "missing_targets": [{"target": "offsite"}]},
+    )
+    runner = JobRunner(services)
+    runner(BACKUP)
+    assert services.metrics.sources()["pop"].last_snapshot == NOW
+    assert runner.outcomes[-1][1].exit_code == 6
+    (alert,) = [json.loads(p.read_text())["alert"] for p in services.notifier.pending()]
+    assert alert["kind"] == "under_replicated" and "offsite" in alert["text"]

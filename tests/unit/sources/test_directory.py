@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd.errors import IntegrityError, SourceError
+from recoveryd.errors import IntegrityError, SourceError, UsageError
 from recoveryd.sources.base import SourceInfo
 from recoveryd.sources.directory import STREAM_FORMAT, DirectorySource, excluded
 from recoveryd.sources.local import LocalRunner
@@ -110,7 +110,7 @@ def test_restore_refuses_a_non_empty_destination_naming_what_is_there(tmp_path: 
     (tmp_path / "dest").mkdir()
     (tmp_path / "dest" / "x").write_text("keep")
     src = DirectorySource("geo", str(tmp_path), runner=LocalRunner())
-    with pytest.raises(SourceError, match=r"dest is not empty \(it holds x\)"):
+    with pytest.raises(UsageError, match=r"dest is not empty \(it holds x\)"):
         src.restore(io.BytesIO(b""), str(tmp_path / "dest"), INFO)
     assert (tmp_path / "dest" / "x").read_text() == "keep"
 

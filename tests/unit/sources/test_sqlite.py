@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd.errors import SourceError
+from recoveryd.errors import SourceError, UsageError
 from recoveryd.sources.sqlite import STREAM_FORMAT, SqliteSource
 
 
@@ -74,7 +74,7 @@ def test_restore_refuses_to_overwrite_unless_told(tmp_path: Path) -> None:
     data = _read(reader)
     other = tmp_path / "b.db"
     other.write_bytes(b"precious")
-    with pytest.raises(SourceError, match=r"source cache: .*b\.db already exists"):
+    with pytest.raises(UsageError, match=r"source cache: .*b\.db already exists"):
         src.restore(io.BytesIO(data), str(other), reader.info)
     assert other.read_bytes() == b"precious"
     src.restore(io.BytesIO(data), str(other), reader.info, overwrite=True)
