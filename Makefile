@@ -51,10 +51,16 @@ typecheck: $(STAMP)
 test: deps-deb $(STAMP) lint typecheck
 	$(BIN)/pytest -q
 
-# The failover drill interrupted at every step boundary and in the middle of every step
-# (`make test` runs a seeded subset); RECOVERYD_FAULT_SEED changes the seed.
+# The whole seeded fault campaign: tests/faults/ (kill -9 at >= 20 points per command, a
+# fault proxy before Ceph RGW and Swift, source and disk faults, SSH drops, power loss,
+# property tests with thousands of inputs), the crash tests, and the failover drill
+# interrupted at every step boundary and inside every step. `make test` runs the same
+# tests with a few points each. RECOVERYD_FAULT_SEED changes the failover drill's seed.
+# The tally of a run is written to faults-tally.json (figures in docs/RELIABILITY.md).
 test-faults: deps-deb $(STAMP)
-	RECOVERYD_FAULTS=all $(BIN)/pytest -q tests/integration/drills/test_pg_failover_interrupts.py
+	RECOVERYD_FAULTS=all RECOVERYD_FAULTS_TALLY=faults-tally.json \
+		$(BIN)/pytest -q tests/faults tests/e2e/test_crash.py \
+		tests/integration/drills/test_pg_failover_interrupts.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

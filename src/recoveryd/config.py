@@ -171,6 +171,7 @@ class PostgresSource(_SourceBase):
     wal: WalSettings = Field(default_factory=WalSettings)
     password_file: Text | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
+    lock_wait_timeout: Duration = Field(default=300.0, gt=0)  # pg_dump gives up on a locked table
 
 
 class MysqlSource(_SourceBase):

@@ -1,5 +1,9 @@
 """Local state in SQLite (WAL): runs and events. The store stays the source of truth for snapshots.
 
+A state database that cannot be opened, read or written (its filesystem full,
+its files unreadable) raises StateError: one sentence naming the state directory
+and the fix, never a bare SQLite error.
+
 Every long operation is a run (kind, source, target, start, end, result,
 bytes, error); everything else worth showing later — level changes, deferrals,
 alerts, drill milestones — is an event. Reports and `status` read from here.
@@ -20,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recoveryd.errors import RecoverydError
 from recoveryd.secrets import redact, redact_tree
 
 SCHEMA = """
@@ -59,6 +64,21 @@ def iso(t: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class StateError(RecoverydError):
+    """The state database cannot be used (disk full, permissions, damage)."""
+
+
+@contextmanager
+def _guard(state_dir: Path, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateError(
+            f"state directory {state_dir}: cannot {doing} state.db ({exc}); free space on "
+            "its filesystem or fix its permissions, then run again"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -110,22 +130,24 @@ class StateStore:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.path = self.dir / "state.db"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("pragma journal_mode=wal")
-        self._db.execute("pragma synchronous=full")
-        self._db.execute("pragma busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+        with _guard(self.dir, "open"):
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("pragma journal_mode=wal")
+            self._db.execute("pragma synchronous=full")
+            self._db.execute("pragma busy_timeout=10000")
+            self._db.executescript(SCHEMA)
         for name in ("state.db", "state.db-wal", "state.db-shm"):
             own_like_parent(self.dir / name)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, _guard(self.dir, "write"):
             self._db.execute("begin immediate")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("rollback")
+                if self._db.in_transaction:
+                    self._db.execute("rollback")
                 raise
             self._db.execute("commit")
 
@@ -211,7 +233,7 @@ class StateStore:
                 params.append(val)
         sql += " order by started_at desc, id desc limit ?"
         params.append(limit)
-        with self._lock:
+        with self._lock, _guard(self.dir, "read"):
             rows = self._db.execute(sql, params).fetchall()
         return [_run(r) for r in rows]
 
@@ -241,7 +263,7 @@ class StateStore:
             params.extend(kinds)
         sql += " order by time, id limit ?"
         params.append(limit)
-        with self._lock:
+        with self._lock, _guard(self.dir, "read"):
             rows = self._db.execute(sql, params).fetchall()
         return [Event(r[0], parse_iso(r[1]), r[2], r[3], json.loads(r[4])) for r in rows]
 

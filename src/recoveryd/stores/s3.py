@@ -30,6 +30,7 @@ import base64
 import contextlib
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 LockProbe = Literal["enforced", "not_enforced", "unsupported"]
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+ABORT_ATTEMPTS = 5
+UPLOAD_CLOCK_SLACK = timedelta(minutes=2)  # the store's clock against ours
 # Capability probes live outside `locks/` so that a lock reader never mistakes one for a lock.
 PROBE_PREFIX = "probes/"
 _NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchVersion"})
@@ -346,12 +349,7 @@ class S3Store:
         """Upload in parts; any failure aborts the upload so that no parts are left behind."""
         full_key = self.prefix + key
         size = max(self.settings.part_size, MIN_PART_SIZE)
-        upload = self._call(
-            "put",
-            key,
-            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=full_key, **extra),
-        )
-        upload_id: str = upload["UploadId"]
+        upload_id = self._create_upload(key, full_key, extra)
         try:
             parts = []
             for number, offset in enumerate(range(0, len(data), size), start=1):
@@ -373,14 +371,58 @@ class S3Store:
             )
         except BaseException as exc:
             self._abort(full_key, upload_id)
+            if isinstance(exc, bexc.ClientError) and _error_code(exc)[0] == "NoSuchUpload":
+                raise TransientStoreError(
+                    f"target {self.name}: the upload of {key} vanished part way; retry"
+                ) from exc
             if isinstance(exc, bexc.BotoCoreError | bexc.ClientError):
                 raise self._error(exc, "put", key) from exc
             raise
 
+    def _create_upload(self, key: str, full_key: str, extra: dict[str, Any]) -> str:
+        """Start a multipart upload. When the answer is lost (reset, timeout, 5xx) the
+        store may have created it anyway: uploads of this key begun since are aborted, so
+        none is left behind (another writer of the same content-addressed key would see
+        its upload vanish, which is transient: it starts over)."""
+        since = datetime.now(UTC) - UPLOAD_CLOCK_SLACK
+        try:
+            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=full_key, **extra)
+        except (bexc.BotoCoreError, bexc.ClientError) as exc:
+            error = self._error(exc, "put", key)
+            if error.transient:
+                self._abort_uploads_since(full_key, since)
+            raise error from exc
+        return str(upload["UploadId"])
+
+    def _abort_uploads_since(self, full_key: str, since: datetime) -> None:
+        for attempt in range(ABORT_ATTEMPTS):
+            try:
+                resp = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full_key)
+            except (bexc.BotoCoreError, bexc.ClientError):
+                time.sleep(0.1 * 2**attempt)
+                continue
+            for up in resp.get("Uploads", []):
+                if up["Key"] == full_key and up["Initiated"] >= since:
+                    self._abort(full_key, up["UploadId"])
+            return
+
     def _abort(self, full_key: str, upload_id: str) -> None:
-        # The original failure matters; abort_stale_multipart_uploads() cleans up later.
-        with contextlib.suppress(bexc.BotoCoreError, bexc.ClientError):
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+        """Abort an upload, retrying what fails transiently: the network that broke the
+        upload often breaks the first abort too. The original failure is what is raised;
+        an abort that still fails is left to abort_stale_multipart_uploads() (prune)."""
+        for attempt in range(ABORT_ATTEMPTS):
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=full_key, UploadId=upload_id
+                )
+                return
+            except bexc.ClientError as exc:
+                code, status = _error_code(exc)
+                if code == "NoSuchUpload" or not (code in _TRANSIENT or status >= 500):
+                    return
+            except bexc.BotoCoreError:
+                pass
+            time.sleep(0.1 * 2**attempt)
 
     def abort_stale_multipart_uploads(
         self, older_than: timedelta = timedelta(hours=24), *, now: datetime | None = None
