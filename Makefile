@@ -19,7 +19,7 @@ DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 # rendering loads at import time.
 RUN_DEB_PACKAGES := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
 
-.PHONY: run test test-faults lint typecheck unit integration bench deps-deb deps-deb-run venv clean
+.PHONY: run test test-faults lint typecheck unit integration bench deps-deb deps-deb-run venv clean fuzz
 
 # deps-deb-run first: on a fresh Debian 12, `python3 -m venv` needs python3-venv.
 $(STAMP): pyproject.toml | deps-deb-run
@@ -51,13 +51,34 @@ typecheck: $(STAMP)
 test: deps-deb $(STAMP) lint typecheck
 	$(BIN)/pytest -q
 
-# The failover drill interrupted at every step boundary and in the middle of every step
-# (`make test` runs a seeded subset); RECOVERYD_FAULT_SEED changes the seed.
+# The whole seeded fault campaign: tests/faults/ (kill -9 at >= 20 points per command, a
+# fault proxy before Ceph RGW and Swift, source and disk faults, SSH drops, power loss,
+# property tests with thousands of inputs), the crash tests, and the failover drill
+# interrupted at every step boundary and inside every step. `make test` runs the same
+# tests with a few points each. RECOVERYD_FAULT_SEED changes the failover drill's seed.
+# The tally of a run is written to faults-tally.json (figures in docs/RELIABILITY.md).
 test-faults: deps-deb $(STAMP)
-	RECOVERYD_FAULTS=all $(BIN)/pytest -q tests/integration/drills/test_pg_failover_interrupts.py
+	RECOVERYD_FAULTS=all RECOVERYD_FAULTS_TALLY=faults-tally.json \
+		$(BIN)/pytest -q tests/faults tests/e2e/test_crash.py \
+		tests/integration/drills/test_pg_failover_interrupts.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
+
+# Coverage-guided fuzzing (atheris) of the YAML loaders, the manifest decoder and the journal
+# reader, FUZZ_SECONDS each; new inputs go to .fuzz/TARGET, crashes to .fuzz/TARGET/crash-*.
+# `make test` runs the same targets on their seed corpus only (tests/fuzz/test_fuzz_seeds.py).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := config playbook manifest journal
+
+fuzz: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[fuzz]'
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p .fuzz/$$t; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		$(BIN)/python -m tests.fuzz.run_atheris $$t -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=2048 -timeout=10 -artifact_prefix=.fuzz/$$t/ .fuzz/$$t; \
+	done
 
 bench: deps-deb $(STAMP)
 	$(BIN)/python bench/snapshot.py

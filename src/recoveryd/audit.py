@@ -2,7 +2,8 @@
 
 Append-only and hash-chained (`recoveryd.chain.HashChain`) at
 `state_dir/audit.jsonl`: one record per CLI command and per daemon job, with
-the OS user, the command, its arguments with secrets removed, and the result.
+the OS user, the command, its arguments with secrets removed (`secrets.sanitize_args`;
+every record passes the one redactor), and the result.
 Every command that changes something is audited (creating `state_dir` when
 needed); a read-only command (`READ_ONLY_COMMANDS`) is audited only where
 `state_dir` already exists, so validating a configuration before its
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +23,8 @@ from typing import Any
 
 from recoveryd.chain import ChainStatus, HashChain
 from recoveryd.errors import ExitCode, RecoverydError
-from recoveryd.observe import REDACTED, get_logger, is_secret_key, redact_text
+from recoveryd.observe import get_logger
+from recoveryd.secrets import redact, redact_tree, sanitize_args
 from recoveryd.state import iso, utcnow
 
 AUDIT_FILE = "audit.jsonl"
@@ -41,10 +42,6 @@ READ_ONLY_COMMANDS = frozenset(
     }
 )
 """Commands that change nothing: audited only when `state_dir` already exists."""
-_SECRET_OPTION = re.compile(
-    r"^--?[A-Za-z0-9-]*(pass(word|wd)?|secret|token|api-?key|access-?key)[A-Za-z0-9-]*$",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -69,40 +66,6 @@ def current_actor() -> Actor:
         host=socket.gethostname(),
         pid=os.getpid(),
     )
-
-
-def sanitize_args(args: Sequence[str]) -> list[str]:
-    """Command-line arguments with secret values removed.
-
-    `--password X` / `--password=X`, `--var token=X` / `--var=token=X` (secret-looking names),
-    DSN/URL passwords and registered secret values all become `***`.
-    """
-    out: list[str] = []
-    hide_next = False
-    for arg in args:
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
-            continue
-        if arg.startswith("-") and "=" in arg:
-            opt, _, value = arg.partition("=")
-            if _SECRET_OPTION.match(opt):
-                out.append(f"{opt}={REDACTED}")
-                continue
-            name, sep, _value = value.partition("=")
-            if sep and is_secret_key(name):  # `--var=api_key=X`
-                out.append(f"{opt}={name}={REDACTED}")
-                continue
-        elif _SECRET_OPTION.match(arg):
-            out.append(arg)
-            hide_next = True
-            continue
-        key, sep, _value = arg.partition("=")
-        if sep and not arg.startswith("-") and is_secret_key(key):
-            out.append(f"{key}={REDACTED}")
-            continue
-        out.append(redact_text(arg))
-    return out
 
 
 class AuditLog:
@@ -146,10 +109,10 @@ class AuditLog:
         if exit_code is not None:
             rec["exit_code"] = exit_code
         if error:
-            rec["error"] = redact_text(error)
+            rec["error"] = redact(error)
         if details:
             rec["details"] = details
-        return self.chain.append(rec)
+        return self.chain.append(redact_tree(rec))
 
     def verify(self) -> ChainStatus:
         return self.chain.verify()
@@ -158,22 +121,39 @@ class AuditLog:
         return list(self.chain.records())
 
 
-def _safe_record(log: AuditLog | None, **kwargs: Any) -> None:
+def _safe_record(log: AuditLog | None, **kwargs: Any) -> bool:
     if log is None:
-        return
+        return False
     try:
         log.record(origin="cli", **kwargs)
     except OSError as exc:
         get_logger(__name__).warning("audit_write_failed", path=str(log.path), error=str(exc))
+        return False
+    return True
 
 
-def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
+def _after_record(after: Callable[[], None] | None) -> None:
+    if after is None:
+        return
+    try:
+        after()
+    except Exception as exc:  # noqa: BLE001 - anchoring never changes a command's outcome
+        get_logger(__name__).info("anchor_not_written", error=str(exc))
+
+
+def run_command(
+    ctx: Any,
+    argv: Sequence[str],
+    call: Callable[[], int],
+    after: Callable[[], None] | None = None,
+) -> int:
     """The CLI's hook: run the command, then append its audit record to the configured state_dir.
 
     Without a loadable configuration there is no state_dir, hence no record
     (the command itself then fails with the configuration error). A read-only
     command leaves no record (and creates no directory) where state_dir does
-    not exist yet.
+    not exist yet. `after` runs once a record was appended (the CLI anchors the logs'
+    heads in the stores there).
     """
     command = command_of(ctx.args)
 
@@ -196,7 +176,7 @@ def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
     try:
         code = call()
     except BaseException as exc:
-        _safe_record(
+        appended = _safe_record(
             log_of(),
             command=command,
             args=argv,
@@ -205,8 +185,10 @@ def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
             exit_code=exit_code_of(exc),
             error=str(exc) or type(exc).__name__,
         )
+        if appended and not isinstance(exc, KeyboardInterrupt):
+            _after_record(after)
         raise
-    _safe_record(
+    appended = _safe_record(
         log_of(),
         command=command,
         args=argv,
@@ -214,6 +196,8 @@ def run_command(ctx: Any, argv: Sequence[str], call: Callable[[], int]) -> int:
         result="ok" if code == 0 else "failed",
         exit_code=code,
     )
+    if appended:
+        _after_record(after)
     return code
 
 

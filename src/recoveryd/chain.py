@@ -4,8 +4,9 @@ Each line is one JSON object with `seq` (0, 1, ...), `prev` (the previous
 record's `hash`, or 64 zeros) and `hash` = SHA-256 of the canonical JSON of the
 record without `hash` (sorted keys, no spaces, UTF-8). Editing, removing or
 reordering any record breaks the chain, and `verify` says where.
-Appends are flushed and fsynced; a torn last line (power loss mid-write) is
-reported by `verify` as such, never silently accepted.
+Every record passes the one redactor (`recoveryd.secrets`) before it is
+written: no chained log holds a secret. Appends are flushed and fsynced; a torn
+last line (power loss mid-write) is reported by `verify` as such, never silently accepted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from recoveryd.secrets import redact_tree
+from recoveryd.state import own_like_parent
 
 GENESIS = "0" * 64
 
@@ -51,7 +55,7 @@ class HashChain:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             seq, prev = self._tail()
-            full = {**record, "seq": seq, "prev": prev}
+            full = {**redact_tree(record), "seq": seq, "prev": prev}
             full["hash"] = record_hash(full)
             line = json.dumps(full, ensure_ascii=False, sort_keys=True) + "\n"
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -60,6 +64,8 @@ class HashChain:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            if seq == 0:
+                own_like_parent(self.path)
             return full
 
     def _tail(self) -> tuple[int, str]:
@@ -83,7 +89,7 @@ class HashChain:
                     continue
                 try:
                     rec = json.loads(raw)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):  # not JSON, or nested beyond reason
                     continue
                 if isinstance(rec, dict):
                     yield rec
@@ -100,7 +106,7 @@ class HashChain:
                     continue
                 try:
                     rec = json.loads(raw)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     return ChainStatus(False, count, prev, f"line {lineno}: not valid JSON")
                 if not isinstance(rec, dict):
                     return ChainStatus(False, count, prev, f"line {lineno}: not a record")

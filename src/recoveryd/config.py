@@ -1,7 +1,8 @@
-"""The configuration file (README "Configuration"): YAML -> validated, frozen models.
+"""The configuration file: YAML -> validated, frozen models.
 
-Every model forbids unknown keys. Errors name the file, the line and the key
-path. Secrets are never values here, only references (`*_file`, `env:NAME`,
+Every model forbids unknown keys; every value with a meaning is checked for
+it (`recoveryd.configtypes`). Errors name the file, the line and the key
+path, all of them at once. Secrets are never values here, only references (`*_file`, `env:NAME`,
 `credential:NAME` for systemd's `$CREDENTIALS_DIRECTORY`); see `secrets.py`.
 """
 
@@ -10,26 +11,31 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from recoveryd import yamlsrc
-from recoveryd.units import parse_duration, parse_size
+from recoveryd.configtypes import (
+    Duration,
+    Email,
+    HostName,
+    HttpUrl,
+    ListenAddress,
+    Number,
+    PartSize,
+    Percent,
+    PositiveDuration,
+    PositiveSize,
+    ServerAddress,
+    Text,
+    TimeZone,
+)
+from recoveryd.errors import ConfigError, problems_error
+from recoveryd.secrets import register_configured
 
 DEFAULT_CONFIG_PATH = "/etc/recoveryd/recoveryd.yaml"
-
-
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
-def _size(value: Any) -> int:
-    return parse_size(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-Size = Annotated[int, BeforeValidator(_size)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
 Priority = Literal["critical", "normal", "low"]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 
@@ -41,31 +47,31 @@ class Model(BaseModel):
 
 
 class Encryption(Model):
-    key_file: str
+    key_file: Text
     cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
 
 
 class ObjectLock(Model):
     mode: Literal["compliance", "governance"]
-    days: int = Field(gt=0)
+    days: int = Field(gt=0, le=36500)
 
 
 class S3Target(Model):
     kind: Literal["s3"]
-    bucket: str
-    prefix: str = ""
-    endpoint_url: str | None = None
-    region: str | None = None
-    credentials_file: str | None = None
+    bucket: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")]
+    prefix: Annotated[str, Field(max_length=1024)] = ""
+    endpoint_url: HttpUrl | None = None
+    region: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")] | None = None
+    credentials_file: Text | None = None
     access_key_id: str | None = None  # a reference: env:NAME or credential:NAME, never the value
     secret_access_key: str | None = None  # a reference: env:NAME or credential:NAME
-    ca_bundle: str | None = None
+    ca_bundle: Text | None = None
     verify_tls: bool = True
     addressing_style: Literal["path", "virtual", "auto"] = "path"
     object_lock: ObjectLock | None = None
-    max_bandwidth: Size | None = None
+    max_bandwidth: PositiveSize | None = None
     upload_concurrency: int = Field(default=4, ge=1, le=64)
-    part_size: Size = 16 * 1024 * 1024
+    part_size: PartSize = 16 * 1024 * 1024
     # bounded so that a store that stops answering fails a request in bounded time:
     # at most `attempts` x (connect_timeout or read_timeout) plus the backoff between tries
     connect_timeout: Duration = Field(default=10.0, gt=0)
@@ -75,8 +81,8 @@ class S3Target(Model):
 
 class FilesystemTarget(Model):
     kind: Literal["filesystem"]
-    path: str
-    max_bandwidth: Size | None = None
+    path: Text
+    max_bandwidth: PositiveSize | None = None
     upload_concurrency: int = Field(default=4, ge=1, le=64)
 
 
@@ -87,13 +93,13 @@ class Retention(Model):
     """Which snapshots prune keeps. Every policy keeps at least one snapshot: `keep_last: 0`
     and a policy whose every rule is zero are refused (they would erase the source)."""
 
-    keep_last: int | None = Field(default=None, ge=0)
-    hourly: int | None = Field(default=None, ge=0)
-    daily: int | None = Field(default=None, ge=0)
-    weekly: int | None = Field(default=None, ge=0)
-    monthly: int | None = Field(default=None, ge=0)
-    yearly: int | None = Field(default=None, ge=0)
-    within: Duration | None = None
+    keep_last: Count | None = None
+    hourly: Count | None = None
+    daily: Count | None = None
+    weekly: Count | None = None
+    monthly: Count | None = None
+    yearly: Count | None = None
+    within: PositiveDuration | None = None
 
     @field_validator("keep_last")
     @classmethod
@@ -118,28 +124,29 @@ class Retention(Model):
 
 
 class VerifySchedule(Model):
-    schedule: str
+    schedule: Text
     read_data: bool | Literal["sample"] = False
 
 
 class Check(Model):
-    sql: str
-    expect: str | int | float | bool
+    sql: Text
+    expect: str | int | Annotated[float, Field(allow_inf_nan=False)] | bool
 
 
 class RestoreDrill(Model):
-    schedule: str | None = None
-    into: str
-    password_file: str | None = None
+    schedule: Text | None = None
+    into: Text
+    password_file: Text | None = None
     checks: list[Check] = Field(default_factory=list)
-    rto: Duration | None = None
+    rto: PositiveDuration | None = None
 
 
 class _SourceBase(Model):
-    schedule: str | None = None
-    rpo: Duration | None = None
+    schedule: Text | None = None
+    rpo: PositiveDuration | None = None
     priority: Priority = "normal"
-    classification: str = "internal"
+    # a label in any language (内部, confidential), one line
+    classification: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,63}$")] = "internal"
     targets: list[str] = Field(min_length=1)
     # how many targets must commit a snapshot for the run to count as a backup
     min_targets: int = Field(default=1, ge=1)
@@ -159,30 +166,31 @@ class BinlogSettings(Model):
 
 class PostgresSource(_SourceBase):
     kind: Literal["postgresql"]
-    dsn: str
+    dsn: Text
     mode: Literal["logical", "physical"] = "logical"  # pg_dump, or pg_basebackup (PITR base)
     wal: WalSettings = Field(default_factory=WalSettings)
-    password_file: str | None = None
+    password_file: Text | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
+    lock_wait_timeout: Duration = Field(default=300.0, gt=0)  # pg_dump gives up on a locked table
 
 
 class MysqlSource(_SourceBase):
     kind: Literal["mysql"]
-    dsn: str
-    password_file: str | None = None
+    dsn: Text
+    password_file: Text | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
     binlog: BinlogSettings = Field(default_factory=BinlogSettings)
 
 
 class SqliteSource(_SourceBase):
     kind: Literal["sqlite"]
-    path: str
+    path: Text
 
 
 class DirectorySource(_SourceBase):
     kind: Literal["directory"]
-    path: str
-    exclude: list[str] = Field(default_factory=list)
+    path: Text
+    exclude: list[Text] = Field(default_factory=list)
 
 
 Source = Annotated[
@@ -191,26 +199,46 @@ Source = Annotated[
 
 
 class Host(Model):
-    address: str
+    address: HostName
     port: int = Field(default=22, ge=1, le=65535)
-    user: str
-    key_file: str
-    known_hosts: str
-    connect_timeout: Duration = 10.0
+    user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")]
+    key_file: Text
+    known_hosts: Text
+    connect_timeout: PositiveDuration = 10.0
     keepalive: Duration = 15.0
 
 
 class Thresholds(Model):
-    elevated: float
-    critical: float
+    """Enter `elevated` at or above the first value, `critical` at or above the second:
+    critical must be above elevated."""
+
+    elevated: Number
+    critical: Number
     # a level is left only below exit_ratio x its threshold (hysteresis in value)
     exit_ratio: float = Field(default=0.9, gt=0, le=1)
 
+    @field_validator("critical")
+    @classmethod
+    def _critical_above_elevated(cls, value: float, info: ValidationInfo) -> float:
+        elevated = info.data.get("elevated")
+        if elevated is not None and value <= elevated:
+            raise ValueError(
+                f"critical ({value:g}) must be above elevated ({elevated:g}); swap them"
+            )
+        return value
+
+
+class PercentThresholds(Thresholds):
+    """Thresholds of a signal measured in percent (0 to 100)."""
+
+    elevated: Percent
+    critical: Percent
+
 
 class HttpProbe(Model):
-    url: str
-    timeout: Duration = 2.0
-    window: Duration = 10.0
+    url: HttpUrl
+    timeout: PositiveDuration = 2.0
+    window: PositiveDuration = 10.0
 
 
 class ServiceLatency(Model):
@@ -228,20 +256,20 @@ class CommandProbe(Model):
     (0-based). With `counter`, the number is an ever-growing count (e.g. nginx
     stub_status requests) and the reading is its rate per second."""
 
-    run: list[str] = Field(min_length=1)
-    timeout: Duration = 5.0
-    field: int = Field(default=0, ge=0)
+    run: list[Text] = Field(min_length=1)
+    timeout: PositiveDuration = 5.0
+    field: int = Field(default=0, ge=0, le=1000)
     counter: bool = False
     value: Thresholds
 
 
 class Signals(Model):
-    cpu: Thresholds | None = None
-    memory: Thresholds | None = None
+    cpu: PercentThresholds | None = None
+    memory: PercentThresholds | None = None
     load: Thresholds | None = None
-    io_pressure: Thresholds | None = None
-    cpu_pressure: Thresholds | None = None
-    memory_pressure: Thresholds | None = None
+    io_pressure: PercentThresholds | None = None
+    cpu_pressure: PercentThresholds | None = None
+    memory_pressure: PercentThresholds | None = None
     service_latency: ServiceLatency | None = None
     db_connections: DbConnections | None = None
     command: CommandProbe | None = None
@@ -258,18 +286,18 @@ class LevelActions(Model):
 
 
 class Governor(Model):
-    interval: Duration = 1.0
+    interval: PositiveDuration = 1.0
     signals: Signals = Field(default_factory=Signals)
     hold: Hold = Field(default_factory=Hold)
     on_enter: LevelActions = Field(default_factory=LevelActions)
     on_exit: LevelActions = Field(default_factory=LevelActions)
-    max_pause: Duration = 600.0  # a paused dump holding a transaction is abandoned after this
-    throttled_bandwidth: Size = 32 * 1024 * 1024  # bytes/s ceiling of throttled uploads
+    max_pause: PositiveDuration = 600.0  # a paused dump holding a transaction is abandoned then
+    throttled_bandwidth: PositiveSize = 32 * 1024 * 1024  # bytes/s ceiling of throttled uploads
 
 
 class DrillSchedule(Model):
-    playbook: str
-    schedule: str
+    playbook: Text
+    schedule: Text
     vars: dict[str, str] = Field(default_factory=dict)
 
 
@@ -284,16 +312,19 @@ def _default_events() -> list[NotifyEvent]:
 
 class WebhookNotify(Model):
     kind: Literal["webhook"]
-    url: str
+    url: HttpUrl
     format: Literal["json", "wecom", "dingtalk", "feishu"] = "json"
     on: list[NotifyEvent] = Field(default_factory=_default_events)
 
 
 class EmailNotify(Model):
     kind: Literal["email"]
-    to: list[str] = Field(min_length=1)
-    smtp: str
-    sender: str = "recoveryd@localhost"
+    to: list[Email] = Field(min_length=1)
+    smtp: ServerAddress
+    sender: Email = "recoveryd@localhost"
+    user: str | None = None  # SMTP AUTH user; with `password`
+    password: str | None = None  # a reference: env:NAME, credential:NAME or a file
+    starttls: bool = False
     on: list[NotifyEvent] = Field(default_factory=_default_events)
 
 
@@ -301,17 +332,17 @@ Notify = Annotated[WebhookNotify | EmailNotify, Field(discriminator="kind")]
 
 
 class Metrics(Model):
-    listen: str = "127.0.0.1:9187"
+    listen: ListenAddress = "127.0.0.1:9187"
 
 
 class Daemon(Model):
     max_concurrent_jobs: int = Field(default=2, ge=1, le=64)
     jitter: Duration = 0.0
     shutdown_grace: Duration = 60.0
-    prune_schedule: str | None = "0 5 * * *"
+    prune_schedule: Text | None = "0 5 * * *"
     # copies snapshots to the targets of their source that missed them (a degraded backup)
-    replicate_schedule: str | None = "every 10m"
-    timezone: str | None = None
+    replicate_schedule: Text | None = "every 10m"
+    timezone: TimeZone | None = None
 
 
 class Approver(Model):
@@ -383,30 +414,56 @@ def default_config_path() -> str:
 def load_config(path: str | Path | None = None) -> LoadedConfig:
     """Load, validate and cross-check the configuration file.
 
-    Raises ConfigError (exit 2) naming the file, line and key path.
+    Raises ConfigError (exit 2) naming the file, line and key path of every problem.
     """
     cfg_path = Path(path or default_config_path())
     doc = yamlsrc.load(cfg_path, what="configuration file")
     if not isinstance(doc.data, dict):
         raise doc.error((), "the configuration must be a mapping of settings")
     config = doc.validate(Config)
-    _cross_check(config, doc)
+    problems = _cross_check(config, doc)
+    problems += _paths_of_the_right_kind(config, doc, cfg_path.parent)
+    if problems:
+        raise problems_error(problems)
+    # every secret it refers to is masked from now on, even where this process never uses it
+    register_configured(config.model_dump(mode="json"), cfg_path.parent)
     return LoadedConfig(config, cfg_path, doc)
 
 
-def _cross_check(config: Config, doc: yamlsrc.Document) -> None:
+def _paths_of_the_right_kind(
+    config: Config, doc: yamlsrc.Document, base: Path
+) -> list[ConfigError]:
+    """Paths that exist must be of the kind the setting needs (a directory for state_dir)."""
+    state_dir = Path(config.state_dir)
+    state_dir = state_dir if state_dir.is_absolute() else base / state_dir
+    if state_dir.exists() and not state_dir.is_dir():
+        return [
+            doc.error(
+                ("state_dir",),
+                f"{config.state_dir} exists and is not a directory; name a directory",
+            )
+        ]
+    return []
+
+
+def _cross_check(config: Config, doc: yamlsrc.Document) -> list[ConfigError]:
+    problems: list[ConfigError] = []
     for name, source in config.sources.items():
         for i, target in enumerate(source.targets):
             if target not in config.targets:
                 known = ", ".join(sorted(config.targets))
-                raise doc.error(
-                    ("sources", name, "targets", i),
-                    f'unknown target "{target}"; use one of: {known}',
+                problems.append(
+                    doc.error(
+                        ("sources", name, "targets", i),
+                        f'unknown target "{target}"; use one of: {known}',
+                    )
                 )
             if target in source.targets[:i]:
-                raise doc.error(
-                    ("sources", name, "targets", i),
-                    f'target "{target}" is listed twice; name each target once',
+                problems.append(
+                    doc.error(
+                        ("sources", name, "targets", i),
+                        f'target "{target}" is listed twice; name each target once',
+                    )
                 )
         if source.min_targets > len(source.targets):
             raise doc.error(
@@ -415,22 +472,27 @@ def _cross_check(config: Config, doc: yamlsrc.Document) -> None:
                 f"{len(source.targets)} target(s); lower it or add targets",
             )
         if source.via_ssh is not None and source.via_ssh not in config.hosts:
-            raise doc.error(
-                ("sources", name, "via_ssh"),
-                f'unknown host "{source.via_ssh}"; define it under hosts',
+            problems.append(
+                doc.error(
+                    ("sources", name, "via_ssh"),
+                    f'unknown host "{source.via_ssh}"; define it under hosts',
+                )
             )
         if source.via_ssh is not None and source.kind in ("sqlite", "directory"):
-            raise doc.error(
-                ("sources", name, "via_ssh"),
-                "via_ssh is supported for postgresql and mysql sources only",
+            problems.append(
+                doc.error(
+                    ("sources", name, "via_ssh"),
+                    "via_ssh is supported for postgresql and mysql sources only",
+                )
             )
-        if source.rpo is None and source.schedule is not None:
-            pass  # an RPO is optional; status then reports age only
     gov = config.governor
     if gov is not None and gov.signals.db_connections is not None:
         src = gov.signals.db_connections.source
         if src not in config.sources:
-            raise doc.error(
-                ("governor", "signals", "db_connections", "source"),
-                f'unknown source "{src}"; name one of the configured sources',
+            problems.append(
+                doc.error(
+                    ("governor", "signals", "db_connections", "source"),
+                    f'unknown source "{src}"; name one of the configured sources',
+                )
             )
+    return problems

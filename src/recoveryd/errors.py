@@ -8,6 +8,7 @@ stderr and the exit code. `transient` marks errors worth retrying.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import IntEnum
 
 
@@ -95,6 +96,26 @@ class RepositoryMissingError(RecoverydError):
         )
         self.target = target
         self.location = location
+
+
+class ConfigProblems(ConfigError):  # noqa: N818 - a list of ConfigErrors, named as one
+    """Several problems found at once (`config check`, `drill validate` report them all):
+    the message has one line per problem, each naming its file, line and key path."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        first = problems[0]
+        super().__init__(first.detail, path=first.path, line=first.line, key=first.key)
+        self.problems = tuple(problems)
+        self.message = "\n".join(p.message for p in self.problems)
+
+
+def problems_error(problems: Sequence[ConfigError]) -> ConfigError:
+    """One ConfigError for a list of problems: the problem itself when there is one."""
+    flat: list[ConfigError] = []
+    for p in problems:
+        flat.extend(p.problems if isinstance(p, ConfigProblems) else (p,))
+    unique = list({p.message: p for p in flat}.values())
+    return unique[0] if len(unique) == 1 else ConfigProblems(unique)
 
 
 class IntegrityError(RecoverydError):

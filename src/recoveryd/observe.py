@@ -5,85 +5,30 @@ or when it runs under systemd; on a terminal it logs readable console lines.
 CLI commands log to stderr, so that `--json` keeps stdout for its document.
 Library logs (APScheduler, botocore...) go through the same renderer.
 
-Every record passes `redact`: values of password-like keys, passwords inside
-DSNs and URLs, and every secret value registered with `add_secret` are
-replaced by `***` before anything is rendered.
+Every record passes `redact`, which applies the one rule of `recoveryd.secrets`:
+values of secret keys, passwords inside DSNs and URLs, secret headers and every
+secret value resolved or declared in this process are replaced by `***` before
+anything is rendered.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-from recoveryd.secrets import REDACTOR
-
-REDACTED = "***"
-
-_SECRET_KEY = re.compile(
-    r"(password|passwd|passphrase|^pass$|pwd|secret|token|api[_-]?key|access[_-]?key|"
-    r"private[_-]?key|credential|authorization|cookie)",
-    re.IGNORECASE,
-)
-# scheme://user:password@host
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)")
-# libpq key=value DSNs and similar: password=..., password='...'
-_KV_PASSWORD = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd|secret|token)\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)",
-    re.IGNORECASE,
-)
-
-
-def add_secret(value: str) -> None:
-    """Register a secret value (a resolved password, key...) so that logs never show it.
-
-    Shares the process-wide redactor `recoveryd.secrets.REDACTOR`, which
-    `resolve_secret` feeds with every value it reads.
-    """
-    REDACTOR.add(value)
-
-
-def redact_text(text: str, extra: Iterable[str] = ()) -> str:
-    """`text` with DSN/URL passwords and known secret values replaced by `***`."""
-    for secret in sorted((s for s in extra if len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    text = REDACTOR.redact(text)
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
-    return _KV_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
-
-
-def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key)) and not key.endswith(("_file", "_ref"))
-
-
-def redact_value(value: Any) -> Any:
-    """Recursively redact a logged value (strings, mappings, sequences)."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, Mapping):
-        return {
-            k: (REDACTED if isinstance(k, str) and is_secret_key(k) else redact_value(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return type(value)(redact_value(v) for v in value)
-    if isinstance(value, BaseException):
-        return redact_text(str(value))
-    return value
+from recoveryd.secrets import MASK, REDACTOR, is_secret_name, redact_tree
 
 
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
     """structlog processor: no secret leaves the process through a log line."""
     for key in list(event_dict):
-        if is_secret_key(key):
-            event_dict[key] = REDACTED
-        else:
-            event_dict[key] = redact_value(event_dict[key])
+        value = event_dict[key]
+        event_dict[key] = MASK if is_secret_name(key) and value else redact_tree(value)
     return event_dict
 
 
@@ -92,7 +37,7 @@ def _format_exc(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     if event_dict.get("exc_info"):
         event_dict = structlog.processors.format_exc_info(_logger, _method, event_dict)
         if "exception" in event_dict:
-            event_dict["exception"] = redact_text(str(event_dict["exception"]))
+            event_dict["exception"] = REDACTOR.redact(str(event_dict["exception"]))
     return event_dict
 
 

@@ -1,13 +1,20 @@
 """Local state in SQLite (WAL): runs and events. The store stays the source of truth for snapshots.
 
+A state database that cannot be opened, read or written (its filesystem full,
+its files unreadable) raises StateError: one sentence naming the state directory
+and the fix, never a bare SQLite error.
+
 Every long operation is a run (kind, source, target, start, end, result,
 bytes, error); everything else worth showing later — level changes, deferrals,
 alerts, drill milestones — is an event. Reports and `status` read from here.
+Errors, details and event data pass the one redactor (`recoveryd.secrets`) on the
+way in: no secret is ever stored here.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -16,6 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from recoveryd.errors import RecoverydError
+from recoveryd.secrets import redact, redact_tree
 
 SCHEMA = """
 create table if not exists runs (
@@ -56,6 +66,21 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+class StateError(RecoverydError):
+    """The state database cannot be used (disk full, permissions, damage)."""
+
+
+@contextmanager
+def _guard(state_dir: Path, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateError(
+            f"state directory {state_dir}: cannot {doing} state.db ({exc}); free space on "
+            "its filesystem or fix its permissions, then run again"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Run:
     id: int
@@ -81,6 +106,22 @@ class Event:
     data: Mapping[str, Any]
 
 
+def own_like_parent(path: Path) -> None:
+    """Give a file root created in a service's directory to the directory's owner.
+
+    An operator running a command as root (`key generate`, `backup`) must not leave
+    `state.db` or `audit.jsonl` owned by root in `/var/lib/recoveryd`, where the
+    service user could no longer write them. Does nothing when not root."""
+    if os.geteuid() != 0:
+        return
+    try:
+        parent = path.parent.stat()
+        if path.stat().st_uid != parent.st_uid:
+            os.chown(path, parent.st_uid, parent.st_gid)
+    except OSError:
+        return  # absent (WAL files come and go) or not ours to change
+
+
 class StateStore:
     """Thread-safe access to `state_dir/state.db`."""
 
@@ -89,20 +130,24 @@ class StateStore:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.path = self.dir / "state.db"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("pragma journal_mode=wal")
-        self._db.execute("pragma synchronous=full")
-        self._db.execute("pragma busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+        with _guard(self.dir, "open"):
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("pragma journal_mode=wal")
+            self._db.execute("pragma synchronous=full")
+            self._db.execute("pragma busy_timeout=10000")
+            self._db.executescript(SCHEMA)
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            own_like_parent(self.dir / name)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, _guard(self.dir, "write"):
             self._db.execute("begin immediate")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("rollback")
+                if self._db.in_transaction:
+                    self._db.execute("rollback")
                 raise
             self._db.execute("commit")
 
@@ -145,8 +190,8 @@ class StateStore:
                     bytes_read,
                     bytes_stored,
                     snapshot_id,
-                    error,
-                    json.dumps(dict(details or {}), default=str),
+                    redact(error) if error else error,
+                    json.dumps(redact_tree(dict(details or {})), default=str),
                     run_id,
                 ),
             )
@@ -162,7 +207,12 @@ class StateStore:
         with self._tx() as db:
             cur = db.execute(
                 "insert into events(time, kind, source, data) values (?, ?, ?, ?)",
-                (iso(at or utcnow()), kind, source, json.dumps(dict(data or {}), default=str)),
+                (
+                    iso(at or utcnow()),
+                    kind,
+                    source,
+                    json.dumps(redact_tree(dict(data or {})), default=str),
+                ),
             )
             return int(cur.lastrowid or 0)
 
@@ -183,7 +233,7 @@ class StateStore:
                 params.append(val)
         sql += " order by started_at desc, id desc limit ?"
         params.append(limit)
-        with self._lock:
+        with self._lock, _guard(self.dir, "read"):
             rows = self._db.execute(sql, params).fetchall()
         return [_run(r) for r in rows]
 
@@ -213,7 +263,7 @@ class StateStore:
             params.extend(kinds)
         sql += " order by time, id limit ?"
         params.append(limit)
-        with self._lock:
+        with self._lock, _guard(self.dir, "read"):
             rows = self._db.execute(sql, params).fetchall()
         return [Event(r[0], parse_iso(r[1]), r[2], r[3], json.loads(r[4])) for r in rows]
 

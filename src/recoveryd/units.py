@@ -22,7 +22,7 @@ _SIZE_FACTORS = {
 }
 
 
-def parse_duration(text: str | int | float) -> float:
+def parse_duration(text: object) -> float:
     """Seconds in a duration such as `30s`, `4h`, `1h30m` or `200ms`; bare numbers are seconds.
 
     Raises ValueError with a sentence that says what is accepted.
@@ -33,6 +33,8 @@ def parse_duration(text: str | int | float) -> float:
         if text < 0:
             raise ValueError("a duration cannot be negative")
         return float(text)
+    if not isinstance(text, str):
+        raise ValueError("expected a duration such as 30s, 5m or 4h")
     compact = text.strip().replace(" ", "")
     if not compact:
         raise ValueError("expected a duration such as 30s, 5m or 4h")
@@ -48,7 +50,7 @@ def parse_duration(text: str | int | float) -> float:
     return total
 
 
-def parse_size(text: str | int) -> int:
+def parse_size(text: object) -> int:
     """Bytes in a size such as `200MiB`, `1.5GB` or `512`; a trailing `/s` is allowed for rates."""
     if isinstance(text, bool):
         raise ValueError("expected a size such as 64MiB")
@@ -56,6 +58,8 @@ def parse_size(text: str | int) -> int:
         if text < 0:
             raise ValueError("a size cannot be negative")
         return text
+    if not isinstance(text, str):
+        raise ValueError("expected a size such as 64MiB")
     match = _SIZE.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a size; write it like 64MiB, 1GB or 200MiB/s")

@@ -53,6 +53,7 @@ def test_wrong_database_password_names_the_source(
     db = pg_server.create_database("e2e_wrongpw")
     pw = tmp_path / "wrong.pw"
     pw.write_text("not-the-password-42\n")
+    pw.chmod(0o600)
     deployment.configure(
         targets={"local": fs_target(tmp_path / "store")},
         sources={

@@ -123,9 +123,11 @@ def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "pg").write_text("s3cret-cred\n")
+    (creds / "pg").chmod(0o400)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     assert resolve_secret("credential:pg", tmp_path) == "s3cret-cred"
     (tmp_path / "pw").write_text("s3cret-file\n")
+    (tmp_path / "pw").chmod(0o640)
     assert resolve_secret("pw", tmp_path) == "s3cret-file"
 
 
@@ -148,6 +150,7 @@ def test_unresolvable_secrets_name_the_setting(
     """A secret that cannot be read is an exit-2 error naming the setting, never a value."""
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     (tmp_path / "empty.pw").write_text("\n")
+    (tmp_path / "empty.pw").chmod(0o600)
     with pytest.raises(ConfigError, match=expected) as info:
         resolve_secret(ref, tmp_path, setting="x.password")
     assert info.value.exit_code == ExitCode.USAGE
@@ -156,6 +159,7 @@ def test_unresolvable_secrets_name_the_setting(
 def test_resolved_secrets_are_redacted_everywhere(tmp_path: Path) -> None:
     """Once resolved, a secret value is masked in any text shown to a person."""
     (tmp_path / "pw").write_text("correct-horse-battery\n")
+    (tmp_path / "pw").chmod(0o600)
     resolve_secret("pw", tmp_path)
     assert redact("psql failed: correct-horse-battery rejected") == f"psql failed: {MASK} rejected"
 
@@ -165,7 +169,7 @@ def test_resolved_secrets_are_redacted_everywhere(tmp_path: Path) -> None:
     [
         ("host=db1 password=hunter2 user=x", f"host=db1 password={MASK} user=x"),
         ("mysql://backup:pa55@db2:3306/legal", f"mysql://backup:{MASK}@db2:3306/legal"),
-        ("PGPASSWORD='a b c' pg_dump", f"PGPASSWORD={MASK} pg_dump"),
+        ("PGPASSWORD='a b c' pg_dump", f"PGPASSWORD='{MASK}' pg_dump"),
         ("no secret here", "no secret here"),
     ],
 )

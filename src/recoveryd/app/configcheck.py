@@ -3,7 +3,9 @@ validates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from recoveryd.app import wiring
 from recoveryd.app.repos import TargetState, target_state
@@ -15,7 +17,7 @@ from recoveryd.config import (
     S3Target,
     SqliteSource,
 )
-from recoveryd.errors import ConfigError, KeyFileError
+from recoveryd.errors import ConfigError, KeyFileError, problems_error
 from recoveryd.secrets import resolve_secret
 
 
@@ -36,34 +38,26 @@ class ConfigSummary:
         }
 
 
-def check_config(cfg: LoadedConfig) -> ConfigSummary:
+def check_config(cfg: LoadedConfig, also: Sequence[Callable[[], object]] = ()) -> ConfigSummary:
     """Beyond parsing: every secret reference resolves, every schedule expression parses
     (backups, verifies, restore drills, drills, prune), every playbook named validates, every
     approver's public key reads.
 
-    Raises ConfigError (exit 2) for what would make an operation fail; returns
-    warnings for what an operator should know (no key file yet).
+    Raises ConfigError (exit 2) for what would make an operation fail, every problem at
+    once (with those of the checks in `also`); returns warnings for what an operator
+    should know (no key file yet).
     """
-    base = cfg.path.parent
-    c = cfg.config
-    for name, src in c.sources.items():
-        if isinstance(src, PostgresSource | MysqlSource):
-            if src.password_file is not None:
-                resolve_secret(src.password_file, base, setting=f"sources.{name}.password_file")
-            if src.password is not None:
-                _reference_only(src.password, f"sources.{name}.password")
-                resolve_secret(src.password, base, setting=f"sources.{name}.password")
-    for name, t in c.targets.items():
-        if isinstance(t, S3Target):
-            for attr in ("credentials_file", "access_key_id", "secret_access_key"):
-                ref = getattr(t, attr)
-                if ref is None:
-                    continue
-                if attr != "credentials_file":
-                    _reference_only(ref, f"targets.{name}.{attr}")
-                resolve_secret(ref, base, setting=f"targets.{name}.{attr}")
-            if t.ca_bundle is not None and not cfg.resolve_path(t.ca_bundle).is_file():
-                raise ConfigError(f"targets.{name}.ca_bundle: {t.ca_bundle} not found")
+    problems: list[ConfigError] = []
+
+    def collect(check: Callable[[], object]) -> None:
+        try:
+            check()
+        except ConfigError as exc:
+            problems.append(cfg.document.locate(exc))
+
+    _check_secrets(cfg, collect)
+    for check in also:
+        collect(check)  # e.g. the schedules, whose parser lives with the daemon
     warnings: list[str] = []
     try:
         wiring.master_key(cfg)
@@ -71,10 +65,12 @@ def check_config(cfg: LoadedConfig) -> ConfigSummary:
         warnings.append(exc.message)
     playbooks = _playbooks(cfg)
     for key, ref, variables in playbooks:
-        _check_playbook(cfg, key, ref, variables)
-    _check_approvers(cfg)
+        collect(partial(_check_playbook, cfg, key, ref, variables))
+    collect(partial(_check_approvers, cfg))
+    if problems:
+        raise problems_error(problems)
     warnings += _missing_source_paths(cfg)
-    states = tuple(target_state(cfg, name) for name in c.targets)
+    states = tuple(target_state(cfg, name) for name in cfg.config.targets)
     for ts in states:
         if ts.state == "missing":
             warnings.append(
@@ -103,6 +99,53 @@ def _missing_source_paths(cfg: LoadedConfig) -> list[str]:
     return out
 
 
+def _check_secrets(cfg: LoadedConfig, collect: Callable[[Callable[[], object]], None]) -> None:
+    """Every secret reference resolves; secrets are references, never values."""
+    c = cfg.config
+    for name, src in c.sources.items():
+        if isinstance(src, PostgresSource | MysqlSource):
+            refs = {"password_file": src.password_file, "password": src.password}
+            _check_refs(cfg, collect, f"sources.{name}", refs, ("password",))
+    for name, t in c.targets.items():
+        if isinstance(t, S3Target):
+            refs = {
+                "credentials_file": t.credentials_file,
+                "access_key_id": t.access_key_id,
+                "secret_access_key": t.secret_access_key,
+            }
+            _check_refs(
+                cfg, collect, f"targets.{name}", refs, ("access_key_id", "secret_access_key")
+            )
+            if t.ca_bundle is not None and not cfg.resolve_path(t.ca_bundle).is_file():
+                collect(_missing(f"targets.{name}.ca_bundle", t.ca_bundle))
+
+
+def _check_refs(
+    cfg: LoadedConfig,
+    collect: Callable[[Callable[[], object]], None],
+    prefix: str,
+    refs: Mapping[str, str | None],
+    references_only: tuple[str, ...],
+) -> None:
+    base = cfg.path.parent
+    for attr, ref in refs.items():
+        if ref is None:
+            continue
+        setting = f"{prefix}.{attr}"
+        if attr in references_only and not ref.startswith(("env:", "credential:")):
+            # the value is the secret itself: never echo it in a "not found" error
+            collect(partial(_reference_only, ref, setting))
+            continue
+        collect(partial(resolve_secret, ref, base, setting=setting))
+
+
+def _missing(key: str, value: str) -> Callable[[], None]:
+    def fail() -> None:
+        raise ConfigError(f"{value} not found; fix the path", key=key)
+
+    return fail
+
+
 def _check_approvers(cfg: LoadedConfig) -> None:
     """Every approver's public key (or key file) reads as an Ed25519 key."""
     from recoveryd.drills.api import approver_keys
@@ -113,7 +156,7 @@ def _check_approvers(cfg: LoadedConfig) -> None:
 def _reference_only(ref: str, setting: str) -> None:
     if not ref.startswith(("env:", "credential:")):
         raise ConfigError(
-            f"{setting}: write a reference (env:NAME or credential:NAME), not the secret itself"
+            "write a reference (env:NAME or credential:NAME), not the secret itself", key=setting
         )
 
 

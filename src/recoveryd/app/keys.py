@@ -9,19 +9,27 @@ from pathlib import Path
 from recoveryd.app import wiring
 from recoveryd.atomic import fsync_dir
 from recoveryd.config import LoadedConfig
-from recoveryd.errors import KeyFileError
+from recoveryd.errors import ConfigError, KeyFileError
 
 
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def generate_key(cfg: LoadedConfig, *, force: bool = False) -> Path:
-    """Create `encryption.key_file` (mode 0600). An existing key is kept unless `force`,
-    and even then moved aside (`<file>.replaced-<time>`), never destroyed."""
+def generate_key(cfg: LoadedConfig, *, force: bool = False, out: Path | None = None) -> Path:
+    """Create `encryption.key_file` (or `out`), mode 0600. An existing key is kept unless
+    `force`, and even then moved aside (`<file>.replaced-<time>`), never destroyed.
+    A `credential:NAME` key file is systemd's read-only copy: the key is then generated
+    at `out`, the file the unit's `LoadCredential=` names."""
     from recoveryd.repo.keys import generate_master_key
 
-    path = wiring.key_path(cfg)
+    if out is None and wiring.key_is_credential(cfg):
+        raise ConfigError(
+            f"encryption.key_file: {cfg.config.encryption.key_file} is the copy systemd "
+            "hands over; generate the key at the file LoadCredential= names: "
+            "`recoveryd key generate --out /etc/recoveryd/keys/master.key`"
+        )
+    path = out if out is not None else wiring.key_path(cfg)
     if path.exists() and force:
         path.rename(path.with_name(f"{path.name}.replaced-{_stamp()}"))
     generate_master_key(path)
@@ -50,6 +58,12 @@ def rotate_key(cfg: LoadedConfig) -> KeyRotation:
     """
     from recoveryd.repo.keys import generate_master_key, load_master_key
 
+    if wiring.key_is_credential(cfg):
+        raise ConfigError(
+            f"encryption.key_file: {cfg.config.encryption.key_file} is the read-only copy "
+            "systemd hands over; rotate with a configuration whose key_file is the file "
+            "LoadCredential= names (e.g. /etc/recoveryd/keys/master.key)"
+        )
     path = wiring.key_path(cfg)
     old = wiring.master_key(cfg)
     pending = path.with_name(path.name + ".new")

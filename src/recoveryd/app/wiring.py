@@ -22,7 +22,7 @@ from recoveryd.config import (
     SqliteSource,
 )
 from recoveryd.errors import ConfigError, RepositoryMissingError, UsageError
-from recoveryd.secrets import resolve_secret
+from recoveryd.secrets import resolve_secret, secret_path
 from recoveryd.state import StateStore
 
 if TYPE_CHECKING:
@@ -60,7 +60,15 @@ def master_key(cfg: LoadedConfig) -> MasterKey:
 
 
 def key_path(cfg: LoadedConfig) -> Path:
-    return cfg.resolve_path(cfg.config.encryption.key_file).absolute()
+    """The master key file: a path, or `credential:NAME` (`$CREDENTIALS_DIRECTORY/NAME`,
+    the copy systemd's `LoadCredential=` hands over)."""
+    ref = cfg.config.encryption.key_file
+    return secret_path(ref, cfg.path.parent, setting="encryption.key_file").absolute()
+
+
+def key_is_credential(cfg: LoadedConfig) -> bool:
+    """Whether the key comes from systemd (a read-only copy: not generated or rotated there)."""
+    return cfg.config.encryption.key_file.startswith("credential:")
 
 
 def target_names(cfg: LoadedConfig, target: str | None = None) -> list[str]:

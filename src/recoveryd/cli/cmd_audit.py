@@ -1,7 +1,8 @@
 """`recoveryd audit verify|show`: the hash-chained audit log of every operation.
 
 `verify` checks every link of `state_dir/audit.jsonl` and exits 3 naming the
-first edited, reordered or deleted record; `show` lists the records.
+first edited, reordered or deleted record, or when the anchors in the stores show
+the log deleted, truncated or rewritten; `show` lists the records.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from recoveryd.audit import AuditLog
-from recoveryd.cli import output
+from recoveryd.audit import AUDIT_FILE, AuditLog
+from recoveryd.cli import anchored, output
 from recoveryd.cli.context import Context
 from recoveryd.errors import IntegrityError
 
@@ -50,6 +51,7 @@ def run_verify(args: argparse.Namespace, ctx: Context) -> int:
             f"audit log {log.path}: {status.problem}; records after it cannot be trusted "
             "(keep the file as evidence and investigate)"
         )
+    anchored.check(ctx.config, lambda name: name == AUDIT_FILE, f"audit log {log.path}")
     if not ctx.json:
         output.line(f"audit log {log.path}: {status.records} records intact; head {status.head}")
     return 0

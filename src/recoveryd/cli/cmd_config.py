@@ -1,15 +1,17 @@
-"""`recoveryd config check`: validate the configuration and every playbook it names."""
+"""`recoveryd config check`: validate the configuration and every playbook it names.
+`recoveryd config schema [--playbook]`: the JSON Schema of the configuration file (or of a
+playbook), for an editor's YAML language server."""
 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 from recoveryd import app
 from recoveryd.cli import output
 from recoveryd.cli.context import Context
 from recoveryd.daemon.schedule import plan_jobs
-from recoveryd.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -17,15 +19,26 @@ def register(sub: Any) -> None:
     cs = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     c = cs.add_parser("check", help="validate the configuration file and the playbooks it names")
     c.set_defaults(func=run)
+    s = cs.add_parser(
+        "schema", help="print the JSON Schema of the configuration file (or of a playbook)"
+    )
+    s.add_argument("--playbook", action="store_true", help="the schema of playbooks instead")
+    s.set_defaults(func=run_schema)
+
+
+def run_schema(args: argparse.Namespace, ctx: Context) -> int:
+    """Needs no configuration file: the schema comes from the models."""
+    del ctx
+    from recoveryd.schema import config_schema, playbook_schema
+
+    output.emit_json(playbook_schema() if args.playbook else config_schema())
+    return 0
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
-    try:
-        plan_jobs(cfg.config)  # ConfigError naming the key path of a bad schedule
-    except ConfigError as exc:
-        raise cfg.document.locate(exc) from None
-    summary = app.check_config(cfg)
+    # schedules are parsed where the daemon runs them; reported with every other problem
+    summary = app.check_config(cfg, also=[partial(plan_jobs, cfg.config)])
     if ctx.json:
         output.emit_json({"ok": True, **summary.to_json()})
     else:

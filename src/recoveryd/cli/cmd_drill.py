@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd import drill_records
-from recoveryd.cli import output
+from recoveryd.cli import anchored, output
 from recoveryd.cli.context import Context
 from recoveryd.config import DEFAULT_CONFIG_PATH, LoadedConfig
 from recoveryd.errors import ExitCode, IntegrityError, UsageError
@@ -269,7 +269,8 @@ def _vs(achieved: float | None, objective: float | None) -> str:
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
     from recoveryd.drills.api import list_runs
 
-    runs = list_runs(_state_dir(args, _config(args, ctx)), verify=args.verify)
+    cfg = _config(args, ctx)
+    runs = list_runs(_state_dir(args, cfg), verify=args.verify)
     broken = [r for r in runs if r.intact is False]
     if ctx.json:
         output.emit_json([r.to_json() for r in runs])
@@ -286,6 +287,8 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
                 row.append("intact" if r.intact else f"TAMPERED: {r.problem}")
             rows.append(row)
         output.table(headers, rows)
+    if args.verify and not args.state_dir:
+        anchored.check(cfg, lambda name: name.startswith("drills/"), "drill journals")
     if broken:
         first = broken[0]
         raise IntegrityError(

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from recoveryd.cli import output
+from recoveryd.cli import anchored, output
 from recoveryd.cli.context import Context
 from recoveryd.errors import UsageError
-from recoveryd.incidents import DEFAULT_SEVERITY, Incidents
+from recoveryd.incidents import DEFAULT_SEVERITY, Incidents, IncidentSummary
 
 
 def register(sub: Any) -> None:
@@ -90,24 +90,29 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         )
     else:
         found = incidents.all()
-        if ctx.json:
-            output.emit_json([i.to_json() for i in found])
-        else:
-            output.table(
-                ("ID", "STATUS", "SEVERITY", "OPENED", "BY", "TITLE"),
-                [
-                    (
-                        i.id,
-                        i.status if i.intact else f"{i.status} (TAMPERED)",
-                        i.severity,
-                        i.opened.strftime("%Y-%m-%d %H:%M:%SZ"),
-                        i.opened_by,
-                        i.title,
-                    )
-                    for i in found
-                ],
-            )
+        _list(ctx, found)
+        anchored.check(cfg, lambda name: name.startswith("incidents/"), "incident records")
     return 0
+
+
+def _list(ctx: Context, found: list[IncidentSummary]) -> None:
+    if ctx.json:
+        output.emit_json([i.to_json() for i in found])
+        return
+    output.table(
+        ("ID", "STATUS", "SEVERITY", "OPENED", "BY", "TITLE"),
+        [
+            (
+                i.id,
+                i.status if i.intact else f"{i.status} (TAMPERED)",
+                i.severity,
+                i.opened.strftime("%Y-%m-%d %H:%M:%SZ"),
+                i.opened_by,
+                i.title,
+            )
+            for i in found
+        ],
+    )
 
 
 def _done(ctx: Context, incidents: Incidents, incident_id: str, text: str) -> None:

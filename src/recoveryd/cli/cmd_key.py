@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from recoveryd import app
@@ -15,6 +16,12 @@ def register(sub: Any) -> None:
     ks = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     g = ks.add_parser("generate", help="create encryption.key_file (mode 0600)")
     g.add_argument("--force", action="store_true", help="overwrite an existing key file (danger)")
+    g.add_argument(
+        "--out",
+        metavar="PATH",
+        help="write the key here instead (with key_file: credential:NAME, the file "
+        "LoadCredential= names)",
+    )
     g.set_defaults(func=run)
     r = ks.add_parser(
         "rotate", help="new master key; re-wrap every target's data keys (old snapshots stay)"
@@ -25,7 +32,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     if args.key_command == "generate":
-        path = app.generate_key(cfg, force=args.force)
+        path = app.generate_key(cfg, force=args.force, out=Path(args.out) if args.out else None)
         if ctx.json:
             output.emit_json({"key_file": str(path)})
         else:

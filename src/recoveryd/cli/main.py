@@ -152,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         observe.configure_logging(ctx.log_level, daemon=False)
         if args.command in UNAUDITED_COMMANDS:
             return int(args.func(args, ctx))
-        return audit.run_command(ctx, args_list, lambda: int(args.func(args, ctx)))
+        return audit.run_command(
+            ctx, args_list, lambda: int(args.func(args, ctx)), after=lambda: _anchor(ctx)
+        )
     except _UsageError as exc:
         return _fail(as_json, "usage", str(exc), ExitCode.USAGE)
     except RecoverydError as exc:
@@ -180,6 +182,14 @@ def _fail(as_json: bool, code: str, message: str, exit_code: int) -> int:
     if as_json:
         output.emit_error(code, message, int(exit_code))
     return int(exit_code)
+
+
+def _anchor(ctx: Context) -> None:
+    """The heads of the audit log, journals and incident records, anchored in the stores
+    at the end of every command that appended to the audit log."""
+    from recoveryd.app.anchors import write_anchors
+
+    write_anchors(ctx.config)
 
 
 def install_signal_handlers() -> None:

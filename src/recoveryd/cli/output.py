@@ -44,10 +44,12 @@ def line(text: str = "") -> None:
 
 
 def error(text: str) -> None:
-    """One line on stderr: `recoveryd: <message>`, with known secrets masked."""
+    """One line on stderr: `recoveryd: <message>`, with known secrets masked; a message of
+    several problems (one per line) gives one such line per problem."""
     from recoveryd.secrets import redact
 
-    print(f"recoveryd: {redact(text)}", file=sys.stderr)
+    for line in redact(text).splitlines() or [""]:
+        print(f"recoveryd: {line}", file=sys.stderr)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

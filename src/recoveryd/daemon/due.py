@@ -6,13 +6,17 @@ snapshot in the store is recent is not due, even with a fresh state directory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from recoveryd.config import LoadedConfig
 from recoveryd.daemon.rpo import SourceRpo, catch_up
 from recoveryd.daemon.schedule import JobSpec, build_trigger
+from recoveryd.errors import RecoverydError
+from recoveryd.observe import get_logger
 from recoveryd.state import StateStore
+
+log = get_logger("recoveryd.daemon.due")
 
 
 def last_successes(state: StateStore, source: str) -> datetime | None:
@@ -72,3 +76,25 @@ def due_once(
         if (spec.kind == "backup" and spec.source in overdue) or due_now(spec, last, now, tz):
             due.append(spec)
     return due
+
+
+def newest_in_stores(
+    copies: Callable[[], Mapping[tuple[str, str], datetime]],
+    record: Callable[[str, str, datetime], None],
+) -> dict[str, datetime]:
+    """Newest snapshot time per source from the stores' listing (`copies()`: (source,
+    target) -> newest there), each copy passed to `record`; empty when the stores cannot
+    be listed (a store down must not stop the daemon starting: the local state is used)."""
+    try:
+        listed = copies()
+    except RecoverydError as exc:
+        log.warning("store_listing_failed", error=exc.message, fallback="local state")
+        return {}
+    except Exception as exc:  # noqa: BLE001 - same
+        log.warning("store_listing_failed", error=str(exc), fallback="local state")
+        return {}
+    newest: dict[str, datetime] = {}
+    for (source, target), at in listed.items():
+        record(source, target, at)
+        newest[source] = max(at, newest.get(source, at))
+    return newest

@@ -32,7 +32,8 @@ from recoveryd.daemon.rpo import due_soon
 from recoveryd.daemon.schedule import JobSpec
 from recoveryd.drills.api import DrillResult, LevelSource
 from recoveryd.errors import ExitCode, InterruptedOperation, RecoverydError, RefusedError
-from recoveryd.observe import get_logger, redact_text
+from recoveryd.observe import get_logger
+from recoveryd.secrets import redact
 from recoveryd.state import StateStore
 
 log = get_logger("recoveryd.daemon.jobs")
@@ -104,6 +105,10 @@ class Operations(Protocol):
         ...
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]: ...
+
+    def anchor(self, cfg: LoadedConfig) -> None:
+        """Anchor the heads of the local logs in the stores (never raises for a store)."""
+        ...
 
     def last_copies(self, cfg: LoadedConfig) -> dict[tuple[str, str], datetime]:
         """(source, target) -> newest snapshot of the source on that target, from the stores."""
@@ -195,7 +200,7 @@ class JobRunner:
         try:
             self._run(spec)
         except Exception as exc:
-            log.exception("job_crashed", job=spec.id, error=redact_text(str(exc)))
+            log.exception("job_crashed", job=spec.id, error=redact(str(exc)))
         finally:
             with self._lock:
                 self._running.pop(spec.id, None)
@@ -214,7 +219,7 @@ class JobRunner:
         t0 = time.monotonic()
         outcome = self._execute(spec)
         if outcome.error:
-            outcome = replace(outcome, error=redact_text(outcome.error))
+            outcome = replace(outcome, error=redact(outcome.error))
         if outcome.result == "deferred" and not s.stopping.is_set():
             s.defer(spec, s.clock() + timedelta(seconds=s.retry_after))
         seconds = time.monotonic() - t0
@@ -274,10 +279,10 @@ class JobRunner:
                 ExitCode.OBJECTIVE_MISSED: "objective_missed",
                 ExitCode.REFUSED: "refused",  # e.g. a prune that needs an operator's --force
             }
-            return Outcome(result.get(exc.exit_code, "failed"), error=redact_text(exc.message))
+            return Outcome(result.get(exc.exit_code, "failed"), error=redact(exc.message))
         except Exception as exc:
             log.exception("job_error", job=spec.id)
-            return Outcome("failed", error=redact_text(f"unexpected {type(exc).__name__}: {exc}"))
+            return Outcome("failed", error=redact(f"unexpected {type(exc).__name__}: {exc}"))
 
     def _operation(self, spec: JobSpec, cfg: LoadedConfig) -> Outcome:
         s = self.s

@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from recoveryd.daemon.rpo import SourceRpo, age_seconds, is_overdue
 from recoveryd.errors import ConfigError
+from recoveryd.secrets import redact
 
 LEVELS = {"normal": 0, "elevated": 1, "critical": 2}
 
@@ -144,7 +145,8 @@ class _SourceCollector:
             "recoveryd_source_overdue", "1 when the source is past its RPO", labels=["source"]
         )
         count = 0
-        for name, src in sorted(self.m.sources().items()):
+        for source, src in sorted(self.m.sources().items()):
+            name = redact(source)  # label values pass the one redactor like every other text
             if src.last_snapshot is not None:
                 ts.add_metric([name], src.last_snapshot.timestamp())
                 age.add_metric([name], age_seconds(src.last_snapshot, now) or 0.0)

@@ -5,17 +5,22 @@ channel, written atomically), then delivered by a background thread; a file
 is removed only once its channel accepted it. Failed deliveries are retried
 with exponential backoff, across restarts of the daemon. The spool is
 bounded: when full, the oldest alerts are dropped, and the drop is logged and
-counted (`on_drop`), never silent.
+counted (`on_drop`), never silent. A spooled alert names its channel by a key
+and keeps no secret of it (webhook URL tokens, SMTP password): delivery uses
+the channel as configured.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import smtplib
 import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +34,8 @@ from pydantic import TypeAdapter, ValidationError
 from recoveryd.atomic import write_atomic
 from recoveryd.config import EmailNotify, Notify, WebhookNotify
 from recoveryd.errors import RecoverydError
-from recoveryd.observe import get_logger, redact_text
+from recoveryd.observe import get_logger
+from recoveryd.secrets import redact, redact_tree
 from recoveryd.state import iso, utcnow
 
 log = get_logger(__name__)
@@ -67,39 +73,64 @@ def webhook_body(fmt: str, alert: Alert) -> dict[str, Any]:
     return {"event": alert.kind, **{k: v for k, v in asdict(alert).items() if k != "kind"}}
 
 
-def deliver(channel: WebhookNotify | EmailNotify, alert: Alert, *, timeout: float = 10.0) -> None:
-    """Deliver one alert to one channel; DeliveryError when it was not accepted."""
+def deliver(
+    channel: WebhookNotify | EmailNotify,
+    alert: Alert,
+    *,
+    timeout: float = 10.0,
+    password: str | None = None,
+) -> None:
+    """Deliver one alert to one channel; DeliveryError when it was not accepted.
+
+    `password` is the resolved SMTP password of an email channel with a `user`."""
     if isinstance(channel, WebhookNotify):
         _post(channel, alert, timeout)
     else:
-        _mail(channel, alert, timeout)
+        _mail(channel, alert, timeout, password)
 
 
 def _post(channel: WebhookNotify, alert: Alert, timeout: float) -> None:
     if not channel.url.startswith(("http://", "https://")):
-        raise DeliveryError(f"notify webhook {redact_text(channel.url)}: not an http(s) URL")
+        raise DeliveryError(f"notify webhook {redact(channel.url)}: not an http(s) URL")
     body = json.dumps(webhook_body(channel.format, alert), ensure_ascii=False).encode()
+    url, auth = _split_credentials(channel.url)
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "recoveryd"}
+    if auth:
+        headers["Authorization"] = auth
     req = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        channel.url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "recoveryd"},
+        url, data=body, method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
             resp.read()
     except urllib.error.HTTPError as exc:
         raise DeliveryError(
-            f"notify webhook {redact_text(channel.url)}: answered HTTP {exc.code}"
+            f"notify webhook {redact(channel.url)}: answered HTTP {exc.code}"
         ) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(
-            f"notify webhook {redact_text(channel.url)}: unreachable ({reason})"
+            f"notify webhook {redact(channel.url)}: unreachable ({reason})"
         ) from exc
 
 
-def _mail(channel: EmailNotify, alert: Alert, timeout: float) -> None:
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """`https://user:pw@host/...` -> the URL without them and a Basic Authorization value
+    (urllib would take `user:pw@host` for a host name)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), f"Basic {token}"
+
+
+def _mail(channel: EmailNotify, alert: Alert, timeout: float, password: str | None) -> None:
     host, _, port = channel.smtp.rpartition(":")
     if not host:
         host, port = channel.smtp, "25"
@@ -110,9 +141,15 @@ def _mail(channel: EmailNotify, alert: Alert, timeout: float) -> None:
     msg.set_content(alert.message())
     try:
         with smtplib.SMTP(host, int(port), timeout=timeout) as smtp:
+            if channel.starttls:
+                smtp.starttls()
+            if channel.user and password is not None:
+                smtp.login(channel.user, password)
             smtp.send_message(msg)
     except (smtplib.SMTPException, OSError, ValueError) as exc:
-        raise DeliveryError(f"notify email via {channel.smtp}: not accepted ({exc})") from exc
+        raise DeliveryError(
+            redact(f"notify email via {channel.smtp}: not accepted ({exc})")
+        ) from exc
 
 
 class Notifier:
@@ -130,8 +167,10 @@ class Notifier:
         clock: Callable[[], float] = time.time,
         on_drop: Callable[[int], None] | None = None,
         on_delivered: Callable[[str], None] | None = None,
+        secret: Callable[[str], str] | None = None,
     ) -> None:
         self.channels = list(channels)
+        self.secret = secret  # resolves an email channel's password reference
         self.spool = spool_dir
         self.spool.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.max_spool = max_spool
@@ -153,14 +192,16 @@ class Notifier:
 
     def notify(self, alert: Alert) -> int:
         """Spool `alert` for every channel subscribed to its kind; returns how many."""
-        alert = replace(alert, subject=redact_text(alert.subject), text=redact_text(alert.text))
+        alert = replace(alert, subject=redact(alert.subject), text=redact(alert.text))
         count = 0
         for channel in self.channels:
             if alert.kind not in channel.on:
                 continue
             entry = {
                 "alert": asdict(alert),
-                "channel": channel.model_dump(mode="json"),
+                # the channel without its secrets; delivery takes the configured one
+                "channel": redact_tree(channel.model_dump(mode="json")),
+                "channel_key": _channel_key(channel),
                 "attempts": 0,
                 "next_try": 0.0,
                 "last_error": None,
@@ -210,7 +251,7 @@ class Notifier:
     def _try(self, path: Path) -> float | None:
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
-            channel = _CHANNEL.validate_python(entry["channel"])
+            channel = self._channel(entry)
             alert = Alert(**entry["alert"])
         except FileNotFoundError:
             return None
@@ -223,7 +264,7 @@ class Notifier:
         if next_try > now:
             return next_try
         try:
-            deliver(channel, alert, timeout=self.timeout)
+            deliver(channel, alert, timeout=self.timeout, password=self._password(channel))
         except DeliveryError as exc:
             attempts = int(entry.get("attempts", 0)) + 1
             delay = min(self.backoff_max, self.backoff_base * 2.0 ** (attempts - 1))
@@ -243,6 +284,26 @@ class Notifier:
         if self.on_delivered is not None:
             self.on_delivered(alert.kind)
         return None
+
+    def _channel(self, entry: Mapping[str, Any]) -> WebhookNotify | EmailNotify:
+        """The configured channel a spooled alert is for (the spool keeps no secret)."""
+        key = entry.get("channel_key")
+        for channel in self.channels:
+            if key == _channel_key(channel):
+                return channel
+        if key is not None:
+            raise KeyError("its channel is no longer configured")
+        return _CHANNEL.validate_python(entry["channel"])
+
+    def _password(self, channel: WebhookNotify | EmailNotify) -> str | None:
+        if not isinstance(channel, EmailNotify) or channel.password is None:
+            return None
+        if self.secret is None:
+            raise DeliveryError(f"notify email via {channel.smtp}: no way to read its password")
+        try:
+            return self.secret(channel.password)
+        except RecoverydError as exc:
+            raise DeliveryError(exc.message) from None
 
     def start(self) -> None:
         """Deliver in a background thread (spooled alerts from before a restart included)."""
@@ -268,5 +329,13 @@ class Notifier:
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    """`document` as JSON, written atomically: a crash leaves the old or the new file."""
-    write_atomic(path, json.dumps(document, ensure_ascii=False, default=str).encode())
+    """`document` as JSON, written atomically (mode 0640): a crash leaves the old or the
+    new file."""
+    data = json.dumps(document, ensure_ascii=False, default=str).encode()
+    write_atomic(path, data, mode=0o640)
+
+
+def _channel_key(channel: WebhookNotify | EmailNotify) -> str:
+    """Names a configured channel without revealing its secrets."""
+    body = json.dumps(redact_tree(channel.model_dump(mode="json")), sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]

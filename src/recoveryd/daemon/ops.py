@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from recoveryd import app, flow
+from recoveryd.app.anchors import write_anchors
 from recoveryd.app.drillops import AppSnapshotOperations
 from recoveryd.app.reporting import report_writer
 from recoveryd.config import LoadedConfig
@@ -143,6 +144,10 @@ class AppOperations:
         for target in used:
             repo = app.open_repository(cfg, target)
             repo.store.close()
+
+    def anchor(self, cfg: LoadedConfig) -> None:
+        """Anchor the heads of the audit log, journals and incident records in the stores."""
+        write_anchors(cfg)
 
     def replicate(self, cfg: LoadedConfig) -> Outcome:
         """Copy snapshots to the targets of their source that lack them (after a degraded

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from recoveryd import flow
 from recoveryd.audit import AuditLog
 from recoveryd.config import LoadedConfig, load_config
-from recoveryd.daemon.due import due_once, source_rpos
+from recoveryd.daemon.due import due_once, newest_in_stores, source_rpos
 from recoveryd.daemon.jobs import JobRunner, JobServices, Operations
 from recoveryd.daemon.metrics import LEVELS, DaemonMetrics, Health, MetricsServer
 from recoveryd.daemon.notify import Alert, Notifier
@@ -45,8 +45,9 @@ from recoveryd.daemon.sdnotify import Notifier as SdNotifier
 from recoveryd.daemon.sdnotify import Watchdog
 from recoveryd.daemon.streams import StreamSupervisor
 from recoveryd.drills.api import DrillResult
-from recoveryd.errors import ConfigError, ExitCode, RecoverydError
+from recoveryd.errors import ConfigError, ExitCode, KeyFileError, RecoverydError
 from recoveryd.observe import get_logger
+from recoveryd.secrets import resolve_secret
 from recoveryd.state import StateStore, iso
 
 if TYPE_CHECKING:  # the governor (psutil) is imported only when configured
@@ -54,6 +55,7 @@ if TYPE_CHECKING:  # the governor (psutil) is imported only when configured
 
 log = get_logger("recoveryd.daemon.service")
 ABORT_WAIT = 30.0  # after the grace period: how long cancelled jobs get to clean up
+ANCHOR_INTERVAL = 300.0  # log heads into the stores at least this often (promised: 10 min)
 
 
 def state_dir_of(cfg: LoadedConfig) -> Path:
@@ -116,7 +118,10 @@ class Daemon:
         self.status_file = StatusFile(state_dir / STATUS_FILE)
         self.metrics = DaemonMetrics(self.clock)
         self.notifier = Notifier(
-            cfg.config.notify, state_dir / "spool", on_drop=self._spool_dropped
+            cfg.config.notify,
+            state_dir / "spool",
+            on_drop=self._spool_dropped,
+            secret=lambda ref: resolve_secret(ref, cfg.path.parent, setting="notify.password"),
         )
         if lock.previous_pid:
             log.warning("stale_lock_taken_over", previous_pid=lock.previous_pid)
@@ -185,6 +190,8 @@ class Daemon:
             return
         try:
             self.ops.prepare(cfg)
+        except (KeyFileError, ConfigError):
+            raise  # an unreadable or exposed key or secret: no job could run; exit 2
         except RecoverydError as exc:  # a store down now may be up at the first slot
             self.state.record_event("targets_not_ready", {"error": exc.message})
             log.warning("targets_not_ready", error=exc.message, note="jobs will retry")
@@ -194,19 +201,7 @@ class Daemon:
     def _store_listing(self, cfg: LoadedConfig) -> dict[str, datetime]:
         if not cfg.config.sources:
             return {}
-        try:
-            copies = self.ops.last_copies(cfg)
-            for (source, target), at in copies.items():
-                self.metrics.record_copy(source, target, at)
-            newest: dict[str, datetime] = {}
-            for (source, _), at in copies.items():
-                newest[source] = max(at, newest.get(source, at))
-            return newest
-        except RecoverydError as exc:
-            log.warning("store_listing_failed", error=exc.message, fallback="local state")
-        except Exception as exc:  # noqa: BLE001 - a store down must not stop the daemon starting
-            log.warning("store_listing_failed", error=str(exc), fallback="local state")
-        return {}
+        return newest_in_stores(lambda: self.ops.last_copies(cfg), self.metrics.record_copy)
 
     # --- once ------------------------------------------------------------------------------
 
@@ -231,6 +226,7 @@ class Daemon:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         self.notifier.flush()
+        self._anchor()
         self._finish()
         if self.signals.signum is not None:
             return int(ExitCode.INTERRUPTED)
@@ -273,6 +269,7 @@ class Daemon:
             self.metrics_server.start()
             log.info("metrics_listening", address=self.metrics_server.address)
         self.scheduler.add_internal("monitor", self.monitor, self._monitor_interval(cfg))
+        self.scheduler.add_internal("anchor", self._anchor, ANCHOR_INTERVAL)
         self.scheduler.start()
         self.notifier.start()
         self.streams = StreamSupervisor(cfg, self.notifier.notify)
@@ -449,6 +446,13 @@ class Daemon:
         self.metrics.notify_dropped.inc(count)
         self.state.record_event("notify_dropped", {"count": count})
 
+    def _anchor(self) -> None:
+        """The heads of the local logs into the stores: every ANCHOR_INTERVAL and at the end."""
+        try:
+            self.ops.anchor(self.services.config)
+        except Exception as exc:  # noqa: BLE001 - anchoring never stops the daemon
+            log.warning("anchor_failed", error=str(exc))
+
     def _dispatch(self, spec: JobSpec) -> None:
         self.runner(spec)
 
@@ -477,6 +481,7 @@ class Daemon:
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.notifier.stop()
+        self._anchor()
         self._finish()
         log.info("daemon_stopped", signal=signame)
         return int(ExitCode.OK)

@@ -12,7 +12,7 @@ daemon configuration), `fault`/`recovered` marks, expectations, sources.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from recoveryd import yamlsrc
@@ -30,10 +31,10 @@ from recoveryd.drills.steps.http import HttpRequest
 from recoveryd.drills.steps.include import IncludeStep
 from recoveryd.drills.steps.registry import KINDS, PROBE_KINDS, STEP_KEYS
 from recoveryd.drills.steps.sql import engine_of
-from recoveryd.errors import ConfigError
+from recoveryd.errors import ConfigError, problems_error
+from recoveryd.secrets import embedded_secrets, is_secret_name, register
 
 _ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-_SECRET_NAME = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
 _SECTIONS = ("preflight", "steady_state", "stop_conditions", "steps")
 _MAX_INCLUDE_DEPTH = 8
 
@@ -45,9 +46,32 @@ def load_playbook(
     vars: Mapping[str, str] | None = None,
     builtins: Mapping[str, str] | None = None,
 ) -> LoadedPlaybook:
-    """Validate everything; ConfigError (exit 2) naming file, line and key on the first problem."""
+    """Validate everything; ConfigError (exit 2) naming file, line and key of every problem.
+
+    A variable given in `vars` (`--var`, a drill's `vars` in the configuration) must be
+    one the playbook or its includes declare under `vars` or use in a `{{ }}` template:
+    a misspelt name is refused instead of the drill running on the default.
+    """
     source = Path(path)
-    return _load(source, cfg, dict(vars or {}), dict(builtins or {}), stack=())
+    given = dict(vars or {})
+    known: set[str] = set()
+    loaded = _load(source, cfg, given, dict(builtins or {}), stack=(), known=known)
+    unknown = sorted(set(given) - known)
+    if unknown:
+        declared = ", ".join(sorted(loaded.playbook.vars)) or "none"
+        raise ConfigError(
+            f'variable "{unknown[0]}" is given (--var or a drill\'s vars) but the playbook '
+            f"has no variable of that name; its variables: {declared}",
+            path=str(path),
+            line=_line_of_vars(loaded),
+            key="vars",
+        )
+    return loaded
+
+
+def _line_of_vars(loaded: LoadedPlaybook) -> int:
+    doc = yamlsrc.load(loaded.path, what="playbook")
+    return doc.line_of(("vars",)) or 1
 
 
 def _load(
@@ -57,6 +81,7 @@ def _load(
     builtins: dict[str, str],
     *,
     stack: tuple[Path, ...],
+    known: set[str],
 ) -> LoadedPlaybook:
     real = path.resolve()
     if real in stack:
@@ -64,12 +89,12 @@ def _load(
         raise ConfigError(f"include cycle ({chain}); remove one of the includes", path=str(path))
     if len(stack) >= _MAX_INCLUDE_DEPTH:
         raise ConfigError("includes nest too deeply; flatten them", path=str(path))
-    raw = path.read_bytes() if path.is_file() else b""
     doc = yamlsrc.load(path, what="playbook")
     if not isinstance(doc.data, dict):
         raise doc.error((), "a playbook must be a mapping (apiVersion, kind, name, steps...)")
     _check_kinds(doc)
     variables = _variables(doc, overrides, builtins, path)
+    known.update(_names_used(doc.data))
     rendered = _render(doc, doc.data, (), variables, shell=False)
     rdoc = yamlsrc.Document(doc.source, rendered, doc.lines)
     book = rdoc.validate(Playbook)
@@ -78,14 +103,17 @@ def _load(
     if cfg is not None:
         hosts.update({k: _absolute(h, cfg.path.parent) for k, h in cfg.config.hosts.items()})
     hosts.update({k: _absolute(h, base) for k, h in book.hosts.items()})
-    book = _expand_includes(book, rdoc, cfg, variables, builtins, base, (*stack, real), hosts)
+    book = _expand_includes(
+        book, rdoc, cfg, variables, builtins, base, (*stack, real), hosts, known
+    )
     warnings = _cross_check(book, rdoc, hosts, cfg)
-    secrets = [v for k, v in variables.items() if _is_secret_name(k) and v]
+    secrets = [v for k, v in variables.items() if is_secret_name(k) and v]
     secrets += [v for v in _step_secrets(book) if v not in secrets]
+    register(*secrets)
     return LoadedPlaybook(
         playbook=book,
         path=str(path),
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=doc.sha256,
         hosts=hosts,
         vars=variables,
         base_dir=str(base),
@@ -94,25 +122,20 @@ def _load(
     )
 
 
-_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
-
-
 def _step_secrets(book: Playbook) -> list[str]:
     """Values written into the playbook itself under a secret-looking name: a command's
-    `env` (`API_TOKEN: ...`) and HTTP headers (`Authorization`, `Cookie`, `X-Auth-Token`)."""
+    `env` (`API_TOKEN: ...`), HTTP headers (`Authorization`, `Cookie`, `X-Auth-Token`) and
+    passwords inside request URLs."""
     found: list[str] = []
 
     def http(request: HttpRequest) -> None:
-        found.extend(
-            v
-            for k, v in request.headers.items()
-            if v and (k.lower() in _SECRET_HEADERS or _is_secret_name(k))
-        )
+        found.extend(v for k, v in request.headers.items() if v and is_secret_name(k))
+        found.extend(embedded_secrets(request.url))
 
     def step(s: Step | None) -> None:
         if s is None:
             return
-        found.extend(v for k, v in s.env.items() if v and _is_secret_name(k))
+        found.extend(v for k, v in s.env.items() if v and is_secret_name(k))
         for request in s.http_requests():
             http(request)
         step(s.rollback)
@@ -122,11 +145,6 @@ def _step_secrets(book: Playbook) -> list[str]:
         for s in group:
             step(s)
     return found
-
-
-def _is_secret_name(name: str) -> bool:
-    """`db_password`, `api_token`: yes; `password_file` (a path to the secret): no."""
-    return bool(_SECRET_NAME.search(name)) and not name.endswith(("_file", "_path", "_dir"))
 
 
 def _absolute(host: Host, base: Path) -> Host:
@@ -234,12 +252,13 @@ def _expand_includes(
     base: Path,
     stack: tuple[Path, ...],
     hosts: dict[str, Host],
+    known: set[str],
 ) -> Playbook:
     """Top-level `include` merges checks; an `include` step inlines the other playbook's steps."""
     update: dict[str, Any] = {}
     merged: dict[str, list[Step]] = {"preflight": [], "steady_state": [], "stop_conditions": []}
     for i, ref in enumerate(book.include):
-        sub = _included(doc, ("include", i), ref, cfg, variables, builtins, base, stack)
+        sub = _included(doc, ("include", i), ref, cfg, variables, builtins, base, stack, known)
         hosts.update({k: v for k, v in sub.hosts.items() if k not in hosts})
         for section, items in merged.items():
             items.extend(sub.playbook.sections()[section])
@@ -260,6 +279,7 @@ def _expand_includes(
             builtins,
             base,
             stack,
+            known,
         )
         hosts.update({k: v for k, v in sub.hosts.items() if k not in hosts})
         prefix = f"{step.name} / "
@@ -278,23 +298,56 @@ def _included(
     builtins: dict[str, str],
     base: Path,
     stack: tuple[Path, ...],
+    known: set[str],
 ) -> LoadedPlaybook:
     target = Path(ref) if Path(ref).is_absolute() else base / ref
     if not target.is_file():
         raise doc.error(key, f"included playbook {ref} not found (relative to {base})")
     inherited = {k: v for k, v in variables.items() if k != "playbook_dir"}
-    return _load(target, cfg, inherited, builtins, stack=stack)
+    return _load(target, cfg, inherited, builtins, stack=stack, known=known)
+
+
+def _names_used(data: dict[str, Any]) -> set[str]:
+    """Variables a playbook declares under `vars` or uses in its `{{ }}` templates."""
+    names = set(data["vars"]) if isinstance(data.get("vars"), dict) else set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and ("{{" in node or "{%" in node):
+            # a broken template is reported with its key when it is rendered
+            with contextlib.suppress(jinja2.TemplateError):
+                names.update(meta.find_undeclared_variables(_ENV.parse(node)))
+
+    walk(data)
+    return names
 
 
 def _cross_check(
     book: Playbook, doc: yamlsrc.Document, hosts: dict[str, Host], cfg: LoadedConfig | None
 ) -> list[str]:
-    """Errors raise; what is allowed but risky comes back as warning sentences."""
+    """What the schema cannot check; every problem is reported, not only the first.
+    Errors raise; what is allowed but risky comes back as warning sentences."""
+    problems: list[ConfigError] = []
+
+    def collect(check: Any, *args: Any) -> None:
+        try:
+            check(*args)
+        except ConfigError as exc:
+            problems.append(exc)
+
     for section, steps in book.sections().items():
         for i, step in enumerate(steps):
-            _check_step(doc, section, (section, i), step, hosts, cfg)
-    _check_marks(doc, book.steps)
-    warnings = [
+            collect(_check_step, doc, section, (section, i), step, hosts, cfg)
+    collect(_check_marks, doc, book.steps)
+    collect(_check_canary, book, doc)
+    if problems:
+        raise problems_error(problems)
+    return [
         str(
             doc.error(
                 ("steps", i, "rollback"),
@@ -306,13 +359,15 @@ def _cross_check(
         for i, step in enumerate(book.steps)
         if step.is_destructive and step.rollback is not None and step.rollback.only_if is None
     ]
+
+
+def _check_canary(book: Playbook, doc: yamlsrc.Document) -> None:
     if book.canary is not None and engine_of(book.canary.dsn) != "postgresql":
         raise doc.error(("canary", "dsn"), "the canary writes to PostgreSQL; give a libpq DSN")
     if book.canary is not None and book.objectives.rpo is None:
         raise doc.error(("canary",), "a canary measures RPO; set objectives.rpo too")
     if book.objectives.rpo is not None and book.canary is None:
         raise doc.error(("objectives", "rpo"), "an RPO objective needs a canary to measure it")
-    return warnings
 
 
 def _check_step(

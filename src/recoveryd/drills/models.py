@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from recoveryd.config import Duration, Host
+from recoveryd.config import Host
+from recoveryd.configtypes import PositiveDuration, Text
 from recoveryd.drills.steps.registry import Step
 from recoveryd.drills.steps.schema import Model
 
@@ -34,19 +35,19 @@ class Owners(Model):
 
 
 class Objectives(Model):
-    rto: Duration | None = None
-    rpo: Duration | None = None
+    rto: PositiveDuration | None = None
+    rpo: PositiveDuration | None = None
 
 
 class Approvals(Model):
     required: int = Field(default=0, ge=0, le=10)
-    timeout: Duration = 3600.0
+    timeout: PositiveDuration = 3600.0
 
 
 class Canary(Model):
-    dsn: str
-    read_from: str | None = None  # the new primary, where surviving rows are read after recovery
-    every: Duration = 1.0
+    dsn: Text
+    read_from: Text | None = None  # the new primary, where surviving rows are read after recovery
+    every: PositiveDuration = 1.0
     table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "recoveryd_canary"
 
 
@@ -65,7 +66,9 @@ class Playbook(Model):
     owners: Owners = Field(default_factory=Owners)
     objectives: Objectives = Field(default_factory=Objectives)
     hosts: dict[str, Host] = Field(default_factory=dict)
-    vars: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    vars: dict[str, str | int | Annotated[float, Field(allow_inf_nan=False)] | bool] = Field(
+        default_factory=dict
+    )
     preflight: list[Step] = Field(default_factory=list)
     steady_state: list[Step] = Field(default_factory=list)
     stop_conditions: list[Step] = Field(default_factory=list)

@@ -52,7 +52,7 @@ from recoveryd.drills.steps.base import Outcome, StepContext
 from recoveryd.drills.steps.dispatch import execute
 from recoveryd.drills.stopconditions import PROBE_TIMEOUT, StopMonitor
 from recoveryd.errors import RecoverydError
-from recoveryd.secrets import REDACTOR, Redactor
+from recoveryd.secrets import redact, register
 from recoveryd.state import StateStore, utcnow
 
 _SIGNALLED = "interrupted by a signal (SIGINT/SIGTERM) or the caller"
@@ -122,10 +122,10 @@ class DrillRunner:
         self.level = level or (lambda: pressure.current_level(self.cfg, self.state_dir))
         self.operator = current_user()
         self.run_id = self._new_run_id()
-        local = Redactor(loaded.secrets)
+        register(*loaded.secrets)  # journal, state, logs and reports all mask them
         self.journal = Journal(
             journal_path(state_dir, self.run_id),
-            lambda text: REDACTOR.redact(local.redact(text)),
+            redact,
             clock=clock,
             listener=listener,
         )

@@ -32,6 +32,7 @@ from recoveryd.errors import IntegrityError, KeyFileError
 from recoveryd.repo import crypto
 from recoveryd.repo.crypto import CipherId, ObjectType
 from recoveryd.repo.layout import KEYS_PREFIX
+from recoveryd.secrets import refuse_world_readable
 from recoveryd.stores.base import ObjectStore
 
 MASTER_KEY_SIZE = 32
@@ -112,8 +113,10 @@ def parse_master_key(text: str, where: str = "key file") -> MasterKey:
 
 
 def load_master_key(path: str | Path) -> MasterKey:
-    """Read a master key file; KeyFileError (exit 2) naming the file and the fix."""
+    """Read a master key file; KeyFileError (exit 2) naming the file and the fix, ConfigError
+    (exit 2) when every user of the host may read it (group-readable is fine)."""
     p = Path(path)
+    refuse_world_readable(p, "key file")
     try:
         text = p.read_text(encoding="ascii")
     except FileNotFoundError:
@@ -122,7 +125,11 @@ def load_master_key(path: str | Path) -> MasterKey:
             "or fix encryption.key_file"
         ) from None
     except PermissionError:
-        raise KeyFileError(f"key file {p}: permission denied; run as the recoveryd user") from None
+        raise KeyFileError(
+            f"key file {p}: permission denied for this user; give it to the service's group "
+            f"(`chgrp recoveryd {p}; chmod 0640 {p}`) or hand it over with "
+            "LoadCredential=master.key:PATH and `key_file: credential:master.key`"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"key file {p}: cannot read it ({exc})") from None
     key = parse_master_key(text, f"key file {p}")

@@ -1,7 +1,8 @@
 """Repository locks as objects, for stores without conditional writes (restic's protocol).
 
 A lock is a LOCK envelope at `locks/<16 hex>` holding JSON
-`{"time", "host", "pid", "exclusive", "operation"}`. Protocol:
+`{"time", "host", "boot", "pid", "exclusive", "operation"}` (`boot`: the host's boot
+id, absent in locks of older versions). Protocol:
 
 1. write our own lock object;
 2. list `locks/` and read every other lock;
@@ -11,7 +12,8 @@ A lock is a LOCK envelope at `locks/<16 hex>` holding JSON
 Both contenders may back off at once; neither ever proceeds on a conflict, which
 is what matters. A lock is refreshed (its `time` rewritten) every
 `REFRESH_INTERVAL`; it is stale when its time is older than `STALE_AFTER`, or
-when it was written on this host by a process that no longer runs. Stale locks
+when it was written on this host by a process that no longer runs, or before this
+host last booted (after a power loss its pid may belong to another process). Stale locks
 are ignored, and deleted by an exclusive locker (prune). backup, restore, verify
 and copy take shared locks; forget and prune take an exclusive one, so prune
 never deletes a chunk a running backup relies on. A crashed backup's chunks are
@@ -28,8 +30,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recoveryd.errors import NotFoundError, RecoverydError, RefusedError, StoreError
@@ -42,6 +45,15 @@ if TYPE_CHECKING:
 REFRESH_INTERVAL = timedelta(minutes=5)
 STALE_AFTER = timedelta(minutes=30)
 LOCK_PREFIX = "locks/"
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id() -> str:
+    """This host's boot id (new at every start of the kernel); "" where there is none."""
+    try:
+        return _BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -52,15 +64,18 @@ class LockInfo:
     pid: int
     exclusive: bool
     operation: str
+    boot: str = ""
 
     def to_bytes(self) -> bytes:
-        doc = {
+        doc: dict[str, object] = {
             "time": format_time(self.time),
             "host": self.host,
             "pid": self.pid,
             "exclusive": self.exclusive,
             "operation": self.operation,
         }
+        if self.boot:
+            doc["boot"] = self.boot
         return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod
@@ -73,6 +88,7 @@ class LockInfo:
             pid=int(doc["pid"]),
             exclusive=bool(doc["exclusive"]),
             operation=str(doc.get("operation", "")),
+            boot=str(doc.get("boot", "")),
         )
 
     def describe(self) -> str:
@@ -94,12 +110,15 @@ def _pid_alive(pid: int) -> bool:
 
 
 def is_stale(lock: LockInfo, now: datetime, host: str) -> bool:
-    """True when the lock's holder is gone: not refreshed for STALE_AFTER, or a dead local pid."""
+    """True when the lock's holder is gone: not refreshed for STALE_AFTER, or a local lock
+    of a process that no longer runs or that ran before this host last booted."""
     if now - lock.time > STALE_AFTER:
         return True
-    if lock.pid <= 0:
+    if lock.pid <= 0 or lock.host != host:
         return False
-    return lock.host == host and lock.pid != os.getpid() and not _pid_alive(lock.pid)
+    if lock.boot and lock.boot != boot_id():
+        return True
+    return lock.pid != os.getpid() and not _pid_alive(lock.pid)
 
 
 class Lock:
@@ -118,14 +137,7 @@ class Lock:
 
     def refresh(self) -> None:
         """Rewrite the lock with the current time (transient failures retried next round)."""
-        info = LockInfo(
-            self.info.key,
-            self._repo.clock(),
-            self.info.host,
-            self.info.pid,
-            self.info.exclusive,
-            self.info.operation,
-        )
+        info = replace(self.info, time=self._repo.clock())
         with contextlib.suppress(StoreError):
             self._repo.put_object(info.key, ObjectType.LOCK, info.to_bytes())
             self.info = info
@@ -186,6 +198,7 @@ def acquire(
             os.getpid(),
             exclusive,
             operation,
+            boot_id(),
         )
         repo.put_object(info.key, ObjectType.LOCK, info.to_bytes())
         conflict = _find_conflict(repo, info, host)

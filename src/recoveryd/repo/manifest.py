@@ -93,6 +93,8 @@ class Manifest:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Manifest:
         """Build from the decoded JSON; ValueError/KeyError/TypeError when malformed."""
+        if not isinstance(doc, Mapping):
+            raise TypeError("a manifest is a JSON object")
         if doc.get("version") != MANIFEST_VERSION:
             raise ValueError(f"unsupported manifest version {doc.get('version')!r}")
         chunks = tuple(ChunkRef(str(c[0]), int(c[1])) for c in doc["chunks"])
@@ -115,3 +117,14 @@ class Manifest:
             hostname=str(doc.get("hostname", "")),
             chunks=chunks,
         )
+
+
+def decode_manifest(plaintext: bytes) -> Manifest:
+    """A manifest from its (decrypted, decompressed) bytes; ValueError for anything malformed,
+    whatever the bytes: not JSON, nested too deeply, a list, numbers too large, bad types."""
+    try:
+        return Manifest.from_json(json.loads(plaintext))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, IndexError) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

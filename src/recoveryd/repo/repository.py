@@ -7,7 +7,6 @@ truth: listing, restore and verify need only the store and the master key.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from recoveryd.repo.layout import (
     chunk_key,
     manifest_key,
 )
-from recoveryd.repo.manifest import Manifest
+from recoveryd.repo.manifest import Manifest, decode_manifest
 from recoveryd.repo.prune import PruneReport, forget_and_prune
 from recoveryd.repo.repoconfig import RepoConfig
 from recoveryd.repo.restore import RestoreReader
@@ -329,8 +328,8 @@ class Repository:
                 "list them with `recoveryd snapshots`"
             ) from None
         try:
-            m = Manifest.from_json(json.loads(chunker.decompress(payload)))
-        except (chunker.PayloadError, ValueError, KeyError, TypeError) as exc:
+            m = decode_manifest(chunker.decompress(payload))
+        except (chunker.PayloadError, ValueError) as exc:
             raise _integrity(name, snapshot_id, f"is malformed ({exc})") from None
         if m.id != snapshot_id:
             raise _integrity(name, snapshot_id, "names another snapshot")

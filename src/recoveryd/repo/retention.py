@@ -5,8 +5,9 @@ newest. Each of `hourly`, `daily`, `weekly` (ISO week), `monthly`, `yearly`
 keeps, for the n most recent periods that have a snapshot, the newest snapshot
 of that period. `within: d` keeps every snapshot taken less than d before the
 newest snapshot. A snapshot is kept if any rule keeps it. A policy with no rule
-set keeps everything (an empty policy never deletes by accident). Periods are
-computed in UTC.
+set keeps everything (an empty policy never deletes by accident), and the newest
+snapshot of a source is always kept, whatever the rules say (`keep_last: 0` or
+`within: 0s` never leave a source without a snapshot). Periods are computed in UTC.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def apply(snapshots: Sequence[tuple[str, datetime]], policy: Policy) -> list[Dec
                 reasons.append(name)
         if policy.within is not None and newest is not None and newest - t < policy.within:
             reasons.append("within")
+        if index == 0 and not reasons:
+            reasons.append("newest")
         out.append(Decision(sid, t, bool(reasons), tuple(reasons)))
     return out
 

@@ -24,7 +24,8 @@ Public API (what the CLI, the drill runner and the demo call):
 
 Layout: `model` (typed report), `build` (pure: records + state -> model),
 `load` (reads the record file and the state store), `render` (Markdown, HTML via
-jinja2), `pdf` (WeasyPrint), `i18n` (catalogs, dates, durations), `redact`.
+jinja2), `pdf` (WeasyPrint), `i18n` (catalogs, dates, durations);
+redaction is the one rule of `recoveryd.secrets`.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ from recoveryd.reports.load import (
     record_window,
 )
 from recoveryd.reports.model import Report
-from recoveryd.reports.redact import Redactor
 from recoveryd.reports.render import FORMATS, render_html, render_markdown
+from recoveryd.secrets import Redactor
 
 if TYPE_CHECKING:
     from recoveryd.config import Config
@@ -189,9 +190,9 @@ def _locate(path: Path, config: Config | None) -> tuple[Path, Config | None]:
 
 
 def _redactor(secrets: Sequence[str]) -> Redactor:
-    from recoveryd.secrets import REDACTOR
+    from recoveryd import secrets as rule
 
-    return Redactor.with_values(secrets, also=REDACTOR.redact)
+    return rule.REDACTOR.with_values(secrets)
 
 
 def _check(fmt: str, lang: str) -> None:

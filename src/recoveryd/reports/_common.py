@@ -19,7 +19,7 @@ from recoveryd.reports.model import (
     StateSnapshot,
     TimelineEntry,
 )
-from recoveryd.reports.redact import Redactor
+from recoveryd.secrets import Redactor
 from recoveryd.state import Run, parse_iso
 
 KNOWN_EVENTS = frozenset(
@@ -100,13 +100,7 @@ def last_time(records: Iterable[Mapping[str, Any]]) -> datetime | None:
 
 
 def redact_tree(value: Any, redact: Redactor) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {k: redact_tree(v, redact) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_tree(v, redact) for v in value]
-    return value
+    return redact.tree(value)
 
 
 def redact_state(state: StateSnapshot, redact: Redactor) -> StateSnapshot:

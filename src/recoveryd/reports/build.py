@@ -33,7 +33,7 @@ from recoveryd.reports.model import (
     StopConditionRow,
     TimelineEntry,
 )
-from recoveryd.reports.redact import Redactor
+from recoveryd.secrets import Redactor
 
 OUTPUT_LIMIT = 4000
 

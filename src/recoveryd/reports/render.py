@@ -18,7 +18,7 @@ from markupsafe import Markup
 from recoveryd.reports import gantt, i18n
 from recoveryd.reports.messages import Messages
 from recoveryd.reports.model import Dur, Msg, Objective, Param, Report, TimelineEntry
-from recoveryd.reports.redact import Redactor
+from recoveryd.secrets import Redactor
 
 FORMATS = ("md", "html", "pdf")
 

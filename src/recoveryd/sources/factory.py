@@ -46,6 +46,7 @@ def build_source(
                 runner=runner,
                 password=password,
                 tmp_dir=tmp_dir,
+                lock_wait_timeout=source.lock_wait_timeout,
                 mode=source.mode,
             )
         return MysqlSource(name, source.dsn, runner=runner, password=password, tmp_dir=tmp_dir)

@@ -32,6 +32,11 @@ defeat deduplication; plain SQL dedups as well but restores only through
 `psql`, without selective restore. The tar format buffers each table in a
 temporary file before writing it.
 
+Locks. pg_dump takes a share lock on every table it dumps; a session holding an
+exclusive lock (a long `ALTER TABLE`, an explicit `LOCK TABLE`) would make it wait
+forever, and the backup with it. pg_dump gets `--lock-wait-timeout` (the source's
+`lock_wait_timeout`, 5 minutes by default) and fails clearly instead.
+
 Passwords come from the caller (`password_file` / `password` resolved by
 `resolve_secret`) or from the DSN, and reach the tools only through a
 temporary PGPASSFILE (0600), never argv, never errors. A snapshot removes the
@@ -103,10 +108,12 @@ class PostgresSource:
         password: str | None = None,
         bin_dirs: Sequence[str] | None = None,
         tmp_dir: Path | None = None,
+        lock_wait_timeout: float = 300.0,
         mode: Literal["logical", "physical"] = "logical",
     ) -> None:
         self.name = name
         self.mode = mode
+        self._lock_wait_ms = max(1, round(lock_wait_timeout * 1000))
         self._runner = runner
         self._tmp_dir = tmp_dir
         self._params, dsn_password = split_pg_password(dsn)
@@ -181,6 +188,7 @@ class PostgresSource:
                 self._runner,
                 [
                     *(self._tool("pg_dump"), "--format=custom", "--compress=0", "--no-password"),
+                    f"--lock-wait-timeout={self._lock_wait_ms}",
                     *(f"--snapshot={fields[0]}", "--dbname", conninfo),
                 ],
                 env=env,

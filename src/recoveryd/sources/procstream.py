@@ -35,6 +35,13 @@ _HINTS = (  # what the operator should do, by what the tool said
     ("Can't connect", "; check host and port in dsn and that the server runs"),
     ("could not translate host name", "; check the host in dsn"),
     ("permission denied for", "; grant the backup role read access (e.g. pg_read_all_data)"),
+    (
+        "IN ACCESS SHARE MODE",
+        "; another session holds a lock on that table (see pg_locks); the dump waited "
+        "lock_wait_timeout for it",
+    ),
+    ("terminating connection due to administrator", "; the database server restarted"),
+    ("server closed the connection unexpectedly", "; the database server restarted or crashed"),
 )
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from recoveryd.config import FilesystemTarget, S3Target
 from recoveryd.errors import StoreError
 from recoveryd.flow import TokenBucket
+from recoveryd.secrets import refuse_world_readable, register, secret_path
 from recoveryd.stores.base import ObjectStore
 from recoveryd.stores.filesystem import FilesystemStore
 from recoveryd.stores.wrappers import RetryingStore, RetryPolicy, ThrottledStore
@@ -103,7 +104,10 @@ def load_credentials(
     from recoveryd.stores.s3 import S3Credentials
 
     if target.credentials_file:
-        return _read_credentials_file(name, _resolve_path(target.credentials_file, base_dir))
+        setting = f"targets.{name}.credentials_file"
+        path = secret_path(target.credentials_file, base_dir, setting=setting)
+        refuse_world_readable(path, f"{setting}:")
+        return _read_credentials_file(name, path)
     if target.access_key_id and target.secret_access_key:
         return S3Credentials(
             access_key_id=resolve_secret(target.access_key_id),
@@ -140,6 +144,7 @@ def _read_credentials_file(name: str, path: Path) -> S3Credentials:
         raise StoreError(
             f"{where}: needs aws_access_key_id and aws_secret_access_key in its [default] section"
         )
+    register(key_id, secret)
     return S3Credentials(access_key_id=key_id, secret_access_key=secret)
 
 

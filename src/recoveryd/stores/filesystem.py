@@ -7,8 +7,10 @@ exists, so conditional puts are real), and the directory is fsynced. A crash
 leaves at worst a stray `.tmp-*` file, never a partial object; prune removes
 those once they are older than its grace period (`remove_stale_temp_files`).
 
-Deletes are not fsynced: a delete lost in a crash only brings back an object
-that prune removes again. There is no Object Lock: retention is accepted and
+Deletes are durable too (the directory is fsynced after the unlink): prune
+deletes a forgotten snapshot's manifest before the chunks only it referenced, and
+a manifest brought back by a power loss while its chunks stayed deleted would be
+a listed snapshot that cannot be restored. There is no Object Lock: retention is accepted and
 ignored, and `capabilities().object_lock` is False.
 """
 
@@ -155,8 +157,10 @@ class FilesystemStore:
             fsync_dir(new.parent)
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         try:
-            self._path(key).unlink()
+            path.unlink()
+            fsync_dir(path.parent)
         except FileNotFoundError:
             return
         except OSError as exc:

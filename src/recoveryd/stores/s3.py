@@ -33,12 +33,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import botocore.exceptions as bexc
-from botocore.config import Config as BotoConfig
 
 from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError, TransientStoreError
 from recoveryd.stores.base import Capabilities, ObjectInfo, Retention
+from recoveryd.stores.s3_client import make_client
 from recoveryd.stores.s3_settings import (
     LOCKED,
     MIN_PART_SIZE,
@@ -46,13 +45,16 @@ from recoveryd.stores.s3_settings import (
     NOT_FOUND,
     PROBE_PREFIX,
     UNAUTHENTICATED,
+    UPLOAD_CLOCK_SLACK,
     LockProbe,
     S3Answer,
     S3Credentials,
     S3Settings,
-    add_content_md5,
+    abort_settled,
+    error_code,
     md5_b64,
     retention_args,
+    retried,
 )
 
 __all__ = ["LockProbe", "S3Credentials", "S3Settings", "S3Store"]
@@ -61,21 +63,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import ObjectLockRetentionTypeDef
 
-_SESSION_LOCK = threading.Lock()
-_SESSION: list[boto3.session.Session] = []
 
-
-def _session() -> boto3.session.Session:
-    """One boto3 session per process: loading the service model once makes clients cheap."""
-    if not _SESSION:
-        _SESSION.append(boto3.session.Session())
-    return _SESSION[0]
-
-
-def _error_code(exc: bexc.ClientError) -> tuple[str, int]:
-    err = exc.response.get("Error", {})
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return str(err.get("Code", "")), status
+_error_code = error_code
+_BOTO_ERRORS = (bexc.BotoCoreError, bexc.ClientError)
 
 
 class S3Store:
@@ -92,42 +82,7 @@ class S3Store:
         self._lock_probe: LockProbe | None = None
         self._versioned: bool | None = None
         self._bucket_seen = False
-        self.client: S3Client = self._make_client()
-
-    def _make_client(self) -> S3Client:
-        s = self.settings
-        config = BotoConfig(
-            signature_version="s3v4",
-            s3={"addressing_style": s.addressing_style},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=s.connect_timeout,
-            read_timeout=s.read_timeout,
-            max_pool_connections=s.max_pool_connections,
-            tcp_keepalive=True,
-        )
-        verify: bool | str = (s.ca_bundle or True) if s.verify_tls else False
-        creds = s.credentials
-        scheme = (s.endpoint_url or "https://").partition("://")[0]
-        if scheme not in ("http", "https"):
-            raise self._bad_endpoint()
-        with _SESSION_LOCK:  # client creation is not thread-safe; the session caches models
-            try:
-                client: S3Client = _session().client(
-                    "s3",
-                    endpoint_url=s.endpoint_url,
-                    region_name=s.region or "us-east-1",
-                    aws_access_key_id=creds.access_key_id if creds else None,
-                    aws_secret_access_key=creds.secret_access_key if creds else None,
-                    verify=verify,
-                    config=config,
-                )
-            except ValueError as exc:  # botocore: "Invalid endpoint"
-                raise self._bad_endpoint() from exc
-        # Swift's s3api requires Content-MD5 on DeleteObjects; boto3 >= 1.36 sends a CRC instead.
-        client.meta.events.register("before-sign.s3.DeleteObjects", add_content_md5)
-        return client
+        self.client: S3Client = make_client(self.settings, self._bad_endpoint)
 
     # ------------------------------------------------------------------ errors
 
@@ -296,12 +251,7 @@ class S3Store:
         """Upload in parts; any failure aborts the upload so that no parts are left behind."""
         full_key = self.prefix + key
         size = max(self.settings.part_size, MIN_PART_SIZE)
-        upload = self._call(
-            "put",
-            key,
-            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=full_key, **extra),
-        )
-        upload_id: str = upload["UploadId"]
+        upload_id = self._create_upload(key, full_key, extra)
         try:
             parts = []
             for number, offset in enumerate(range(0, len(data), size), start=1):
@@ -323,14 +273,48 @@ class S3Store:
             )
         except BaseException as exc:
             self._abort(full_key, upload_id)
+            if isinstance(exc, bexc.ClientError) and _error_code(exc)[0] == "NoSuchUpload":
+                raise TransientStoreError(
+                    f"target {self.name}: the upload of {key} vanished part way; retry"
+                ) from exc
             if isinstance(exc, bexc.BotoCoreError | bexc.ClientError):
                 raise self._error(exc, "put", key) from exc
             raise
 
+    def _create_upload(self, key: str, full_key: str, extra: dict[str, Any]) -> str:
+        """Start a multipart upload. When the answer is lost (reset, timeout, 5xx) the
+        store may have created it anyway: uploads of this key begun since are aborted, so
+        none is left behind (another writer of the same content-addressed key would see
+        its upload vanish, which is transient: it starts over)."""
+        since = datetime.now(UTC) - UPLOAD_CLOCK_SLACK
+        try:
+            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=full_key, **extra)
+        except (bexc.BotoCoreError, bexc.ClientError) as exc:
+            error = self._error(exc, "put", key)
+            if error.transient:
+                self._abort_uploads_since(full_key, since)
+            raise error from exc
+        return str(upload["UploadId"])
+
+    def _abort_uploads_since(self, full_key: str, since: datetime) -> None:
+        listing = retried(
+            lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full_key),
+            _BOTO_ERRORS,
+        )
+        for up in listing.get("Uploads", []) if listing else []:
+            if up["Key"] == full_key and up["Initiated"] >= since:
+                self._abort(full_key, up["UploadId"])
+
     def _abort(self, full_key: str, upload_id: str) -> None:
-        # The original failure matters; abort_stale_multipart_uploads() cleans up later.
-        with contextlib.suppress(bexc.BotoCoreError, bexc.ClientError):
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+        """Abort an upload, retrying what fails transiently: the network that broke the
+        upload often breaks the first abort too. The original failure is what is raised;
+        an abort that still fails is left to abort_stale_multipart_uploads() (prune)."""
+        abort = self.client.abort_multipart_upload
+        retried(
+            lambda: abort(Bucket=self.bucket, Key=full_key, UploadId=upload_id),
+            _BOTO_ERRORS,
+            abort_settled,
+        )
 
     def abort_stale_multipart_uploads(
         self, older_than: timedelta = timedelta(hours=24), *, now: datetime | None = None

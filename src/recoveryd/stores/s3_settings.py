@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
 
 from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError, TransientStoreError
 from recoveryd.stores.base import Retention
@@ -16,6 +19,8 @@ from recoveryd.stores.base import Retention
 LockProbe = Literal["enforced", "not_enforced", "unsupported"]
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+ABORT_ATTEMPTS = 5
+UPLOAD_CLOCK_SLACK = timedelta(minutes=2)  # the store's clock against ours
 # Capability probes live outside `locks/` so that a lock reader never mistakes one for a lock.
 PROBE_PREFIX = "probes/"
 NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchVersion"})
@@ -111,3 +116,39 @@ class S3Answer:
         if code in TRANSIENT or status >= 500 or status == 429:
             return TransientStoreError(f"{target}: {what} failed ({code or status}); retry later")
         return StoreError(f"{target}: {what} failed: {code or status} {self.message}".rstrip())
+
+
+T = TypeVar("T")
+
+
+def error_code(exc: Any) -> tuple[str, int]:
+    """The code and HTTP status of a botocore ClientError."""
+    err = exc.response.get("Error", {})
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return str(err.get("Code", "")), status
+
+
+def retried(
+    call: Callable[[], T],
+    errors: tuple[type[Exception], ...],
+    settled: Callable[[Exception], bool] = lambda _exc: False,
+) -> T | None:
+    """`call`, tried up to ABORT_ATTEMPTS times with a growing pause while it raises one of
+    `errors` that is not `settled` (retrying cannot change it); None when it never succeeded."""
+    for attempt in range(ABORT_ATTEMPTS):
+        try:
+            return call()
+        except errors as exc:
+            if settled(exc):
+                return None
+        time.sleep(0.1 * 2**attempt)
+    return None
+
+
+def abort_settled(exc: Exception) -> bool:
+    """An abort's failure that a retry cannot change: the upload is gone, or the store's
+    answer is not transient. A failure without an answer (the network) is retried."""
+    if not hasattr(exc, "response"):
+        return False
+    code, status = error_code(exc)
+    return code == "NoSuchUpload" or not (code in TRANSIENT or status >= 500)

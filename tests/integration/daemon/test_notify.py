@@ -74,7 +74,8 @@ def test_undeliverable_alert_is_spooled_retried_with_backoff_and_survives_restar
     tmp_path: Path, http_recorder: HttpRecorder
 ) -> None:
     """With the webhook down the alert stays in the spool with a growing delay; a new
-    notifier (the daemon restarted) delivers it once the server is back."""
+    notifier (the daemon restarted, same channels configured) delivers it once the server
+    is back."""
     now = [1000.0]
     n = Notifier([_hook(http_recorder)], tmp_path / "spool", backoff_base=2.0, clock=lambda: now[0])
     http_recorder.down()
@@ -85,7 +86,7 @@ def test_undeliverable_alert_is_spooled_retried_with_backoff_and_survives_restar
     assert n.flush() == 1006.0  # not due yet: no attempt
     assert len(n.pending()) == 1
     http_recorder.up()
-    restarted = Notifier([], tmp_path / "spool", clock=lambda: now[0])
+    restarted = Notifier([_hook(http_recorder)], tmp_path / "spool", clock=lambda: now[0])
     now[0] = 1006.0
     assert restarted.flush() is None
     assert len(http_recorder.received("/hook")) == 1
@@ -118,3 +119,25 @@ def test_full_spool_drops_the_oldest_and_says_so(
     assert n.pending() == []
     subjects = [r.json()["subject"] for r in http_recorder.received("/hook")]
     assert subjects == ["alert 2", "alert 3", "alert 4"]
+
+
+def test_the_spool_keeps_no_secret_of_its_channels(
+    tmp_path: Path, http_recorder: HttpRecorder
+) -> None:
+    """A webhook URL's credentials and token never reach the spool files; delivery still
+    uses the configured URL with them (the credentials as HTTP Basic authentication)."""
+    url = http_recorder.url.replace("://", "://robot:Spool-Pw-4411@") + "/hook?key=Spool-Key-8822"
+    hook = WebhookNotify(kind="webhook", url=url)
+    now = [1000.0]
+    n = Notifier([hook], tmp_path / "spool", clock=lambda: now[0])
+    http_recorder.down()
+    n.notify(FAILURE)
+    n.flush()
+    now[0] = 2000.0
+    spooled = b"".join(p.read_bytes() for p in (tmp_path / "spool").iterdir())
+    assert b"Spool-Pw-4411" not in spooled and b"Spool-Key-8822" not in spooled
+    http_recorder.up()
+    n.flush()
+    (req,) = http_recorder.received()
+    assert "key=Spool-Key-8822" in req.path
+    assert req.headers["Authorization"] == "Basic cm9ib3Q6U3Bvb2wtUHctNDQxMQ=="

@@ -49,6 +49,7 @@ def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     srv = mariadb_server
     db = srv.create_database("pitr_registry")
     (tmp_path / "admin.pw").write_text(srv.admin_password + "\n")
+    (tmp_path / "admin.pw").chmod(0o600)  # a secret file others may read is refused
     config = tmp_path / "recoveryd.yaml"
     config.write_text(
         yaml.safe_dump(

@@ -54,6 +54,7 @@ def keyed(d: Path) -> None:
 
 def bad_key(d: Path) -> None:
     (d / "master.key").write_text("recoveryd-master-key-v1 1234 abcd\n")
+    (d / "master.key").chmod(0o600)
 
 
 def pg_with(password_line: str) -> Callable[[Path], None]:

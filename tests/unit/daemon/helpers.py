@@ -32,6 +32,7 @@ class FakeOps:
         self.block.set()
         self.entered = threading.Event()
         self.snapshots: dict[str, datetime] = {}
+        self.anchors = 0
         self.lock = threading.Lock()
         self.raises: dict[str, Exception] = {}  # job id -> what the operation raises
         self.outcomes: dict[str, Outcome] = {}  # job id -> what the operation returns
@@ -75,6 +76,10 @@ class FakeOps:
 
     def last_snapshots(self, cfg: LoadedConfig) -> dict[str, datetime]:
         return dict(self.snapshots)
+
+    def anchor(self, cfg: LoadedConfig) -> None:
+        with self.lock:
+            self.anchors += 1
 
     def last_copies(self, cfg: LoadedConfig) -> dict[tuple[str, str], datetime]:
         return {(source, "local"): at for source, at in self.snapshots.items()}

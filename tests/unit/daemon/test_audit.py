@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from recoveryd.audit import AuditLog, sanitize_args
+from recoveryd.audit import AuditLog
 from recoveryd.cli.main import main
+from recoveryd.secrets import sanitize_args
 from tests.unit.daemon.helpers import write_config
 
 

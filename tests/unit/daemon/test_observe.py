@@ -6,7 +6,8 @@ import io
 import json
 import logging
 
-from recoveryd.observe import add_secret, configure_logging, get_logger, redact_text
+from recoveryd.observe import configure_logging, get_logger
+from recoveryd.secrets import redact, register
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -28,7 +29,7 @@ def test_secrets_are_redacted_from_every_log_line() -> None:
     """Password-like keys, DSN and URL passwords and registered secret values never reach a log."""
     out = io.StringIO()
     configure_logging("debug", daemon=True, stream=out)
-    add_secret("s3-Secret-Value-123")
+    register("s3-Secret-Value-123")
     log = get_logger("recoveryd.test")
     log.info(
         "connect",
@@ -77,5 +78,5 @@ def test_cli_logs_to_stderr_and_console_on_a_terminal() -> None:
 
 def test_redact_text_masks_libpq_and_uri_passwords() -> None:
     """Both DSN styles are masked whatever the password length."""
-    assert redact_text("host=a password=x") == "host=a password=***"
-    assert redact_text("https://u:p@h/") == "https://u:***@h/"
+    assert redact("host=a password=x") == "host=a password=***"
+    assert redact("https://u:p@h/") == "https://u:***@h/"

@@ -598,3 +598,27 @@ def test_drill_run_writes_the_html_report_next_to_its_journal_and_prints_it(
     assert report.suffix == ".html"
     html = report.read_text(encoding="utf-8")
     assert journal_file.parent.name in html and 'id="timeline-chart"' in html
+
+
+def test_a_secret_variable_printed_by_a_failing_step_never_reaches_the_state_database(
+    tmp_path: Path,
+) -> None:
+    """A secret drill variable (`--var db_password=...`) that a failing step prints ends up
+    in the run's error; the run recorded in `state.db` carries it masked, never in clear."""
+    book = write_playbook(
+        tmp_path,
+        HEAD
+        + """
+vars: {db_password: "default-value"}
+steps:
+  - name: leaks and fails
+    run: [sh, -c, 'echo "cannot log in with $0" >&2; exit 3', "{{ db_password }}"]
+""",
+    )
+    marker = "st4te-db-Marker-91f2"
+    state = tmp_path / "state"
+    result = run_playbook(None, book, state_dir=state, vars={"db_password": marker})
+    assert result.status == "failed"
+    dumped = b"".join(p.read_bytes() for p in state.rglob("*") if p.is_file())
+    assert marker.encode() not in dumped
+    assert b"cannot log in with ***" in (state / "state.db").read_bytes() + dumped

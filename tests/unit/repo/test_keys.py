@@ -47,6 +47,7 @@ def test_bad_key_files_are_clear_errors(tmp_path: Path, content: str | None, mes
     path = tmp_path / "master.key"
     if content is not None:
         path.write_text(content)
+        path.chmod(0o600)
     with pytest.raises(KeyFileError, match=message) as err:
         load_master_key(path)
     assert str(path) in str(err.value)

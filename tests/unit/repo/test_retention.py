@@ -27,7 +27,7 @@ SNAPS = _hourly_for_days(800)
     ("policy", "expected"),
     [
         (Policy(), len(SNAPS)),  # no rule: keep everything
-        (Policy(keep_last=0), 0),
+        (Policy(keep_last=0), 1),  # the newest snapshot is always kept
         (Policy(keep_last=3), 3),
         (Policy(daily=7), 7),
         (Policy(weekly=4), 4),

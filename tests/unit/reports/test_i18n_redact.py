@@ -10,7 +10,7 @@ import pytest
 from recoveryd.reports import i18n
 from recoveryd.reports._messages_en import EN
 from recoveryd.reports._messages_zh import ZH
-from recoveryd.reports.redact import Redactor
+from recoveryd.secrets import Redactor
 
 T = datetime(2026, 11, 23, 15, 1, 2, tzinfo=UTC)
 
@@ -80,4 +80,4 @@ def test_known_secret_patterns_are_masked(text: str, expected: str) -> None:
 
 def test_values_passed_in_are_masked_anywhere() -> None:
     """A resolved secret is masked wherever it appears, even without a telltale key."""
-    assert Redactor.with_values(["Zq8-vault"])("got Zq8-vault back") == "got *** back"
+    assert Redactor().with_values(["Zq8-vault"])("got Zq8-vault back") == "got *** back"

@@ -59,6 +59,7 @@ def test_credentials_file_is_read_relative_to_the_config(tmp_path: Path) -> None
     (tmp_path / "creds").write_text(
         "[default]\naws_access_key_id = AKID\naws_secret_access_key = SECRET\n"
     )
+    (tmp_path / "creds").chmod(0o600)
     store = innermost(
         open_store(
             "primary",
@@ -99,6 +100,7 @@ def test_incomplete_credentials_file_is_refused(tmp_path: Path, content: str) ->
     """A credentials file without both keys in [default] is refused, naming the file."""
     path = tmp_path / "creds"
     path.write_text(content)
+    path.chmod(0o600)
     with pytest.raises(StoreError, match=f"target primary: credentials_file {path}: "):
         open_store(
             "primary",

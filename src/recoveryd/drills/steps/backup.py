@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from recoveryd.config import LoadedConfig
+from recoveryd.configtypes import Text
 from recoveryd.drills.steps.base import Outcome, StepContext
 from recoveryd.drills.steps.ops import need, unknown_sources
 from recoveryd.drills.steps.schema import Model, Problem, StepBase, StepKind
@@ -15,7 +16,7 @@ from recoveryd.errors import RecoverydError
 
 
 class BackupOp(Model):
-    sources: list[str] = Field(default_factory=list)
+    sources: list[Text] = Field(default_factory=list)
 
 
 class BackupStep(StepBase):

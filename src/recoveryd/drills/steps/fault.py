@@ -27,6 +27,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from recoveryd.configtypes import HostName, Text
 from recoveryd.drills.steps.base import DEFAULT_TIMEOUT, Outcome, StepContext
 from recoveryd.drills.steps.command import run_local, run_remote
 from recoveryd.drills.steps.schema import Argv, KeyPath, Model, StepBase, StepKind
@@ -44,14 +45,14 @@ class Fault(Model):
     """
 
     action: Literal["stop_process", "kill_process", "block_port", "fill_disk"]
-    pid_file: str | None = None
-    process: str | None = None  # exact process name (comm), when no pid_file
+    pid_file: Text | None = None
+    process: Text | None = None  # exact process name (comm), when no pid_file
     signal: Literal["TERM", "KILL", "INT", "HUP", "QUIT"] = "TERM"
     restart: Argv | None = None
     ssh: str | None = None  # where `restart` runs; local when absent
     port: int | None = Field(default=None, ge=1, le=65535)
-    address: str = "127.0.0.1"
-    path: str | None = None
+    address: HostName = "127.0.0.1"
+    path: Text | None = None
     level: float | None = Field(default=None, gt=0, le=100)
 
     @model_validator(mode="after")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import http.client
 import urllib.error
 import urllib.request
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from recoveryd.config import Duration
+from recoveryd.configtypes import HttpUrl, PositiveDuration
 from recoveryd.drills.expect import check_mapping, matches
 from recoveryd.drills.steps.base import DEFAULT_TIMEOUT, Outcome, StepContext
 from recoveryd.drills.steps.schema import Model, StepBase, StepKind
@@ -21,11 +21,11 @@ BODY_LIMIT = 1024 * 1024
 
 
 class HttpRequest(Model):
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: HttpUrl
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"] = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
 
 def fetch(req: HttpRequest, timeout: float) -> dict[str, str]:

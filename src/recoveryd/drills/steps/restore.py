@@ -10,6 +10,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from recoveryd.config import Check, LoadedConfig
+from recoveryd.configtypes import Text
 from recoveryd.drills.expect import matches
 from recoveryd.drills.steps.base import DEFAULT_TIMEOUT, Outcome, StepContext
 from recoveryd.drills.steps.ops import need, newest_snapshot, unknown_sources
@@ -21,10 +22,10 @@ from recoveryd.secrets import resolve_secret
 
 
 class RestoreOp(Model):
-    source: str | None = None
-    snapshot: str = "latest"
-    into: str
-    target: str | None = None
+    source: Text | None = None
+    snapshot: Text = "latest"
+    into: Text
+    target: Text | None = None
     checks: list[Check] = Field(default_factory=list)
     drop_after: bool = False  # drop the scratch database when the drill ends
     password_file: str | None = None  # password of the scratch database

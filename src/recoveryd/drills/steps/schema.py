@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from recoveryd.config import Duration, LoadedConfig
+from recoveryd.config import LoadedConfig
+from recoveryd.configtypes import Duration, PositiveDuration, Text
 
 if TYPE_CHECKING:
     from recoveryd.drills.steps.base import Outcome, StepContext
@@ -37,7 +38,19 @@ def _argv(value: Any) -> Any:
     return value
 
 
-Command = Annotated[list[str] | str, BeforeValidator(_argv)]
+Command = Annotated[
+    list[Text] | Text,
+    BeforeValidator(_argv),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1},
+                {"type": "string"},
+            ],
+            "description": "an argument list, or one shell line with shell: true",
+        }
+    ),
+]
 Argv = Annotated[list[str], BeforeValidator(_argv)]
 
 
@@ -60,8 +73,8 @@ class StepBase(Model):
     )
     expect: Expectation = None
     env: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration | None = None
-    interval: Duration = 1.0
+    timeout: PositiveDuration | None = None
+    interval: PositiveDuration = 1.0
     retries: int = Field(default=0, ge=0, le=100)
     delay: Duration = 0.0
     rollback: Step | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from recoveryd.config import Duration
+from recoveryd.configtypes import Duration
 from recoveryd.drills.steps.base import Outcome, StepContext
 from recoveryd.drills.steps.schema import StepBase, StepKind
 

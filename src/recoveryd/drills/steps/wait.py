@@ -22,6 +22,7 @@ from recoveryd.drills.steps.schema import (
 
 DEFAULT_WAIT_TIMEOUT = 60.0
 PROBE_ATTEMPT_TIMEOUT = 30.0
+PROBE_ORDER = ("run", "sql", "http", "pressure")
 _PROBES: tuple[StepKind[Any], ...] = (command.KIND, sql.KIND, http.KIND, pressure.KIND)
 
 
@@ -41,6 +42,15 @@ class Probe(Model):
 
     @model_validator(mode="after")
     def _explicit_shell(self) -> Probe:
+        present = [k for k in PROBE_ORDER if getattr(self, k) is not None]
+        if not present:
+            raise ValueError(
+                "a wait step needs something to wait for: give run, sql, http or pressure"
+            )
+        if len(present) > 1:
+            raise ValueError(f"a wait step polls one probe ({', '.join(present)}); keep one")
+        if self.sql is not None and not self.on:
+            raise ValueError("sql needs on: the DSN or database path to query")
         if isinstance(self.run, str) and not self.shell:
             raise ValueError(
                 "run is a string; give an argument list, or write shell: true to use a shell"
