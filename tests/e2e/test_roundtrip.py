@@ -259,6 +259,7 @@ def test_mysql_roundtrip_to_filesystem_ceph_and_swift_tls(
     expected = table_checksums_mysql(mariadb_server, db)
     admin_pw = tmp_path / "admin.pw"
     admin_pw.write_text(mariadb_server.admin_password + "\n")
+    admin_pw.chmod(0o600)  # a secret file others can read is refused
 
     def restore(sid: str, target: str) -> None:
         into = mariadb_server.create_database(f"e2e_restored_{target}")

@@ -107,16 +107,16 @@ def test_unreachable_endpoint_is_transient(tmp_path: Path) -> None:
 def test_stopped_gateway_fails_transiently_then_recovers(
     s3_server: S3Server, target_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """While the gateway is down, operations fail as transient after bounded retries;
-    once it is back, the same store works again."""
+    """While the gateway is down, operations fail as transient after bounded retries (the
+    target's `attempts`: 3 tries, 2 pauses); once it is back, the same store works again."""
     spec = target_factory(s3_server.vendor)
     sleeps: list[float] = []
     store = open_store(
         "primary",
-        spec.target,
+        spec.target.model_copy(update={"attempts": 3}),
         base_dir=tmp_path,
         resolve_secret=str,
-        retry=RetryPolicy(attempts=3),
+        retry=RetryPolicy(),
         sleep=sleeps.append,
     )
     store.put("data/a", b"a")
