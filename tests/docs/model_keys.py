@@ -48,10 +48,11 @@ def keys(
     for name, info in fields:
         path = f"{prefix}.{name}" if prefix else name
         yield path, info
-        for sub, suffix in _models_in(info.annotation):
-            if sub in seen:
-                continue
-            seen.add(sub)
+        # the members of a union (the step kinds under `steps[]`) are all marked seen before
+        # any is walked, so a rollback (any step kind) is listed once, as `steps[].rollback`
+        subs = [(sub, suffix) for sub, suffix in _models_in(info.annotation) if sub not in seen]
+        seen.update(sub for sub, _ in subs)
+        for sub, suffix in subs:
             yield from keys(sub, path + suffix, seen, first)
 
 
