@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fixtures.pgarchive import Archive, archived_through, setup_archive, switch
+from tests.fixtures.pgarchive import (
+    Archive,
+    archived_through,
+    setup_archive,
+    switch,
+    wait_promoted,
+)
 from tests.fixtures.pgcluster import PG_BIN, as_postgres
 from tests.fixtures.postgres import free_port
 from tests.fixtures.sshd import SshServer
@@ -78,10 +84,7 @@ def test_recovery_to_a_time_restores_exactly_what_was_committed_before_it(archiv
     restored.chmod(0o700)
     port = free_port()
     a.start(restored, port)
-    deadline = time.monotonic() + 120
-    while a.sql(port, "select pg_is_in_recovery()") != [(False,)]:
-        assert time.monotonic() < deadline, "the restored server did not promote"
-        time.sleep(0.1)
+    wait_promoted(a, port)
     rows = a.sql(port, "select count(*), min(id), max(id) from citizens")
     assert rows == [(5000, 1, 5000)]
     assert a.sql(port, "select to_regclass('ledger')") == [(None,)]
@@ -164,10 +167,7 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     assert "wal-get registry %f %p" in (restored / "postgresql.auto.conf").read_text()
     port = free_port()
     a.start(restored, port)
-    deadline = time.monotonic() + 120
-    while a.sql(port, "select pg_is_in_recovery()") != [(False,)]:
-        assert time.monotonic() < deadline, "the restored server did not promote"
-        time.sleep(0.1)
+    wait_promoted(a, port)
     assert a.sql(port, "select count(*), max(id) from citizens") == [(3000, 3000)]
     assert a.sql(port, "select count(*) from citizens where name = 'ransom'") == [(0,)]
     assert a.sql(port, "show archive_mode") == [("off",)]
@@ -278,10 +278,7 @@ def test_streamed_wal_recovers_to_seconds_before_the_server_was_lost(archive: Ar
     assert done.returncode == 0, done.stderr
     port = free_port()
     a.start(restored, port)
-    deadline = time.monotonic() + 120
-    while a.sql(port, "select pg_is_in_recovery()") != [(False,)]:
-        assert time.monotonic() < deadline, "the restored server did not promote"
-        time.sleep(0.1)
+    wait_promoted(a, port)
     assert a.sql(port, "select count(*), max(id) from citizens") == [(3000, 3000)]
 
 
