@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from recoveryd import atomic
 from recoveryd.stores import filesystem
 from recoveryd.stores.base import Capabilities, ObjectInfo, Retention
 from recoveryd.stores.filesystem import FilesystemStore
@@ -159,5 +160,7 @@ class PowerLossStore:
 
 def install(store: PowerLossStore, monkeypatch: object) -> None:
     """Route the filesystem store's directory fsyncs through `store`'s hook."""
-    original = filesystem._fsync_dir
-    monkeypatch.setattr(filesystem, "_fsync_dir", store.fsync_dir_hook(original))  # type: ignore[attr-defined]
+    hook = store.fsync_dir_hook(filesystem.fsync_dir)
+    # the store calls it directly (deletes) and through the atomic writer (puts)
+    monkeypatch.setattr(filesystem, "fsync_dir", hook)  # type: ignore[attr-defined]
+    monkeypatch.setattr(atomic, "fsync_dir", hook)  # type: ignore[attr-defined]
