@@ -122,9 +122,11 @@ T = TypeVar("T")
 
 
 def error_code(exc: Any) -> tuple[str, int]:
-    """The code and HTTP status of a botocore ClientError."""
-    err = exc.response.get("Error", {})
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    """The code and HTTP status of a botocore ClientError; ("", 0) for an error without an
+    answer (a connection closed or reset before the store replied)."""
+    response = getattr(exc, "response", None) or {}
+    err = response.get("Error", {})
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     return str(err.get("Code", "")), status
 
 
