@@ -14,7 +14,7 @@ DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 	ceph-mon ceph-osd radosgw ceph-common \
 	swift swift-proxy swift-object swift-container swift-account python3-swift memcached \
 	fonts-noto-cjk poppler-utils chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b \
-	systemd iproute2 sqlite3 procps python3-venv
+	systemd iproute2 sqlite3 procps python3-venv etcd-server
 # Packages `make run` needs: venv (not in Debian's python3 itself) and the libraries PDF
 # rendering loads at import time.
 RUN_DEB_PACKAGES := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b

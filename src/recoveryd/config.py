@@ -32,6 +32,7 @@ from recoveryd.configtypes import (
     TimeZone,
 )
 from recoveryd.errors import ConfigError, problems_error
+from recoveryd.fleetconfig import Fleet, SiteLabel
 from recoveryd.secrets import register_configured
 
 DEFAULT_CONFIG_PATH = "/etc/recoveryd/recoveryd.yaml"
@@ -154,6 +155,7 @@ class _SourceBase(Model):
     verify: VerifySchedule | None = None
     restore_drill: RestoreDrill | None = None
     via_ssh: str | None = None
+    site: SiteLabel | None = None  # fleet mode: members whose `serves` names it back it up
 
 
 class WalSettings(Model):
@@ -381,6 +383,7 @@ class Config(Model):
     notify: list[Notify] = Field(default_factory=list)
     metrics: Metrics | None = None
     daemon: Daemon = Field(default_factory=Daemon)
+    fleet: Fleet | None = None
     language: Literal["zh", "en"] = "en"
     approvers: dict[Name, Approver] = Field(default_factory=dict)
     approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
@@ -437,12 +440,8 @@ def _paths_of_the_right_kind(
     state_dir = Path(config.state_dir)
     state_dir = state_dir if state_dir.is_absolute() else base / state_dir
     if state_dir.exists() and not state_dir.is_dir():
-        return [
-            doc.error(
-                ("state_dir",),
-                f"{config.state_dir} exists and is not a directory; name a directory",
-            )
-        ]
+        message = f"{config.state_dir} exists and is not a directory; name a directory"
+        return [doc.error(("state_dir",), message)]
     return []
 
 

@@ -70,6 +70,10 @@ PositiveDuration = Annotated[
     float, BeforeValidator(_duration_at_least(0, strict=True)), WithJsonSchema(_DURATION_SCHEMA)
 ]
 """A duration that must be longer than zero (timeouts, intervals, RPO, RTO)."""
+Lease = Annotated[
+    float, BeforeValidator(_duration_at_least(5, strict=False)), WithJsonSchema(_DURATION_SCHEMA)
+]
+"""A fleet member's lease: 5 s or more (shorter leases expire on a busy host)."""
 
 
 def _size_between(low: int, high: int) -> Any:

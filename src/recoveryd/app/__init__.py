@@ -33,6 +33,7 @@ from recoveryd.app.backup import (
     SourceSnapshot,
     backup,
     due_soon,
+    slot_taken,
     write_source,
 )
 from recoveryd.app.configcheck import ConfigSummary, check_config
@@ -71,6 +72,7 @@ __all__ = [
     "replicate",
     "restore",
     "rotate_key",
+    "slot_taken",
     "state",
     "target_state",
     "verify",

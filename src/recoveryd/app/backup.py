@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,8 +167,10 @@ def write_source(
     progress: ProgressCallback | None = None,
     cancel: threading.Event,
     state: StateStore | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> SourceSnapshot:
-    """Snapshot source `name` into all its targets, passing `gate` at every chunk boundary.
+    """Snapshot source `name` into all its targets, passing `gate` at every chunk boundary;
+    `labels` are recorded in the manifest's `extra` (fleet mode: its slot and member).
 
     The work only: the caller has admitted it and records the run (`backup` here, the
     daemon's job runner for scheduled backups). Nothing is committed when it fails.
@@ -183,7 +185,9 @@ def write_source(
     repos: list[Repository] = []
     try:
         repos, missing = _open_targets(cfg, name)
-        meta = SnapshotMeta(source=name, classification=settings.classification)
+        meta = SnapshotMeta(
+            source=name, classification=settings.classification, labels=dict(labels or {})
+        )
         with wiring.source_session(cfg, name) as source:
             reader = source.snapshot()
             written = write_snapshot_to(
@@ -209,6 +213,26 @@ def write_source(
     if lost:
         _record_lost(cfg, state, result)
     return SourceSnapshot(result, {i.targets[0] if i.targets else "": i.stored_size for i in infos})
+
+
+def slot_taken(cfg: LoadedConfig, name: str, slot: str) -> bool:
+    """Fleet mode: a snapshot of source `name` labelled with schedule slot `slot` is in one
+    of its targets that answer (those that do not are skipped: the backup itself will say)."""
+    for target in cfg.config.sources[name].targets:
+        try:
+            repo = wiring.open_repository(cfg, target)
+        except StoreError:
+            continue
+        try:
+            for sid in repo.snapshot_ids():
+                m = repo.manifest(sid)
+                if m.source == name and m.extra.get("fleet_slot") == slot:
+                    return True
+        except StoreError:
+            continue
+        finally:
+            repo.store.close()
+    return False
 
 
 def _record_lost(cfg: LoadedConfig, state: StateStore | None, result: BackupResult) -> None:

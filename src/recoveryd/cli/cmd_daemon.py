@@ -9,6 +9,7 @@ them and exits with the worst exit code of their results.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from recoveryd.cli.context import Context
@@ -24,6 +25,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="run every job that is due now, wait for them, exit with the worst exit code",
     )
+    p.add_argument(
+        "--member",
+        metavar="NAME",
+        default=None,
+        help="fleet mode: this daemon's member name (default: RECOVERYD_MEMBER, then "
+        "fleet.member, then the host name)",
+    )
     p.set_defaults(func=run)
 
 
@@ -32,4 +40,5 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     level = ctx.log_level if ctx.log_level != "warning" else "info"
     configure_logging(level, daemon=True)
-    return Daemon(args.config, once=bool(args.once)).run()
+    member = args.member or os.environ.get("RECOVERYD_MEMBER") or None
+    return Daemon(args.config, once=bool(args.once), member=member).run()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from recoveryd import flow
 from recoveryd.audit import AuditLog
 from recoveryd.config import LoadedConfig
+from recoveryd.daemon.fleetmode import Claim, FleetMode
 from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Alert, Notifier
 from recoveryd.daemon.rpo import due_soon
@@ -77,10 +78,21 @@ class Operations(Protocol):
     """The operations jobs run; each returns an Outcome or raises a RecoverydError."""
 
     def backup(
-        self, cfg: LoadedConfig, source: str, *, gate: flow.Gate, cancel: threading.Event
+        self,
+        cfg: LoadedConfig,
+        source: str,
+        *,
+        gate: flow.Gate,
+        cancel: threading.Event,
+        labels: Mapping[str, str] | None = None,
     ) -> Outcome:
-        """Snapshot `source`, passing `gate` at chunk boundaries. The job runner has admitted
-        the job and records its run: the operation does neither."""
+        """Snapshot `source`, passing `gate` at chunk boundaries; `labels` go into the
+        manifest (fleet mode: the slot and the member). The job runner has admitted the job
+        and records its run: the operation does neither."""
+        ...
+
+    def slot_taken(self, cfg: LoadedConfig, source: str, slot: str) -> bool:
+        """A snapshot of `source` labelled with this fleet slot is in one of its targets."""
         ...
 
     def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome: ...
@@ -157,6 +169,7 @@ class JobServices:
     retry_after: float = 60.0
     # drills roll back as soon as the daemon stops; uploads get the grace period first
     cancel_drills: threading.Event = field(default_factory=threading.Event)
+    fleet: FleetMode | None = None  # fleet mode: runs only what this member claims
 
 
 class JobRunner:
@@ -209,6 +222,14 @@ class JobRunner:
             self.on_change()
 
     def _run(self, spec: JobSpec) -> None:
+        if self.s.fleet is None:
+            self._run_claimed(spec, None)
+            return
+        with self.s.fleet.claim(spec) as claim:
+            if claim is not None:
+                self._run_claimed(spec, claim)
+
+    def _run_claimed(self, spec: JobSpec, claim: Claim | None) -> None:
         s = self.s
         verdict = s.admission.admit(spec.priority, job=spec.id, due_soon=self._due_soon(spec))
         if verdict == "wait":
@@ -217,7 +238,10 @@ class JobRunner:
         started = s.clock()
         run_id = s.state.start_run(f"daemon_{spec.kind}", source=spec.source, at=started)
         t0 = time.monotonic()
-        outcome = self._execute(spec)
+        outcome = self._execute(spec, claim)
+        if claim is not None:
+            outcome = replace(outcome, details={**outcome.details, **claim.labels()})
+            s.metrics.fleet_runs.labels(spec.kind, claim.member).inc()
         if outcome.error:
             outcome = replace(outcome, error=redact(outcome.error))
         if outcome.result == "deferred" and not s.stopping.is_set():
@@ -257,7 +281,7 @@ class JobRunner:
         if not s.stopping.is_set():
             s.defer(spec, when)
 
-    def _execute(self, spec: JobSpec) -> Outcome:
+    def _execute(self, spec: JobSpec, claim: Claim | None = None) -> Outcome:
         s = self.s
         cfg = s.config
         sources = (
@@ -266,7 +290,7 @@ class JobRunner:
         )  # fmt: skip
         try:
             with self.locks.hold(sources, s.cancel):
-                return self._operation(spec, cfg)
+                return self._operation(spec, cfg, claim)
         except InterruptedOperation as exc:
             return Outcome("aborted", error=exc.message)
         except UnavailableError as exc:
@@ -284,12 +308,15 @@ class JobRunner:
             log.exception("job_error", job=spec.id)
             return Outcome("failed", error=redact(f"unexpected {type(exc).__name__}: {exc}"))
 
-    def _operation(self, spec: JobSpec, cfg: LoadedConfig) -> Outcome:
+    def _operation(self, spec: JobSpec, cfg: LoadedConfig, claim: Claim | None) -> Outcome:
         s = self.s
         if s.cancel.is_set():
             raise InterruptedOperation(f"{spec.id}: shutting down")
         if spec.kind == "backup" and spec.source:
             gate = s.admission.gate(spec.priority)  # this thread's admission, its RPO override
+            if claim is not None:
+                labels = claim.labels()
+                return s.ops.backup(cfg, spec.source, gate=gate, cancel=s.cancel, labels=labels)
             return s.ops.backup(cfg, spec.source, gate=gate, cancel=s.cancel)
         if spec.kind == "verify" and spec.source:
             return s.ops.verify(cfg, spec.source, spec.read_data)

@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from recoveryd.config import Metrics
 from recoveryd.daemon.rpo import SourceRpo, age_seconds, is_overdue
 from recoveryd.errors import ConfigError
 from recoveryd.secrets import redact
@@ -81,6 +82,21 @@ class DaemonMetrics:
         self.heartbeat_age = Gauge(
             "recoveryd_scheduler_heartbeat_age_seconds",
             "Seconds since the scheduler loop last turned",
+            registry=r,
+        )
+        self.fleet_runs = Counter(
+            "recoveryd_fleet_runs",
+            "Jobs this fleet member ran, by kind and member",
+            ["kind", "member"],
+            registry=r,
+        )
+        self.fleet_owned = Gauge(
+            "recoveryd_fleet_owned_jobs", "Jobs this fleet member owns now", ["member"], registry=r
+        )
+        self.fleet_isolated = Gauge(
+            "recoveryd_fleet_isolated",
+            "1 while this fleet member is cut off from the coordination service",
+            ["member"],
             registry=r,
         )
         r.register(_SourceCollector(self))
@@ -249,3 +265,22 @@ def _handler(metrics: DaemonMetrics, health: Callable[[], Health]) -> type[BaseH
             return  # scrapes every few seconds are not worth a log line
 
     return Handler
+
+
+def restart_server(
+    server: MetricsServer | None,
+    old: Metrics | None,
+    new: Metrics | None,
+    metrics: DaemonMetrics,
+    health: Callable[[], Health],
+) -> MetricsServer | None:
+    """The metrics server after a reload: unchanged settings keep the running one."""
+    if old == new:
+        return server
+    if server is not None:
+        server.stop()
+    if new is None:
+        return None
+    started = MetricsServer(metrics, health, new.listen)
+    started.start()
+    return started

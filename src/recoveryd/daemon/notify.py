@@ -339,3 +339,14 @@ def _channel_key(channel: WebhookNotify | EmailNotify) -> str:
     """Names a configured channel without revealing its secrets."""
     body = json.dumps(redact_tree(channel.model_dump(mode="json")), sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def governor_alert(kind: str, data: Mapping[str, Any]) -> Alert:
+    """The alert of a load governor event: a level change (shed) or an RPO override."""
+    if kind == "shed":
+        subject = f"load level {data.get('from')} -> {data.get('to')}"
+        text = "Reasons: " + ("; ".join(map(str, data.get("reasons") or [])) or "none")
+    else:
+        subject = f"{kind.replace('_', ' ')} {data.get('job', '')}".strip()
+        text = ", ".join(f"{k}={v}" for k, v in sorted(data.items()))
+    return Alert(kind, subject, text, details=dict(data))

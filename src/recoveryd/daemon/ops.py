@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -78,10 +79,16 @@ class AppOperations:
         self.snapshots = AppSnapshotOperations()
 
     def backup(
-        self, cfg: LoadedConfig, source: str, *, gate: flow.Gate, cancel: threading.Event
+        self,
+        cfg: LoadedConfig,
+        source: str,
+        *,
+        gate: flow.Gate,
+        cancel: threading.Event,
+        labels: Mapping[str, str] | None = None,
     ) -> Outcome:
         progress = ProgressLog(f"backup:{source}")
-        done = app.write_source(cfg, source, gate, progress=progress, cancel=cancel)
+        done = app.write_source(cfg, source, gate, progress=progress, cancel=cancel, labels=labels)
         missing = done.result.missing_targets
         return Outcome(
             "degraded" if missing else "ok",
@@ -91,6 +98,9 @@ class AppOperations:
             error="; ".join(f"missing on {m.target}: {m.error}" for m in missing) or None,
             details={**done.details(), "targets": sorted(done.stored_by_target)},
         )
+
+    def slot_taken(self, cfg: LoadedConfig, source: str, slot: str) -> bool:
+        return app.slot_taken(cfg, source, slot)
 
     def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome:
         ids = [s.id for s in app.list_snapshots(cfg, source=source)]

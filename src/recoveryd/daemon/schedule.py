@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -112,10 +112,20 @@ def plan_jobs(config: Config) -> list[JobSpec]:
     return jobs
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def build_trigger(
-    expr: str, *, key: str, timezone: str | None = None, jitter: float = 0.0
+    expr: str,
+    *,
+    key: str,
+    timezone: str | None = None,
+    jitter: float = 0.0,
+    aligned: bool = False,
 ) -> BaseTrigger:
-    """The APScheduler trigger of a schedule expression; ConfigError naming `key` otherwise."""
+    """The APScheduler trigger of a schedule expression; ConfigError naming `key` otherwise.
+    `aligned`: a fixed period counts from the Unix epoch (fleet mode: every member has the
+    same slots), not from the moment the job is added."""
     text = " ".join(expr.split())
     text = _MACROS.get(text, text)
     jit = int(jitter) or None
@@ -124,7 +134,8 @@ def build_trigger(
             seconds = parse_duration(text.split(" ", 1)[1])
             if seconds <= 0:
                 raise ValueError("the period must be longer than zero")
-            return IntervalTrigger(seconds=seconds, timezone=timezone, jitter=jit)
+            start = EPOCH if aligned else None
+            return IntervalTrigger(seconds=seconds, timezone=timezone, jitter=jit, start_date=start)
         fields = text.split(" ")
         if len(fields) == 5:
             fields = ["0", *fields]
@@ -137,6 +148,32 @@ def build_trigger(
         )  # fmt: skip
     except (ValueError, TypeError, LookupError) as exc:
         raise ConfigError(f'schedule "{expr}" is invalid: {exc}', key=key) from exc
+
+
+_LOOK_BACK = (2.0, 60.0, 3600.0, 86400.0, 32 * 86400.0, 367 * 86400.0, 8 * 367 * 86400.0)
+
+
+def slot_of(spec: JobSpec, at: datetime, timezone: str | None = None) -> datetime:
+    """The schedule slot `at` falls in: the latest time the job's schedule fires at or
+    before `at` (a fixed period counted from the Unix epoch), in UTC. A run belongs to the
+    slot in which it started, whenever the scheduler dispatched it."""
+    text = " ".join(spec.schedule.split())
+    if text.startswith(("every ", "@every ")):
+        period = parse_duration(text.split(" ", 1)[1])
+        start = (at - EPOCH).total_seconds() // period * period
+        return EPOCH + timedelta(seconds=start)
+    trigger = build_trigger(spec.schedule, key=spec.key, timezone=timezone)
+    for back in _LOOK_BACK:
+        fire = trigger.get_next_fire_time(None, at - timedelta(seconds=back))
+        if fire is None or fire > at:
+            continue
+        while True:
+            nxt = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+            if nxt is None or nxt > at:
+                slot: datetime = fire.astimezone(UTC)
+                return slot
+            fire = nxt
+    return EPOCH  # fires less than once in eight years: one slot
 
 
 def cron_weekdays(field_text: str) -> str:
@@ -191,8 +228,10 @@ class Scheduler:
         jitter: float = 0.0,
         heartbeat_interval: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        aligned: bool = False,
     ) -> None:
         self._run = run
+        self._aligned = aligned
         self._timezone = timezone
         self._jitter = jitter
         self._monotonic = monotonic
@@ -246,8 +285,9 @@ class Scheduler:
             if self._specs.get(job_id) == spec and not jitter_changed:
                 continue  # unchanged: keep its next run (an `every 4h` is not restarted)
             trigger = build_trigger(
-                spec.schedule, key=spec.key, timezone=self._timezone, jitter=self._jitter
-            )
+                spec.schedule, key=spec.key, timezone=self._timezone, jitter=self._jitter,
+                aligned=self._aligned,
+            )  # fmt: skip
             self._sched.add_job(
                 self._run, trigger, args=[spec], id=job_id, name=spec.id, replace_existing=True
             )

@@ -34,6 +34,12 @@ class Notifier:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
 
+    def heartbeat_interval(self) -> float:
+        """How often the scheduler loop beats: a quarter of the watchdog period, 0.2-5 s."""
+        if self.watchdog_usec is None:
+            return 5.0
+        return max(0.2, min(5.0, self.watchdog_usec / 4_000_000))
+
     @property
     def enabled(self) -> bool:
         return self.address is not None

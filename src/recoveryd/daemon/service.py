@@ -34,9 +34,16 @@ from recoveryd import flow
 from recoveryd.audit import AuditLog
 from recoveryd.config import LoadedConfig, load_config
 from recoveryd.daemon.due import due_once, newest_in_stores, source_rpos
+from recoveryd.daemon.fleetwiring import build_fleet, publish, start_fleet
 from recoveryd.daemon.jobs import JobRunner, JobServices, Operations
-from recoveryd.daemon.metrics import LEVELS, DaemonMetrics, Health, MetricsServer
-from recoveryd.daemon.notify import Alert, Notifier
+from recoveryd.daemon.metrics import (
+    LEVELS,
+    DaemonMetrics,
+    Health,
+    MetricsServer,
+    restart_server,
+)
+from recoveryd.daemon.notify import Alert, Notifier, governor_alert
 from recoveryd.daemon.ops import AppOperations
 from recoveryd.daemon.rpo import SourceRpo, catch_up, is_overdue
 from recoveryd.daemon.runtime import STATUS_FILE, DaemonLock, StatusFile
@@ -51,6 +58,7 @@ from recoveryd.secrets import resolve_secret
 from recoveryd.state import StateStore, iso
 
 if TYPE_CHECKING:  # the governor (psutil) is imported only when configured
+    from recoveryd.daemon.fleetmode import FleetMode
     from recoveryd.governor import Governor
 
 log = get_logger("recoveryd.daemon.service")
@@ -81,8 +89,9 @@ class Daemon:
         ops: Operations | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        member: str | None = None,  # fleet mode: --member / RECOVERYD_MEMBER
     ) -> None:
-        self.config_path = config_path
+        self.config_path, self.member = config_path, member
         self.once = once
         self.ops: Operations = ops or AppOperations()
         self.clock = clock
@@ -92,6 +101,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.started = clock()
         self.governor: Governor | None = None
+        self.fleet: FleetMode | None = None
         self.streams: StreamSupervisor | None = None
         self.metrics_server: MetricsServer | None = None
         self._overdue: set[str] = set()
@@ -131,7 +141,8 @@ class Daemon:
             max_concurrent=cfg.config.daemon.max_concurrent_jobs,
             timezone=cfg.config.daemon.timezone,
             jitter=cfg.config.daemon.jitter,
-            heartbeat_interval=self._heartbeat_interval(),
+            heartbeat_interval=self.sd.heartbeat_interval(),
+            aligned=cfg.config.fleet is not None,
         )
         self.services = JobServices(
             config=cfg,
@@ -147,6 +158,11 @@ class Daemon:
             clock=self.clock,
         )
         self.runner = JobRunner(self.services, on_change=self._write_status)
+        if cfg.config.fleet is not None:
+            self.fleet = self.services.fleet = build_fleet(
+                lambda: self.services.config, member=self.member, state=self.state,
+                scheduler=self.scheduler, notifier=self.notifier, ops=self.ops, clock=self.clock,
+            )  # fmt: skip
         self.sd.status("starting: opening the targets and listing their snapshots")
         self._prepare(cfg)
         self.metrics.set_sources(source_rpos(cfg, self.state, self._store_listing(cfg)))
@@ -170,20 +186,7 @@ class Daemon:
         return self.ops.run_playbook(self.services.config, path, level)
 
     def _governor_alert(self, kind: str, data: Mapping[str, Any]) -> None:
-        """Alerts of the load governor: level changes (shed) and RPO overrides."""
-        if kind == "shed":
-            subject = f"load level {data.get('from')} -> {data.get('to')}"
-            text = "Reasons: " + ("; ".join(map(str, data.get("reasons") or [])) or "none")
-        else:
-            subject = f"{kind.replace('_', ' ')} {data.get('job', '')}".strip()
-            text = ", ".join(f"{k}={v}" for k, v in sorted(data.items()))
-        self.notifier.notify(Alert(kind, subject, text, details=dict(data)))
-
-    def _heartbeat_interval(self) -> float:
-        usec = self.sd.watchdog_usec
-        if usec is None:
-            return 5.0
-        return max(0.2, min(5.0, usec / 4_000_000))
+        self.notifier.notify(governor_alert(kind, data))
 
     def _prepare(self, cfg: LoadedConfig) -> None:
         if not cfg.config.sources:
@@ -206,6 +209,8 @@ class Daemon:
     # --- once ------------------------------------------------------------------------------
 
     def _run_once(self, cfg: LoadedConfig, specs: list[JobSpec]) -> int:
+        if self.fleet is not None:
+            self.fleet.start()
         now = self.clock()
         due = due_once(specs, self.state, self.metrics.sources(), now, cfg.config.daemon.timezone)
         log.info("once", due=[s.id for s in due])
@@ -238,6 +243,8 @@ class Daemon:
     def _run_forever(self, cfg: LoadedConfig, specs: list[JobSpec]) -> int:
         self._install_signals()
         self.scheduler.apply(specs)
+        if self.fleet is not None:
+            start_fleet(self.fleet, self.scheduler)
         now = self.clock()
         names = [
             n
@@ -340,25 +347,15 @@ class Daemon:
             }
         )
         self._prepare(cfg)
-        self._restart_metrics(old, cfg)
+        self.metrics_server = restart_server(
+            self.metrics_server, old.config.metrics, cfg.config.metrics, self.metrics, self.health
+        )
         self.state.record_event("config_reloaded", {"jobs": len(specs)})
         self._audit("reload", "ok")
         log.info("config_reloaded", jobs=len(specs))
         self._write_status()
         self.sd.ready(self._status_line())
         return True
-
-    def _restart_metrics(self, old: LoadedConfig, new: LoadedConfig) -> None:
-        if old.config.metrics == new.config.metrics:
-            return
-        if self.metrics_server is not None:
-            self.metrics_server.stop()
-            self.metrics_server = None
-        if new.config.metrics is not None:
-            self.metrics_server = MetricsServer(
-                self.metrics, self.health, new.config.metrics.listen
-            )
-            self.metrics_server.start()
 
     # --- monitoring ------------------------------------------------------------------------
 
@@ -386,6 +383,8 @@ class Daemon:
             self.streams.check()
         self.metrics.heartbeat_age.set(self.scheduler.heartbeat_age())
         self.metrics.level.set(LEVELS.get(self.admission.level(), 0))
+        if self.fleet is not None:
+            publish(self.fleet, self.metrics)
         self._write_status()
         self.sd.status(self._status_line())
 
@@ -424,6 +423,8 @@ class Daemon:
         }
         if self.governor is not None:
             doc["governor"] = self.governor.status().to_json()
+        if self.fleet is not None:
+            doc["fleet"] = self.fleet.view().to_json()
         try:
             self.status_file.write(doc)
         except OSError as exc:
@@ -489,6 +490,8 @@ class Daemon:
     def _finish(self) -> None:
         if self.governor is not None:
             self.governor.stop(timeout=5.0)
+        if self.fleet is not None:
+            self.fleet.stop()
         self._state = "stopped"
         self._write_status()
         self.state.record_event("daemon_stopped", {"pid": os.getpid()})

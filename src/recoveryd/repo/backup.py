@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +60,7 @@ class SnapshotMeta:
     hostname: str = field(default_factory=socket.gethostname)
     tool_version: str = f"recoveryd {__version__}"
     clock: Callable[[], datetime] = _utcnow
+    labels: Mapping[str, str] = field(default_factory=dict)  # into the manifest's `extra`
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,7 @@ def _run(
             engine_version=info.engine_version,
             classification=meta.classification,
             consistency=dict(info.consistency),
-            extra=dict(info.extra),
+            extra={**info.extra, **meta.labels},
             start_time=start,
             end_time=end,
             size=size,

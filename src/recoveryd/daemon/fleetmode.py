@@ -1,0 +1,278 @@
+"""Fleet mode in the daemon: which jobs this member owns, one run per job and slot.
+
+`FleetMode` keeps this member's view of the group (refreshed every third of a
+lease: heartbeat, then the member list) and answers the job runner's one
+question, `claim(spec)`: may this member run this job now? Yes only when
+
+1. the coordination service answered within the last lease (a member cut off
+   runs nothing once its lease is over: it cannot prove what it owns, and the
+   others take its jobs over when its lease expires in etcd);
+2. the consistent-hash partition over the live members that serve the job's
+   site names this member;
+3. it holds the lock named after the job and its schedule slot; and
+4. for a backup: no snapshot of the source in the store belongs to that slot yet
+   (checked under the lock; the manifest records its slot).
+
+Jobs gained because another member left run at once (a `takeover` run) when they
+are backups: the slot check makes that a no-op when the slot was done.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from recoveryd.daemon.notify import Alert
+from recoveryd.daemon.schedule import JobSpec
+from recoveryd.fleet import (
+    Coordination,
+    CoordinationError,
+    Member,
+    Partition,
+    SlotLock,
+    job_key,
+)
+from recoveryd.observe import get_logger
+from recoveryd.state import StateStore
+
+log = get_logger("recoveryd.daemon.fleet")
+LOCK_RETRY = 0.25  # seconds between attempts to take a slot's lock while etcd does not answer
+
+
+def slot_text(slot: datetime) -> str:
+    """How a slot is written in lock names and manifests: UTC, ISO 8601, `Z`."""
+    return slot.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """This member's view of the fleet (daemon.json, `recoveryd status`, metrics)."""
+
+    member: str
+    group: str
+    members: tuple[str, ...]
+    owned_jobs: tuple[str, ...]
+    isolated: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"member": self.member, "group": self.group, "members": list(self.members),
+                "owned_jobs": list(self.owned_jobs), "isolated": self.isolated}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This member runs the job for this slot."""
+
+    member: str
+    slot: datetime
+
+    @property
+    def slot_text(self) -> str:
+        return slot_text(self.slot)
+
+    def labels(self) -> dict[str, str]:
+        """What the snapshot's manifest records (`extra`)."""
+        return {"fleet_slot": self.slot_text, "fleet_member": self.member}
+
+
+@dataclass(frozen=True)
+class FleetHooks:
+    """What fleet mode needs from the rest of the daemon."""
+
+    specs: Callable[[], Mapping[str, JobSpec]]  # the scheduled jobs
+    site: Callable[[JobSpec], str | None]  # the site of a job's source
+    slot_of: Callable[[JobSpec, datetime], datetime]
+    taken: Callable[[JobSpec, datetime], bool]  # a snapshot of this slot is in the store
+    takeover: Callable[[JobSpec], None]  # run a gained job now
+    alert: Callable[[Alert], object]
+
+
+def assign(
+    specs: Mapping[str, JobSpec], members: list[Member], site: Callable[[JobSpec], str | None]
+) -> dict[str, list[str]]:
+    """Job ids by owning member (members that own nothing have an empty list; jobs no live
+    member may run are under the empty name)."""
+    part = Partition(members)
+    out: dict[str, list[str]] = {m.name: [] for m in members}
+    for job_id, spec in sorted(specs.items()):
+        owner = part.owner(job_key(job_id, spec.source), site(spec))
+        out.setdefault(owner or "", []).append(job_id)
+    return out
+
+
+class FleetMode:
+    """This member's part of the fleet."""
+
+    def __init__(
+        self,
+        coord: Coordination,
+        hooks: FleetHooks,
+        *,
+        lease: float,
+        state: StateStore,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.coord = coord
+        self.hooks = hooks
+        self.lease = lease
+        self.state = state
+        self.clock = clock
+        self.monotonic = monotonic
+        self._guard = threading.Lock()
+        self._contact: float | None = None
+        self._members: list[Member] = []
+        self._owned: set[str] | None = None
+        self._isolated = False
+
+    @property
+    def member(self) -> str:
+        return self.coord.member
+
+    @property
+    def interval(self) -> float:
+        """How often `refresh` runs: three heartbeats per lease."""
+        return self.lease / 3
+
+    # --- the group ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Join and take a first view of the group (cut off when it does not answer)."""
+        try:
+            self.coord.join()
+        except CoordinationError as exc:
+            self._cut_off(exc)
+            return
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Heartbeat, read the members, work out what this member owns now."""
+        try:
+            self.coord.heartbeat(len(self._owned or ()))
+            members = self.coord.members()
+        except CoordinationError as exc:
+            self._cut_off(exc)
+            return
+        specs = self.hooks.specs()
+        owned = set(assign(specs, members, self.hooks.site).get(self.member, []))
+        with self._guard:
+            self._contact = self.monotonic()
+            before = [m.name for m in self._members]
+            self._members = members
+            previous, self._owned = self._owned, owned
+            rejoined, self._isolated = self._isolated, False
+        names = [m.name for m in members]
+        if names != before:
+            self.state.record_event("fleet_members", {"members": names, "owned": len(owned)})
+            log.info("fleet_members", members=names, owned=len(owned), member=self.member)
+        if rejoined:
+            self.state.record_event("fleet_rejoined", {"member": self.member})
+            self.hooks.alert(Alert("recovery", f"fleet member {self.member} rejoined",
+                                   "The coordination service answers again."))  # fmt: skip
+        if previous is not None:
+            self._take_over(sorted(owned - previous), specs)
+
+    def _take_over(self, gained: list[str], specs: Mapping[str, JobSpec]) -> None:
+        for job_id in gained:
+            spec = specs.get(job_id)
+            if spec is not None and spec.kind == "backup":
+                self.state.record_event("fleet_takeover", {"job": job_id}, source=spec.source)
+                self.hooks.takeover(spec)
+
+    def _cut_off(self, exc: CoordinationError) -> None:
+        log.warning("fleet_unreachable", error=exc.message, member=self.member)
+        if self._expired():
+            self._isolate(exc.message)
+
+    def _expired(self) -> bool:
+        with self._guard:
+            return self._contact is None or self.monotonic() - self._contact > self.lease
+
+    def _isolate(self, why: str) -> None:
+        with self._guard:
+            if self._isolated:
+                return
+            self._isolated = True
+        self.state.record_event("fleet_isolated", {"member": self.member, "error": why})
+        log.error("fleet_isolated", member=self.member, error=why, note="no job runs")
+        self.hooks.alert(
+            Alert("failure", f"fleet member {self.member} stopped scheduling",
+                  f"The coordination service did not answer for a lease ({self.lease:g}s); "
+                  f"this member runs no job until it does. {why}")
+        )  # fmt: skip
+
+    # --- one run -----------------------------------------------------------------------
+
+    def owner(self, spec: JobSpec) -> str | None:
+        with self._guard:
+            members = list(self._members)
+        return Partition(members).owner(job_key(spec.id, spec.source), self.hooks.site(spec))
+
+    @contextmanager
+    def claim(self, spec: JobSpec) -> Iterator[Claim | None]:
+        """A Claim while this member runs `spec` for the current slot; None when it must
+        not (another member owns it or holds its slot, the slot is done, cut off)."""
+        slot = self.hooks.slot_of(spec, self.clock())
+        why = self._refusal(spec)
+        if why is not None:
+            log.debug("fleet_not_running", job=spec.id, reason=why, member=self.member)
+            if why == "cut off":
+                self.state.record_event("fleet_skipped", {"job": spec.id, "reason": why,
+                                        "slot": slot.isoformat()}, source=spec.source)  # fmt: skip
+            yield None
+            return
+        claim = Claim(self.member, slot)
+        lock = self.coord.lock(f"{spec.id}@{claim.slot_text}")
+        held = self._acquire(lock)
+        try:
+            if held and self.owner(spec) == self.member and not self._done(spec, slot):
+                yield claim
+            else:
+                yield None
+        finally:
+            if held:
+                lock.release()
+
+    def _acquire(self, lock: SlotLock) -> bool:
+        """Take the slot's lock; while etcd elects a leader (or one URL fails), try again
+        until this member's lease would be over."""
+        while True:
+            try:
+                return lock.acquire()
+            except CoordinationError as exc:
+                self._cut_off(exc)
+                if self._expired():
+                    return False
+            time.sleep(LOCK_RETRY)
+
+    def _refusal(self, spec: JobSpec) -> str | None:
+        if self._expired():
+            self._isolate("no answer within the lease")
+            return "cut off"
+        if self.owner(spec) != self.member:
+            return "owned by another member"
+        return None
+
+    def _done(self, spec: JobSpec, slot: datetime) -> bool:
+        if spec.kind != "backup" or not self.hooks.taken(spec, slot):
+            return False
+        self.state.record_event("fleet_slot_done", {"job": spec.id, "slot": slot.isoformat()},
+                                source=spec.source)  # fmt: skip
+        return True
+
+    # --- visibility --------------------------------------------------------------------
+
+    def view(self) -> FleetView:
+        """For daemon.json, `recoveryd status` and the metrics."""
+        with self._guard:
+            members = tuple(m.name for m in self._members)
+            owned = tuple(sorted(self._owned or ()))
+            isolated = self._isolated or self._contact is None
+        return FleetView(self.member, self.coord.group, members, owned, isolated)
+
+    def stop(self) -> None:
+        self.coord.leave()
