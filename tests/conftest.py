@@ -1,5 +1,5 @@
 """Shared fixtures. Real servers (PostgreSQL, MariaDB, Ceph RGW, Swift, OpenSSH, nginx,
-HTTP, SMTP) are started once per test session on 127.0.0.1 by the modules under
+HTTP, SMTP, etcd) are started once per test session on 127.0.0.1 by the modules under
 tests/fixtures/ and torn down at the end."""
 
 pytest_plugins = [
@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.web",
     "tests.fixtures.pgcluster",
     "tests.fixtures.nginx",
+    "tests.fixtures.etcd",
 ]

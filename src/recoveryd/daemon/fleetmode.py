@@ -89,6 +89,7 @@ class FleetHooks:
     taken: Callable[[JobSpec, datetime], bool]  # a snapshot of this slot is in the store
     takeover: Callable[[JobSpec], None]  # run a gained job now
     alert: Callable[[Alert], object]
+    changed: Callable[[], None] = lambda: None  # what this member owns changed
 
 
 def assign(
@@ -173,6 +174,8 @@ class FleetMode:
             self.state.record_event("fleet_rejoined", {"member": self.member})
             self.hooks.alert(Alert("recovery", f"fleet member {self.member} rejoined",
                                    "The coordination service answers again."))  # fmt: skip
+        if owned != previous:
+            self.hooks.changed()
         if previous is not None:
             self._take_over(sorted(owned - previous), specs)
 

@@ -30,6 +30,7 @@ def build_fleet(
     notifier: Notifier,
     ops: Operations,
     clock: Callable[[], datetime],
+    changed: Callable[[], None],
 ) -> FleetMode:
     """This member's FleetMode from the configuration's `fleet` section (`member`: the
     --member or RECOVERYD_MEMBER override)."""
@@ -60,6 +61,7 @@ def build_fleet(
         taken=taken,
         takeover=lambda spec: scheduler.run_at(spec, tag="takeover"),
         alert=notifier.notify,
+        changed=changed,
     )
     coord = open_coordination(
         fleet.coordination, group=fleet.group, member=name, lease=fleet.lease,

@@ -162,6 +162,7 @@ class Daemon:
             self.fleet = self.services.fleet = build_fleet(
                 lambda: self.services.config, member=self.member, state=self.state,
                 scheduler=self.scheduler, notifier=self.notifier, ops=self.ops, clock=self.clock,
+                changed=self._write_status,
             )  # fmt: skip
         self.sd.status("starting: opening the targets and listing their snapshots")
         self._prepare(cfg)

@@ -1,0 +1,95 @@
+"""Fleet mode against a real 3-node etcd cluster on loopback and three real daemon
+processes sharing one configuration: every backup runs once per schedule slot, and a
+member killed with SIGKILL has its sources taken over by the others."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.etcd import EtcdCluster
+from tests.fixtures.web import poll
+from tests.integration.daemon.proc import events
+from tests.integration.fleet.site import (
+    LEASE,
+    SLOT,
+    Fleet,
+    doubled,
+    make_fleet_site,
+    slots_of,
+    snapshots,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+NAMES = ("a", "b", "c")  # with 4 sources, each owns one or two (the hash is fixed)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, etcd_cluster: EtcdCluster) -> Fleet:
+    site = Fleet(tmp_path, make_fleet_site(tmp_path, etcd_cluster))
+    yield site  # type: ignore[misc]
+    site.stop_all()
+
+
+def _everyone_sees(fleet: Fleet, names: tuple[str, ...]) -> bool:
+    return all(fleet.members_seen(n) == sorted(names) for n in names)
+
+
+def test_each_source_is_backed_up_once_per_slot_and_a_killed_member_is_taken_over(
+    fleet: Fleet,
+) -> None:
+    """Three members split the sources (every member owns some); over several slots the
+    store holds exactly one snapshot per source per slot, each labelled with its slot and
+    the member that made it. After `kill -9` of a member that owns sources, the others take
+    them over within a lease and a slot, still one snapshot per slot; the killed member,
+    restarted, rejoins and runs nothing twice."""
+    for name in NAMES:
+        fleet.start(name)
+    assert poll(lambda: _everyone_sees(fleet, NAMES), 60), "the members did not all join"
+    assert poll(lambda: all(fleet.owned(n) for n in NAMES), 30), "some member owns nothing"
+    owners = {job: n for n in NAMES for job in fleet.owned(n)}
+    assert sorted(owners) == [f"backup:s{i}" for i in range(4)]
+
+    joined = datetime.now(UTC)
+    assert poll(
+        lambda: all(len(slots_of(snapshots(fleet.config), f"s{i}")) >= 4 for i in range(4)), 90
+    ), "four slots of every source were not backed up"
+    snaps = snapshots(fleet.config)
+    assert doubled(snaps) == {}
+    assert all(s.slot and s.member for s in snaps)
+    for snap in snaps:  # the member that owns the source made it (membership was stable)
+        if datetime.fromisoformat(snap.slot) > joined:
+            assert owners[f"backup:{snap.source}"] == snap.member, (snap, owners)
+
+    victim = next(n for n in NAMES if fleet.owned(n))
+    lost = [job.split(":", 1)[1] for job in fleet.owned(victim)]
+    fleet.members[victim].kill()
+    killed = datetime.now(UTC)
+    survivors = tuple(n for n in NAMES if n != victim)
+    assert poll(lambda: _everyone_sees(fleet, survivors), 60), "the survivors never saw it go"
+
+    def taken_over() -> bool:
+        snaps = snapshots(fleet.config)
+        return all(
+            any(s.source == src and s.member != victim and s.start > killed for s in snaps)
+            for src in lost
+        )
+
+    assert poll(taken_over, 60), f"{lost} were not backed up by a survivor"
+    snaps = snapshots(fleet.config)
+    bound = killed + timedelta(seconds=LEASE + 2 * SLOT)  # lease + one slot (+ a refresh)
+    for src in lost:
+        first = min(s for s in snaps if s.source == src and s.member != victim and s.start > killed)
+        assert datetime.fromisoformat(first.slot) <= bound
+    assert any(events(fleet.state(n), "fleet_takeover") for n in survivors)
+    assert doubled(snaps) == {}
+
+    fleet.start(victim)
+    assert poll(lambda: _everyone_sees(fleet, NAMES), 60), "the member did not rejoin"
+    back = datetime.now(UTC)
+    assert poll(
+        lambda: any(s.member == victim and s.start > back for s in snapshots(fleet.config)), 60
+    ), "the returning member never ran its sources again"
+    assert doubled(snapshots(fleet.config)) == {}
