@@ -30,7 +30,7 @@ class Snap:
     start: datetime
 
 
-def make_fleet_site(root: Path, cluster: EtcdCluster, sources: int = 4) -> Path:
+def make_fleet_site(root: Path, cluster: EtcdCluster, sources: int = 4, extra: str = "") -> Path:
     """The one configuration every member reads (state_dir relative: each member reads it
     through a link in its own directory, so each has its own state directory)."""
     urls = ", ".join(cluster.urls)
@@ -51,6 +51,7 @@ def make_fleet_site(root: Path, cluster: EtcdCluster, sources: int = 4) -> Path:
     lines += [
         "daemon: {prune_schedule: null, replicate_schedule: null, shutdown_grace: 5s}",
         f"fleet: {{coordination: [{urls}], group: test, lease: {LEASE:g}s}}",
+        extra,
     ]
     config = root / "recoveryd.yaml"
     config.write_text("\n".join(lines) + "\n")
@@ -119,6 +120,16 @@ def doubled(snaps: list[Snap]) -> dict[tuple[str, str], int]:
     """(source, slot) pairs held by more than one snapshot."""
     counts = Counter((s.source, s.slot) for s in snaps)
     return {k: n for k, n in counts.items() if n > 1}
+
+
+def event_times(state_dir: Path, kind: str) -> list[datetime]:
+    """When the daemon recorded each event of `kind`."""
+    db = sqlite3.connect(state_dir / "state.db")
+    try:
+        rows = db.execute("select time from events where kind=? order by id", (kind,))
+        return [datetime.fromisoformat(r[0].replace("Z", "+00:00")) for r in rows]
+    finally:
+        db.close()
 
 
 def slots_of(snaps: list[Snap], source: str) -> list[datetime]:
