@@ -4,6 +4,7 @@ frozen with SIGSTOP (every member cut off)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_stopping_the_etcd_leader_misses_and_doubles_no_slot(
     assert doubled(snaps) == {}
     for i in range(4):
         slots = [s for s in slots_of(snaps, f"s{i}") if s > joined]
-        gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(slots)]
         assert all(g == timedelta(seconds=SLOT) for g in gaps), (f"s{i}", slots)
     assert all(not events(fleet.state(n), "fleet_isolated") for n in NAMES)
 
