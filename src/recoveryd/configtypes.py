@@ -70,10 +70,21 @@ PositiveDuration = Annotated[
     float, BeforeValidator(_duration_at_least(0, strict=True)), WithJsonSchema(_DURATION_SCHEMA)
 ]
 """A duration that must be longer than zero (timeouts, intervals, RPO, RTO)."""
-Lease = Annotated[
-    float, BeforeValidator(_duration_at_least(5, strict=False)), WithJsonSchema(_DURATION_SCHEMA)
-]
-"""A fleet member's lease: 5 s or more (shorter leases expire on a busy host)."""
+MIN_LEASE = 5.0
+
+
+def _lease(value: Any) -> float:
+    seconds = float(_duration_at_least(0, strict=True)(value))
+    if seconds < MIN_LEASE:
+        raise ValueError(
+            f"a lease of {value!r} is too short: set 5s or more (a shorter lease expires "
+            "while a busy host is still alive)"
+        )
+    return seconds
+
+
+Lease = Annotated[float, BeforeValidator(_lease), WithJsonSchema(_DURATION_SCHEMA)]
+"""A fleet member's lease: 5 s or more."""
 
 
 def _size_between(low: int, high: int) -> Any:

@@ -272,6 +272,23 @@ CONFIG_CASES: list[Case] = [
         (C, "governor.throttled_bandwidth"),
     ),
     Case("hold-enter-bool", cfg("governor: {hold: {enter: true}}\n"), (C, "governor.hold.enter")),
+    Case(
+        "fleet-lease-short",
+        cfg("fleet: {coordination: 'etcd3+http://127.0.0.1:2379', lease: 2s}\n"),
+        (C, "fleet.lease", "5s or more"),
+    ),
+    Case(
+        "fleet-url-scheme",
+        cfg("fleet: {coordination: ['http://127.0.0.1:2379']}\n"),
+        (C, "fleet.coordination[0]", "etcd3+http://"),
+    ),
+    Case("fleet-no-coordination", cfg("fleet: {group: g}\n"), (C, "fleet", "coordination")),
+    Case(
+        "fleet-serves-bad-label",
+        cfg("fleet: {coordination: 'etcd3+http://e1:2379', serves: ['core site']}\n"),
+        (C, "fleet.serves[0]"),
+    ),
+    Case("source-site-bad", src("site: 'a/b'"), (C, "sources.reg.site")),
     Case("rpo-zero", src("rpo: 0s"), (C, "sources.reg.rpo")),
     Case("rpo-negative", src("rpo: -5s"), (C, "sources.reg.rpo")),
     Case("rpo-astronomical", src("rpo: 99999999999999999999d"), (C, "sources.reg.rpo")),

@@ -1,0 +1,58 @@
+"""Schedule slots in fleet mode: a run belongs to the latest time its schedule fired at or
+before it started, the same on every member."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from recoveryd.daemon.fleetmode import Claim, slot_text
+from recoveryd.daemon.schedule import EPOCH, JobSpec, build_trigger, slot_of
+
+
+def spec(schedule: str) -> JobSpec:
+    return JobSpec("backup:s", "backup", schedule, "sources.s.schedule", source="s")
+
+
+def test_a_fixed_period_counts_from_the_epoch() -> None:
+    """`every 30s`: the slot is the start of the 30-second period the time falls in,
+    whatever the moment each member started."""
+    at = datetime(2026, 12, 3, 10, 0, 47, 500000, tzinfo=UTC)
+    assert slot_of(spec("every 30s"), at) == datetime(2026, 12, 3, 10, 0, 30, tzinfo=UTC)
+    assert slot_of(spec("every 30s"), at.replace(second=30, microsecond=0)) == at.replace(
+        second=30, microsecond=0
+    )
+
+
+def test_a_cron_slot_is_its_latest_fire_time() -> None:
+    """`0 */4 * * *` at 09:59 belongs to the 08:00 slot; `@daily` to midnight; a 6-field
+    cron with seconds to its last second mark."""
+    at = datetime(2026, 12, 3, 9, 59, 59, tzinfo=UTC)
+    assert slot_of(spec("0 */4 * * *"), at, "UTC") == datetime(2026, 12, 3, 8, tzinfo=UTC)
+    assert slot_of(spec("@daily"), at, "UTC") == datetime(2026, 12, 3, tzinfo=UTC)
+    assert slot_of(spec("*/2 * * * * *"), at, "UTC") == at - timedelta(seconds=1)
+
+
+def test_a_cron_slot_follows_the_configured_time_zone() -> None:
+    """A daily 02:00 in Asia/Shanghai is 18:00 UTC the day before."""
+    at = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
+    assert slot_of(spec("0 2 * * *"), at, "Asia/Shanghai") == datetime(2026, 12, 2, 18, tzinfo=UTC)
+
+
+def test_aligned_periods_fire_on_slot_boundaries() -> None:
+    """In fleet mode a fixed period's trigger fires at multiples of the period from the
+    epoch, so every member fires together."""
+    trigger = build_trigger("every 4s", key="k", aligned=True)
+    now = datetime(2026, 12, 3, 10, 0, 1, tzinfo=UTC)
+    fire = trigger.get_next_fire_time(None, now)
+    assert fire is not None
+    assert (fire - EPOCH).total_seconds() % 4 == 0
+
+
+def test_a_claim_labels_the_manifest_with_its_slot_and_member() -> None:
+    """The labels a fleet backup's manifest records (`extra`)."""
+    slot = datetime(2026, 12, 3, 8, tzinfo=UTC)
+    assert slot_text(slot) == "2026-12-03T08:00:00Z"
+    assert Claim("core-1", slot).labels() == {
+        "fleet_slot": "2026-12-03T08:00:00Z",
+        "fleet_member": "core-1",
+    }
