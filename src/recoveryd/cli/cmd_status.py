@@ -75,6 +75,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             output.line(f"  because: {'; '.join(governor['reasons'])}")
         for held in governor.get("held_back") or []:
             output.line(f"  held back: {held}")
+        _fleet_line(d.get("fleet"))
     else:
         seen = f"; last seen {d['last_seen']}" if d.get("last_seen") else ""
         output.line(f"daemon: not running{seen}")
@@ -110,6 +111,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             else f"{name}: recoverable window unknown: {window['error']}"
         )
     return 0
+
+
+def _fleet_line(fleet: dict[str, Any] | None) -> None:
+    """Fleet mode: this member, its group, the members it sees, what it owns."""
+    if not fleet:
+        return
+    cut = "; CUT OFF from the coordination service" if fleet.get("isolated") else ""
+    output.line(
+        f"fleet: member {fleet['member']} of {fleet['group']} "
+        f"({', '.join(fleet.get('members') or []) or 'no members seen'}); "
+        f"owns {len(fleet.get('owned_jobs') or [])} jobs{cut}"
+    )
 
 
 def _recoverable_windows(

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "key": "cmd_key",
     "config": "cmd_config",
     "status": "cmd_status",
+    "fleet": "cmd_fleet",
     "audit": "cmd_audit",
     "drill": "cmd_drill",
     "approver": "cmd_approver",

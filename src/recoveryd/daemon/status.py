@@ -6,9 +6,12 @@ snapshot of a source (a lost or new state directory), the stores' listing is
 asked instead (`listing`, given by the caller): the store is the truth, and a
 source whose store holds a fresh snapshot is not overdue. `status --json`:
 `{"daemon": {...}, "level", "sources": {NAME: {"last_snapshot", "age_seconds",
-"rpo_seconds", "overdue", "last_backup_result", "last_verify", "last_restore_drill",
+"rpo_seconds", "overdue", "last_backup_result", "last_backup", "last_verify",
+"last_restore_drill",
 "next_run", "targets": {TARGET: {"last_snapshot", "age_seconds", "overdue"}},
-"from": "state" | "store"}}}`.
+"from": "state" | "store"}}}`. A run (`last_backup`, `last_verify`...) is `{"time",
+"result", "error"?, "member"?, "slot"?}`: in fleet mode, the member that ran it and its
+slot; `daemon.fleet` is the member's view (member, group, members, owned jobs, isolated).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def _run_json(run: Run | None) -> dict[str, Any] | None:
         out["error"] = run.error
     if run.details.get("run_id"):
         out["run_id"] = run.details["run_id"]
+    if run.details.get("fleet_member"):  # fleet mode: who ran it, for which slot
+        out["member"] = run.details["fleet_member"]
+        out["slot"] = run.details.get("fleet_slot")
     return out
 
 
@@ -65,6 +71,7 @@ def build_status(
             "next_runs",
             "metrics",
             "governor",
+            "fleet",
         ):
             daemon[key] = doc.get(key)
     elif doc:
@@ -147,6 +154,7 @@ def _source(
         "rpo_seconds": src.rpo,
         "overdue": is_overdue(SourceRpo(name, src.rpo, when), now),
         "last_backup_result": result.result if result else None,
+        "last_backup": _run_json(result),
         "last_verify": _run_json(_newest(state, ("verify", "daemon_verify"), name))
         if state
         else None,

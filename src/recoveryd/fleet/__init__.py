@@ -26,9 +26,18 @@ __all__ = [
 
 
 def open_coordination(
-    urls: Sequence[str], *, group: str, member: str, lease: float, serves: Sequence[str]
+    urls: Sequence[str],
+    *,
+    group: str,
+    member: str,
+    lease: float,
+    serves: Sequence[str],
+    observer: bool = False,
 ) -> Coordination:
-    """The tooz/etcd coordination of this member (not connected yet: call `join`)."""
+    """The tooz/etcd coordination of this member (not connected yet: call `join`). An
+    `observer` reads the group without ever joining it (`recoveryd fleet status`)."""
     from recoveryd.fleet.tooz_etcd import ToozCoordination
 
-    return ToozCoordination(urls, group=group, member=member, lease=lease, serves=serves)
+    return ToozCoordination(
+        urls, group=group, member=member, lease=lease, serves=serves, observer=observer
+    )

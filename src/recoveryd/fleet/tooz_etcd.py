@@ -79,8 +79,10 @@ class ToozCoordination:
         member: str,
         lease: float,
         serves: Sequence[str],
+        observer: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.observer = observer
         self.urls = list(urls)
         self.group = group
         self.member = member
@@ -98,6 +100,8 @@ class ToozCoordination:
         url = self.urls[self._at]
         coord = coordination.get_coordinator(driver_url(url, self.lease), self.member.encode())
         coord.start(start_heart=False)
+        if self.observer:
+            return coord
         try:
             self._enter(coord)
         except BaseException:
@@ -172,7 +176,8 @@ class ToozCoordination:
             if self._coord is None:
                 return
             try:
-                self._coord.leave_group(self.group.encode()).get()
+                if not self.observer:
+                    self._coord.leave_group(self.group.encode()).get()
             except _FAILURES as exc:
                 log.warning("fleet_leave_failed", error=str(exc))
             _stop(self._coord)

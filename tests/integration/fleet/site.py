@@ -50,6 +50,7 @@ def make_fleet_site(root: Path, cluster: EtcdCluster, sources: int = 4, extra: s
         )
     lines += [
         "daemon: {prune_schedule: null, replicate_schedule: null, shutdown_grace: 5s}",
+        "metrics: {listen: '127.0.0.1:0'}",
         f"fleet: {{coordination: [{urls}], group: test, lease: {LEASE:g}s}}",
         extra,
     ]

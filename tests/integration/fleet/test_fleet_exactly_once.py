@@ -4,6 +4,8 @@ member killed with SIGKILL has its sources taken over by the others."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from tests.fixtures.etcd import EtcdCluster
 from tests.fixtures.web import poll
-from tests.integration.daemon.proc import events
+from tests.integration.daemon.proc import daemon_json, events, recoveryd
 from tests.integration.fleet.site import (
     LEASE,
     SLOT,
@@ -63,6 +65,8 @@ def test_each_source_is_backed_up_once_per_slot_and_a_killed_member_is_taken_ove
         if datetime.fromisoformat(snap.slot) > joined:
             assert owners[f"backup:{snap.source}"] == snap.member, (snap, owners)
 
+    _visible(fleet, owners)
+
     victim = next(n for n in NAMES if fleet.owned(n))
     lost = [job.split(":", 1)[1] for job in fleet.owned(victim)]
     fleet.members[victim].kill()
@@ -93,3 +97,28 @@ def test_each_source_is_backed_up_once_per_slot_and_a_killed_member_is_taken_ove
         lambda: any(s.member == victim and s.start > back for s in snapshots(fleet.config)), 60
     ), "the returning member never ran its sources again"
     assert doubled(snapshots(fleet.config)) == {}
+
+
+def _visible(fleet: Fleet, owners: dict[str, str]) -> None:
+    """`recoveryd fleet status --json` lists every member alive with the jobs it owns;
+    `recoveryd status --json` of a member names it and the member of its last backup; its
+    metrics count the runs of this member."""
+    done = recoveryd(fleet.config, "fleet", "status", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["group"] == "test"
+    assert [m["name"] for m in doc["members"]] == list(NAMES)
+    assert all(m["alive"] and m["last_heartbeat"] for m in doc["members"])
+    assert {job: m["name"] for m in doc["members"] for job in m["jobs"]} == owners
+    text = recoveryd(fleet.config, "fleet", "status")
+    assert "alive" in text.stdout and text.returncode == 0
+
+    name = owners["backup:s0"]
+    link = fleet.root / name / "recoveryd.yaml"
+    status = json.loads(recoveryd(link, "status", "--json").stdout)
+    assert status["daemon"]["fleet"]["member"] == name
+    assert status["sources"]["s0"]["last_backup"]["member"] == name
+    address = daemon_json(fleet.state(name))["metrics"]
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as resp:
+        metrics = resp.read().decode()
+    assert f'recoveryd_fleet_runs_total{{kind="backup",member="{name}"}}' in metrics
