@@ -3,6 +3,7 @@ calls back (the scheduled jobs, the sites of sources, the store's slot check).""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from recoveryd.daemon.jobs import Operations
 from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Notifier
 from recoveryd.daemon.schedule import JobSpec, Scheduler, slot_of
+from recoveryd.drills.approvals import FLEET_MEMBER_ENV
 from recoveryd.errors import ConfigError, RecoverydError
 from recoveryd.fleet import open_coordination
 from recoveryd.fleetconfig import member_name
@@ -42,6 +44,7 @@ def build_fleet(
     except ValueError as exc:
         raise ConfigError(str(exc), key="fleet.member") from None
     tz = cfg.config.daemon.timezone
+    os.environ[FLEET_MEMBER_ENV] = name  # drill reports name the member as their operator
 
     def site(spec: JobSpec) -> str | None:
         src = config().config.sources.get(spec.source or "")

@@ -38,14 +38,20 @@ POLL = 0.2
 SUFFIX = ".approval"
 
 
+FLEET_MEMBER_ENV = "RECOVERYD_FLEET_MEMBER"
+"""Set by a daemon in fleet mode to its member name (for its runs and their children)."""
+
+
 def current_user() -> str:
     """The person behind this process: `$SUDO_USER` under sudo, else the effective user.
 
-    Only the name shown as the run's operator; approvals never trust it."""
+    Only the name shown as the run's operator; approvals never trust it. A fleet daemon
+    names its member too (`recoveryd (fleet member core-1)`), so a report says which
+    member ran the drill."""
     sudo = os.environ.get("SUDO_USER")
-    if os.geteuid() == 0 and sudo:
-        return sudo
-    return pwd.getpwuid(os.geteuid()).pw_name
+    user = sudo if os.geteuid() == 0 and sudo else pwd.getpwuid(os.geteuid()).pw_name
+    member = os.environ.get(FLEET_MEMBER_ENV)
+    return f"{user} (fleet member {member})" if member else user
 
 
 def operator_names() -> frozenset[str]:

@@ -270,3 +270,16 @@ def test_config_check_reads_every_approvers_key_file(tmp_path: Path) -> None:
     done = cli("--config", str(path), "config", "check")
     assert done.returncode == int(ExitCode.USAGE)
     assert "approvers.alice.public_key_file" in done.stderr and "cannot read" in done.stderr
+
+
+def test_a_fleet_daemon_names_its_member_as_the_operator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In fleet mode the daemon sets its member name; the run's operator (and so its report)
+    names the member beside the user. Approvals never use this name."""
+    from recoveryd.drills.approvals import FLEET_MEMBER_ENV, current_user
+
+    monkeypatch.delenv(FLEET_MEMBER_ENV, raising=False)
+    plain = current_user()
+    monkeypatch.setenv(FLEET_MEMBER_ENV, "east-2")
+    assert current_user() == f"{plain} (fleet member east-2)"
