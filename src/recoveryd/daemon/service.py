@@ -316,11 +316,11 @@ class Daemon:
         try:
             cfg = load_config(self.config_path or str(old.path))
             specs = plan_config(cfg)
-            if state_dir_of(cfg) != state_dir_of(old):
-                raise ConfigError(
-                    "state_dir cannot change while the daemon runs; restart it instead",
-                    key="state_dir",
-                )
+            fixed = {"state_dir": state_dir_of(cfg) != state_dir_of(old),
+                     "fleet": cfg.config.fleet != old.config.fleet}  # fmt: skip
+            for key in (k for k, differs in fixed.items() if differs):
+                message = f"{key} cannot change while the daemon runs; restart it instead"
+                raise ConfigError(message, key=key)
         except RecoverydError as exc:
             self.state.record_event("config_reload_refused", {"error": exc.message})
             log.error(

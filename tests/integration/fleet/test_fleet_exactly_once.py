@@ -5,6 +5,7 @@ member killed with SIGKILL has its sources taken over by the others."""
 from __future__ import annotations
 
 import json
+import signal
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +47,8 @@ def test_each_source_is_backed_up_once_per_slot_and_a_killed_member_is_taken_ove
     store holds exactly one snapshot per source per slot, each labelled with its slot and
     the member that made it. After `kill -9` of a member that owns sources, the others take
     them over within a lease and a slot, still one snapshot per slot; the killed member,
-    restarted, rejoins and runs nothing twice."""
+    restarted, rejoins and runs nothing twice. A reload that changes `fleet` is refused
+    (it needs a restart)."""
     for name in NAMES:
         fleet.start(name)
     assert poll(lambda: _everyone_sees(fleet, NAMES), 60), "the members did not all join"
@@ -97,6 +99,14 @@ def test_each_source_is_backed_up_once_per_slot_and_a_killed_member_is_taken_ove
         lambda: any(s.member == victim and s.start > back for s in snapshots(fleet.config)), 60
     ), "the returning member never ran its sources again"
     assert doubled(snapshots(fleet.config)) == {}
+
+    text = fleet.config.read_text()
+    fleet.config.write_text(text.replace(f"lease: {LEASE:g}s", f"lease: {LEASE + 1:g}s"))
+    fleet.members[victim].signal(signal.SIGHUP)
+    assert poll(lambda: events(fleet.state(victim), "config_reload_refused"), 30)
+    refused = events(fleet.state(victim), "config_reload_refused")[-1]["error"]
+    assert "fleet cannot change while the daemon runs" in refused
+    fleet.config.write_text(text)
 
 
 def _visible(fleet: Fleet, owners: dict[str, str]) -> None:
