@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from recoveryd.daemon.notify import Alert
@@ -65,10 +65,17 @@ class FleetView:
 
 @dataclass(frozen=True)
 class Claim:
-    """This member runs the job for this slot."""
+    """This member runs the job for this slot. `lost` is set when the member is cut off
+    from etcd while the job runs: it can no longer prove the slot is its own."""
 
     member: str
     slot: datetime
+    lost: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def cancel_event(self, cancel: threading.Event) -> threading.Event:
+        """An event set when `cancel` is or when this claim is lost (for `is_set` checks
+        at chunk boundaries, as the backup pipeline makes them)."""
+        return _Either(cancel, self.lost)
 
     @property
     def slot_text(self) -> str:
@@ -77,6 +84,17 @@ class Claim:
     def labels(self) -> dict[str, str]:
         """What the snapshot's manifest records (`extra`)."""
         return {"fleet_slot": self.slot_text, "fleet_member": self.member}
+
+
+class _Either(threading.Event):
+    """Reads as set when either event is set (`is_set` only; nothing waits on it)."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        super().__init__()
+        self._events = (first, second)
+
+    def is_set(self) -> bool:
+        return super().is_set() or any(e.is_set() for e in self._events)
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,7 @@ class FleetMode:
         self._members: list[Member] = []
         self._owned: set[str] | None = None
         self._isolated = False
+        self._claims: dict[int, Claim] = {}  # the claims held now, by id
 
     @property
     def member(self) -> str:
@@ -200,6 +219,9 @@ class FleetMode:
             if self._isolated:
                 return
             self._isolated = True
+            held = list(self._claims.values())
+        for claim in held:  # running jobs stop at their next chunk boundary
+            claim.lost.set()
         self.state.record_event("fleet_isolated", {"member": self.member, "error": why})
         log.error("fleet_isolated", member=self.member, error=why, note="no job runs")
         self.hooks.alert(
@@ -233,10 +255,14 @@ class FleetMode:
         held = self._acquire(lock)
         try:
             if held and self.owner(spec) == self.member and not self._done(spec, slot):
+                with self._guard:
+                    self._claims[id(claim)] = claim
                 yield claim
             else:
                 yield None
         finally:
+            with self._guard:
+                self._claims.pop(id(claim), None)
             if held:
                 lock.release()
 
