@@ -215,9 +215,10 @@ def write_source(
     return SourceSnapshot(result, {i.targets[0] if i.targets else "": i.stored_size for i in infos})
 
 
-def slot_taken(cfg: LoadedConfig, name: str, slot: str) -> bool:
-    """Fleet mode: a snapshot of source `name` labelled with schedule slot `slot` is in one
-    of its targets that answer (those that do not are skipped: the backup itself will say)."""
+def slot_taken(cfg: LoadedConfig, name: str, slot: str) -> datetime | None:
+    """Fleet mode: the end time of a snapshot of source `name` labelled with schedule slot
+    `slot` in one of its targets that answer (those that do not are skipped: the backup
+    itself will say); None when there is none."""
     for target in cfg.config.sources[name].targets:
         try:
             repo = wiring.open_repository(cfg, target)
@@ -227,12 +228,12 @@ def slot_taken(cfg: LoadedConfig, name: str, slot: str) -> bool:
             for sid in repo.snapshot_ids():
                 m = repo.manifest(sid)
                 if m.source == name and m.extra.get("fleet_slot") == slot:
-                    return True
+                    return m.end_time
         except StoreError:
             continue
         finally:
             repo.store.close()
-    return False
+    return None
 
 
 def _record_lost(cfg: LoadedConfig, state: StateStore | None, result: BackupResult) -> None:

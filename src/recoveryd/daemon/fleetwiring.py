@@ -12,6 +12,7 @@ from recoveryd.daemon.fleetmode import FleetHooks, FleetMode, slot_text
 from recoveryd.daemon.jobs import Operations
 from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Notifier
+from recoveryd.daemon.rpo import SourceRpo
 from recoveryd.daemon.schedule import JobSpec, Scheduler, slot_of
 from recoveryd.drills.approvals import FLEET_MEMBER_ENV
 from recoveryd.errors import ConfigError, RecoverydError
@@ -33,6 +34,7 @@ def build_fleet(
     ops: Operations,
     clock: Callable[[], datetime],
     changed: Callable[[], None],
+    metrics: DaemonMetrics,
 ) -> FleetMode:
     """This member's FleetMode from the configuration's `fleet` section (`member`: the
     --member or RECOVERYD_MEMBER override)."""
@@ -51,11 +53,18 @@ def build_fleet(
         return src.site if src is not None else None
 
     def taken(spec: JobSpec, slot: datetime) -> bool:
+        source = spec.source or ""
         try:
-            return ops.slot_taken(config(), spec.source or "", slot_text(slot))
+            when = ops.slot_taken(config(), source, slot_text(slot))
         except RecoverydError as exc:  # the stores cannot say: the backup itself will
             log.warning("fleet_slot_check_failed", job=spec.id, error=exc.message)
             return False
+        if when is None:
+            return False
+        known = metrics.sources().get(source)
+        if known is None or known.last_snapshot is None or when > known.last_snapshot:
+            metrics.record_success(source, when)  # another member made it: not overdue
+        return True
 
     hooks = FleetHooks(
         specs=lambda: scheduler.specs,
@@ -80,8 +89,21 @@ def start_fleet(fleet: FleetMode, scheduler: Scheduler) -> None:
     scheduler.add_internal("fleet", fleet.refresh, fleet.interval)
 
 
-def publish(fleet: FleetMode, metrics: DaemonMetrics) -> None:
-    """The fleet gauges of this member."""
+def publish(fleet: FleetMode, metrics: DaemonMetrics, cfg: LoadedConfig) -> None:
+    """The fleet gauges of this member, and the RPO of the sources whose backup it owns
+    (the others' are watched by their owners: no overdue alert from every member)."""
     view = fleet.view()
     metrics.fleet_owned.labels(fleet.member).set(len(view.owned_jobs))
     metrics.fleet_isolated.labels(fleet.member).set(1 if view.isolated else 0)
+    owned = {job.split(":", 1)[1] for job in view.owned_jobs if job.startswith("backup:")}
+    known = metrics.sources()
+    metrics.set_sources(
+        {
+            name: SourceRpo(
+                name,
+                src.rpo if name in owned else None,
+                known[name].last_snapshot if name in known else None,
+            )
+            for name, src in cfg.config.sources.items()
+        }
+    )

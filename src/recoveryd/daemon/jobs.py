@@ -91,8 +91,9 @@ class Operations(Protocol):
         and records its run: the operation does neither."""
         ...
 
-    def slot_taken(self, cfg: LoadedConfig, source: str, slot: str) -> bool:
-        """A snapshot of `source` labelled with this fleet slot is in one of its targets."""
+    def slot_taken(self, cfg: LoadedConfig, source: str, slot: str) -> datetime | None:
+        """The end time of the snapshot of `source` labelled with this fleet slot in one of
+        its targets; None when there is none."""
         ...
 
     def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome: ...

@@ -99,7 +99,7 @@ class AppOperations:
             details={**done.details(), "targets": sorted(done.stored_by_target)},
         )
 
-    def slot_taken(self, cfg: LoadedConfig, source: str, slot: str) -> bool:
+    def slot_taken(self, cfg: LoadedConfig, source: str, slot: str) -> datetime | None:
         return app.slot_taken(cfg, source, slot)
 
     def verify(self, cfg: LoadedConfig, source: str, read_data: bool | str) -> Outcome:

@@ -162,7 +162,7 @@ class Daemon:
             self.fleet = self.services.fleet = build_fleet(
                 lambda: self.services.config, member=self.member, state=self.state,
                 scheduler=self.scheduler, notifier=self.notifier, ops=self.ops, clock=self.clock,
-                changed=self._write_status,
+                changed=self._write_status, metrics=self.metrics,
             )  # fmt: skip
         self.sd.status("starting: opening the targets and listing their snapshots")
         self._prepare(cfg)
@@ -362,6 +362,8 @@ class Daemon:
 
     def monitor(self) -> None:
         """Periodic: overdue alerts, metrics of the moment, daemon.json, systemd STATUS."""
+        if self.fleet is not None:  # first: a member watches the RPO of what it owns
+            publish(self.fleet, self.metrics, self.services.config)
         now = self.clock()
         sources = self.metrics.sources()
         overdue = {n for n, s in sources.items() if is_overdue(s, now)}
@@ -384,8 +386,6 @@ class Daemon:
             self.streams.check()
         self.metrics.heartbeat_age.set(self.scheduler.heartbeat_age())
         self.metrics.level.set(LEVELS.get(self.admission.level(), 0))
-        if self.fleet is not None:
-            publish(self.fleet, self.metrics)
         self._write_status()
         self.sd.status(self._status_line())
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from recoveryd.config import load_config
 from recoveryd.daemon.fleetmode import FleetHooks, FleetMode
+from recoveryd.daemon.fleetwiring import publish
+from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Alert
-from recoveryd.daemon.schedule import JobSpec
+from recoveryd.daemon.schedule import JobSpec, plan_jobs
 from recoveryd.fleet import open_coordination
 from recoveryd.state import StateStore
 from tests.fixtures.etcd import EtcdCluster
@@ -106,3 +110,45 @@ def test_a_member_cut_off_loses_its_running_claim_and_alerts(
     assert "stopped scheduling" in owner.alerts[0].subject
     assert poll(lambda: not _isolated_after_refresh(owner), 60)
     assert owner.alerts[-1].kind == "recovery"
+
+
+def test_each_member_watches_the_rpo_of_the_sources_it_owns(
+    tmp_path: Path, etcd_cluster: EtcdCluster
+) -> None:
+    """So that a source is reported overdue by one member, not by all: after the members
+    refresh, each one's RPO metrics carry the RPO of the sources whose backup it owns and
+    none for the others (their owners watch them)."""
+    config = tmp_path / "recoveryd.yaml"
+    sources = "".join(
+        f"  s{i}: {{kind: sqlite, path: ./s.db, schedule: '0 3 * * *', rpo: 1h, "
+        "targets: [local]}\n"
+        for i in range(6)
+    )
+    config.write_text(
+        f"encryption: {{key_file: {tmp_path / 'k'}}}\n"
+        f"targets: {{local: {{kind: filesystem, path: {tmp_path / 'store'}}}}}\n"
+        f"sources:\n{sources}"
+    )
+    cfg = load_config(config)
+    specs = {s.id: s for s in plan_jobs(cfg.config)}
+    members = [Member(n, etcd_cluster, tmp_path) for n in ("a", "b")]
+    try:
+        for m in members:
+            m.fleet.hooks = replace(m.fleet.hooks, specs=lambda: specs)
+            m.fleet.start()
+        watched: dict[str, set[str]] = {}
+        for m in members:
+            m.fleet.refresh()
+            metrics = DaemonMetrics(lambda: datetime.now(UTC))
+            publish(m.fleet, metrics, cfg)
+            rpos = metrics.sources()
+            assert set(rpos) == {f"s{i}" for i in range(6)}
+            watched[m.fleet.member] = {n for n, s in rpos.items() if s.rpo_seconds == 3600}
+            owned = {j.split(":", 1)[1] for j in m.fleet.view().owned_jobs if ":" in j}
+            assert watched[m.fleet.member] == owned
+        assert watched["a"] | watched["b"] == {f"s{i}" for i in range(6)}
+        assert not watched["a"] & watched["b"]
+    finally:
+        for m in members:
+            m.fleet.stop()
+            m.state.close()
