@@ -145,6 +145,7 @@ class FleetMode:
         self._guard = threading.Lock()
         self._contact: float | None = None
         self._members: list[Member] = []
+        self._partition = Partition([])  # rebuilt when the members change (its rings cached)
         self._owned: set[str] | None = None
         self._isolated = False
         self._claims: dict[int, Claim] = {}  # the claims held now, by id
@@ -182,6 +183,8 @@ class FleetMode:
         with self._guard:
             self._contact = self.monotonic()
             before = [m.name for m in self._members]
+            if members != self._members:
+                self._partition = Partition(members)
             self._members = members
             previous, self._owned = self._owned, owned
             rejoined, self._isolated = self._isolated, False
@@ -234,8 +237,13 @@ class FleetMode:
 
     def owner(self, spec: JobSpec) -> str | None:
         with self._guard:
-            members = list(self._members)
-        return Partition(members).owner(job_key(spec.id, spec.source), self.hooks.site(spec))
+            part = self._partition
+        return part.owner(job_key(spec.id, spec.source), self.hooks.site(spec))
+
+    def elsewhere(self, spec: JobSpec) -> bool:
+        """Another live member owns `spec` (and this member is not cut off): the job is
+        not this member's business at all (no run, no record)."""
+        return not self._expired() and self.owner(spec) != self.member
 
     @contextmanager
     def claim(self, spec: JobSpec) -> Iterator[Claim | None]:

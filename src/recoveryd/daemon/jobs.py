@@ -204,6 +204,8 @@ class JobRunner:
     def __call__(self, spec: JobSpec) -> None:
         if self.s.stopping.is_set():
             return
+        if self.s.fleet is not None and self.s.fleet.elsewhere(spec):
+            return  # another member's job
         with self._lock:
             if spec.id in self._running:
                 log.info("job_skipped", job=spec.id, reason="the previous run is still going")
