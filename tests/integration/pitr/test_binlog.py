@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fixtures.mariadb import MariadbServer
+from tests.fixtures.mariadb import MariadbServer, table_checksums_mysql
 from tests.initrepo import init_repositories
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,7 +45,8 @@ def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     mariadb_server: MariadbServer, tmp_path: Path
 ) -> None:
     """Rows committed before T come back, rows after T and a table dropped after T do
-    not; the dump taken after T is not used; the restore lands in a new database."""
+    not; the dump taken after T is not used; the restore lands in a new database, where
+    every table (one created from the binary logs alone) holds the rows it had at T."""
     srv = mariadb_server
     db = srv.create_database("pitr_registry")
     (tmp_path / "admin.pw").write_text(srv.admin_password + "\n")
@@ -79,11 +80,15 @@ def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     restored = "pitr_restored"
     try:
         srv.sql(db, "insert into citizens select seq, 'before' from seq_501_to_2000")
+        srv.sql(db, "create table ledger (id int primary key, entry varchar(40))")
+        srv.sql(db, "insert into ledger select seq, md5(seq) from seq_1_to_300")
+        at_target = table_checksums_mysql(srv, db)
         target = _next_second()
         _next_second()
         srv.sql(db, "insert into citizens select seq, 'after' from seq_2001_to_2500")
         srv.sql(db, "drop table citizens")
-        _spool_holds(tmp_path / "state" / "binlog-stream" / "registry", b"DROP TABLE")
+        srv.sql(db, "update ledger set entry = 'ransom'")
+        _spool_holds(tmp_path / "state" / "binlog-stream" / "registry", b"ransom")
     finally:
         stream.send_signal(signal.SIGTERM)
         assert stream.wait(120) == 0, stream.stderr.read() if stream.stderr else ""
@@ -104,6 +109,7 @@ def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     try:
         assert srv.sql(restored, "select count(*), max(id) from citizens") == [(2000, 2000)]
         assert srv.sql(restored, "select count(*) from citizens where name = 'after'") == [(0,)]
+        assert table_checksums_mysql(srv, restored) == at_target
     finally:
         srv.drop_database(restored)
         srv.drop_database(db)
