@@ -46,7 +46,6 @@ class PitrGauges:
     start: datetime | None  # end of the oldest base backup (dump)
     end: datetime | None  # newest recoverable moment
     newest: datetime | None  # when the newest archived log file was stored
-    stream_up: bool | None  # the log stream's tool runs; None: the source is not streamed
 
 
 class DaemonMetrics:
@@ -60,6 +59,7 @@ class DaemonMetrics:
         self._copies: dict[tuple[str, str], datetime] = {}  # (source, target) -> newest
         self._pitr: dict[str, PitrGauges] = {}
         self._archivers: dict[str, tuple[int, bool]] = {}  # source -> (failed, failing)
+        self._streams: dict[str, bool] = {}  # streamed source -> its tool runs
         r = self.registry
         self.bytes_read = Counter(
             "recoveryd_bytes_read", "Logical bytes read from sources", ["source"], registry=r
@@ -134,6 +134,14 @@ class DaemonMetrics:
     def pitr(self) -> dict[str, PitrGauges]:
         with self._lock:
             return dict(self._pitr)
+
+    def set_stream_up(self, source: str, up: bool) -> None:
+        with self._lock:
+            self._streams[source] = up
+
+    def streams(self) -> dict[str, bool]:
+        with self._lock:
+            return dict(self._streams)
 
     def set_archiver(self, source: str, *, failed: int, failing: bool) -> None:
         """What the server of `source` reports of its archive_command (pg_stat_archiver)."""
@@ -250,8 +258,8 @@ class _PitrCollector:
                 end.add_metric([name], g.end.timestamp())
             if g.newest is not None:
                 lag.add_metric([name], age_seconds(g.newest, now) or 0.0)
-            if g.stream_up is not None:
-                up.add_metric([name], 1.0 if g.stream_up else 0.0)
+        for source, running in sorted(self.m.streams().items()):
+            up.add_metric([redact(source)], 1.0 if running else 0.0)
         yield from (start, end, lag, up)
         yield from self._archivers()
 

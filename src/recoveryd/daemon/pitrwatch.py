@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from recoveryd.app.archiver import archiver_problem, archiver_status, archiving_sources
 from recoveryd.app.walcheck import pitr_sources, recovery_window
@@ -40,15 +39,10 @@ class PitrWatch:
         cfg: LoadedConfig,
         metrics: DaemonMetrics,
         alert: Callable[[Alert], object],
-        *,
-        stream_up: Callable[[str], bool | None] = lambda _name: None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics
         self.alert = alert
-        self.stream_up = stream_up
-        self.clock = clock
         self.failing: dict[str, str] = {}  # source -> the problem alerted
 
     def run(self, stop: threading.Event, interval: float = PITR_INTERVAL) -> None:
@@ -72,12 +66,7 @@ class PitrWatch:
             return
         self.metrics.set_pitr(
             source,
-            PitrGauges(
-                start=window.start,
-                end=window.end,
-                newest=window.newest,
-                stream_up=self.stream_up(source),
-            ),
+            PitrGauges(start=window.start, end=window.end, newest=window.newest),
         )
 
     def check_archiver(self, source: str) -> None:

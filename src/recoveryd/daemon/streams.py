@@ -45,7 +45,8 @@ class StreamSupervisor:
     ) -> None:
         self.cfg = cfg
         self.alert = alert
-        self.watch = None if metrics is None else PitrWatch(cfg, metrics, alert, stream_up=self.up)
+        self.metrics = metrics
+        self.watch = None if metrics is None else PitrWatch(cfg, metrics, alert)
         self.stop = threading.Event()
         self.streamers: dict[str, LogStreamer] = {}
         self.threads: list[threading.Thread] = []
@@ -85,8 +86,11 @@ class StreamSupervisor:
         return time.time() - (last if last is not None else self._started)
 
     def check(self) -> None:
-        """Alert once per stream that stored nothing for longer than its source's RPO."""
+        """Alert once per stream that stored nothing for longer than its source's RPO;
+        whether each stream runs into the metrics."""
         for name in self.streamers:
+            if self.metrics is not None:
+                self.metrics.set_stream_up(name, bool(self.up(name)))
             limit = self.cfg.config.sources[name].rpo or DEFAULT_LAG_ALERT
             lag = self.lag_seconds(name)
             if lag > limit and name not in self._lagging:

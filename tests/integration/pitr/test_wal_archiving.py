@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -386,16 +387,23 @@ def test_recovery_to_a_time_from_a_base_backup_taken_over_ssh(
     assert table_checksums(a.dsn(port)) == at_target
 
 
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback http
+        return str(resp.read().decode())
+
+
 def test_the_daemon_streams_wal_of_sources_that_ask_for_it(archive: Archive) -> None:
     """A source with `wal: {stream: true}` has its WAL streamed by the daemon while it
     runs: a segment closed on the server is archived without archive_command's help (the
-    daemon's own objects), and SIGTERM stops the stream with the daemon (exit 0)."""
+    daemon's own objects), `/metrics` shows the stream up, and SIGTERM stops the stream
+    with the daemon (exit 0)."""
     from tests.integration.daemon.proc import DaemonProcess
 
     a = archive
     doc = yaml.safe_load(a.config.read_text())
     doc["sources"]["registry"]["wal"] = {"stream": True}
     doc["sources"]["registry"]["schedule"] = "0 3 * * *"
+    doc["metrics"] = {"listen": f"127.0.0.1:{free_port()}"}
     a.config.write_text(yaml.safe_dump(doc))
     a.sql(a.port, "alter system set archive_command = '/bin/false'")
     a.sql(a.port, "select pg_reload_conf()")
@@ -412,5 +420,9 @@ def test_the_daemon_streams_wal_of_sources_that_ask_for_it(archive: Archive) -> 
         while not stored.exists():
             assert time.monotonic() < deadline, daemon.log_path.read_text()[-3000:]
             time.sleep(0.1)
+        url = f"http://{doc['metrics']['listen']}/metrics"
+        while 'recoveryd_wal_stream_up{source="registry"} 1.0' not in _get(url):
+            assert time.monotonic() < deadline, _get(url)
+            time.sleep(0.2)
     finally:
         assert daemon.stop() == 0

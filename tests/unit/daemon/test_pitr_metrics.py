@@ -30,8 +30,10 @@ def test_window_lag_and_stream_are_exported_per_source() -> None:
     now = [T0 + timedelta(minutes=10)]
     metrics = DaemonMetrics(clock=lambda: now[0])
     newest = T0 + timedelta(minutes=9)
-    metrics.set_pitr("registry", PitrGauges(T0, newest, newest, stream_up=True))
-    metrics.set_pitr("ledger", PitrGauges(None, None, newest, stream_up=False))
+    metrics.set_pitr("registry", PitrGauges(T0, newest, newest))
+    metrics.set_pitr("ledger", PitrGauges(None, None, newest))
+    metrics.set_stream_up("registry", True)
+    metrics.set_stream_up("ledger", False)
     got = _samples(metrics)
     assert got["recoveryd_pitr_window_start_timestamp_seconds{registry}"] == T0.timestamp()
     assert got["recoveryd_pitr_window_end_timestamp_seconds{registry}"] == newest.timestamp()
@@ -55,7 +57,8 @@ def test_the_archiver_gauges_follow_the_last_reading() -> None:
 
 
 def test_an_unstreamed_source_without_archive_exports_no_lag() -> None:
-    """Before anything is archived there is no lag sample (not a misleading 0)."""
+    """Before anything is archived there is no lag sample (not a misleading 0), and a
+    source that is not streamed has no stream gauge."""
     metrics = DaemonMetrics(clock=lambda: T0)
-    metrics.set_pitr("registry", PitrGauges(None, None, None, stream_up=None))
+    metrics.set_pitr("registry", PitrGauges(None, None, None))
     assert _samples(metrics) == {}
