@@ -92,14 +92,15 @@ def archiving_sources(cfg: LoadedConfig) -> list[str]:
 
 
 def archiver_status(cfg: LoadedConfig, source: str) -> ArchiverStatus:
-    """Read the archiver of `source`'s server (psql on this host, over the network);
-    SourceError when it cannot be reached or the answer cannot be read."""
-    from recoveryd.app.wiring import make_source
+    """Read the archiver of `source`'s server with psql where the source's tools run (this
+    host, or over SSH with `via_ssh`); SourceError when it cannot be reached or the
+    answer cannot be read."""
+    from recoveryd.app.wiring import source_session
 
-    adapter = make_source(source, cfg.config.sources[source], base_dir=cfg.path.parent, runner=None)
-    if not isinstance(adapter, PostgresAdapter):
-        raise SourceError(f"source {source}: not a PostgreSQL source")
-    text = adapter.query(ARCHIVER_SQL)
+    with source_session(cfg, source) as adapter:
+        if not isinstance(adapter, PostgresAdapter):
+            raise SourceError(f"source {source}: not a PostgreSQL source")
+        text = adapter.query(ARCHIVER_SQL)
     try:
         return ArchiverStatus.from_json(text)
     except (ValueError, KeyError, TypeError) as exc:
