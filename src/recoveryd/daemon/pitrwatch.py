@@ -24,6 +24,7 @@ from recoveryd.daemon.metrics import DaemonMetrics, PitrGauges
 from recoveryd.daemon.notify import Alert
 from recoveryd.errors import RecoverydError
 from recoveryd.observe import get_logger
+from recoveryd.secrets import redact
 
 PITR_INTERVAL = 60.0
 DEFAULT_ARCHIVE_LIMIT = 600.0  # how long completed segments may wait without an RPO
@@ -48,7 +49,10 @@ class PitrWatch:
     def run(self, stop: threading.Event, interval: float = PITR_INTERVAL) -> None:
         """Check now, then every `interval` seconds until `stop` is set."""
         while not stop.is_set():
-            self.check()
+            try:
+                self.check()
+            except Exception as exc:  # noqa: BLE001 - the watch never stops the daemon
+                log.warning("pitr_watch_failed", error=redact(str(exc)))
             stop.wait(interval)
 
     def check(self) -> None:
