@@ -4,7 +4,9 @@
 symlinks (as links, whatever they point to) but never writing outside it or through a
 link: absolute names, `..`, a member on or under an already extracted symlink, a hard
 link to anything but a regular file inside, and device nodes are refused
-(`RefusedMember`, a `tarfile.TarError` naming the member and why).
+(`RefusedMember`, a `tarfile.TarError` naming the member and why); files lose their
+set-uid and set-gid bits (directories keep theirs: a set-gid directory only passes its
+group on).
 
 Python's tarfile takes an extraction filter from 3.11.4 on (`extractall(filter=...)`);
 Debian 12 ships 3.11.2, whose tarfile has none. There the same check runs on each member
@@ -18,11 +20,13 @@ from __future__ import annotations
 import copy
 import os
 import posixpath
+import stat
 import tarfile
 from pathlib import Path
 
 # tarfile before 3.11.4 (Debian 12's 3.11.2) has no extraction filters
 HAS_FILTERS = hasattr(tarfile, "data_filter")
+_PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
 
 
 class RefusedMember(tarfile.TarError):
@@ -78,7 +82,9 @@ def _extract_one(
 
 
 def confined_check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    """The member unchanged when it may be written under `dest`; else RefusedMember."""
+    """The member when it may be written under `dest` (a file without its set-uid and
+    set-gid bits: a restore never creates a privileged executable, whoever made the
+    stream); else RefusedMember."""
     _check_path(member, dest, member.name)
     if member.islnk():
         if member.linkname.startswith("/"):
@@ -91,6 +97,9 @@ def confined_check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
             )
     elif not (member.issym() or member.isfile() or member.isdir() or member.isfifo()):
         raise RefusedMember(member, "is a device node or other special file")
+    if (member.isfile() or member.islnk()) and member.mode & _PRIVILEGE_BITS:
+        member = copy.copy(member)  # TarInfo.replace is 3.11.4+
+        member.mode &= ~_PRIVILEGE_BITS
     return member
 
 

@@ -25,8 +25,8 @@ or SIGHUP leave nothing behind; a killed process leaves only the staging
 folder, which the next restore to the same directory removes with a warning.
 Nothing is ever written through a link: absolute names, `..`, any member on or
 under an already extracted symlink, and hard links to anything but a regular
-file inside the tree are refused. Owners are restored when running as root (by
-numeric id).
+file inside the tree are refused; files lose set-uid and set-gid bits
+(sources/confined_tar.py). Owners are restored when running as root (by numeric id).
 """
 
 from __future__ import annotations

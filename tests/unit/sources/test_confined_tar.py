@@ -87,7 +87,7 @@ def _tree_tar() -> bytes:
     """Directories with restrictive modes holding files, a symlink out, a hard link, a FIFO."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, mode in (("ro", 0o500), ("ro/deep", 0o750)):
+        for name, mode in (("ro", 0o500), ("ro/deep", 0o2750)):
             info = tarfile.TarInfo(name)
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, 1_500_000_000
             tar.addfile(info)
@@ -102,6 +102,8 @@ def _tree_tar() -> bytes:
         ):
             info = tarfile.TarInfo(name)
             info.type, info.linkname = kind, target
+            if kind == tarfile.LNKTYPE:
+                info.mode = 0o4750  # GNU tar records the linked file's mode
             tar.addfile(info)
     return buf.getvalue()
 
@@ -117,8 +119,9 @@ def _listing(root: Path) -> dict[str, tuple[object, ...]]:
 
 @pytest.mark.skipif(not HAS_FILTERS, reason="compares the fallback with tarfile's filters")
 def test_the_fallback_writes_the_same_tree_as_the_filter_way(tmp_path: Path) -> None:
-    """Modes (read-only directories set last, set-uid bits as recorded), times, symlinks
-    kept as links, hard links and FIFOs come out the same with and without filters."""
+    """Modes (read-only directories set last, a file's set-uid bit dropped, a directory's
+    set-gid bit kept), times, symlinks kept as links, hard links and FIFOs come out the
+    same with and without filters."""
     ways = {}
     for filters in (True, False):
         dest = tmp_path / str(filters)
@@ -127,6 +130,8 @@ def test_the_fallback_writes_the_same_tree_as_the_filter_way(tmp_path: Path) -> 
         ways[filters] = _listing(dest)
     assert ways[False] == ways[True]
     assert ways[False]["ro"][:2] == (0o40500, 1_500_000_000)
+    assert ways[False]["ro/deep"][0] == 0o42750
+    assert ways[False]["ro/deep/f.txt"][0] == 0o100750
     assert ways[False]["link"][3] == "/etc/hostname"
     assert ways[False]["hard"][2] == 2
 
