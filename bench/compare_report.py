@@ -133,6 +133,11 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _label(result: dict[str, Any], tool: str) -> str:
+    """The tool's label, its pipes escaped for a Markdown table cell."""
+    return str(result["tools"][tool]["label"]).replace("|", "\\|")
+
+
 def _cell(stat: dict[str, float] | None) -> str:
     if not stat:
         return "—"
@@ -157,8 +162,8 @@ def _ratio_lines(result: dict[str, Any]) -> list[str]:
     titles = [METRICS[m][2] for m in METRICS]
     lines = ["| recoveryd ÷ peer | " + " | ".join(titles) + " |", "|---" * (len(titles) + 1) + "|"]
     for peer, stats in result["summary"]["ratios"].items():
-        label = result["tools"][peer]["label"]
-        lines.append(f"| {label} | " + " | ".join(_cell(stats.get(m)) for m in METRICS) + " |")
+        cells = " | ".join(_cell(stats.get(m)) for m in METRICS)
+        lines.append(f"| {_label(result, peer)} | {cells} |")
     return lines
 
 
@@ -183,8 +188,10 @@ def _absolute_lines(result: dict[str, Any]) -> list[str]:
     for tool, info in result["tools"].items():
         if info["status"] != "ok":
             continue
+        if all("error" in r["results"].get(tool, {"error": ""}) for r in result["rounds"]):
+            continue
         cells = [_medians(result, tool, phase, key) for phase, key, _ in _ABSOLUTE]
-        lines.append(f"| {info['label']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_label(result, tool)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -202,7 +209,22 @@ def _churn_lines(result: dict[str, Any]) -> list[str]:
                 cells.append("failed")
             else:
                 cells.append(f"{got.get('new_pct', '—')}% of the first, {got.get('wall_s', '—')} s")
-        lines.append(f"| {result['tools'][tool]['label']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_label(result, tool)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _failures(result: dict[str, Any]) -> list[str]:
+    """One line per peer not installed and per failed run (its error's first line)."""
+    lines = []
+    for tool, info in result["tools"].items():
+        if info["status"] != "ok":
+            lines.append(f"- {info['label']}: {info['status']}")
+            continue
+        for rnd in result["rounds"]:
+            error = rnd["results"].get(tool, {}).get("error")
+            if error:
+                first = str(error).strip().splitlines()[0][:300]
+                lines.append(f"- {info['label']}, round {rnd['round']}: failed ({first})")
     return lines
 
 
@@ -219,7 +241,7 @@ def markdown(result: dict[str, Any], json_name: str) -> str:
         f"`make bench-compare` (bench/compare.py), run of {result['date']}, results in"
         f" `bench/results/{json_name}`: a {db_mib:.0f} MiB registry (bench/datagen.py,"
         f" `--scale {result['scale_gb']:g}`), one Ceph RGW store on loopback (memstore),"
-        f" {len(result['rounds'])} rounds with the tools interleaved (the order rotates),"
+        f" rounds: {len(result['rounds'])}, the tools interleaved (the order rotates),"
         f" {result['cpus']} cores. 1-minute load average before → after each round: {loads}.",
         "",
         "**These numbers come from a loaded host**: other test suites ran on the same two"
@@ -247,10 +269,9 @@ def markdown(result: dict[str, Any], json_name: str) -> str:
         "- peak RSS flat from 1 GB to 10 GB: not measured by this run (one scale per run;"
         " run `--scale 1` and `--scale 10`).",
     ]
-    missing = [(t, i) for t, i in result["tools"].items() if i["status"] != "ok"]
-    if missing:
-        out += ["", "Not measured:", ""]
-        out += [f"- {i['label']}: {i['status']}" for _, i in missing]
+    failures = _failures(result)
+    if failures:
+        out += ["", "Not measured:", "", *failures]
     out += [
         "",
         "Physical restores (pgBackRest, barman-cloud) are timed to the restored data directory;"

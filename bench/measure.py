@@ -79,6 +79,34 @@ def server_cpu(pids: Sequence[int]) -> float:
     return total
 
 
+def _clients_of(pids: Sequence[int]) -> list[psutil.Process]:
+    """The client backends (a connection's process: `... 127.0.0.1(PORT) ...` or `[local]`)
+    among the children of these PostgreSQL postmasters."""
+    found = []
+    for pid in pids:
+        try:
+            children = psutil.Process(pid).children()
+        except psutil.Error:
+            continue
+        for child in children:
+            try:
+                line = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if "127.0.0.1(" in line or "[local]" in line:
+                found.append(child)
+    return found
+
+
+def settle_database(pids: Sequence[int], timeout: float = 10) -> None:
+    """Wait until the client backends of a finished command have exited and been reaped, so
+    that their CPU time is in the postmaster's children time when it is read."""
+    psutil.wait_procs(_clients_of(pids), timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while _clients_of(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @dataclass(frozen=True)
 class Servers:
     """The pids of the long-running servers whose CPU is reported separately."""
@@ -118,6 +146,7 @@ def measured(
         peak = rss.stop()
     wall = time.monotonic() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    settle_database(servers.database)
     if proc.returncode != 0:
         what = argv if shell else " ".join(cmd[:3])
         raise CommandFailedError(f"{str(what)[:200]} exited {proc.returncode}: {err[-1500:]}")

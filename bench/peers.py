@@ -118,7 +118,6 @@ class Recoveryd(Tool):
                             "kind": "postgresql",
                             "dsn": f"host=127.0.0.1 port={b.pg_port} dbname={b.database}"
                             " user=postgres",
-                            "password_file": str(b.work / "pg.pw"),
                             "targets": ["s3"],
                         }
                     },
@@ -212,7 +211,12 @@ class PgBackRest(Tool):
     def prepare(self, bucket: str, round_no: int) -> None:
         super().prepare(bucket, round_no)
         b = self.bench
+        # pgBackRest 2.45 matches the certificate's DNS names only (not its IP address)
         host, port = b.https_endpoint.removeprefix("https://").split(":")
+        host = "localhost" if host == "127.0.0.1" else host
+        for sub in ("pgbackrest-log", "pgbackrest-lock"):
+            (b.work / sub).mkdir(exist_ok=True)
+            shutil.chown(b.work / sub, "postgres", "postgres")
         conf = self._conf()
         conf.write_text(
             "[global]\n"
@@ -259,8 +263,9 @@ class BarmanCloud(Tool):
     def backup(self, step: str) -> tuple[list[str] | str, dict[str, str]]:
         b = self.bench
         return self._cmd(
-            "barman-cloud-backup", "--lz4", "-h", str(b.pg_sockets), "-p", str(b.pg_port),
-            "-U", "postgres", self._url(), b.database,
+            "barman-cloud-backup", "--lz4", "--immediate-checkpoint",
+            "-h", str(b.pg_sockets), "-p", str(b.pg_port), "-U", "postgres",
+            self._url(), b.database,
         ), {}  # fmt: skip
 
     def restore(self, dest: str) -> tuple[list[str] | str, dict[str, str]]:
