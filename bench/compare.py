@@ -24,6 +24,7 @@ recorded around each round. Writes bench/results/compare-<date>.json and rewrite
 marked section of docs/PERFORMANCE.md (ratios recoveryd ÷ peer, goals).
 
     .venv/bin/python bench/compare.py [--scale 1] [--rounds 3] [--no-docs]
+    .venv/bin/python bench/compare.py --docs-from bench/results/compare-DATE.json
 """
 
 from __future__ import annotations
@@ -337,12 +338,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tools", help="comma-separated subset (recoveryd is always in)")
     ap.add_argument("--out", type=Path, help="result file (default bench/results/compare-DATE)")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/PERFORMANCE.md")
+    ap.add_argument(
+        "--docs-from", type=Path, help="only rewrite docs/PERFORMANCE.md from this result file"
+    )
     args = ap.parse_args(argv)
-    only = ["recoveryd", *args.tools.split(",")] if args.tools else None
-    result = run(args.scale, args.rounds, only)
-    out = args.out or RESULTS / f"compare-{result['date'][:10]}.json"
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"written to {out}")
+    if args.docs_from is not None:
+        result, out = (
+            compare_report.summarize(json.loads(args.docs_from.read_text())),
+            args.docs_from,
+        )
+    else:
+        only = ["recoveryd", *args.tools.split(",")] if args.tools else None
+        result = run(args.scale, args.rounds, only)
+        out = args.out or RESULTS / f"compare-{result['date'][:10]}.json"
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        print(f"written to {out}")
     if not args.no_docs:
         section = compare_report.markdown(result, out.name)
         PERFORMANCE.write_text(compare_report.rewrite_section(PERFORMANCE.read_text(), section))

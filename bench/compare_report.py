@@ -263,6 +263,10 @@ def markdown(result: dict[str, Any], json_name: str) -> str:
         "",
         *_churn_lines(result),
         "",
+        "The churn shares depend on the scale: the chunks around each changed region of the"
+        " dump are stored again whatever the database's size, so they weigh more in a small"
+        " dump than in a large one.",
+        "",
         "Goals of the comparison, from this run:",
         "",
         *[f"- {g['goal']}: {g['verdict']}" for g in result["summary"]["goals"]],
