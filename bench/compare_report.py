@@ -28,6 +28,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
 # Objects per GB of dump stream recoveryd stored before packs: 680 objects for 845 MB.
 OBJECTS_PER_GB_BEFORE = 680 / 0.845
 RSS_LIMIT_MIB = 256.0
+NOT_ON_THE_STORE = frozenset({"pipe_fs"})
 
 
 def _value(entry: dict[str, Any], metric: str) -> float | None:
@@ -41,6 +42,8 @@ def round_ratios(results: dict[str, Any], peer: str) -> dict[str, float]:
     ours, theirs = results.get("recoveryd", {}), results.get(peer, {})
     out: dict[str, float] = {}
     for metric in METRICS:
+        if peer in NOT_ON_THE_STORE and metric in ("store_cpu", "objects"):
+            continue  # the filesystem pipe does not use the store: its store CPU is idle noise
         a, b = _value(ours, metric), _value(theirs, metric)
         if a is not None and b is not None and b > 0:
             out[metric] = round(a / b, 3)
