@@ -6,4 +6,5 @@
   an RPO breach, the WAL and binary log streams
 - `runtime`, `sdnotify`: the process's life under systemd
 - `metrics`, `notify`, `status`: what operators see: Prometheus metrics, alerts, `status`
+- `fleetmode`, `fleetwiring`: fleet mode (which member runs which job, once per slot)
 """
