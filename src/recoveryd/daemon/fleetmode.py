@@ -253,7 +253,7 @@ class FleetMode:
         why = self._refusal(spec)
         if why is not None:
             log.debug("fleet_not_running", job=spec.id, reason=why, member=self.member)
-            if why == "cut off":
+            if why == "cut off" and self.owner(spec) == self.member:  # it was ours
                 self.state.record_event("fleet_skipped", {"job": spec.id, "reason": why,
                                         "slot": slot.isoformat()}, source=spec.source)  # fmt: skip
             yield None
