@@ -162,9 +162,9 @@ class _CountingReader:
 
     def read(self, size: int = -1, /) -> bytes:
         data = self._inner.read(size)
-        with self._lock:
-            self._state.read_bytes += len(data)
-            if self._progress is not None:
+        if self._progress is not None:
+            with self._lock:
+                self._state.read_bytes += len(data)
                 self._progress(self._state)
         return data
 
@@ -187,9 +187,16 @@ def _restore_parts(
     if not isinstance(source, PartedSource):
         raise UsageError(f"snapshot {m.id}: made of parts, which a {m.kind} source cannot restore")
     state = (Progress(total=m.size), threading.Lock())
+    opened: set[str] = set()  # a part read again (post-data, per worker) is counted once
+    # the data parts are read at once: their read-ahead together stays that of one stream
+    readahead = max(2, 8 // max(1, sum(p.name.startswith("data-") for p in m.parts)))
 
     def open_part(name: str) -> _CountingReader:
-        return _CountingReader(repo.restore_stream(sid, part=name), progress, m.size, state)
+        with state[1]:
+            first = name not in opened
+            opened.add(name)
+        reader = repo.restore_stream(sid, part=name, readahead=readahead)
+        return _CountingReader(reader, progress if first else None, m.size, state)
 
     names = [p.name for p in m.parts]
     source.restore_parts(open_part, names, dest, info, password=password)

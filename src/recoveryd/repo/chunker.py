@@ -75,9 +75,7 @@ def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterato
     """Cut the stream into content-defined chunks (each a fresh `bytes`: the chunker's
     buffer is reused for the next one, and the chunk goes on to other threads)."""
     cdc = FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size)
-    adapter = (
-        _ReadIntoAdapter(reader) if isinstance(reader, DirectReader) else _ReadAdapter(reader)
-    )
+    adapter = _ReadIntoAdapter(reader) if isinstance(reader, DirectReader) else _ReadAdapter(reader)
     for chunk in cdc.cut_stream(adapter):
         yield bytes(chunk.data)
 
