@@ -312,11 +312,13 @@ def _pump_parts(
     with ThreadPoolExecutor(len(reader.parts), thread_name_prefix="part") as readers:
         futs = [readers.submit(one, i, part) for i, (_, part) in enumerate(reader.parts)]
         done, _ = wait(futs, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in futs if f in done and f.exception() is not None), None)
-        if failed is not None:
+        if any(f.exception() is not None for f in done):
             reader.abort()  # unblocks the other parts' reads
             wait(futs)
-            raise failed.exception()  # type: ignore[misc]
+            with pipe.slots:
+                first = pipe.error
+            assert first is not None  # noqa: S101 - recorded by the part that failed first
+            raise first
     return [f.result() for f in futs]
 
 

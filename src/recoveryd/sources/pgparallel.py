@@ -34,7 +34,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,12 +231,14 @@ class RestoreCommand:
 
 
 class _Workers:
-    """Running restore processes; the first failure kills the others."""
+    """Running restore processes; the first failure kills the others and is the one kept
+    (the others then fail only because they were killed)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._procs: list[Process] = []
         self.stopped = False
+        self.first: BaseException | None = None
 
     def add(self, proc: Process) -> None:
         with self._lock:
@@ -245,8 +247,11 @@ class _Workers:
         if stopped:
             proc.kill()
 
-    def stop(self) -> None:
+    def fail(self, exc: BaseException) -> None:
+        """Keep `exc` when it is the first failure, and kill every process."""
         with self._lock:
+            if self.first is None:
+                self.first = exc
             self.stopped = True
             procs = list(self._procs)
         for proc in procs:
@@ -279,17 +284,20 @@ def _restore_one(
         )
 
 
-def run_parallel(jobs: Sequence[Callable[[], None]]) -> None:
-    """Run `jobs` at once; the first failure (in time) is raised once all have ended."""
-    if not jobs:
-        return
-    with ThreadPoolExecutor(len(jobs), thread_name_prefix="pg-restore") as pool:
-        futs = [pool.submit(fn) for fn in jobs]
-        done, _ = wait(futs, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in futs if f in done and f.exception() is not None), None)
-        wait(futs)
-    if failed is not None:
-        raise failed.exception()  # type: ignore[misc]
+def run_parallel(workers: _Workers, jobs: Sequence[Callable[[], None]]) -> None:
+    """Run `jobs` at once; the first one that fails kills the others' processes, and its
+    error is raised once all have ended."""
+
+    def guarded(fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - kept, and raised below
+            workers.fail(exc)
+
+    with ThreadPoolExecutor(max(1, len(jobs)), thread_name_prefix="pg-restore") as pool:
+        wait([pool.submit(guarded, fn) for fn in jobs])
+    if workers.first is not None:
+        raise workers.first
 
 
 def restore_parts(
@@ -309,7 +317,7 @@ def restore_parts(
     single = ("--single-transaction",)
     _restore_one(cmd, workers, f"part {PRE_DATA}", single, functools.partial(open_part, PRE_DATA))
     data = [n for n in names if n.startswith(DATA_PREFIX)]
-    _run_stopping(
+    run_parallel(
         workers,
         [
             functools.partial(
@@ -319,22 +327,6 @@ def restore_parts(
         ],
     )
     _restore_post_data(cmd, workers, functools.partial(open_part, POST_DATA), jobs)
-
-
-def _run_stopping(workers: _Workers, jobs: Sequence[Callable[[], None]]) -> None:
-    """`run_parallel`, killing every other worker as soon as one fails."""
-
-    def guarded(fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                fn()
-            except BaseException:
-                workers.stop()
-                raise
-
-        return run
-
-    run_parallel([guarded(fn) for fn in jobs])
 
 
 def split_toc(listing: str, jobs: int) -> tuple[list[list[str]], list[str]]:
@@ -397,7 +389,7 @@ def _restore_post_data(
         for entries in [*parallel, rest]:
             text = "\n".join(entries) + "\n"
             files.append(SecretFile(cmd.runner, text, suffix=".list", tmp_dir=cmd.tmp_dir))
-        _run_stopping(
+        run_parallel(
             workers,
             [
                 functools.partial(
