@@ -104,6 +104,7 @@ class _Pipeline:
         self.callback = progress
         self.progress = Progress()
         self.guard = threading.Lock()
+        self.reporting = threading.Lock()
         self.slots = threading.Condition()
         self.in_flight = 0
         self.error: BaseException | None = None
@@ -186,11 +187,12 @@ class _Pipeline:
                 raise self.error
 
     def report(self, nbytes: int) -> None:
-        with self.guard:
-            self.progress.read_bytes += nbytes
-            self.progress.chunks += 1
-        if self.callback is not None:
-            self.callback(self.progress)
+        with self.reporting:  # parts report from their own threads: one call at a time
+            with self.guard:
+                self.progress.read_bytes += nbytes
+                self.progress.chunks += 1
+            if self.callback is not None:
+                self.callback(self.progress)
 
 
 Reader = SnapshotReader | MultiStream
