@@ -6,7 +6,9 @@ and reads `pg_export_snapshot()` with the WAL position at that instant
 (`pg_current_wal_lsn()`, or `pg_last_wal_replay_lsn()` on a standby). `pg_dump
 --snapshot=<id>` then dumps exactly that snapshot, and the coprocess keeps the
 transaction open until the dump has ended. The manifest records the snapshot
-id, the LSN, the server version and the pg_dump version.
+id, the LSN, the server version and the pg_dump version. With `jobs` above 1,
+several pg_dump processes dump that snapshot as parts (pre-data, the table data
+spread over `jobs` parts, post-data), restored in parallel: see `pgparallel`.
 
 Format. The custom format with compression off (`-Fc -Z0`): one sequential
 stream (no temporary file: `pg_restore` reads it from a pipe, with
