@@ -2,7 +2,11 @@
 
 Dump. The `psql` coprocess that exported the snapshot (see `postgresql.py`) also
 lists, inside that same REPEATABLE READ transaction, every ordinary table with
-its size (`pg_table_size`: heap and TOAST). The tables are spread over `jobs`
+its size as the catalog has it (`pg_class.relpages` of the heap and its TOAST
+table, as of the last VACUUM or ANALYZE): read from the catalog alone, so a
+table another session has locked cannot block the listing (a size function
+would wait for that lock forever; pg_dump then gives up on it after
+`lock_wait_timeout`, as with one stream). The tables are spread over `jobs`
 data parts, largest first, each to the part with the fewest bytes so far, so a
 large table has a part to itself and small tables are grouped. Then, all at
 the exported snapshot (`pg_dump --snapshot=<id>`, custom format, uncompressed):
@@ -57,8 +61,10 @@ _HEAD_BLOCK = 64 * 1024
 _END = "recoveryd-end-of-tables"
 _TABLES_SQL = (
     "SELECT encode(convert_to(format('%I.%I', n.nspname, c.relname), 'UTF8'), 'hex'),"
-    " pg_table_size(c.oid)"
+    " (greatest(c.relpages, 0) + coalesce(greatest(t.relpages, 0), 0))::bigint"
+    " * current_setting('block_size')::bigint"
     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " LEFT JOIN pg_class t ON t.oid = c.reltoastrelid"
     " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
     " AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'"

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from recoveryd.errors import SourceError
@@ -43,6 +44,7 @@ INSERT INTO citizen (region_id, name, born, note)
 INSERT INTO registry_log SELECT now() - g * interval '1 minute', g, 'event ' || g
     FROM generate_series(1, 5000) g;
 INSERT INTO "Odd ""table"" *?.x" SELECT g, 'v' || g FROM generate_series(1, 50) g;
+ANALYZE;
 """
 
 _CHECKSUMS = """
@@ -166,6 +168,26 @@ def test_a_killed_dump_worker_fails_the_backup_and_commits_nothing(
     message = str(err.value)
     assert "pg_dump of part data-" in message and "citizen" in message
     assert "killed by signal 9" in message
+    assert repo.snapshot_ids() == []
+    assert children_named("pg_dump") == [] and children_named("psql") == []
+
+
+def test_a_locked_table_fails_the_backup_after_the_lock_wait(
+    pg_server: PgServer, parallel_db: str, repo: Repository
+) -> None:
+    """A table held in ACCESS EXCLUSIVE mode by another session does not hang a dump in
+    parts: listing the tables reads the catalog alone, the pg_dumps give up after
+    `lock_wait_timeout`, and the backup fails naming the lock, committing nothing."""
+    with psycopg.connect(pg_server.admin_dsn(parallel_db)) as holder:
+        holder.execute("LOCK TABLE citizen IN ACCESS EXCLUSIVE MODE")
+        source = PostgresSource(
+            "population", pg_server.dsn(parallel_db), runner=LocalRunner(),
+            password=pg_server.password, jobs=2, lock_wait_timeout=1.0,
+        )  # fmt: skip
+        with pytest.raises(SourceError, match="IN ACCESS SHARE MODE") as err:
+            write_snapshot(source.snapshot(), [repo], SnapshotMeta(source="population"))
+        holder.rollback()
+    assert str(err.value).startswith("source population: pg_dump of part ")
     assert repo.snapshot_ids() == []
     assert children_named("pg_dump") == [] and children_named("psql") == []
 
