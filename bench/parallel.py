@@ -108,6 +108,8 @@ def main() -> int:
             server.create_database("population")
             dsn = server.admin_dsn("population")
             datagen.populate(dsn, args.rows)
+            # table sizes for the parts come from the catalog (as of the last ANALYZE)
+            server.psql("population", "VACUUM ANALYZE")
             cfg = write_config(work, server.port, server.admin_password, jobs)
             runs = [one_round(cfg, server, j) for _ in range(args.rounds) for j in jobs]
             db_bytes = datagen.db_size(dsn)

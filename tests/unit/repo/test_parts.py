@@ -4,7 +4,6 @@ manifest, each part read back on its own; version-1 manifests stay readable."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -57,7 +56,6 @@ def test_a_failing_part_stops_the_others_and_commits_nothing() -> None:
     """When one part's dump fails, its error is raised, every part is aborted, the
     consistency point is released (not ok) and no snapshot is listed."""
     repo = new_repo()
-    blocked = threading.Event()
 
     class Endless(BytesReader):
         """A part that would never end unless aborted."""
@@ -65,7 +63,6 @@ def test_a_failing_part_stops_the_others_and_commits_nothing() -> None:
         def read(self, size: int = -1, /) -> bytes:
             if self.aborted:
                 return b""
-            blocked.set()
             return b"x" * min(max(size, 1), 4096)
 
     readers = {"pre-data": BytesReader(b"s" * 5000, fail_finish=True), "data-1": Endless(b"")}
