@@ -16,23 +16,12 @@ stream (no temporary file: `pg_restore` reads it from a pipe, with
 no table behind), with table data laid out row after row as COPY text, so
 content-defined chunks of unchanged row ranges are byte-identical between
 snapshots and deduplicate; the repository compresses each chunk with zstd.
-Measured (`tests/integration/sources/test_pg_dedup.py`, 100 000 citizens,
-30 MB dump) as the share of the second dump's bytes in new chunks:
-
-    change                                   format        1 MiB chunks  64 KiB chunks
-    1% appended + 1% updated (one id range)  -Fc -Z0          30%            2.7%
-                                             -Fc (zlib)       100%           33%
-                                             plain SQL         24%            2.8%
-    1% updated at random                     -Fc -Z0          60%             47%
-                                             -Fc (zlib)        78%             55%
-                                             plain SQL         65%             48%
-
-A change touches a fixed number of chunks (where updated rows left, and the
-table ends, where appended and updated rows land), so with 1 MiB chunks the
-share falls with size (an estimated 1% of a 1 GB dump). Compressed custom dumps
-defeat deduplication; plain SQL dedups as well but restores only through
-`psql`, without selective restore. The tar format buffers each table in a
-temporary file before writing it.
+The share of a second dump's bytes in new chunks, by format and chunk size, is
+in docs/PERFORMANCE.md ("Deduplication"): `-Fc -Z0` with 1 MiB chunks is what
+keeps a registry's typical change small while keeping the object count low.
+Compressed custom dumps defeat deduplication; plain SQL dedups as well but
+restores only through `psql`, without selective restore. The tar format
+buffers each table in a temporary file before writing it.
 
 Locks. pg_dump takes a share lock on every table it dumps; a session holding an
 exclusive lock (a long `ALTER TABLE`, an explicit `LOCK TABLE`) would make it wait
