@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from recoveryd.config import LoadedConfig
 from recoveryd.daemon.fleetmode import FleetHooks, FleetMode, slot_text
@@ -13,7 +13,7 @@ from recoveryd.daemon.jobs import Operations
 from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Notifier
 from recoveryd.daemon.rpo import SourceRpo, is_overdue
-from recoveryd.daemon.schedule import JobSpec, Scheduler, build_trigger, slot_of
+from recoveryd.daemon.schedule import JobSpec, Scheduler, slot_length, slot_of
 from recoveryd.drills.approvals import FLEET_MEMBER_ENV
 from recoveryd.errors import ConfigError, RecoverydError
 from recoveryd.fleet import open_coordination
@@ -66,12 +66,6 @@ def build_fleet(
             metrics.record_success(source, when)  # another member made it: not overdue
         return True
 
-    def slot_length(spec: JobSpec, slot: datetime) -> float:
-        """Seconds from `slot` to the job's next slot."""
-        nxt = build_trigger(spec.schedule, key=spec.key, timezone=tz, aligned=True)
-        fire = nxt.get_next_fire_time(None, slot + timedelta(seconds=1))
-        return (fire - slot).total_seconds() if fire is not None else 86400.0
-
     def overdue(spec: JobSpec) -> bool:
         """The catch-up rule: a backup's source past its RPO (by what this member knows)."""
         src = config().config.sources.get(spec.source or "")
@@ -87,7 +81,7 @@ def build_fleet(
         slot_of=lambda spec, at: slot_of(spec, at, tz),
         taken=taken,
         takeover=lambda spec: scheduler.run_at(spec, tag="takeover"),
-        slot_length=slot_length,
+        slot_length=lambda spec, slot: slot_length(spec, slot, tz),
         overdue=overdue,
         alert=notifier.notify,
         changed=changed,
