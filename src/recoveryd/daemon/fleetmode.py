@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from recoveryd.daemon.notify import Alert
@@ -83,6 +83,7 @@ class Claim:
     member: str
     slot: datetime
     lost: threading.Event = field(default_factory=threading.Event, compare=False)
+    run: int = 1  # which run of the job in its slot (2: a catch-up rerun of a failed backup)
 
     def cancel_event(self, cancel: threading.Event) -> threading.Event:
         """An event set when `cancel` is or when this claim is lost (for `is_set` checks
@@ -276,7 +277,10 @@ class FleetMode:
         lock = self.coord.lock(_run_name(spec, claim))
         held = self._acquire(lock)
         try:
-            if held and self.owner(spec) == self.member and not self._done(spec, claim):
+            ours = held and self.owner(spec) == self.member
+            before = self._runs_before(spec, claim) if ours else None
+            if before is not None:
+                claim = replace(claim, run=before + 1)
                 with self._guard:
                     self._claims[id(claim)] = claim
                 yield claim
@@ -308,26 +312,30 @@ class FleetMode:
             return "owned by another member"
         return None
 
-    def _done(self, spec: JobSpec, claim: Claim) -> bool:
-        """The slot was done: a member recorded a run of it, or (a backup) the store holds
-        its snapshot. Done too when etcd cannot say: nothing runs that is not proven."""
+    def _runs_before(self, spec: JobSpec, claim: Claim) -> int | None:
+        """How many runs of `spec` its slot had (0, or 1 before a catch-up rerun); None when
+        it must not run again: a member recorded a run of the slot, or (a backup) the store
+        holds its snapshot, or etcd cannot say (nothing runs that is not proven)."""
         try:
             record = self.coord.slot_record(_run_name(spec, claim))
         except CoordinationError as exc:
             self._cut_off(exc)
-            return True
+            return None
         if record is not None and not self._catch_up(spec, record):
             self._slot_done(spec, claim.slot, record.member, record.result)
-            return True
-        if spec.kind != "backup" or not self.hooks.taken(spec, claim.slot):
-            return False
-        self._slot_done(spec, claim.slot, None, "ok")
-        return True
+            return None
+        if spec.kind == "backup" and self.hooks.taken(spec, claim.slot):
+            self._slot_done(spec, claim.slot, None, "ok")
+            return None
+        return 0 if record is None else record.run
 
     def _catch_up(self, spec: JobSpec, record: SlotRecord) -> bool:
-        """A failed backup of an overdue source runs once more (the catch-up rule)."""
+        """A failed backup of an overdue source runs once more (the catch-up rule), once."""
         return (
-            spec.kind == "backup" and record.result not in DONE_RESULTS and self.hooks.overdue(spec)
+            spec.kind == "backup"
+            and record.run < 2
+            and record.result not in DONE_RESULTS
+            and self.hooks.overdue(spec)
         )
 
     def _slot_done(self, spec: JobSpec, slot: datetime, by: str | None, result: str) -> None:
@@ -342,7 +350,7 @@ class FleetMode:
         if result in OPEN_RESULTS:
             return
         ttl = RECORD_SLOTS * self.hooks.slot_length(spec, claim.slot) + self.lease
-        record = SlotRecord(result, self.member, self.clock())
+        record = SlotRecord(result, self.member, self.clock(), claim.run)
         try:
             self.coord.record_slot(_run_name(spec, claim), record, ttl)
         except CoordinationError as exc:

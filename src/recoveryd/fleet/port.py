@@ -42,6 +42,7 @@ class SlotRecord:
     result: str  # the run's result: ok, degraded, failed, integrity, refused...
     member: str
     ended: datetime | None = None
+    run: int = 1  # which run of the job in its slot (2: a catch-up rerun of a failed backup)
 
 
 class SlotLock(Protocol):

@@ -181,7 +181,7 @@ class ToozCoordination:
         return f"recoveryd/{self.group}/done/{name}"
 
     def record_slot(self, name: str, record: SlotRecord, ttl: float) -> None:
-        doc = {"result": record.result, "member": record.member,
+        doc = {"result": record.result, "member": record.member, "run": record.run,
                "ended": record.ended.isoformat() if record.ended else None}  # fmt: skip
 
         def put(coord: Any) -> None:
@@ -240,8 +240,9 @@ def _record(raw: Any) -> SlotRecord:
         when = datetime.fromisoformat(ended) if isinstance(ended, str) else None
     except ValueError:
         when = None
+    run = doc.get("run")
     return SlotRecord(str(doc.get("result") or "unknown"), str(doc.get("member") or "unknown"),
-                      when)  # fmt: skip
+                      when, run if isinstance(run, int) else 1)  # fmt: skip
 
 
 def _stop(coord: Any) -> None:

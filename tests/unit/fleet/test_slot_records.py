@@ -10,10 +10,11 @@ from recoveryd.fleet.tooz_etcd import _record
 
 
 def test_a_record_reads_back_as_written() -> None:
-    """Result, member and end time come back as the member wrote them."""
+    """Result, member, end time and run number come back as the member wrote them."""
     ended = datetime(2026, 12, 3, 8, 0, 3, tzinfo=UTC)
-    raw = json.dumps({"result": "failed", "member": "core-1", "ended": ended.isoformat()})
-    assert _record(raw.encode()) == SlotRecord("failed", "core-1", ended)
+    raw = json.dumps({"result": "failed", "member": "core-1", "ended": ended.isoformat(),
+                      "run": 2})  # fmt: skip
+    assert _record(raw.encode()) == SlotRecord("failed", "core-1", ended, 2)
 
 
 def test_an_unreadable_record_still_counts_as_a_run() -> None:
