@@ -168,8 +168,8 @@ def _playbooks(cfg: LoadedConfig) -> list[tuple[str, str, dict[str, str]]]:
     gov = cfg.config.governor
     if gov is not None:
         for when, actions in (("on_enter", gov.on_enter), ("on_exit", gov.on_exit)):
-            for level in ("elevated", "critical"):
-                for i, ref in enumerate(getattr(actions, level)):
+            for level, refs in (("elevated", actions.elevated), ("critical", actions.critical)):
+                for i, ref in enumerate(refs):
                     out.append((f"governor.{when}.{level}[{i}]", ref, {}))
     return out
 
