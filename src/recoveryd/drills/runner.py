@@ -120,6 +120,7 @@ class DrillRunner:
         self.report = report
         self.ops = ops
         self.level = level or (lambda: pressure.current_level(self.cfg, self.state_dir))
+        self.governor_level = level  # given when the governor started this (shedding) run
         self.operator = current_user()
         self.run_id = self._new_run_id()
         register(*loaded.secrets)  # journal, state, logs and reports all mask them
