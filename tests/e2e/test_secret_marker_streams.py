@@ -12,7 +12,6 @@ bytes must appear nowhere either.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.test_secret_marker import PREFIX, Secrets, _around, _secret_file
+from tests.e2e.test_secret_marker import (
+    PREFIX,
+    Secrets,
+    _secret_file,
+    assert_nowhere,
+    deployment_env,
+    deployment_haystacks,
+)
 from tests.fixtures.mariadb import MariadbServer
 from tests.fixtures.objectstores import TargetSpec
 from tests.fixtures.web import poll
@@ -142,13 +148,7 @@ def test_the_marker_never_appears_through_streams_archiving_approvals_or_inciden
     s = Secrets()
     d = tmp_path / "deploy"
     creds = d / "credentials"
-    creds.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "CREDENTIALS_DIRECTORY": str(creds),
-        "MK_BAD": s("wrong-pw"),
-    }
+    env = deployment_env(creds, MK_BAD=s("wrong-pw"))
     _pg_replication_role(pg_server, "mk_wal", s("wal-pw"))
     _secret_file(d / "wal.pw", s("wal-pw") + "\n")
     db = mariadb_server.create_database("mk_binlog")
@@ -217,15 +217,11 @@ def test_the_marker_never_appears_through_streams_archiving_approvals_or_inciden
     dep.run("report", incident["id"], "--format", "md")
     dep.run("audit", "show")
 
-    places = _haystacks(d, dep.outputs, offsite)
-    needles = [PREFIX, offsite.server.secret_key, *private]
-    found = [
-        (name, _around(blob, n.encode()))
-        for name, blob in places
-        for n in needles
-        if n.encode() in blob
-    ]
-    assert not found, f"a secret leaked into: {found}"
+    places = [("command output", "\n".join(dep.outputs).encode())]
+    assert_nowhere(
+        [PREFIX, offsite.server.secret_key, *private],
+        [*places, *deployment_haystacks(d, offsite)],
+    )
 
 
 def _streams(dep: Deployment, pg_server: Any, srv: MariadbServer, db: str) -> None:
@@ -297,22 +293,6 @@ def _approvals(dep: Deployment, keys: Path, s: Secrets) -> None:
         dep.stop(drill, term=False)
     dep.run("report", run_id, "--format", "md")
     dep.run("drill", "list", "--verify")
-
-
-def _haystacks(d: Path, outputs: list[str], *stores: TargetSpec) -> list[tuple[str, bytes]]:
-    out = [("command output", "\n".join(outputs).encode())]
-    for path in sorted((d / "state").rglob("*")) + sorted((d / "store").rglob("*")):
-        if path.is_file():
-            out.append((str(path.relative_to(d)), path.read_bytes()))
-    for spec in stores:
-        assert spec.server is not None
-        client = spec.server.client()
-        bucket = spec.yaml()["bucket"]
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                out.append((f"s3 {obj['Key']}", obj["Key"].encode() + body))
-    return out
 
 
 _PLAYBOOK = """\
