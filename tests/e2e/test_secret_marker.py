@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,14 +124,7 @@ def test_a_marker_secret_never_appears_in_any_output_log_journal_report_state_or
     s = Secrets()
     d = tmp_path / "deploy"
     creds = d / "credentials"
-    creds.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "CREDENTIALS_DIRECTORY": str(creds),
-        "MK_PG_ENV": s("pg-env"),
-        "MK_BAD": s("pg-wrong"),
-    }
+    env = deployment_env(creds, MK_PG_ENV=s("pg-env"), MK_BAD=s("pg-wrong"))
     _pg_role(pg_server, "mk_file", s("pg-file"), "mk_file")
     _pg_role(pg_server, "mk_dsn", s("pg-dsn"), "mk_dsn")
     _pg_role(pg_server, "mk_env", s("pg-env"), "mk_env")
@@ -254,14 +247,7 @@ def test_a_marker_secret_never_appears_in_any_output_log_journal_report_state_or
     assert _hooked(http_recorder), "the webhook got the failure alert"
     assert smtp_auth.logins == ["alerts"] and smtp_auth.messages, "the mail was sent with AUTH"
     places = _haystacks(d, outputs, http_recorder, smtp_auth, offsite, spare)
-    needles = [PREFIX, store_secret]
-    found = [
-        (name, _around(blob, n.encode()))
-        for name, blob in places
-        for n in needles
-        if n.encode() in blob
-    ]
-    assert not found, f"the marker leaked into: {found}"
+    assert_nowhere([PREFIX, store_secret], places)
 
 
 def _secret_file(path: Path, text: str) -> None:
@@ -279,6 +265,29 @@ def _around(blob: bytes, needle: bytes) -> str:
     return blob[max(0, i - 80) : i + 40].decode(errors="replace")
 
 
+def deployment_env(creds: Path, **variables: str) -> dict[str, str]:
+    """The environment of every command: systemd's credentials folder (made here) and the
+    variables that `env:` references read."""
+    creds.mkdir(parents=True)
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "CREDENTIALS_DIRECTORY": str(creds),
+        **variables,
+    }
+
+
+def assert_nowhere(needles: list[str], places: Iterable[tuple[str, bytes]]) -> None:
+    """No needle is in any place; otherwise each find is named with its surroundings."""
+    found = [
+        (name, _around(blob, n.encode()))
+        for name, blob in places
+        for n in needles
+        if n.encode() in blob
+    ]
+    assert not found, f"a secret leaked into: {found}"
+
+
 def _haystacks(
     d: Path,
     outputs: list[str],
@@ -287,13 +296,19 @@ def _haystacks(
     *stores: TargetSpec,
 ) -> Iterator[tuple[str, bytes]]:
     yield "command output", "\n".join(outputs).encode()
-    for path in sorted((d / "state").rglob("*")) + sorted((d / "store").rglob("*")):
-        if path.is_file():
-            yield str(path.relative_to(d)), path.read_bytes()
     for req in rec.received():
         yield f"webhook body {req.path.split('?')[0]}", req.body
     for msg in smtp.messages:
         yield "mail", msg
+    yield from deployment_haystacks(d, *stores)
+
+
+def deployment_haystacks(d: Path, *stores: TargetSpec) -> Iterator[tuple[str, bytes]]:
+    """Every file of the state directory and the filesystem store under `d`, and every
+    object (key and body) of the S3 stores."""
+    for path in sorted((d / "state").rglob("*")) + sorted((d / "store").rglob("*")):
+        if path.is_file():
+            yield str(path.relative_to(d)), path.read_bytes()
     for spec in stores:
         assert spec.server is not None
         client = spec.server.client()

@@ -19,6 +19,18 @@ def write_playbook(directory: Path, body: str, name: str = "pb.yaml") -> Path:
     return path
 
 
+def watched_playbook(directory: Path, head: str, steps: str) -> Path:
+    """A playbook (`head`, then `steps`) with a stop condition watching the file `healthy`
+    in `directory`, created here: a step that removes it trips the condition."""
+    flag = directory / "healthy"
+    flag.write_text("")
+    watch = f"""\
+stop_conditions:
+  - {{name: service healthy, run: [test, -e, "{flag}"], interval: 50ms}}
+"""
+    return write_playbook(directory, head + watch + textwrap.dedent(steps))
+
+
 def cli(
     *args: str, env: dict[str, str] | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
