@@ -1,9 +1,13 @@
 """Hostile configurations and playbooks through the real command line: each is refused with
 exit 2 and one line naming the file and the key, no traceback, within 10 s and 500 MB.
 
-The limits are enforced on each child process (RLIMIT_AS and a timeout, see `cli.py`): an
-input that made the loader expand an alias bomb or read a FIFO forever fails by the limit.
-The children run a few at a time (they are independent); each case is still its own test.
+The limits are enforced on each child process (RLIMIT_AS, RLIMIT_CPU and a timeout, see
+`cli.py`): an input that made the loader expand an alias bomb or read a FIFO forever fails
+by the limit. Every case runs in a child forked from an interpreter that imported the
+command line once (`run_forked`: same process boundary, limits and exit status, without
+~1.2 processor-seconds of start-up per case); `test_fresh_interpreter_*` runs a few of
+them again as `python -m recoveryd` started from scratch. The children run two at a time
+(they are independent); each case is still its own test.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.cli import Run, assert_one_line_error, run_cli
+from tests.hostile.cli import Run, assert_one_line_error, run_cli, run_forked
 from tests.hostile.corpus import (
     CONFIG,
     CONFIG_CASES,
@@ -24,10 +28,12 @@ from tests.hostile.corpus import (
     Case,
 )
 
-# ~150 child processes of ~1.2 processor-seconds each (interpreter and imports): minutes
-# on a loaded two-core machine, hence the marker and the longer timeout
+# ~150 child processes (the 50 MB inputs take seconds each): a minute or more on a loaded
+# two-core machine, hence the marker and the longer timeout
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 RUNNABLE = [c for c in PLAYBOOK_CASES if c.id in RUN_CASES]
+Runner = Callable[..., Run]
+"""`runner(cwd, *args) -> Run`: one bounded run of the command line."""
 
 
 def materialize(case: Case, folder: Path, name: str) -> Path:
@@ -43,22 +49,22 @@ def materialize(case: Case, folder: Path, name: str) -> Path:
     return path
 
 
-def _check(folder: Path, case: Case) -> Run:
+def _check(run: Runner, folder: Path, case: Case) -> Run:
     materialize(case, folder, CONFIG)
-    return run_cli(folder, "--config", CONFIG, "config", "check", *case.args)
+    return run(folder, "--config", CONFIG, "config", "check", *case.args)
 
 
-def _validate(folder: Path, case: Case) -> Run:
+def _validate(run: Runner, folder: Path, case: Case) -> Run:
     materialize(case, folder, PLAYBOOK)
-    return run_cli(folder, "drill", "validate", PLAYBOOK, *case.args)
+    return run(folder, "drill", "validate", PLAYBOOK, *case.args)
 
 
-def _run(folder: Path, case: Case) -> Run:
+def _run(run: Runner, folder: Path, case: Case) -> Run:
     materialize(case, folder, PLAYBOOK)
-    return run_cli(folder, "drill", "--state-dir", "state", "run", PLAYBOOK, "--yes", *case.args)
+    return run(folder, "drill", "--state-dir", "state", "run", PLAYBOOK, "--yes", *case.args)
 
 
-JOBS: list[tuple[str, Callable[[Path, Case], Run], list[Case]]] = [
+JOBS: list[tuple[str, Callable[[Runner, Path, Case], Run], list[Case]]] = [
     ("config", _check, CONFIG_CASES),
     ("validate", _validate, PLAYBOOK_CASES),
     ("run", _run, RUNNABLE),
@@ -67,14 +73,14 @@ JOBS: list[tuple[str, Callable[[Path, Case], Run], list[Case]]] = [
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[Path, Run]]:
-    """Every case of every corpus through the CLI, two children at a time."""
+    """Every case of every corpus through the CLI, in forked children, two at a time."""
     base = tmp_path_factory.mktemp("hostile")
     work = [(kind, fn, case) for kind, fn, cases in JOBS for case in cases]
 
-    def one(item: tuple[str, Callable[[Path, Case], Run], Case]) -> tuple[Path, Run]:
+    def one(item: tuple[str, Callable[[Runner, Path, Case], Run], Case]) -> tuple[Path, Run]:
         kind, fn, case = item
         folder = base / kind / case.id
-        return folder, fn(folder, case)
+        return folder, fn(run_forked, folder, case)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = list(pool.map(one, work))
@@ -118,3 +124,35 @@ def test_drill_run_refuses_hostile_playbook_before_running(
     folder, run = results[("run", case.id)]
     assert_one_line_error(run, *case.names)
     assert not (folder / "state" / "drills").exists()
+
+
+FRESH = [
+    ("config", "alias-bomb"),
+    ("config", "fifo"),
+    ("config", "50MB-yaml"),
+    ("validate", "deep-flow"),
+    ("run", "var-typo"),
+]
+"""Cases run again in a fresh interpreter: an alias bomb (memory), a FIFO (blocks), a
+50 MB file (time), and a `drill validate` and a `drill run` refusal."""
+
+
+@pytest.mark.parametrize(("kind", "case_id"), FRESH, ids=[f"{k}-{c}" for k, c in FRESH])
+def test_fresh_interpreter_refuses_like_the_forked_child(
+    kind: str, case_id: str, tmp_path: Path, results: dict[tuple[str, str], tuple[Path, Run]]
+) -> None:
+    """`python -m recoveryd` started from scratch, as an operator's shell starts it, refuses
+    the case with the same exit status and the same one line as the forked child, within
+    10 s and 500 MB."""
+    fn, cases = next((fn, cases) for k, fn, cases in JOBS if k == kind)
+    case = next(c for c in cases if c.id == case_id)
+    folder = tmp_path / kind / case.id
+    fresh = fn(run_cli, folder, case)
+    assert_one_line_error(fresh, *case.names)
+    if kind == "run":
+        assert not (folder / "state" / "drills").exists()
+    _, forked = results[(kind, case_id)]
+    assert (fresh.code, fresh.err.replace(str(folder), "")) == (
+        forked.code,
+        forked.err.replace(str(results[(kind, case_id)][0]), ""),
+    )

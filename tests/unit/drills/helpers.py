@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from tests.forkcli import cli_pool
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -22,13 +24,22 @@ def write_playbook(directory: Path, body: str, name: str = "pb.yaml") -> Path:
 def cli(
     *args: str, env: dict[str, str] | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m recoveryd ARGS` and capture its output."""
+    """Run `recoveryd ARGS` as a child process and capture its output: forked from the
+    session's pre-started interpreter (tests/forkcli.py), or, given other `subprocess.run`
+    arguments, a fresh `python -m recoveryd`."""
+    full_env = {**os.environ, **(env or {})}
+    if not kw:
+        ran = cli_pool().run(REPO, list(args), env=full_env, timeout=300)
+        argv = [sys.executable, "-m", "recoveryd", *args]
+        if ran is None:
+            raise subprocess.TimeoutExpired(argv, 300)
+        return subprocess.CompletedProcess(argv, ran.code, ran.out, ran.err)
     return subprocess.run(
         [sys.executable, "-m", "recoveryd", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, **(env or {})},
+        env=full_env,
         timeout=300,
         check=False,
         **kw,
