@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from tests.forkcli import cli_pool
+from tests.forkcli import run_recoveryd
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -27,19 +27,14 @@ def cli(
     """Run `recoveryd ARGS` as a child process and capture its output: forked from the
     session's pre-started interpreter (tests/forkcli.py), or, given other `subprocess.run`
     arguments, a fresh `python -m recoveryd`."""
-    full_env = {**os.environ, **(env or {})}
     if not kw:
-        ran = cli_pool().run(REPO, list(args), env=full_env, timeout=300)
-        argv = [sys.executable, "-m", "recoveryd", *args]
-        if ran is None:
-            raise subprocess.TimeoutExpired(argv, 300)
-        return subprocess.CompletedProcess(argv, ran.code, ran.out, ran.err)
+        return run_recoveryd(list(args), cwd=REPO, env=env, timeout=300)
     return subprocess.run(
         [sys.executable, "-m", "recoveryd", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
-        env=full_env,
+        env={**os.environ, **(env or {})},
         timeout=300,
         check=False,
         **kw,
