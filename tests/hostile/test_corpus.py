@@ -71,20 +71,36 @@ JOBS: list[tuple[str, Callable[[Runner, Path, Case], Run], list[Case]]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[Path, Run]]:
-    """Every case of every corpus through the CLI, in forked children, two at a time."""
-    base = tmp_path_factory.mktemp("hostile")
-    work = [(kind, fn, case) for kind, fn, cases in JOBS for case in cases]
+FRESH = [
+    ("config", "alias-bomb"),
+    ("config", "fifo"),
+    ("validate", "deep-flow"),
+    ("run", "var-typo"),
+]
+"""Cases also run in a fresh interpreter: an alias bomb (memory), a FIFO (blocks), and a
+`drill validate` and a `drill run` refusal."""
+Results = dict[tuple[str, str, bool], tuple[Path, Run]]
+"""(kind, case id, fresh interpreter) -> (the case's folder, the run)."""
 
-    def one(item: tuple[str, Callable[[Runner, Path, Case], Run], Case]) -> tuple[Path, Run]:
-        kind, fn, case = item
-        folder = base / kind / case.id
-        return folder, fn(run_forked, folder, case)
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    """Every case of every corpus through the CLI in forked children, and the FRESH ones in
+    fresh interpreters too, two runs at a time."""
+    base = tmp_path_factory.mktemp("hostile")
+    work = [(kind, fn, case, False) for kind, fn, cases in JOBS for case in cases]
+    work += [(k, fn, c, True) for k, fn, cases in JOBS for c in cases if (k, c.id) in FRESH]
+
+    def one(item: tuple[str, Callable[[Runner, Path, Case], Run], Case, bool]) -> tuple[Path, Run]:
+        kind, fn, case, fresh = item
+        folder = base / ("fresh" if fresh else "forked") / kind / case.id
+        return folder, fn(run_cli if fresh else run_forked, folder, case)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = list(pool.map(one, work))
-    return {(kind, case.id): res for (kind, _, case), res in zip(work, done, strict=True)}
+    return {
+        (kind, case.id, fresh): res for (kind, _, case, fresh), res in zip(work, done, strict=True)
+    }
 
 
 def test_the_corpora_are_large_enough() -> None:
@@ -96,63 +112,44 @@ def test_the_corpora_are_large_enough() -> None:
 
 
 @pytest.mark.parametrize("case", CONFIG_CASES, ids=[c.id for c in CONFIG_CASES])
-def test_config_check_refuses_hostile_configuration(
-    case: Case, results: dict[tuple[str, str], tuple[Path, Run]]
-) -> None:
+def test_config_check_refuses_hostile_configuration(case: Case, results: Results) -> None:
     """`recoveryd config check` on a hostile configuration: exit 2, one line naming the file
     and the key, no traceback, bounded time and memory."""
-    _, run = results[("config", case.id)]
+    _, run = results[("config", case.id, False)]
     assert_one_line_error(run, *case.names)
 
 
 @pytest.mark.parametrize("case", PLAYBOOK_CASES, ids=[c.id for c in PLAYBOOK_CASES])
-def test_drill_validate_refuses_hostile_playbook(
-    case: Case, results: dict[tuple[str, str], tuple[Path, Run]]
-) -> None:
+def test_drill_validate_refuses_hostile_playbook(case: Case, results: Results) -> None:
     """`recoveryd drill validate` on a hostile playbook: exit 2, one line naming the file and
     the key, no traceback, bounded time and memory."""
-    _, run = results[("validate", case.id)]
+    _, run = results[("validate", case.id, False)]
     assert_one_line_error(run, *case.names)
 
 
 @pytest.mark.parametrize("case", RUNNABLE, ids=[c.id for c in RUNNABLE])
-def test_drill_run_refuses_hostile_playbook_before_running(
-    case: Case, results: dict[tuple[str, str], tuple[Path, Run]]
-) -> None:
+def test_drill_run_refuses_hostile_playbook_before_running(case: Case, results: Results) -> None:
     """`recoveryd drill run` refuses the same playbooks the same way, before any step runs
     (no drill journal is started)."""
-    folder, run = results[("run", case.id)]
+    folder, run = results[("run", case.id, False)]
     assert_one_line_error(run, *case.names)
     assert not (folder / "state" / "drills").exists()
 
 
-FRESH = [
-    ("config", "alias-bomb"),
-    ("config", "fifo"),
-    ("config", "50MB-yaml"),
-    ("validate", "deep-flow"),
-    ("run", "var-typo"),
-]
-"""Cases run again in a fresh interpreter: an alias bomb (memory), a FIFO (blocks), a
-50 MB file (time), and a `drill validate` and a `drill run` refusal."""
-
-
 @pytest.mark.parametrize(("kind", "case_id"), FRESH, ids=[f"{k}-{c}" for k, c in FRESH])
 def test_fresh_interpreter_refuses_like_the_forked_child(
-    kind: str, case_id: str, tmp_path: Path, results: dict[tuple[str, str], tuple[Path, Run]]
+    kind: str, case_id: str, results: Results
 ) -> None:
     """`python -m recoveryd` started from scratch, as an operator's shell starts it, refuses
     the case with the same exit status and the same one line as the forked child, within
     10 s and 500 MB."""
-    fn, cases = next((fn, cases) for k, fn, cases in JOBS if k == kind)
-    case = next(c for c in cases if c.id == case_id)
-    folder = tmp_path / kind / case.id
-    fresh = fn(run_cli, folder, case)
+    case = next(c for k, _, cases in JOBS if k == kind for c in cases if c.id == case_id)
+    folder, fresh = results[(kind, case_id, True)]
     assert_one_line_error(fresh, *case.names)
     if kind == "run":
         assert not (folder / "state" / "drills").exists()
-    _, forked = results[(kind, case_id)]
+    forked_folder, forked = results[(kind, case_id, False)]
     assert (fresh.code, fresh.err.replace(str(folder), "")) == (
         forked.code,
-        forked.err.replace(str(results[(kind, case_id)][0]), ""),
+        forked.err.replace(str(forked_folder), ""),
     )
