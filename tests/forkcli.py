@@ -69,6 +69,7 @@ def _become(req: dict[str, Any]) -> None:
     os.chdir(req["cwd"])
     os.environ.clear()
     os.environ.update(req["env"])
+    tempfile.tempdir = None  # read TMPDIR again, as a fresh interpreter would
     streams = [
         (os.devnull, os.O_RDONLY),
         (req["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
