@@ -227,6 +227,13 @@ class ForkServer:
         self._proc.wait(60)
         self._stdout.close()
 
+    def kill(self) -> None:
+        """Stop the server at once (its running child, if any, is left to its timeout)."""
+        self._proc.kill()
+        self._proc.wait()
+        self._stdin.close()
+        self._stdout.close()
+
 
 class ForkPool:
     """Fork servers lent one caller at a time; another is started when all are busy."""
@@ -253,10 +260,15 @@ class ForkPool:
         """`ForkServer.run` on a free server."""
         server = self._take()
         try:
-            return server.run(cwd, args, **kw)
-        finally:
+            ran = server.run(cwd, args, **kw)
+        except BaseException:  # interrupted mid-request (a test's timeout): its answer is owed
             with self._lock:
-                self._free.append(server)
+                self._all.remove(server)
+            server.kill()
+            raise
+        with self._lock:
+            self._free.append(server)
+        return ran
 
     def close(self) -> None:
         with self._lock:
