@@ -175,6 +175,7 @@ class ForkServer:
             text=True,
             env=env,
             cwd=scratch,
+            start_new_session=True,  # its own process group: `kill` takes its children too
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
@@ -228,8 +229,8 @@ class ForkServer:
         self._stdout.close()
 
     def kill(self) -> None:
-        """Stop the server at once (its running child, if any, is left to its timeout)."""
-        self._proc.kill()
+        """Stop the server and its running child at once."""
+        os.killpg(self._proc.pid, signal.SIGKILL)
         self._proc.wait()
         self._stdin.close()
         self._stdout.close()
