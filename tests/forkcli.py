@@ -22,6 +22,7 @@ The server half imports only the standard library and `recoveryd`, never `tests`
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import pwd
@@ -230,7 +231,8 @@ class ForkServer:
 
     def kill(self) -> None:
         """Stop the server and its running child at once."""
-        os.killpg(self._proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
         self._proc.wait()
         self._stdin.close()
         self._stdout.close()
