@@ -4,7 +4,8 @@ Real servers: PostgreSQL (four login roles, each with its password given another
 Ceph RGW (an S3 target by credentials file, another by env/credential references), an
 HTTP server (webhook with URL credentials and a token in its query, drill steps sending
 secret headers) and an SMTP server with AUTH. Every command runs as its own process, as
-an operator runs it (a fresh process knows only the secrets it resolves itself); every
+an operator runs it (forked from an interpreter that imported the command line and read
+nothing else, tests/forkcli.py: it knows only the secrets it resolves itself); every
 output, log, journal, report, state file and the store's objects are searched for the
 marker.
 """
@@ -12,8 +13,6 @@ marker.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import yaml
 
 from tests.fixtures.objectstores import TargetSpec
 from tests.fixtures.web import HttpRecorder, poll
+from tests.forkcli import run_recoveryd
 
 PREFIX = f"Mk{uuid.uuid4().hex[:6]}"
 
@@ -193,14 +193,7 @@ def test_a_marker_secret_never_appears_in_any_output_log_journal_report_state_or
     outputs: list[str] = []
 
     def run(*args: str, ok: tuple[int, ...] = (0,)) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "recoveryd", "--config", str(cfg_path), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        proc = run_recoveryd(["--config", str(cfg_path), *args], env=env, timeout=300)
         outputs.append(f"{proc.stdout}\n{proc.stderr}")
         assert proc.returncode in ok, f"{args}: exit {proc.returncode}\n{proc.stderr}"
         assert "debug" in args or "Traceback" not in proc.stderr, proc.stderr

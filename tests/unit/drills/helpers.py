@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from tests.forkcli import run_recoveryd
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -34,7 +36,11 @@ stop_conditions:
 def cli(
     *args: str, env: dict[str, str] | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m recoveryd ARGS` and capture its output."""
+    """Run `recoveryd ARGS` as a child process and capture its output: forked from the
+    session's pre-started interpreter (tests/forkcli.py), or, given other `subprocess.run`
+    arguments, a fresh `python -m recoveryd`."""
+    if not kw:
+        return run_recoveryd(list(args), cwd=REPO, env=env, timeout=300)
     return subprocess.run(
         [sys.executable, "-m", "recoveryd", *args],
         capture_output=True,
