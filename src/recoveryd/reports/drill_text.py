@@ -43,14 +43,6 @@ def rollbacks(report: Report, statuses: tuple[str, ...]) -> list[StepRow]:
     return [s for s in report.steps if s.record_type == "rollback" and s.status in statuses]
 
 
-def _skips_to_check(report: Report) -> list[StepRow]:
-    """Skipped rollbacks that leave something to check by hand: all of them, but those its
-    guard skipped when steady-state probes verified the service normal afterwards (the
-    guard decided the undo was not needed, and the service shows it was right)."""
-    verified = steady_after(report) is True
-    return [s for s in rollbacks(report, ("skipped",)) if not (verified and s.guard is not None)]
-
-
 def _skipped_rollbacks(report: Report) -> list[Msg]:
     """A rollback skipped because its `only_if` did not hold, skipped otherwise, or not run
     because its step was cut short and it has no `only_if` to tell whether it is needed."""
@@ -155,7 +147,9 @@ def actions(report: Report, base: date) -> tuple[ActionItem, ...]:
         if s.phase == "steps" and s.status in ("failed", "timeout"):
             out.append(item(Msg.of("act_step_failed", name=s.name)))
     out += [item(Msg.of("act_rollback_failed", name=s.name)) for s in rollbacks(report, _FAILED)]
-    out += [item(Msg.of("act_rollback_skipped", name=s.name)) for s in _skips_to_check(report)]
+    out += [
+        item(Msg.of("act_rollback_skipped", name=s.name)) for s in rollbacks(report, ("skipped",))
+    ]
     out += [
         item(Msg.of("act_rollback_not_run", name=s.name)) for s in rollbacks(report, ("not_run",))
     ]
