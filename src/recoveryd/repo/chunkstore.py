@@ -18,12 +18,22 @@ from typing import TYPE_CHECKING
 from recoveryd.errors import IntegrityError, NotFoundError
 from recoveryd.repo import chunker
 from recoveryd.repo.crypto import ObjectType
-from recoveryd.repo.layout import DATA_PREFIX, INDEX_PREFIX, chunk_key, index_key
-from recoveryd.repo.packs import Blob, Location, PackFormatError, PackIndex, decode_index
+from recoveryd.repo.layout import DATA_PREFIX, INDEX_PREFIX, chunk_key, index_key, pack_key
+from recoveryd.repo.packs import (
+    Blob,
+    Location,
+    PackFormatError,
+    PackIndex,
+    decode_header,
+    decode_index,
+    split_trailer,
+)
 from recoveryd.stores.base import Retention
 
+HEADER_READ = 64 * 1024  # bytes read from a pack's end to find its header in one request
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from recoveryd.repo.repository import Repository
 
@@ -39,14 +49,27 @@ class Chunks:
 
     # -- the index -------------------------------------------------------------------
 
-    def load_index(self) -> PackIndex:
-        """Read every index object now; IntegrityError naming the first that fails."""
+    def load_index(self, on_damaged: Callable[[IntegrityError], None] | None = None) -> PackIndex:
+        """Read every index object now; IntegrityError naming the first that fails (with
+        `on_damaged`, it is reported there and the others are still read)."""
         store = self.repo.store
         ids = [obj.key[len(INDEX_PREFIX) :] for obj in store.list(INDEX_PREFIX)]
+
+        def read(iid: str) -> dict[str, list[Blob]] | IntegrityError:
+            try:
+                return self._read_index(iid)
+            except IntegrityError as exc:
+                return exc
+
         with ThreadPoolExecutor(max_workers=max(1, self.repo.concurrency)) as pool:
-            parts = list(pool.map(self._read_index, ids))
+            parts = list(pool.map(read, ids))
         index = PackIndex()
         for iid, packs in zip(ids, parts, strict=True):
+            if isinstance(packs, IntegrityError):
+                if on_damaged is None:
+                    raise packs
+                on_damaged(packs)
+                continue
             index.add(iid, packs)
         with self._lock:
             self._index = index
@@ -112,31 +135,41 @@ class Chunks:
 
         From its pack with one ranged read, else from its loose object; IntegrityError
         naming the object when it is missing, truncated or fails authentication."""
+        try:
+            loc = self.index().get(chunk_id)
+            if loc is None:
+                return self._read_loose(chunk_id, snapshot)
+        except IntegrityError as exc:
+            if exc.snapshot is not None or snapshot is None:
+                raise
+            # a damaged index object: name the snapshot that needed it
+            msg = f"snapshot {snapshot}: {exc.message}"
+            raise IntegrityError(msg, snapshot=snapshot, obj=exc.obj) from None
+        return self.read_blob(chunk_id, loc, snapshot=snapshot)
+
+    def _read_loose(self, chunk_id: str, snapshot: str | None) -> bytes:
         name = chunk_key(chunk_id)
-        loc = self.index().get(chunk_id)
-        if loc is None:
-            try:
-                return self.repo.get_object(name, ObjectType.CHUNK, snapshot=snapshot)
-            except NotFoundError:
-                loc = self.locate(chunk_id)
-                if loc is None:
-                    raise self.repo.integrity(name, snapshot, "is missing") from None
+        try:
+            return self.repo.get_object(name, ObjectType.CHUNK, snapshot=snapshot)
+        except NotFoundError:
+            loc = self.locate(chunk_id)
+            if loc is None:
+                raise self.repo.integrity(name, snapshot, "is missing") from None
         return self.read_blob(chunk_id, loc, snapshot=snapshot)
 
     def read_blob(self, chunk_id: str, loc: Location, *, snapshot: str | None = None) -> bytes:
         """The payload of the blob at `loc` (authenticated as chunk `chunk_id`)."""
-        where = f"{loc.key} (chunk {chunk_id[:16]}… at {loc.offset})"
+        at = f"(chunk {chunk_id} at offset {loc.offset})"
         try:
             envelope = self.repo.store.get_range(loc.key, loc.offset, loc.length)
         except NotFoundError:
-            raise self.repo.integrity(where, snapshot, "is missing") from None
+            raise self.repo.integrity(loc.key, snapshot, f"is missing {at}") from None
         if len(envelope) != loc.length:
-            raise self.repo.integrity(where, snapshot, "is truncated")
+            raise self.repo.integrity(loc.key, snapshot, f"is truncated {at}")
         try:
             return self.repo.open_blob(chunk_key(chunk_id), envelope, ObjectType.CHUNK)
-        except IntegrityError as exc:
-            reason = "failed authentication" if "authentication" in exc.message else "is invalid"
-            raise self.repo.integrity(where, snapshot, reason) from None
+        except IntegrityError:
+            raise self.repo.integrity(loc.key, snapshot, f"failed authentication {at}") from None
 
     def check(self, chunk_id: str, length: int, payload: bytes, *, snapshot: str | None) -> bytes:
         """Decompress a chunk payload and check its id and length."""
@@ -148,6 +181,22 @@ class Chunks:
         if len(data) != length or self.repo.chunk_id(data) != chunk_id:
             raise self.repo.integrity(name, snapshot, "does not match its id")
         return data
+
+    def read_header(self, pack_id: str, size: int) -> list[Blob]:
+        """The blobs a pack's own header lists (two ranged reads at most); IntegrityError
+        when the trailer or header is damaged."""
+        key = pack_key(pack_id)
+        tail_len = min(size, HEADER_READ)
+        tail = self.repo.store.get_range(key, size - tail_len, tail_len)
+        try:
+            offset, length = split_trailer(tail, size)
+            start = offset - (size - tail_len)
+            blob = tail[start : start + length] if start >= 0 else b""
+            if len(blob) != length:
+                blob = self.repo.store.get_range(key, offset, length)
+            return decode_header(self.repo.open_blob(key, blob, ObjectType.PACK_HEADER))
+        except PackFormatError as exc:
+            raise self.repo.integrity(key, None, f"has a damaged header ({exc})") from None
 
     # -- Object Lock -----------------------------------------------------------------
 

@@ -52,6 +52,11 @@ class PackPlan:
     def changes(self) -> bool:
         return bool(self.repack or self.drop)
 
+    @property
+    def index_changes(self) -> bool:
+        """Whether an indexed pack goes (leftovers no index names go without a new index)."""
+        return bool(self.repack) or any(pid in self.index.packs for pid in self.drop)
+
 
 def plan(repo: Repository, referenced: set[str], *, may_repack: bool) -> PackPlan:
     """Classify every pack in the store (see module docstring)."""
@@ -102,8 +107,10 @@ def execute(
         _move(repo, pid, live, sink)
     sink.flush()
     result.written = len(sink.written)
-    _write_index(repo, {**p.keep, **sink.written}, sink)
-    old = sorted(p.index.index_ids)
+    old: list[str] = []
+    if p.index_changes or rewrite_index:
+        _write_index(repo, {**p.keep, **sink.written}, sink)
+        old = sorted(p.index.index_ids)
     kept_indexes = _delete_all(repo, [index_key(i) for i in old], delete)
     protected = {pid for iid in old if index_key(iid) in kept_indexes for pid in p.index.named[iid]}
     gone = [pid for pid in [*p.drop, *p.repack] if pid not in protected]
