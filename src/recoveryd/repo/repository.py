@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -225,6 +226,26 @@ class Repository:
             keys.unwrap(blob, key.object_key, new_master)  # prove it before overwriting
             self.store.put(key.object_key, blob)
         self.master = new_master
+
+    def enable_packs(self, pack_size: int = DEFAULT_PACK_SIZE) -> None:
+        """Upgrade a version 1 repository to version 2: new chunks go into packs, loose ones
+        stay where they are and remain readable. `config` is resealed with the same id and
+        key (so running backups still commit); recoveryd releases that know only version 1
+        refuse the repository afterwards."""
+        if self.config.pack_size is not None:
+            return
+        config = replace(self.config, pack_size=pack_size)
+        key = self._keys[self.config_key_id]
+        blob = crypto.seal(
+            config.to_bytes(),
+            key=key.enc_key,
+            key_id=key.id_bytes,
+            cid=self.config.cipher,
+            otype=ObjectType.CONFIG,
+            name=CONFIG_KEY,
+        )
+        self.store.put(CONFIG_KEY, blob)
+        self.config = config
 
     # -- objects --------------------------------------------------------------------
 
