@@ -21,8 +21,9 @@ KILLS = 10
 
 
 def data_objects(store: Path) -> int:
-    data = store / "data"
-    return sum(1 for p in data.rglob("*") if p.is_file()) if data.exists() else 0
+    """Objects holding chunks: packs (and loose chunks of a version 1 repository)."""
+    dirs = [store / "data", store / "packs"]
+    return sum(1 for d in dirs if d.exists() for p in d.rglob("*") if p.is_file())
 
 
 def wait_until(proc: subprocess.Popen[bytes], condition: object, deadline: float) -> None:

@@ -3,8 +3,9 @@
 A `ChunkSink` belongs to one run (backup, copy, prune's repack) on one repository.
 `add` seals the chunk as an envelope bound to its chunk key; in a pack repository
 it appends it to the open pack, and the thread whose chunk would overflow the pack
-uploads the full pack itself — so at most one pack per upload thread plus the open
-one is in memory, and the caller's bounded upload slots bound the bytes in flight.
+uploads the full pack itself. At most `max_uploads` full packs exist at once (a
+thread that fills another waits for one to be stored), so the memory held in packs is
+at most (max_uploads + 1) × pack_size, whatever the number of upload threads.
 `finish` uploads the last pack and writes one index object naming every pack of the
 run; a caller writes its manifest only after `finish` returns, so a committed
 snapshot never references a chunk that no index (or loose object) makes findable.
@@ -20,6 +21,8 @@ from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.layout import chunk_key, index_key, pack_key
 from recoveryd.repo.packs import Blob, PackBuilder, encode_index
 
+MAX_UPLOADS = 2  # full packs in memory at once (uploading, or waiting to)
+
 if TYPE_CHECKING:
     from recoveryd.repo.repository import Repository
     from recoveryd.stores.base import Retention
@@ -28,15 +31,19 @@ if TYPE_CHECKING:
 class ChunkSink:
     """Stores new chunks of one run in one repository. Thread-safe."""
 
-    def __init__(self, repo: Repository, retention: Retention | None) -> None:
+    def __init__(
+        self, repo: Repository, retention: Retention | None, *, max_uploads: int = MAX_UPLOADS
+    ) -> None:
         self.repo = repo
         self.retention = retention
         self.pack_size = repo.config.pack_size
+        self.max_uploads = max(1, max_uploads)
         self.stored = 0  # bytes of new objects written by this run
         self.written: dict[str, list[Blob]] = {}  # pack id -> blobs, packs uploaded
         self.objects = 0
         self._open = PackBuilder()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._uploading = 0
 
     def add(self, chunk_id: str, payload: bytes) -> int:
         """Seal and store one chunk payload; returns the bytes it adds to the store."""
@@ -54,7 +61,10 @@ class ChunkSink:
         full = None
         with self._lock:
             if self._open.blobs and self._open.size + len(envelope) > self.pack_size:
+                while self._uploading >= self.max_uploads:
+                    self._lock.wait()
                 full, self._open = self._open, PackBuilder()
+                self._uploading += 1
             self._open.add(chunk_id, envelope)
             self.stored += len(envelope)
         if full is not None:
@@ -62,14 +72,20 @@ class ChunkSink:
         return len(envelope)
 
     def _upload(self, pack: PackBuilder) -> None:
-        blobs = pack.blobs
-        blob_bytes = pack.size
-        pid, data = pack.finish(self._seal_header)
-        self.repo.store.put(pack_key(pid), data, retention=self.retention)
-        with self._lock:
-            self.written[pid] = blobs
-            self.stored += len(data) - blob_bytes
-            self.objects += 1
+        """Store a full pack; releases its upload place whatever happens."""
+        try:
+            blobs = pack.blobs
+            blob_bytes = pack.size
+            pid, data = pack.finish(self._seal_header)
+            self.repo.store.put(pack_key(pid), data, retention=self.retention)
+            with self._lock:
+                self.written[pid] = blobs
+                self.stored += len(data) - blob_bytes
+                self.objects += 1
+        finally:
+            with self._lock:
+                self._uploading -= 1
+                self._lock.notify_all()
 
     def _seal_header(self, name: str, payload: bytes) -> bytes:
         return self.repo.seal(name, ObjectType.PACK_HEADER, payload)
@@ -78,6 +94,10 @@ class ChunkSink:
         """Upload the open pack, if it holds any chunk."""
         with self._lock:
             pack, self._open = self._open, PackBuilder()
+            if pack.blobs:
+                while self._uploading >= self.max_uploads:
+                    self._lock.wait()
+                self._uploading += 1
         if pack.blobs:
             self._upload(pack)
 

@@ -134,27 +134,24 @@ def split_trailer(tail: bytes, pack_size: int) -> tuple[int, int]:
 
 @dataclass
 class PackBuilder:
-    """A pack being assembled in memory (bounded by the configured pack size)."""
+    """A pack being assembled in memory (bounded by the configured pack size). The
+    envelopes are kept as they are and joined once, so a pack is copied once."""
 
-    buf: bytearray = field(default_factory=bytearray)
+    parts: list[bytes] = field(default_factory=list)
     blobs: list[Blob] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return len(self.buf)
+    size: int = 0
 
     def add(self, chunk_id: str, envelope: bytes) -> None:
-        self.blobs.append(Blob(chunk_id, len(self.buf), len(envelope)))
-        self.buf += envelope
+        self.blobs.append(Blob(chunk_id, self.size, len(envelope)))
+        self.parts.append(envelope)
+        self.size += len(envelope)
 
     def finish(self, seal_header: Callable[[str, bytes], bytes]) -> tuple[str, bytes]:
         """(pack id, pack bytes): appends the header sealed by `seal_header(key, payload)`."""
         pid = new_pack_id()
         header = seal_header(pack_key(pid), encode_header(self.blobs))
-        self.buf += header
-        self.buf += TRAILER.pack(len(header))
-        data = bytes(self.buf)
-        self.buf = bytearray()
+        parts, self.parts = self.parts, []
+        data = b"".join([*parts, header, TRAILER.pack(len(header))])
         return pid, data
 
 

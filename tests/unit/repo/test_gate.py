@@ -10,7 +10,14 @@ from recoveryd.errors import InterruptedOperation
 from recoveryd.flow import OpenGate, Progress
 from recoveryd.repo import SnapshotMeta, write_snapshot
 from recoveryd.stores.memory import MemoryStore
-from tests.unit.repo.helpers import CONTENT_PREFIXES, LAYOUTS, BytesReader, new_repo, text_data
+from tests.unit.repo.helpers import (
+    CONTENT_PREFIXES,
+    LAYOUTS,
+    TINY_PACKS,
+    BytesReader,
+    new_repo,
+    text_data,
+)
 
 
 class PausingGate:
@@ -120,3 +127,18 @@ def test_uploads_in_flight_are_bounded_by_the_gate(pack_size: int | None) -> Non
     assert 1 <= store.peak <= 2
     if pack_size is not None:
         assert sum(1 for k in store.objects if k.startswith("packs/")) > 2
+
+
+def test_full_packs_in_memory_are_bounded_whatever_the_threads() -> None:
+    """With eight upload threads, at most two full packs are being stored at once (a thread
+    that fills a third waits), so the memory held in packs does not grow with the threads."""
+    from recoveryd.repo.packer import MAX_UPLOADS
+
+    store = _CountingStore()
+    repo = new_repo(store, concurrency=8, pack_size=TINY_PACKS)
+    data = text_data(40000)
+    sid = write_snapshot(BytesReader(data), [repo], SnapshotMeta("s"))[0].id
+    assert MAX_UPLOADS == 2
+    assert 1 <= store.peak <= MAX_UPLOADS
+    assert sum(1 for k in store.objects if k.startswith("packs/")) > 8
+    assert repo.restore_stream(sid).read() == data
