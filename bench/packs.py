@@ -6,9 +6,12 @@ version 2 one (16 MiB packs), on a filesystem target and on Ceph RGW from the te
 fixtures (plain http, and https where no payload is hashed for the signature), with the
 default chunker (1 MiB average). Each run is a child process, so its peak RSS (ru_maxrss)
 is its own; the stream is generated as it is read and the restore is checked by hash.
-Writes bench/results/packs-<date>.json.
+Children run with MALLOC_MMAP_THRESHOLD_ as systemd/recoveryd.service sets it
+(`--malloc-threshold 0`: glibc's default, moving threshold). Merges its runs into
+bench/results/packs-<date>.json under `runs` (or `runs_default_malloc`).
 
     .venv/bin/python bench/packs.py [--mib 512] [--stores filesystem,ceph,ceph-https]
+                                    [--malloc-threshold 1048576]
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--stores", default="filesystem,ceph,ceph-https")
+    ap.add_argument("--malloc-threshold", type=int, default=1024 * 1024)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -149,9 +153,12 @@ def main() -> int:
         ):
             job = {"where": _where(kind, work, n, servers), "size": args.mib * MiB}
             job["pack_size"] = pack_size
+            env = dict(os.environ)
+            if args.malloc_threshold:
+                env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_threshold)
             out = subprocess.run(
                 [sys.executable, __file__, "--child", json.dumps(job)],
-                capture_output=True, text=True, check=True,
+                capture_output=True, text=True, check=True, env=env,
             )  # fmt: skip
             row = {"store": kind, **json.loads(out.stdout.splitlines()[-1])}
             row["load_avg_1m"] = round(os.getloadavg()[0], 2)
@@ -161,7 +168,9 @@ def main() -> int:
         if servers is not None:
             servers.close()
     path = ROOT / "bench" / "results" / f"packs-{datetime.now(UTC):%Y-%m-%d}.json"
-    doc = {"stream_mib": args.mib, "cores": os.cpu_count(), "runs": results}
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc.update({"stream_mib": args.mib, "cores": os.cpu_count()})
+    doc["runs" if args.malloc_threshold else "runs_default_malloc"] = results
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(path)
     return 0
