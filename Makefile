@@ -19,7 +19,7 @@ DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 # rendering loads at import time.
 RUN_DEB_PACKAGES := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
 
-.PHONY: run test test-faults lint typecheck unit integration bench deps-deb deps-deb-run venv clean fuzz
+.PHONY: run test test-faults lint typecheck unit integration bench bench-compare bench-check deps-deb deps-deb-run venv clean fuzz
 
 # deps-deb-run first: on a fresh Debian 12, `python3 -m venv` needs python3-venv.
 $(STAMP): pyproject.toml | deps-deb-run
@@ -82,6 +82,17 @@ fuzz: $(STAMP)
 
 bench: deps-deb $(STAMP)
 	$(BIN)/python bench/snapshot.py
+
+# recoveryd side by side with pgBackRest, barman-cloud, restic and plain pipes (installed
+# when missing); writes bench/results/compare-DATE.json and the table in docs/PERFORMANCE.md.
+COMPARE_SCALE ?= 1
+COMPARE_ROUNDS ?= 3
+bench-compare: deps-deb $(STAMP)
+	$(BIN)/python bench/compare.py --scale $(COMPARE_SCALE) --rounds $(COMPARE_ROUNDS)
+
+# Fails on a ratio more than 10% worse than the newest committed compare-*.json.
+bench-check: $(STAMP)
+	$(BIN)/python bench/check.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

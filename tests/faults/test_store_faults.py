@@ -192,11 +192,6 @@ class AbortFails(FaultPlan):
         return None
 
 
-@pytest.mark.xfail(
-    reason="regressed when the S3 abort retries moved to stores/s3_settings.py in the last "
-    "merge (the retry no longer happens after a connection closed mid-abort); fix first",
-    strict=False,
-)
 def test_an_abort_that_fails_once_is_retried_so_no_upload_is_left(
     s3_server: S3Server, campaign: Tally
 ) -> None:

@@ -176,8 +176,8 @@ class Repo:
                 total += length
         return total
 
-    def wal(self, source: str, file_name: str, out: Path) -> int:
-        name = f"wal/{source}/{file_name}"
+    def wal(self, source: str, file_name: str, out: Path, prefix: str = "wal") -> int:
+        name = f"{prefix}/{source}/{file_name}"
         data = decode_payload(open_envelope(self.obj(name), name, self.keys, 6))
         out.write_bytes(data)
         return len(data)
@@ -185,9 +185,9 @@ class Repo:
 
 def main(argv: list[str]) -> int:
     repo = Repo(Path(argv[1]), read_master_key(Path(argv[0])))
-    if len(argv) == 5 and argv[2] == "--wal":  # KEY ROOT --wal SOURCE/FILE OUT
+    if len(argv) == 5 and argv[2] in ("--wal", "--binlog"):  # KEY ROOT --wal SOURCE/FILE OUT
         source, file_name = argv[3].split("/")
-        repo.wal(source, file_name, Path(argv[4]))
+        repo.wal(source, file_name, Path(argv[4]), argv[2].removeprefix("--"))
         return 0
     if len(argv) == 3 and argv[2] == "--packs":  # KEY ROOT --packs: headers vs the index
         for path in sorted((repo.root / "packs").glob("*/*")):

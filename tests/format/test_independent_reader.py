@@ -120,3 +120,23 @@ def test_reader_reads_an_archived_wal_file(tmp_path: Path) -> None:
         check=True,
     )  # fmt: skip
     assert out.read_bytes() == segment
+
+
+def test_reader_reads_an_archived_binary_log(tmp_path: Path) -> None:
+    """Following FORMAT.md alone, a MariaDB binary log archived by the binlog stream
+    (`binlog/<source>/<file>`, sealed like a WAL file) comes back identical."""
+    from recoveryd.repo.wal import BinlogArchive
+
+    key_path = tmp_path / "master.key"
+    master = generate_master_key(key_path)
+    root = tmp_path / "repo"
+    repo = Repository.init(FilesystemStore(root, "local"), master, name="local")
+    binlog = b"\xfebin" + random.Random(6).randbytes(50_000)
+    BinlogArchive(repo, "registry").push("binlog.000042", binlog)
+    out = tmp_path / "binlog"
+    subprocess.run(
+        [sys.executable, str(READER), str(key_path), str(root), "--binlog",
+         "registry/binlog.000042", str(out)],
+        check=True,
+    )  # fmt: skip
+    assert out.read_bytes() == binlog

@@ -3,6 +3,7 @@ backups (a recovery to a point in time needs every segment after the backup)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource
@@ -90,10 +91,26 @@ def pitr_sources(cfg: LoadedConfig) -> list[str]:
     return out
 
 
-def recoverable(cfg: LoadedConfig, source: str, now: datetime) -> dict[str, object]:
-    """`{"recoverable": {"from", "to"}, "archive_lag_s"}` of a point-in-time source, read
-    from its targets: from the end of its oldest base backup (dump, for MariaDB) to the
-    moment the newest archived log file was stored; nulls where there is none yet."""
+@dataclass(frozen=True)
+class RecoveryWindow:
+    """What a point-in-time source can be recovered to, read from its targets."""
+
+    start: datetime | None  # end of the oldest base backup (dump, for MariaDB)
+    newest: datetime | None  # when the newest archived log file was stored
+
+    @property
+    def end(self) -> datetime | None:
+        """The newest moment recoverable: None until there is a base and a log file."""
+        return None if self.start is None else self.newest
+
+    def lag_seconds(self, now: datetime) -> float | None:
+        """Seconds since the newest log file was stored; None when there is none."""
+        return None if self.newest is None else max(0.0, (now - self.newest).total_seconds())
+
+
+def recovery_window(cfg: LoadedConfig, source: str) -> RecoveryWindow:
+    """From the end of the oldest base backup (dump, for MariaDB) of a point-in-time
+    source to the moment the newest archived log file was stored, over its targets."""
     from recoveryd.app.snapshots import existing_repositories
 
     kind = cfg.config.sources[source]
@@ -113,12 +130,21 @@ def recoverable(cfg: LoadedConfig, source: str, now: datetime) -> dict[str, obje
             for info in repo.store.list(archive.key("")):
                 if info.modified is not None:
                     newest = info.modified if newest is None else max(newest, info.modified)
-    window = {
-        "from": None if oldest is None else oldest.isoformat(),
-        "to": None if newest is None or oldest is None else newest.isoformat(),
+    return RecoveryWindow(oldest, newest)
+
+
+def recoverable(cfg: LoadedConfig, source: str, now: datetime) -> dict[str, object]:
+    """`{"recoverable": {"from", "to"}, "archive_lag_s"}` of a point-in-time source (see
+    `recovery_window`); nulls where there is none yet."""
+    window = recovery_window(cfg, source)
+    lag = window.lag_seconds(now)
+    return {
+        "recoverable": {
+            "from": None if window.start is None else window.start.isoformat(),
+            "to": None if window.end is None else window.end.isoformat(),
+        },
+        "archive_lag_s": None if lag is None else round(lag, 1),
     }
-    lag = None if newest is None else round(max(0.0, (now - newest).total_seconds()), 1)
-    return {"recoverable": window, "archive_lag_s": lag}
 
 
 def binlog_problems(repo: Repository) -> list[Problem]:

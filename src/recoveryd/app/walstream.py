@@ -49,6 +49,7 @@ class StreamState:
     last_pushed: str | None = None
     last_push_time: float | None = None
     last_error: str | None = None
+    running: bool = False  # the streaming tool runs now
 
 
 class LogStreamer:
@@ -144,9 +145,11 @@ class LogStreamer:
         proc, secret_file = self.start()
         try:
             while not stop.is_set() and _running(proc):
+                self.state.running = True
                 self.push_ready()
                 stop.wait(self.poll)
         finally:
+            self.state.running = False
             with contextlib.suppress(Exception):
                 proc.kill()
             if secret_file is not None:

@@ -39,6 +39,15 @@ class Health:
     reasons: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class PitrGauges:
+    """The recovery window of a point-in-time source, as last read from its targets."""
+
+    start: datetime | None  # end of the oldest base backup (dump)
+    end: datetime | None  # newest recoverable moment
+    newest: datetime | None  # when the newest archived log file was stored
+
+
 class DaemonMetrics:
     """Every metric the daemon exports, in its own registry."""
 
@@ -48,6 +57,9 @@ class DaemonMetrics:
         self._lock = threading.Lock()
         self._sources: dict[str, SourceRpo] = {}
         self._copies: dict[tuple[str, str], datetime] = {}  # (source, target) -> newest
+        self._pitr: dict[str, PitrGauges] = {}
+        self._archivers: dict[str, tuple[int, bool]] = {}  # source -> (failed, failing)
+        self._streams: dict[str, bool] = {}  # streamed source -> its tool runs
         r = self.registry
         self.bytes_read = Counter(
             "recoveryd_bytes_read", "Logical bytes read from sources", ["source"], registry=r
@@ -84,6 +96,7 @@ class DaemonMetrics:
             registry=r,
         )
         r.register(_SourceCollector(self))
+        r.register(_PitrCollector(self))
 
     def set_sources(self, sources: Mapping[str, SourceRpo]) -> None:
         with self._lock:
@@ -113,6 +126,31 @@ class DaemonMetrics:
             return {
                 (src, t): SourceRpo(src, rpos.get(src), at) for (src, t), at in self._copies.items()
             }
+
+    def set_pitr(self, source: str, gauges: PitrGauges) -> None:
+        with self._lock:
+            self._pitr[source] = gauges
+
+    def pitr(self) -> dict[str, PitrGauges]:
+        with self._lock:
+            return dict(self._pitr)
+
+    def set_stream_up(self, source: str, up: bool) -> None:
+        with self._lock:
+            self._streams[source] = up
+
+    def streams(self) -> dict[str, bool]:
+        with self._lock:
+            return dict(self._streams)
+
+    def set_archiver(self, source: str, *, failed: int, failing: bool) -> None:
+        """What the server of `source` reports of its archive_command (pg_stat_archiver)."""
+        with self._lock:
+            self._archivers[source] = (failed, failing)
+
+    def archivers(self) -> dict[str, tuple[int, bool]]:
+        with self._lock:
+            return dict(self._archivers)
 
     def overdue(self) -> list[str]:
         now = self.clock()
@@ -178,6 +216,69 @@ class _SourceCollector:
             over.add_metric([src, target], 1.0 if is_overdue(rpo, now) else 0.0)
         yield age
         yield over
+
+
+class _PitrCollector:
+    """Per point-in-time source: the recovery window, the archive lag (at scrape time),
+    whether its log stream runs, and its server's archiver."""
+
+    def __init__(self, metrics: DaemonMetrics) -> None:
+        self.m = metrics
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self.m.clock()
+        start = GaugeMetricFamily(
+            "recoveryd_pitr_window_start_timestamp_seconds",
+            "Unix time of the oldest moment recoverable (end of the oldest base backup)",
+            labels=["source"],
+        )
+        end = GaugeMetricFamily(
+            "recoveryd_pitr_window_end_timestamp_seconds",
+            "Unix time of the newest moment recoverable (newest archived log file)",
+            labels=["source"],
+        )
+        lag = GaugeMetricFamily(
+            "recoveryd_wal_archive_lag_seconds",
+            "Seconds since the newest WAL segment (binary log) of the source was stored",
+            labels=["source"],
+        )
+        up = GaugeMetricFamily(
+            "recoveryd_wal_stream_up",
+            "1 when the source's log stream (pg_receivewal, mariadb-binlog) runs",
+            labels=["source"],
+        )
+        for source, g in sorted(self.m.pitr().items()):
+            name = redact(source)
+            if g.start is not None:
+                start.add_metric([name], g.start.timestamp())
+            if g.end is not None:
+                end.add_metric([name], g.end.timestamp())
+            if g.newest is not None:
+                lag.add_metric([name], age_seconds(g.newest, now) or 0.0)
+        for source, running in sorted(self.m.streams().items()):
+            up.add_metric([redact(source)], 1.0 if running else 0.0)
+        yield from (start, end, lag, up)
+        yield from self._archivers()
+
+    def _archivers(self) -> Iterator[GaugeMetricFamily]:
+        failed = GaugeMetricFamily(
+            "recoveryd_pg_archiver_failed_count",
+            "pg_stat_archiver.failed_count of the source's server",
+            labels=["source"],
+        )
+        failing = GaugeMetricFamily(
+            "recoveryd_pg_archiver_failing",
+            "1 when the server's last archive_command failed and none succeeded since",
+            labels=["source"],
+        )
+        for source, (count, bad) in sorted(self.m.archivers().items()):
+            failed.add_metric([redact(source)], count)
+            failing.add_metric([redact(source)], 1.0 if bad else 0.0)
+        yield failed
+        yield failing
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

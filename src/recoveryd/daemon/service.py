@@ -272,7 +272,7 @@ class Daemon:
         self.scheduler.add_internal("anchor", self._anchor, ANCHOR_INTERVAL)
         self.scheduler.start()
         self.notifier.start()
-        self.streams = StreamSupervisor(cfg, self.notifier.notify)
+        self.streams = StreamSupervisor(cfg, self.notifier.notify, self.metrics)
         self.streams.start()
         self.watchdog = Watchdog(self.sd, self._alive)
         self.watchdog.start()

@@ -2,7 +2,10 @@
 (PostgreSQL, `pg_receivewal`) or `binlog: {stream: true}` (MariaDB/MySQL,
 `mariadb-binlog`), each a `LogStreamer` (app/walstream.py) running until the daemon
 stops. A stream that restarts or fails, and one whose last stored file is older than
-the source's RPO (default 10 minutes), raises an alert once until it recovers."""
+the source's RPO (default 10 minutes), raises an alert once until it recovers.
+
+With metrics, one more thread runs the point-in-time watch (daemon/pitrwatch.py): the
+recovery windows and the servers' own archiving, for every point-in-time source."""
 
 from __future__ import annotations
 
@@ -10,9 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from recoveryd.app.walcheck import pitr_sources
 from recoveryd.app.walstream import BinlogStreamer, LogStreamer, WalStreamer
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource
+from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Alert
+from recoveryd.daemon.pitrwatch import PitrWatch
 
 DEFAULT_LAG_ALERT = 600.0
 
@@ -31,9 +37,16 @@ def streamed_sources(cfg: LoadedConfig) -> dict[str, type[LogStreamer]]:
 class StreamSupervisor:
     """Starts, watches and stops the daemon's log streams."""
 
-    def __init__(self, cfg: LoadedConfig, alert: Callable[[Alert], object]) -> None:
+    def __init__(
+        self,
+        cfg: LoadedConfig,
+        alert: Callable[[Alert], object],
+        metrics: DaemonMetrics | None = None,
+    ) -> None:
         self.cfg = cfg
         self.alert = alert
+        self.metrics = metrics
+        self.watch = None if metrics is None else PitrWatch(cfg, metrics, alert)
         self.stop = threading.Event()
         self.streamers: dict[str, LogStreamer] = {}
         self.threads: list[threading.Thread] = []
@@ -49,6 +62,17 @@ class StreamSupervisor:
             )
             thread.start()
             self.threads.append(thread)
+        if self.watch is not None and pitr_sources(self.cfg):
+            watch = threading.Thread(
+                target=self.watch.run, args=(self.stop,), name="pitr-watch", daemon=True
+            )
+            watch.start()
+            self.threads.append(watch)
+
+    def up(self, name: str) -> bool | None:
+        """Whether the log stream of `name` runs now; None when `name` is not streamed."""
+        streamer = self.streamers.get(name)
+        return None if streamer is None else streamer.state.running
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop every stream; what each spool holds is stored before it returns."""
@@ -62,8 +86,11 @@ class StreamSupervisor:
         return time.time() - (last if last is not None else self._started)
 
     def check(self) -> None:
-        """Alert once per stream that stored nothing for longer than its source's RPO."""
+        """Alert once per stream that stored nothing for longer than its source's RPO;
+        whether each stream runs into the metrics."""
         for name in self.streamers:
+            if self.metrics is not None:
+                self.metrics.set_stream_up(name, bool(self.up(name)))
             limit = self.cfg.config.sources[name].rpo or DEFAULT_LAG_ALERT
             lag = self.lag_seconds(name)
             if lag > limit and name not in self._lagging:

@@ -25,8 +25,8 @@ or SIGHUP leave nothing behind; a killed process leaves only the staging
 folder, which the next restore to the same directory removes with a warning.
 Nothing is ever written through a link: absolute names, `..`, any member on or
 under an already extracted symlink, and hard links to anything but a regular
-file inside the tree are refused. Owners are restored when running as root (by
-numeric id).
+file inside the tree are refused; files lose set-uid and set-gid bits
+(sources/confined_tar.py). Owners are restored when running as root (by numeric id).
 """
 
 from __future__ import annotations
@@ -36,16 +36,16 @@ import fnmatch
 import glob
 import logging
 import os
-import posixpath
 import secrets
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from recoveryd.errors import SourceError, UsageError
 from recoveryd.sources.base import ByteReader, CommandRunner, SourceInfo, refuse_uri
+from recoveryd.sources.confined_tar import extract_confined
 from recoveryd.sources.procstream import ProcessStream, start_tool
 
 STREAM_FORMAT = "tar-pax"
@@ -167,9 +167,7 @@ class DirectorySource:
         try:
             try:
                 with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
-                    tar.extractall(  # noqa: S202 - every member passes _confined_filter
-                        staging, numeric_owner=True, filter=_confined_filter(staging)
-                    )
+                    extract_confined(tar, staging)
             except (tarfile.TarError, OSError) as exc:
                 raise SourceError(f"source {self.name}: restore into {root} failed: {exc}") from exc
             _move_into_place(staging, root)
@@ -275,39 +273,3 @@ def _move_into_place(staging: Path, root: Path) -> None:
     if os.geteuid() == 0:
         os.chown(root, top.st_uid, top.st_gid)
     os.utime(root, ns=(top.st_atime_ns, top.st_mtime_ns))
-
-
-def _confined_filter(root: Path) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
-    """A tarfile extraction filter that keeps modes, owners and symlinks (as links, whatever
-    they point to) but never writes through a link: no member may land on or under a
-    symlink already extracted, and a hard link must name a regular file inside."""
-
-    def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-        name = member.name
-        _check_path(member, dest, name)
-        if member.islnk():
-            if member.linkname.startswith("/"):
-                raise tarfile.LinkOutsideDestinationError(member, member.linkname)
-            _check_path(member, dest, member.linkname)
-            target = os.path.join(dest, member.linkname)  # noqa: PTH118
-            if os.path.islink(target) or not os.path.isfile(target):  # noqa: PTH113, PTH114
-                raise tarfile.LinkOutsideDestinationError(member, member.linkname)
-        elif not (member.issym() or member.isfile() or member.isdir() or member.isfifo()):
-            raise tarfile.SpecialFileError(member)
-        return member
-
-    del root
-    return check
-
-
-def _check_path(member: tarfile.TarInfo, dest: str, name: str) -> None:
-    """Refuse a path that is absolute, climbs out with `..`, or goes through or onto a
-    symlink that exists under `dest`."""
-    parts = [p for p in posixpath.normpath(name).split("/") if p not in ("", ".")]
-    if name.startswith("/") or ".." in parts:
-        raise tarfile.OutsideDestinationError(member, name)
-    path = dest
-    for part in parts:
-        path = os.path.join(path, part)  # noqa: PTH118
-        if os.path.islink(path):  # noqa: PTH114
-            raise tarfile.OutsideDestinationError(member, name)

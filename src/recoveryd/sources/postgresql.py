@@ -435,6 +435,21 @@ class PostgresSource:
                 doing=f"could not create database {database}",
             )
 
+    def query(self, sql: str) -> str:
+        """The text `psql` prints for one read-only query on the source's database (no
+        headers, unaligned); SourceError naming the source when it cannot run."""
+        passfile = self._passfile(self._password)
+        try:
+            status, out, err = self._run_psql(self._params, sql, self._env(passfile))
+        finally:
+            if passfile is not None:
+                passfile.remove()
+        if status != 0:
+            raise tool_failure(
+                self.name, "psql", status, err, self._secrets(), doing="could not query the server"
+            )
+        return out.decode(errors="replace").strip()
+
     def _run_psql(
         self, params: dict[str, str], sql: str, env: dict[str, str], extra: Sequence[str] = ()
     ) -> tuple[int, bytes, str]:

@@ -150,7 +150,7 @@ def retried(
 def abort_settled(exc: Exception) -> bool:
     """An abort's failure that a retry cannot change: the upload is gone, or the store's
     answer is not transient. A failure without an answer (the network) is retried."""
-    if not hasattr(exc, "response"):
-        return False
     code, status = error_code(exc)
+    if not code and not status:  # no answer: botocore's connection errors carry response=None
+        return False
     return code == "NoSuchUpload" or not (code in TRANSIENT or status >= 500)

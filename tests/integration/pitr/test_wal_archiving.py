@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from tests.fixtures.pgarchive import (
     wait_promoted,
 )
 from tests.fixtures.pgcluster import PG_BIN, as_postgres
-from tests.fixtures.postgres import free_port
+from tests.fixtures.postgres import free_port, table_checksums
 from tests.fixtures.sshd import SshServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -130,7 +131,8 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     repository; `status --json` shows the window it can be recovered to and the archive
     lag; `recoveryd restore SOURCE --time T --to DIR` picks the newest one before T,
     writes the recovery settings, and the server started on DIR holds exactly the rows
-    committed before T — not the rows written later, nor the damage done after."""
+    committed before T — not the rows written later, nor the damage done after: every
+    table's rows are those it had at T."""
     a = archive
     a.sql(a.port, "create table citizens (id int primary key, name text)")
     a.sql(a.port, "insert into citizens select g, 'first ' || g from generate_series(1, 100) g")
@@ -138,8 +140,11 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     first = subprocess.run([*cli, "--json", "backup", "registry"], capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     a.sql(a.port, "insert into citizens select g, 'before ' || g from generate_series(101, 3000) g")
+    a.sql(a.port, "create table ledger as select g, md5(g::text) from generate_series(1, 500) g")
+    at_target = table_checksums(a.dsn(a.port))
     ((target,),) = a.sql(a.port, "select clock_timestamp()")
     a.sql(a.port, "update citizens set name = 'ransom'")
+    a.sql(a.port, "delete from ledger where g % 2 = 0")
     a.sql(a.port, "drop table citizens")
     archived_through(a, switch(a))
     later = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
@@ -170,6 +175,7 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     wait_promoted(a, port)
     assert a.sql(port, "select count(*), max(id) from citizens") == [(3000, 3000)]
     assert a.sql(port, "select count(*) from citizens where name = 'ransom'") == [(0,)]
+    assert table_checksums(a.dsn(port)) == at_target
     assert a.sql(port, "show archive_mode") == [("off",)]
 
 
@@ -247,7 +253,8 @@ def _flushed(a: Archive, lsn: str, deadline_s: float = 60) -> None:
 def test_streamed_wal_recovers_to_seconds_before_the_server_was_lost(archive: Archive) -> None:
     """With `wal-stream` running, a cluster lost before its current segment was complete
     is still recovered to a moment seconds before the loss: the segment being written
-    was pushed as a partial one, and `wal-get` hands it to the recovering server."""
+    was pushed as a partial one, and `wal-get` hands it to the recovering server; every
+    table's rows are those it had at the target."""
     a = archive
     cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
     a.sql(a.port, "create table citizens (id int primary key, name text)")
@@ -255,6 +262,7 @@ def test_streamed_wal_recovers_to_seconds_before_the_server_was_lost(archive: Ar
     stream = subprocess.Popen([*cli, "wal-stream", "registry"], stderr=subprocess.PIPE)
     try:
         a.sql(a.port, "insert into citizens select g, 'before' from generate_series(1, 3000) g")
+        at_target = table_checksums(a.dsn(a.port))
         ((target,),) = a.sql(a.port, "select clock_timestamp()")
         a.sql(a.port, "insert into citizens select g, 'after' from generate_series(3001, 4000) g")
         ((lsn,),) = a.sql(a.port, "select pg_current_wal_lsn()")
@@ -280,6 +288,7 @@ def test_streamed_wal_recovers_to_seconds_before_the_server_was_lost(archive: Ar
     a.start(restored, port)
     wait_promoted(a, port)
     assert a.sql(port, "select count(*), max(id) from citizens") == [(3000, 3000)]
+    assert table_checksums(a.dsn(port)) == at_target
 
 
 def test_asynchronous_archiving_acknowledges_only_stored_segments(tmp_path: Path) -> None:
@@ -338,16 +347,63 @@ def test_a_base_backup_over_ssh(archive: Archive, sshd_server: SshServer) -> Non
     assert a.sql(port, "select count(*) from citizens") == [(3000,)]
 
 
+def test_recovery_to_a_time_from_a_base_backup_taken_over_ssh(
+    archive: Archive, sshd_server: SshServer
+) -> None:
+    """A base backup taken over SSH (`via_ssh`) and the WAL archived by `wal-push` recover
+    the cluster to a noted time: every table holds the rows it had then, and the damage
+    done after (rows rewritten, a table dropped) is not there."""
+    a = archive
+    doc = yaml.safe_load(a.config.read_text())
+    doc["hosts"] = {"db1": sshd_server.host("root").model_dump(mode="json")}
+    doc["sources"]["registry"]["via_ssh"] = "db1"
+    a.config.write_text(yaml.safe_dump(doc))
+    a.sql(a.port, "create table citizens as select 1 as id, 'kept' as name")
+    a.sql(a.port, "insert into citizens select g, 'kept' from generate_series(2, 2000) g")
+    cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
+    backup = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    assert backup.returncode == 0, backup.stderr
+    a.sql(a.port, "create table ledger as select g, md5(g::text) from generate_series(1, 300) g")
+    a.sql(a.port, "insert into citizens select g, 'later' from generate_series(2001, 2500) g")
+    at_target = table_checksums(a.dsn(a.port))
+    ((target,),) = a.sql(a.port, "select clock_timestamp()")
+    a.sql(a.port, "update citizens set name = 'ransom'")
+    a.sql(a.port, "drop table ledger")
+    archived_through(a, switch(a))
+    restored = a.root / "restored"
+    done = subprocess.run(
+        [
+            *cli,
+            *("restore", "registry", "--time", target.isoformat(), "--to", str(restored)),
+            *("--cmd", str(a.exe)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    a.start(restored, port)
+    wait_promoted(a, port)
+    assert table_checksums(a.dsn(port)) == at_target
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback http
+        return str(resp.read().decode())
+
+
 def test_the_daemon_streams_wal_of_sources_that_ask_for_it(archive: Archive) -> None:
     """A source with `wal: {stream: true}` has its WAL streamed by the daemon while it
     runs: a segment closed on the server is archived without archive_command's help (the
-    daemon's own objects), and SIGTERM stops the stream with the daemon (exit 0)."""
+    daemon's own objects), `/metrics` shows the stream up, and SIGTERM stops the stream
+    with the daemon (exit 0)."""
     from tests.integration.daemon.proc import DaemonProcess
 
     a = archive
     doc = yaml.safe_load(a.config.read_text())
     doc["sources"]["registry"]["wal"] = {"stream": True}
     doc["sources"]["registry"]["schedule"] = "0 3 * * *"
+    doc["metrics"] = {"listen": f"127.0.0.1:{free_port()}"}
     a.config.write_text(yaml.safe_dump(doc))
     a.sql(a.port, "alter system set archive_command = '/bin/false'")
     a.sql(a.port, "select pg_reload_conf()")
@@ -364,5 +420,9 @@ def test_the_daemon_streams_wal_of_sources_that_ask_for_it(archive: Archive) -> 
         while not stored.exists():
             assert time.monotonic() < deadline, daemon.log_path.read_text()[-3000:]
             time.sleep(0.1)
+        url = f"http://{doc['metrics']['listen']}/metrics"
+        while 'recoveryd_wal_stream_up{source="registry"} 1.0' not in _get(url):
+            assert time.monotonic() < deadline, _get(url)
+            time.sleep(0.2)
     finally:
         assert daemon.stop() == 0

@@ -12,6 +12,7 @@ from recoveryd.errors import (
     TransientStoreError,
 )
 from recoveryd.stores.s3 import S3Credentials, S3Settings, S3Store
+from recoveryd.stores.s3_settings import abort_settled
 
 SECRET = "very-secret-key-material"
 
@@ -107,3 +108,27 @@ def test_invalid_endpoint_url_is_a_clear_error(url: str) -> None:
         StoreError, match=r"target primary: endpoint_url .* is not a valid http\(s\) URL"
     ):
         S3Store("primary", S3Settings(bucket="b", endpoint_url=url))
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        bexc.ConnectionClosedError(endpoint_url="http://127.0.0.1:9"),
+        bexc.EndpointConnectionError(endpoint_url="http://127.0.0.1:9"),
+        bexc.ReadTimeoutError(endpoint_url="http://127.0.0.1:9"),
+        client_error("SlowDown", 503),
+        client_error("InternalError", 500),
+    ],
+)
+def test_an_abort_that_got_no_answer_or_a_transient_one_is_retried(exc: Exception) -> None:
+    """A reset, refused or timed-out abort (botocore's connection errors carry
+    `response=None`) and a 5xx answer are not settled: the abort is tried again."""
+    assert not abort_settled(exc)
+
+
+@pytest.mark.parametrize(
+    "exc", [client_error("NoSuchUpload", 404), client_error("AccessDenied", 403)]
+)
+def test_an_abort_answered_for_good_is_not_retried(exc: Exception) -> None:
+    """An upload already gone, or a refusal a retry cannot change, settles the abort."""
+    assert abort_settled(exc)

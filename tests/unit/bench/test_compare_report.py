@@ -1,0 +1,77 @@
+"""bench/compare_report.py: ratios recoveryd ÷ peer per round, their medians, the goals and
+the marked section of docs/PERFORMANCE.md, from a recorded result (no benchmark is run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import compare_report
+
+
+def _entry(wall: float, stored: int, restore: float, objects: int = 10) -> dict[str, Any]:
+    return {
+        "backup": {"wall_s": wall, "cpu_s": wall, "peak_rss_mib": 100.0, "store_cpu_s": 1.0,
+                   "stored_bytes": stored, "objects": objects, "stream_bytes": 10**9},
+        "restore": {"wall_s": restore, "peak_rss_mib": 90.0},
+    }  # fmt: skip
+
+
+def _result() -> dict[str, Any]:
+    rounds = [
+        {"round": n, "loadavg_start": [2.0, 2.0, 2.0], "loadavg_end": [3.0, 2.0, 2.0],
+         "results": {"recoveryd": _entry(w, 80, 10.0), "pipe_s3": _entry(10.0, 100, 10.0, 1)}}
+        for n, w in ((1, 8.0), (2, 12.0), (3, 9.0))
+    ]  # fmt: skip
+    return {
+        "date": "2026-12-03T15:00:00+00:00",
+        "scale_gb": 0.5,
+        "database_bytes": 512 * 1024**2,
+        "cpus": 2,
+        "tools": {
+            "recoveryd": {"label": "recoveryd (S3)", "status": "ok"},
+            "pipe_s3": {"label": "pipe (S3)", "status": "ok"},
+            "restic": {"label": "restic", "status": "Debian package restic could not be installed"},
+        },
+        "rounds": rounds,
+        "churn": {"recoveryd": {"append_update": {"new_pct": 3.0, "wall_s": 4.0}}},
+    }
+
+
+def test_ratios_are_medians_over_rounds_with_their_spread() -> None:
+    """Each metric's ratio is taken per round, then the median, min and max over rounds."""
+    ratios = compare_report.ratio_table(_result())
+    assert ratios["pipe_s3"]["backup_wall"] == {"median": 0.9, "min": 0.8, "max": 1.2, "n": 3}
+    assert ratios["pipe_s3"]["stored"]["median"] == 0.8
+    assert ratios["restic"] == {}
+
+
+def test_goals_say_by_how_much_they_are_met_or_missed() -> None:
+    """Each goal carries its value, its limit and a verdict with the margin in percent."""
+    result = compare_report.summarize(_result())
+    by_name = {g["goal"]: g for g in result["summary"]["goals"]}
+    wall = by_name["backup wall ≤ 1.0× the S3 pipe"]
+    assert (wall["met"], wall["verdict"]) == (True, "met: 0.9× against ≤ 1× (10% under)")
+    assert by_name["backup wall ≤ 1.0× pgBackRest"]["verdict"] == "not measured"
+    assert by_name["churn backup ≤ 5% new bytes"]["met"] is True
+    objects = by_name["objects per GB of dump ≤ 1/10 of before packs (≤ 80.5)"]
+    assert (objects["value"], objects["met"]) == (10.0, True)
+
+
+def test_the_section_is_rewritten_between_its_markers_and_names_missing_peers() -> None:
+    """The generated section replaces the marked one (text around it kept), lists the load
+    average of each round and the peers that could not be installed."""
+    result = compare_report.summarize(_result())
+    section = compare_report.markdown(result, "compare-2026-12-03.json")
+    doc = f"# Perf\n\nbefore\n\n{compare_report.BEGIN}\nold\n{compare_report.END}\n\nafter\n"
+    new = compare_report.rewrite_section(doc, section)
+    assert new.startswith("# Perf\n\nbefore\n\n") and new.endswith("\n\nafter\n")
+    assert "old" not in new and "round 1: 2.00 → 3.00" in new
+    assert "- restic: Debian package restic could not be installed" in new
+    assert compare_report.rewrite_section(new, section) == new
+
+
+def test_the_section_is_appended_with_a_heading_when_there_are_no_markers() -> None:
+    """A document without the markers gets the section at its end, under a heading."""
+    result = compare_report.summarize(_result())
+    new = compare_report.rewrite_section("# Perf\n", compare_report.markdown(result, "x.json"))
+    assert new.startswith(f"# Perf\n\n{compare_report.HEADING}\n\n{compare_report.BEGIN}")
