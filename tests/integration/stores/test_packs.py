@@ -153,3 +153,30 @@ def test_object_lock_keeps_locked_packs_and_prune_does_not_rewrite(
     assert report.repacked == 0
     assert set(_keys(store, "packs/")) == before
     assert repo.verify([new], read_data=True).ok
+
+
+def test_prune_rewrites_partly_used_packs_and_keeps_every_snapshot(spec: TargetSpec) -> None:
+    """After the snapshot that alone used half of some packs is forgotten, prune rewrites
+    those packs (their live chunks move, still sealed, into new packs), deletes the old
+    ones and consolidates the index into one object; the kept snapshots verify and
+    restore byte for byte, and a later backup still deduplicates against the new packs."""
+    store = _store(spec)
+    repo = Repository.init(
+        store, master(), name="t", chunker_params=SMALL, pack_size=TINY_PACKS, concurrency=1
+    )
+    keep = [text_data(800, seed=10 + i) for i in range(5)]
+    drop = [text_data(800, seed=50 + i) for i in range(5)]
+    big = _snap(repo, b"".join(a + b for a, b in zip(keep, drop, strict=True)))
+    kept = {_snap(repo, data): data for data in keep}
+    repo.forget_manifest(big)
+    before = set(_keys(store, "packs/"))
+    report = repo.prune()
+    after = set(_keys(store, "packs/"))
+    assert report.repacked > 0 and after - before and before - after
+    assert len(_keys(store, "index/")) == 1
+    fresh = Repository.open(store, master(), name="t")
+    assert fresh.verify(read_data=True).ok
+    for sid, data in kept.items():
+        assert fresh.restore_stream(sid).read() == data
+    again = _snap(fresh, keep[0])
+    assert fresh.manifest(again).stored_size < len(keep[0]) / 10
