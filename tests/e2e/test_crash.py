@@ -84,7 +84,9 @@ def test_sigterm_stops_a_backup_cleanly(deployment: Deployment, tmp_path: Path) 
     nothing listed; the next backup succeeds."""
     src = tmp_path / "files"
     src.mkdir()
-    (src / "big.bin").write_bytes(os.urandom(24 * 1024 * 1024))
+    # 64 MiB: the first 16 MiB pack is stored a quarter of the way in, so SIGTERM arrives
+    # while most of the stream is still to be read
+    (src / "big.bin").write_bytes(os.urandom(64 * 1024 * 1024))
     store = tmp_path / "store"
     deployment.configure(
         targets={"local": {**fs_target(store), "max_bandwidth": "4MiB/s"}},
