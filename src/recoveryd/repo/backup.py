@@ -1,11 +1,13 @@
 """The snapshot pipeline: one read of a source feeds every target repository.
 
     source.read → FastCDC chunks → zstd (once) → per target: keyed id,
-    skip if present, seal, upload (bounded parallelism) → manifests last
+    skip if present, seal, into the open pack (a full one is uploaded; bounded
+    parallelism) → last packs and the run's index → manifests last
 
 Memory is bounded independently of the input: the chunker holds a few
-`max_size` windows, and at most `gate.concurrency(n)` chunks are in flight
-(each at most raw + compressed + sealed ≈ 3 × max chunk size). At every chunk
+`max_size` windows, at most `gate.concurrency(n)` chunks are in flight
+(each at most raw + compressed + sealed ≈ 3 × max chunk size), and each target
+holds its open pack plus at most two full ones (`repo/packer.py`). At every chunk
 boundary the pipeline calls `gate.checkpoint()` (pause / cancel) and, before
 each upload, `gate.throttle(nbytes)`. On any error or interruption the reader
 is aborted, no manifest is written and the error is re-raised: a snapshot is
