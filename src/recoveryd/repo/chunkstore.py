@@ -28,7 +28,6 @@ from recoveryd.repo.packs import (
     decode_index,
     split_trailer,
 )
-from recoveryd.stores.base import Retention
 
 HEADER_READ = 64 * 1024  # bytes read from a pack's end to find its header in one request
 
@@ -197,16 +196,6 @@ class Chunks:
             return decode_header(self.repo.open_blob(key, blob, ObjectType.PACK_HEADER))
         except PackFormatError as exc:
             raise self.repo.integrity(key, None, f"has a damaged header ({exc})") from None
-
-    # -- Object Lock -----------------------------------------------------------------
-
-    def extend_retention(self, chunk_id: str, retention: Retention, done: set[str]) -> None:
-        """Push the retention of the object holding `chunk_id` (once per object in `done`)."""
-        key = self.object_of(chunk_id)
-        if key in done:
-            return
-        done.add(key)
-        self.repo.store.extend_retention(key, retention)
 
 
 def random_index_id() -> str:
