@@ -99,6 +99,7 @@ def run_measured(argv: list[str] | str) -> tuple[float, float, str]:
 def write_config(work: Path, port: int, admin_pw: str) -> Path:
     generate_master_key(work / "master.key")
     (work / "pg.pw").write_text(admin_pw + "\n")
+    (work / "pg.pw").chmod(0o600)  # a secret file others can read is refused
     cfg = work / "recoveryd.yaml"
     cfg.write_text(
         f"""state_dir: {work}/state

@@ -172,6 +172,8 @@ class PostgresSource(_SourceBase):
     password_file: Text | None = None
     password: str | None = None  # a reference only: env:NAME or credential:NAME
     lock_wait_timeout: Duration = Field(default=300.0, gt=0)  # pg_dump gives up on a locked table
+    # dump/restore processes (parts); None: the cores, at most 4; 1: one pg_dump stream
+    jobs: int | None = Field(default=None, ge=1, le=32)
 
 
 class MysqlSource(_SourceBase):

@@ -280,11 +280,13 @@ def test_mysql_roundtrip_to_filesystem_ceph_and_swift_tls(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("jobs", [1, 3])
 def test_postgresql_via_ssh_roundtrip(
-    deployment: Deployment, tmp_path: Path, pg_server: Any, sshd_server: Any
+    deployment: Deployment, tmp_path: Path, pg_server: Any, sshd_server: Any, jobs: int
 ) -> None:
     """A source with `via_ssh` dumps on the database host over SSH (host key checked against
-    known_hosts) and restores there, through the same commands."""
+    known_hosts) and restores there, through the same commands: as one pg_dump stream
+    (`jobs: 1`) and as parts dumped and restored by several processes (`jobs: 3`)."""
     from tests.fixtures.postgres import populate_registry, table_checksums
 
     db = pg_server.create_database("e2e_remote")
@@ -299,6 +301,7 @@ def test_postgresql_via_ssh_roundtrip(
                 "password_file": str(pg_server.password_file),
                 "via_ssh": "db1",
                 "targets": ["local"],
+                "jobs": jobs,
             }
         },
         hosts={"db1": host},

@@ -3,7 +3,8 @@
 Uses only the standard library, `cryptography` and `zstandard`: it must not
 import recoveryd. Given a repository directory (filesystem layout: object
 `a/b/c` is the file `<root>/a/b/c`) and a master key file, it lists snapshots
-and writes a snapshot's stream to a file.
+and writes a snapshot's stream to a file (a snapshot made of parts: each part
+to its own file, `OUT/<part name>`).
 
     python independent_reader.py KEYFILE REPO_DIR            # list snapshots
     python independent_reader.py KEYFILE REPO_DIR ID OUT     # restore one
@@ -151,7 +152,7 @@ class Repo:
         for path in sorted((self.root / "snapshots").iterdir()):
             name = f"snapshots/{path.name}"
             doc = json.loads(decode_payload(open_envelope(path.read_bytes(), name, self.keys, 4)))
-            if doc["version"] != 1 or doc["id"] != path.name:
+            if doc["version"] not in (1, 2) or doc["id"] != path.name:
                 raise FormatError(f"{name}: manifest does not match its name")
             out.append(doc)
         return out
@@ -165,15 +166,30 @@ class Repo:
 
     def restore(self, snapshot_id: str, out: Path) -> int:
         (manifest,) = [m for m in self.manifests() if m["id"] == snapshot_id]
+        if manifest["version"] == 1:
+            return self.write_stream(manifest["chunks"], out)  # type: ignore[arg-type]
+        out.mkdir()
+        total = 0
+        for part in manifest["parts"]:  # type: ignore[attr-defined]
+            if "/" in part["name"] or part["name"] in ("", ".", ".."):
+                raise FormatError(f"{snapshot_id}: part name {part['name']!r} is not a file name")
+            size = self.write_stream(part["chunks"], out / part["name"])
+            if size != part["size"]:
+                raise FormatError(f"{snapshot_id}: part {part['name']} has the wrong size")
+            total += size
+        return total
+
+    def write_stream(self, chunks: list[list[object]], out: Path) -> int:
         total = 0
         with out.open("wb") as fh:
-            for cid, length in manifest["chunks"]:  # type: ignore[attr-defined]
-                name = f"data/{cid[:2]}/{cid}"  # the chunk's key, wherever it is stored
-                data = decode_payload(open_envelope(self.chunk_envelope(cid), name, self.keys, 3))
+            for cid, length in chunks:
+                name = f"data/{str(cid)[:2]}/{cid}"  # the chunk's key, wherever it is stored
+                envelope = self.chunk_envelope(str(cid))
+                data = decode_payload(open_envelope(envelope, name, self.keys, 3))
                 if len(data) != length or self.chunk_id(data) != cid:
                     raise FormatError(f"{name}: content does not match its id")
                 fh.write(data)
-                total += length
+                total += len(data)
         return total
 
     def wal(self, source: str, file_name: str, out: Path, prefix: str = "wal") -> int:

@@ -76,6 +76,11 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
         ("    rpo: 4h", "    rpo: four hours", r":20: sources\.population\.rpo: .*not a duration"),
         ("    priority: critical", "    priority: urgent", r":21: sources\.population\.priority"),
         (
+            "    priority: critical",
+            "    priority: critical\n    jobs: 0",
+            r"sources\.population\.jobs",
+        ),
+        (
             "    bucket: gov-backups\n",
             "    bucket: gov-backups\n    buckt: x\n",
             r":9: targets\.primary\.buckt: unknown key",

@@ -9,6 +9,7 @@ that matters when it is deleted.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -31,11 +32,13 @@ from recoveryd.errors import (
 )
 from recoveryd.flow import Progress, ProgressCallback, Tally
 from recoveryd.model import SnapshotInfo, VerifiedState
+from recoveryd.sources.base import PartedSource
 
 if TYPE_CHECKING:
     from recoveryd.repo.manifest import Manifest
     from recoveryd.repo.repository import Repository
-    from recoveryd.sources.base import Source
+    from recoveryd.repo.restore import RestoreReader
+    from recoveryd.sources.base import Source, SourceInfo
 
 
 @contextlib.contextmanager
@@ -143,19 +146,60 @@ def locate(
 
 
 class _CountingReader:
-    """Counts bytes read and reports progress; passes everything else through."""
+    """Counts bytes read and reports progress; passes everything else through. Readers of
+    the parts of one snapshot share one `state` (and its lock)."""
 
-    def __init__(self, inner: object, progress: ProgressCallback | None, total: int) -> None:
+    def __init__(
+        self,
+        inner: RestoreReader,
+        progress: ProgressCallback | None,
+        total: int,
+        state: tuple[Progress, threading.Lock] | None = None,
+    ) -> None:
         self._inner = inner
         self._progress = progress
-        self._state = Progress(total=total)
+        self._state, self._lock = state or (Progress(total=total), threading.Lock())
 
     def read(self, size: int = -1, /) -> bytes:
-        data: bytes = self._inner.read(size)  # type: ignore[attr-defined]
-        self._state.read_bytes += len(data)
+        data = self._inner.read(size)
         if self._progress is not None:
-            self._progress(self._state)
+            with self._lock:
+                self._state.read_bytes += len(data)
+                self._progress(self._state)
         return data
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _restore_parts(
+    source: Source,
+    repo: Repository,
+    sid: str,
+    m: Manifest,
+    dest: str,
+    info: SourceInfo,
+    progress: ProgressCallback | None,
+    password: str | None,
+) -> None:
+    """Restore a snapshot made of parts through a source that can (each part read from
+    `repo` as often as the source asks)."""
+    if not isinstance(source, PartedSource):
+        raise UsageError(f"snapshot {m.id}: made of parts, which a {m.kind} source cannot restore")
+    state = (Progress(total=m.size), threading.Lock())
+    opened: set[str] = set()  # a part read again (post-data, per worker) is counted once
+    # the data parts are read at once: their read-ahead together stays that of one stream
+    readahead = max(2, 8 // max(1, sum(p.name.startswith("data-") for p in m.parts)))
+
+    def open_part(name: str) -> _CountingReader:
+        with state[1]:
+            first = name not in opened
+            opened.add(name)
+        reader = repo.restore_stream(sid, part=name, readahead=readahead)
+        return _CountingReader(reader, progress if first else None, m.size, state)
+
+    names = [p.name for p in m.parts]
+    source.restore_parts(open_part, names, dest, info, password=password)
 
 
 @contextlib.contextmanager
@@ -222,15 +266,16 @@ def restore(
                     consistency=dict(m.consistency),
                     extra=dict(m.extra),
                 )
-                with (
-                    restore_session(cfg, m, dest, repo.name) as source,
-                    repo.restore_stream(sid) as reader,
-                ):
-                    stream = _CountingReader(reader, progress, m.size)
-                    if password is not None and m.kind in ("postgresql", "mysql"):
-                        source.restore(stream, dest, info, password=password)  # type: ignore[call-arg]
+                with restore_session(cfg, m, dest, repo.name) as source:
+                    if m.parts:
+                        _restore_parts(source, repo, sid, m, dest, info, progress, password)
                     else:
-                        source.restore(stream, dest, info)
+                        with repo.restore_stream(sid) as reader:
+                            stream = _CountingReader(reader, progress, m.size)
+                            if password is not None and m.kind in ("postgresql", "mysql"):
+                                source.restore(stream, dest, info, password=password)  # type: ignore[call-arg]
+                            else:
+                                source.restore(stream, dest, info)
             except BaseException as exc:
                 st.end_run(run_id, "failed", snapshot_id=sid, error=_short(exc))
                 raise

@@ -13,6 +13,11 @@ each upload, `gate.throttle(nbytes)`. On any error or interruption the reader
 is aborted, no manifest is written and the error is re-raised: a snapshot is
 complete and listed, or absent (its uploaded chunks are collected by prune).
 
+A source dumping with several processes gives a `MultiStream`: each part is
+chunked by a thread of its own into the same upload pool, and the manifest
+lists each part's chunks (docs/FORMAT.md §6). The first part that fails stops
+every other part (they are aborted) and is the error raised.
+
 With `min_targets` below the number of repositories, a target whose store fails
 (StoreError: unreachable, timing out, refusing writes) is dropped from the run
 and reported as missing, and the snapshot is committed to the others, as long
@@ -25,7 +30,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -34,11 +39,12 @@ from recoveryd.errors import StoreError
 from recoveryd.flow import OPEN_GATE, Gate, Progress, ProgressCallback
 from recoveryd.model import SnapshotInfo
 from recoveryd.repo import chunker
+from recoveryd.repo.chunker import ChunkerParams
 from recoveryd.repo.locks import Lock
-from recoveryd.repo.manifest import ChunkRef, Manifest
+from recoveryd.repo.manifest import ChunkRef, Manifest, StreamPart
 from recoveryd.repo.packer import ChunkSink
 from recoveryd.repo.repository import Repository
-from recoveryd.sources.base import SnapshotReader
+from recoveryd.sources.base import MultiStream, SnapshotReader
 from recoveryd.stores.base import Retention
 
 
@@ -82,7 +88,7 @@ class _Target:
         self.extended: set[str] = set()  # objects whose retention this run pushed
         self.retention: Retention | None = repo.retention()
         self.sink = ChunkSink(repo, self.retention)
-        self.refs: dict[int, ChunkRef] = {}
+        self.refs: dict[tuple[int, int], ChunkRef] = {}  # (part, index in part) -> chunk
         self.failed: StoreError | None = None
 
     @property
@@ -104,6 +110,7 @@ class _Pipeline:
         self.callback = progress
         self.progress = Progress()
         self.guard = threading.Lock()
+        self.reporting = threading.Lock()
         self.slots = threading.Condition()
         self.in_flight = 0
         self.error: BaseException | None = None
@@ -122,7 +129,7 @@ class _Pipeline:
         if left < self.min_targets:
             raise exc
 
-    def process(self, index: int, data: bytes) -> None:
+    def process(self, index: tuple[int, int], data: bytes) -> None:
         payload = chunker.compress(data)
         new_bytes = 0
         for t in self.alive():
@@ -134,7 +141,7 @@ class _Pipeline:
             self.progress.stored_bytes += new_bytes
             self.progress.new_chunks += 1 if new_bytes else 0
 
-    def _store(self, t: _Target, index: int, data: bytes, payload: bytes) -> int:
+    def _store(self, t: _Target, index: tuple[int, int], data: bytes, payload: bytes) -> int:
         cid = t.repo.chunk_id(data)
         t.refs[index] = ChunkRef(cid, len(data))
         with self.guard:
@@ -170,6 +177,13 @@ class _Pipeline:
                 raise self.error
             self.in_flight += 1
 
+    def fail(self, exc: BaseException) -> None:
+        """Record `exc` (the first one wins): every part stops at its next chunk."""
+        with self.slots:
+            if self.error is None:
+                self.error = exc
+            self.slots.notify_all()
+
     def drain(self) -> None:
         with self.slots:
             while self.in_flight > 0:
@@ -178,15 +192,19 @@ class _Pipeline:
                 raise self.error
 
     def report(self, nbytes: int) -> None:
-        with self.guard:
-            self.progress.read_bytes += nbytes
-            self.progress.chunks += 1
-        if self.callback is not None:
-            self.callback(self.progress)
+        with self.reporting:  # parts report from their own threads: one call at a time
+            with self.guard:
+                self.progress.read_bytes += nbytes
+                self.progress.chunks += 1
+            if self.callback is not None:
+                self.callback(self.progress)
+
+
+Reader = SnapshotReader | MultiStream
 
 
 def write_snapshot(
-    reader: SnapshotReader,
+    reader: Reader,
     repos: Sequence[Repository],
     meta: SnapshotMeta,
     *,
@@ -204,7 +222,7 @@ def write_snapshot(
 
 
 def write_snapshot_to(
-    reader: SnapshotReader,
+    reader: Reader,
     repos: Sequence[Repository],
     meta: SnapshotMeta,
     *,
@@ -263,8 +281,56 @@ def _targets(repos: list[Repository], need: int, missing: dict[str, StoreError])
     return out
 
 
-def _run(
+def _pump(
+    pipe: _Pipeline,
+    pool: ThreadPoolExecutor,
+    part: int,
     reader: SnapshotReader,
+    params: ChunkerParams,
+) -> tuple[int, int]:
+    """Chunk one stream into the upload pool: (bytes, chunks) it had."""
+    size = count = 0
+    for data in chunker.chunks(reader, params):
+        pipe.gate.checkpoint()
+        pipe.wait_for_slot()
+        fut = pool.submit(pipe.process, (part, count), data)
+        fut.add_done_callback(pipe.done)
+        size += len(data)
+        count += 1
+        pipe.report(len(data))
+    return size, count
+
+
+def _pump_parts(
+    pipe: _Pipeline, pool: ThreadPoolExecutor, reader: MultiStream, params: ChunkerParams
+) -> list[tuple[int, int]]:
+    """Chunk every part at once (a thread each), finishing each part at its end; on the
+    first failure every part is aborted and that failure is raised."""
+
+    def one(i: int, part: SnapshotReader) -> tuple[int, int]:
+        try:
+            counted = _pump(pipe, pool, i, part, params)
+            part.finish()
+        except BaseException as exc:
+            pipe.fail(exc)
+            raise
+        return counted
+
+    with ThreadPoolExecutor(len(reader.parts), thread_name_prefix="part") as readers:
+        futs = [readers.submit(one, i, part) for i, (_, part) in enumerate(reader.parts)]
+        done, _ = wait(futs, return_when=FIRST_EXCEPTION)
+        if any(f.exception() is not None for f in done):
+            reader.abort()  # unblocks the other parts' reads
+            wait(futs)
+            with pipe.slots:
+                first = pipe.error
+            assert first is not None  # noqa: S101 - recorded by the part that failed first
+            raise first
+    return [f.result() for f in futs]
+
+
+def _run(
+    reader: Reader,
     repos: list[Repository],
     meta: SnapshotMeta,
     gate: Gate,
@@ -275,18 +341,13 @@ def _run(
     start = meta.clock()
     pipe = _Pipeline(_targets(repos, need, missing), gate, progress, need)
     pipe.progress.total = reader.info.expected_size
-    size = 0
-    count = 0
+    params = pipe.targets[0].repo.config.chunker
     pool = ThreadPoolExecutor(max_workers=pipe.configured, thread_name_prefix="upload")
     try:
-        for data in chunker.chunks(reader, pipe.targets[0].repo.config.chunker):
-            gate.checkpoint()
-            pipe.wait_for_slot()
-            fut = pool.submit(pipe.process, count, data)
-            fut.add_done_callback(pipe.done)
-            size += len(data)
-            count += 1
-            pipe.report(len(data))
+        if isinstance(reader, MultiStream):
+            counts = _pump_parts(pipe, pool, reader, params)
+        else:
+            counts = [_pump(pipe, pool, 0, reader, params)]
         gate.checkpoint()
         pipe.drain()
     finally:
@@ -294,6 +355,7 @@ def _run(
     reader.finish()
     end = meta.clock()
     info = reader.info
+    parts = _parts(reader, counts)
     out = []
     for t in pipe.alive():
         try:
@@ -312,11 +374,12 @@ def _run(
             extra=dict(info.extra),
             start_time=start,
             end_time=end,
-            size=size,
+            size=sum(size for size, _ in counts),
             stored_size=t.stored,
-            chunks=tuple(t.refs[i] for i in range(count)),
+            chunks=tuple(t.refs[p, i] for p, (_, n) in enumerate(counts) for i in range(n)),
             tool_version=meta.tool_version,
             hostname=meta.hostname,
+            parts=parts,
         )
         try:
             t.repo.write_manifest(manifest)
@@ -326,3 +389,15 @@ def _run(
         out.append(manifest.info(t.repo.name))
     missing.update({t.repo.name: t.failed for t in pipe.targets if t.failed is not None})
     return SnapshotWrite(tuple(out), dict(missing))
+
+
+def _parts(reader: Reader, counts: list[tuple[int, int]]) -> tuple[StreamPart, ...]:
+    """The manifest's parts of a MultiStream (none for one stream)."""
+    if not isinstance(reader, MultiStream):
+        return ()
+    parts = []
+    first = 0
+    for (name, _), (size, count) in zip(reader.parts, counts, strict=True):
+        parts.append(StreamPart(name, first, count, size))
+        first += count
+    return tuple(parts)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import zstandard
 from pyfastcdc import FastCDC
@@ -53,10 +53,30 @@ class _ReadAdapter:
         return self._reader.read(n)
 
 
+@runtime_checkable
+class DirectReader(Protocol):
+    """A reader that fills the chunker's buffer itself (a dump tool's pipe), saving the
+    intermediate `bytes` of each read and its copy."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readinto(self, buf: memoryview, /) -> int: ...
+
+
+class _ReadIntoAdapter:
+    def __init__(self, reader: DirectReader) -> None:
+        self._reader = reader
+
+    def readinto(self, buf: memoryview) -> int:
+        return self._reader.readinto(buf)
+
+
 def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterator[bytes]:
-    """Cut the stream into content-defined chunks (each a fresh `bytes`)."""
+    """Cut the stream into content-defined chunks (each a fresh `bytes`: the chunker's
+    buffer is reused for the next one, and the chunk goes on to other threads)."""
     cdc = FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size)
-    for chunk in cdc.cut_stream(_ReadAdapter(reader)):
+    adapter = _ReadIntoAdapter(reader) if isinstance(reader, DirectReader) else _ReadAdapter(reader)
+    for chunk in cdc.cut_stream(adapter):
         yield bytes(chunk.data)
 
 

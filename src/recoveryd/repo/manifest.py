@@ -1,9 +1,15 @@
 """The manifest: the authenticated record that commits a snapshot (written last).
 
 Stored at `snapshots/<id>` as a MANIFEST envelope whose payload is a
-compression marker + UTF-8 JSON (docs/FORMAT.md §5). Chunk ids are the target
+compression marker + UTF-8 JSON (docs/FORMAT.md §6). Chunk ids are the target
 repository's own keyed ids, so the same snapshot has a different chunk list in
 each target; its id, times and sizes are the same everywhere.
+
+A snapshot is one stream (manifest version 1: `chunks`) or several named
+streams, its parts (version 2: `parts`, each with its own chunk list), made by
+a source that dumps with several processes. In memory `chunks` is always every
+chunk of the snapshot, the parts' in order, and each `StreamPart` names a range
+of it: what prune, verify and copy walk stays one list.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Any
 
 from recoveryd.model import SnapshotInfo
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 1  # one stream
+PARTS_VERSION = 2  # several named streams
 _TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -36,6 +43,17 @@ class ChunkRef:
 
 
 @dataclass(frozen=True)
+class StreamPart:
+    """One named stream of a multi-stream snapshot: `count` chunks of the manifest's
+    `chunks`, from index `first`, `size` bytes in all."""
+
+    name: str
+    first: int
+    count: int
+    size: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     id: str
     source: str
@@ -52,6 +70,18 @@ class Manifest:
     extra: Mapping[str, str] = field(default_factory=dict)
     tool_version: str = ""
     hostname: str = ""
+    parts: tuple[StreamPart, ...] = ()  # empty: the snapshot is one stream
+
+    def part_chunks(self, part: StreamPart) -> tuple[ChunkRef, ...]:
+        """The chunks of `part`, in order."""
+        return self.chunks[part.first : part.first + part.count]
+
+    def part(self, name: str) -> StreamPart:
+        """The part named `name`; KeyError when there is none."""
+        for p in self.parts:
+            if p.name == name:
+                return p
+        raise KeyError(name)
 
     def info(self, target: str) -> SnapshotInfo:
         """The listing entry of this snapshot in the target named `target`."""
@@ -68,8 +98,8 @@ class Manifest:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "version": MANIFEST_VERSION,
+        doc: dict[str, Any] = {
+            "version": PARTS_VERSION if self.parts else MANIFEST_VERSION,
             "id": self.id,
             "source": self.source,
             "kind": self.kind,
@@ -84,8 +114,15 @@ class Manifest:
             "stored_size": self.stored_size,
             "tool_version": self.tool_version,
             "hostname": self.hostname,
-            "chunks": [[c.id, c.length] for c in self.chunks],
         }
+        if not self.parts:
+            doc["chunks"] = _refs_json(self.chunks)
+            return doc
+        doc["parts"] = [
+            {"name": p.name, "size": p.size, "chunks": _refs_json(self.part_chunks(p))}
+            for p in self.parts
+        ]
+        return doc
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
@@ -95,9 +132,14 @@ class Manifest:
         """Build from the decoded JSON; ValueError/KeyError/TypeError when malformed."""
         if not isinstance(doc, Mapping):
             raise TypeError("a manifest is a JSON object")
-        if doc.get("version") != MANIFEST_VERSION:
-            raise ValueError(f"unsupported manifest version {doc.get('version')!r}")
-        chunks = tuple(ChunkRef(str(c[0]), int(c[1])) for c in doc["chunks"])
+        version = doc.get("version")
+        parts: tuple[StreamPart, ...] = ()
+        if version == MANIFEST_VERSION:
+            chunks = _refs(doc["chunks"])
+        elif version == PARTS_VERSION:
+            chunks, parts = _parts(doc["parts"])
+        else:
+            raise ValueError(f"unsupported manifest version {version!r}")
         if sum(c.length for c in chunks) != int(doc["size"]):
             raise ValueError("chunk lengths do not add up to the snapshot size")
         return cls(
@@ -116,7 +158,34 @@ class Manifest:
             tool_version=str(doc.get("tool_version", "")),
             hostname=str(doc.get("hostname", "")),
             chunks=chunks,
+            parts=parts,
         )
+
+
+def _refs_json(refs: tuple[ChunkRef, ...]) -> list[list[object]]:
+    return [[c.id, c.length] for c in refs]
+
+
+def _refs(doc: Any) -> tuple[ChunkRef, ...]:
+    return tuple(ChunkRef(str(c[0]), int(c[1])) for c in doc)
+
+
+def _parts(doc: Any) -> tuple[tuple[ChunkRef, ...], tuple[StreamPart, ...]]:
+    """Every chunk of a version-2 manifest in part order, and the parts as ranges of it."""
+    if not isinstance(doc, list) or not doc:
+        raise TypeError("parts is a non-empty list")
+    chunks: list[ChunkRef] = []
+    parts: list[StreamPart] = []
+    for item in doc:
+        refs = _refs(item["chunks"])
+        part = StreamPart(str(item["name"]), len(chunks), len(refs), int(item["size"]))
+        if sum(c.length for c in refs) != part.size:
+            raise ValueError(f"part {part.name}: chunk lengths do not add up to its size")
+        if any(p.name == part.name for p in parts):
+            raise ValueError(f"part {part.name} appears twice")
+        chunks.extend(refs)
+        parts.append(part)
+    return tuple(chunks), tuple(parts)
 
 
 def decode_manifest(plaintext: bytes) -> Manifest:

@@ -429,16 +429,23 @@ class Repository:
         """Take a shared (or exclusive) lock; RefusedError naming the holder on conflict."""
         return locks.acquire(self, exclusive=exclusive, operation=operation)
 
-    def restore_stream(self, snapshot_id: str, *, readahead: int = 8) -> RestoreReader:
-        """A reader of the snapshot's stream, holding a shared lock until closed or at EOF.
+    def restore_stream(
+        self, snapshot_id: str, *, readahead: int = 8, part: str | None = None
+    ) -> RestoreReader:
+        """A reader of the snapshot's stream (of its part named `part`), holding a shared
+        lock until closed or at EOF.
 
         Chunks are fetched by `concurrency` threads, at most `readahead` ahead;
         each is authenticated before any of its bytes is returned, and the first
-        bad one raises IntegrityError naming the snapshot and object."""
+        bad one raises IntegrityError naming the snapshot and object. KeyError when
+        the snapshot has no part `part`."""
         sid = self.resolve(snapshot_id)
         m = self.manifest(sid)
+        which = None if part is None else m.part(part)
         lock = self.lock(operation="restore")
-        return RestoreReader(self, m, lock=lock, workers=self.concurrency, readahead=readahead)
+        return RestoreReader(
+            self, m, lock=lock, workers=self.concurrency, readahead=readahead, part=which
+        )
 
     def verify(
         self,

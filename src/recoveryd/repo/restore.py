@@ -6,7 +6,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from recoveryd.repo.manifest import Manifest
+from recoveryd.repo.manifest import Manifest, StreamPart
 
 if TYPE_CHECKING:
     from recoveryd.repo.locks import Lock
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class RestoreReader:
-    """A file-like reader (`read(n)`) of one snapshot's stream.
+    """A file-like reader (`read(n)`) of one snapshot's stream (or of one of its parts).
 
     At most `readahead` chunks are in flight or buffered (memory ≈ readahead ×
     max chunk size). Every chunk is authenticated, decompressed and checked
@@ -31,9 +31,11 @@ class RestoreReader:
         lock: Lock | None = None,
         workers: int = 4,
         readahead: int = 8,
+        part: StreamPart | None = None,
     ) -> None:
         self.repo = repo
         self.manifest = manifest
+        self._chunks = manifest.chunks if part is None else manifest.part_chunks(part)
         self._lock = lock
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="restore")
         self._pending: deque[Future[bytes]] = deque()
@@ -44,7 +46,7 @@ class RestoreReader:
         self.bytes_read = 0
 
     def _fill(self) -> None:
-        chunks = self.manifest.chunks
+        chunks = self._chunks
         while len(self._pending) < self._readahead and self._next < len(chunks):
             ref = chunks[self._next]
             self._pending.append(

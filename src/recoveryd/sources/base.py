@@ -17,13 +17,23 @@ Contract:
 - `abort()` stops the dump and releases everything (idempotent).
 - `restore(stream, dest, info)` consumes the stream into `dest` (a DSN, a
   database path or a directory) and raises SourceError on failure.
+
+A source that dumps with several processes returns a `MultiStream` from
+`snapshot()` instead: named parts, each a SnapshotReader already started, all
+at one consistency point. Each part is read to its end and `finish()`ed (a
+part that failed raises SourceError naming it); the MultiStream's own
+`finish()` then releases the consistency point, `abort()` stops every part.
+Such a source restores with `restore_parts(open_part, names, dest, info)`,
+where `open_part(name)` gives a fresh reader of one part's stream (a part may
+be read more than once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from recoveryd.errors import SourceError
 
@@ -46,6 +56,14 @@ class ByteReader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+class ClosableReader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None:
+        """Release what the reader holds (idempotent)."""
+        ...
+
+
 class SnapshotReader(Protocol):
     info: SourceInfo
 
@@ -62,16 +80,67 @@ class SnapshotReader(Protocol):
         ...
 
 
+class MultiStream:
+    """A snapshot made of several named streams (parts) at one consistency point.
+
+    `release(ok)` runs once, at `finish()` (ok) or `abort()` (not ok): it ends what
+    holds the consistency point (an open transaction) and removes secret files.
+    """
+
+    def __init__(
+        self,
+        info: SourceInfo,
+        parts: Sequence[tuple[str, SnapshotReader]],
+        release: Callable[[bool], None],
+    ) -> None:
+        self.info = info
+        self.parts = tuple(parts)
+        self._release = release
+        self._done = False
+
+    def finish(self) -> None:
+        """Every part has been finished: release the consistency point."""
+        if not self._done:
+            self._done = True
+            self._release(True)
+
+    def abort(self) -> None:
+        """Stop every part now (idempotent)."""
+        for _, part in self.parts:
+            with contextlib.suppress(Exception):
+                part.abort()
+        if not self._done:
+            self._done = True
+            self._release(False)
+
+
 class Source(Protocol):
     name: str
     kind: str
 
-    def snapshot(self) -> SnapshotReader:
-        """Start a consistent snapshot stream."""
+    def snapshot(self) -> SnapshotReader | MultiStream:
+        """Start a consistent snapshot stream (or several, as parts)."""
         ...
 
     def restore(self, stream: ByteReader, dest: str, info: SourceInfo) -> None:
         """Restore a stream made by `snapshot` into `dest`."""
+        ...
+
+
+@runtime_checkable
+class PartedSource(Protocol):
+    """A source whose snapshots may be made of parts (a `MultiStream`)."""
+
+    def restore_parts(
+        self,
+        open_part: Callable[[str], ClosableReader],
+        names: Sequence[str],
+        dest: str,
+        info: SourceInfo,
+        *,
+        password: str | None = None,
+    ) -> None:
+        """Restore the parts `names` (each read through `open_part`) into `dest`."""
         ...
 
 

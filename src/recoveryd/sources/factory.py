@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def build_source(
                 tmp_dir=tmp_dir,
                 lock_wait_timeout=source.lock_wait_timeout,
                 mode=source.mode,
+                jobs=source.jobs or default_jobs(),
             )
         return MysqlSource(name, source.dsn, runner=runner, password=password, tmp_dir=tmp_dir)
     if isinstance(source, config.SqliteSource):
@@ -61,6 +63,11 @@ def build_source(
     if isinstance(runner, LocalRunner):
         path = str(_resolve(base_dir, path))
     return DirectorySource(name, path, runner=runner, exclude=source.exclude)
+
+
+def default_jobs() -> int:
+    """The number of cores, at most 4: the default `jobs` of a PostgreSQL source."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _resolve(base_dir: Path, path: str) -> Path:

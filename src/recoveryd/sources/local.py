@@ -85,6 +85,17 @@ class LocalProcess:
         except ValueError:  # closed by kill()
             return b""
 
+    def readinto(self, buf: memoryview, /) -> int:
+        """Read stdout straight into `buf` (no intermediate bytes object): as many bytes as
+        are available, up to its length; 0 at its end."""
+        out = self._popen.stdout
+        if out is None:
+            return 0
+        try:
+            return out.readinto1(buf)  # type: ignore[attr-defined, no-any-return]
+        except ValueError:  # closed by kill()
+            return 0
+
     def write(self, data: bytes, /) -> None:
         """Write to stdin; OSError (BrokenPipeError) when the command has gone."""
         stdin = self._popen.stdin

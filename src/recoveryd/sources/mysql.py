@@ -10,6 +10,14 @@ off, no position is recorded. The dump names no database (no `USE`), so it
 restores into whichever database the destination DSN names (created when
 missing).
 
+One stream, whatever the source's `jobs`: `mariadb-dump` cannot join a
+consistent snapshot opened by another connection (PostgreSQL's `pg_dump
+--snapshot` has no equivalent), so several dump processes would each see a
+different moment unless writes were blocked (`FLUSH TABLES WITH READ LOCK`)
+for the whole dump. `mydumper` opens its workers' snapshots under one global
+read lock, but the Debian release (0.10) writes only to a directory on disk,
+not to a stream.
+
 Passwords reach the tools only in a temporary `--defaults-extra-file` (0600),
 never argv, never errors. A snapshot removes it as soon as the dump has written
 its head (it is connected), so even a killed backup leaves no secret behind.

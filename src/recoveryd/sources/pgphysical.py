@@ -15,11 +15,14 @@ gives it the mode PostgreSQL requires (0700).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
-from recoveryd.sources.base import Process, SourceInfo
+from recoveryd.sources import directory
+from recoveryd.sources.base import ByteReader, CommandRunner, Process, SourceInfo
 from recoveryd.sources.procstream import ProcessStream
 
 STREAM_FORMAT = "pg_basebackup-tar"
@@ -76,3 +79,18 @@ def wal_points(proc: Process) -> dict[str, str]:
     if m := _END.search(text):
         points["stop_lsn"] = m.group(1)
     return points
+
+
+def restore_base_backup(
+    source: str, runner: CommandRunner, stream: ByteReader, dest: str, info: SourceInfo
+) -> None:
+    """Extract a base backup into the new or empty directory `dest` (this host), with
+    the mode PostgreSQL requires and, as root, the owner its files had."""
+    tree = directory.DirectorySource(source, dest, runner=runner)
+    tree.restore(stream, dest, replace(info, stream_format=directory.STREAM_FORMAT))
+    root = Path(dest)
+    root.chmod(0o700)
+    marker = root / "PG_VERSION"
+    if os.geteuid() == 0 and marker.exists():
+        owner = marker.stat()
+        os.chown(root, owner.st_uid, owner.st_gid)

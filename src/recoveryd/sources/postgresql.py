@@ -6,7 +6,9 @@ and reads `pg_export_snapshot()` with the WAL position at that instant
 (`pg_current_wal_lsn()`, or `pg_last_wal_replay_lsn()` on a standby). `pg_dump
 --snapshot=<id>` then dumps exactly that snapshot, and the coprocess keeps the
 transaction open until the dump has ended. The manifest records the snapshot
-id, the LSN, the server version and the pg_dump version.
+id, the LSN, the server version and the pg_dump version. With `jobs` above 1,
+several pg_dump processes dump that snapshot as parts (pre-data, the table data
+spread over `jobs` parts, post-data), restored in parallel: see `pgparallel`.
 
 Format. The custom format with compression off (`-Fc -Z0`): one sequential
 stream (no temporary file: `pg_restore` reads it from a pipe, with
@@ -14,23 +16,12 @@ stream (no temporary file: `pg_restore` reads it from a pipe, with
 no table behind), with table data laid out row after row as COPY text, so
 content-defined chunks of unchanged row ranges are byte-identical between
 snapshots and deduplicate; the repository compresses each chunk with zstd.
-Measured (`tests/integration/sources/test_pg_dedup.py`, 100 000 citizens,
-30 MB dump) as the share of the second dump's bytes in new chunks:
-
-    change                                   format        1 MiB chunks  64 KiB chunks
-    1% appended + 1% updated (one id range)  -Fc -Z0          30%            2.7%
-                                             -Fc (zlib)       100%           33%
-                                             plain SQL         24%            2.8%
-    1% updated at random                     -Fc -Z0          60%             47%
-                                             -Fc (zlib)        78%             55%
-                                             plain SQL         65%             48%
-
-A change touches a fixed number of chunks (where updated rows left, and the
-table ends, where appended and updated rows land), so with 1 MiB chunks the
-share falls with size (an estimated 1% of a 1 GB dump). Compressed custom dumps
-defeat deduplication; plain SQL dedups as well but restores only through
-`psql`, without selective restore. The tar format buffers each table in a
-temporary file before writing it.
+The share of a second dump's bytes in new chunks, by format and chunk size, is
+in docs/PERFORMANCE.md ("Deduplication"): `-Fc -Z0` with 1 MiB chunks is what
+keeps a registry's typical change small while keeping the object count low.
+Compressed custom dumps defeat deduplication; plain SQL dedups as well but
+restores only through `psql`, without selective restore. The tar format
+buffers each table in a temporary file before writing it.
 
 Locks. pg_dump takes a share lock on every table it dumps; a session holding an
 exclusive lock (a long `ALTER TABLE`, an explicit `LOCK TABLE`) would make it wait
@@ -48,16 +39,22 @@ removes it at the end.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 from recoveryd.errors import SourceError
-from recoveryd.sources import directory, pgphysical
-from recoveryd.sources.base import ByteReader, CommandRunner, Process, SourceInfo
+from recoveryd.sources import pgparallel, pgphysical
+from recoveryd.sources.base import (
+    ByteReader,
+    ClosableReader,
+    CommandRunner,
+    MultiStream,
+    Process,
+    SourceInfo,
+)
 from recoveryd.sources.dsn import format_pg_dsn, split_pg_password
 from recoveryd.sources.local import LocalRunner
 from recoveryd.sources.procstream import (
@@ -110,9 +107,11 @@ class PostgresSource:
         tmp_dir: Path | None = None,
         lock_wait_timeout: float = 300.0,
         mode: Literal["logical", "physical"] = "logical",
+        jobs: int = 1,
     ) -> None:
         self.name = name
         self.mode = mode
+        self.jobs = max(1, jobs)  # > 1: dump and restore as parts (`pgparallel`)
         self._lock_wait_ms = max(1, round(lock_wait_timeout * 1000))
         self._runner = runner
         self._tmp_dir = tmp_dir
@@ -160,9 +159,10 @@ class PostgresSource:
 
     # -- snapshot ------------------------------------------------------------
 
-    def snapshot(self) -> ProcessStream:
+    def snapshot(self) -> ProcessStream | MultiStream:
         """Export a snapshot in a coprocess and stream `pg_dump` at exactly that snapshot
-        (`mode: logical`), or stream a base backup of the cluster (`mode: physical`)."""
+        (`mode: logical`; with `jobs` > 1 as several parts, see `pgparallel`), or stream
+        a base backup of the cluster (`mode: physical`)."""
         if self.mode == "physical":
             return self._base_backup()
         passfile = self._passfile(self._password)
@@ -182,20 +182,23 @@ class PostgresSource:
                 env=env,
             )
             fields = self._export_snapshot(holder)
-            tool_version = self.tool_version()
-            dump = start_tool(
-                self.name,
-                self._runner,
-                [
-                    *(self._tool("pg_dump"), "--format=custom", "--compress=0", "--no-password"),
-                    f"--lock-wait-timeout={self._lock_wait_ms}",
-                    *(f"--snapshot={fields[0]}", "--dbname", conninfo),
-                ],
-                env=env,
-            )
-            # pg_dump writes its first bytes once connected: the password file is no
-            # longer needed, and a crash (SIGKILL) later leaves no secret behind.
-            head = dump.read(_HEAD_BLOCK)
+            info = self._info(fields, self.tool_version())
+            argv = [
+                *(self._tool("pg_dump"), "--format=custom", "--compress=0", "--no-password"),
+                f"--lock-wait-timeout={self._lock_wait_ms}",
+                *(f"--snapshot={fields[0]}", "--dbname", conninfo),
+            ]
+            if self.jobs > 1:
+                plan = pgparallel.plan_parts(pgparallel.read_tables(self.name, holder), self.jobs)
+                cmd = pgparallel.DumpCommand(
+                    self.name, self._runner, tuple(argv), env, tuple(self._secrets()), info
+                )
+                parts = pgparallel.start_parts(cmd, plan)
+            else:
+                dump = start_tool(self.name, self._runner, argv, env=env)
+                # pg_dump writes its first bytes once connected: the password file is no
+                # longer needed, and a crash (SIGKILL) later leaves no secret behind.
+                head = dump.read(_HEAD_BLOCK)
         except BaseException:
             for proc in (dump, holder):
                 if proc is not None:
@@ -205,18 +208,6 @@ class PostgresSource:
             raise
         if passfile is not None:
             passfile.remove()
-        snapshot_id, lsn, in_recovery, version, database = fields
-        info = SourceInfo(
-            kind=self.kind,
-            stream_format=STREAM_FORMAT,
-            engine_version=f"PostgreSQL {version}",
-            consistency={
-                "snapshot_id": snapshot_id,
-                "lsn": lsn,
-                "standby": "true" if in_recovery == "t" else "false",
-            },
-            extra={"database": database, "tool_version": tool_version or "unknown"},
-        )
         held = holder
 
         def cleanup(ok: bool) -> None:
@@ -235,6 +226,10 @@ class PostgresSource:
                 if passfile is not None:
                     passfile.remove()  # idempotent; already gone unless pg_dump wrote nothing
 
+        if self.jobs > 1:
+            return MultiStream(replace(info, extra={**info.extra, "jobs": str(self.jobs)}),
+                               parts, cleanup)  # fmt: skip
+        assert dump is not None  # noqa: S101 - started above when jobs == 1
         return ProcessStream(
             source=self.name,
             tool="pg_dump",
@@ -243,6 +238,20 @@ class PostgresSource:
             secrets=self._secrets(),
             head=head,
             cleanup=cleanup,
+        )
+
+    def _info(self, fields: list[str], tool_version: str | None) -> SourceInfo:
+        snapshot_id, lsn, in_recovery, version, database = fields
+        return SourceInfo(
+            kind=self.kind,
+            stream_format=STREAM_FORMAT,
+            engine_version=f"PostgreSQL {version}",
+            consistency={
+                "snapshot_id": snapshot_id,
+                "lsn": lsn,
+                "standby": "true" if in_recovery == "t" else "false",
+            },
+            extra={"database": database, "tool_version": tool_version or "unknown"},
         )
 
     def _base_backup(self) -> ProcessStream:
@@ -373,22 +382,13 @@ class PostgresSource:
         `password` (else one inside `dest`, else this source's) authenticates to `dest`.
         """
         if info.stream_format == pgphysical.STREAM_FORMAT:
-            self._restore_base_backup(stream, dest, info)
+            pgphysical.restore_base_backup(self.name, self._runner, stream, dest, info)
             return
         if info.stream_format != STREAM_FORMAT:
             raise SourceError(
                 f"source {self.name}: cannot restore a {info.stream_format} stream with pg_restore"
             )
-        params, dest_password = split_pg_password(dest)
-        secret = password or dest_password or self._password
-        params.setdefault("connect_timeout", _CONNECT_TIMEOUT)
-        database = params.get("dbname")
-        if not database:
-            raise SourceError(f"source {self.name}: restore destination names no dbname")
-        passfile = self._passfile(secret)
-        try:
-            env = self._env(passfile)
-            self._create_database(params, database, env, secret)
+        with self._destination(dest, password) as (params, secret, env):
             restore_into(
                 self.name,
                 self._runner,
@@ -400,25 +400,61 @@ class PostgresSource:
                 ],
                 stream,
                 tool="pg_restore",
-                database=database,
+                database=params["dbname"],
                 secrets=[secret, self._password],
                 env=env,
             )
+
+    def restore_parts(
+        self,
+        open_part: Callable[[str], ClosableReader],
+        names: Sequence[str],
+        dest: str,
+        info: SourceInfo,
+        *,
+        password: str | None = None,
+    ) -> None:
+        """Restore a snapshot made of parts (`jobs` > 1) into the database of `dest`:
+        pre-data, then the data parts at once, then post-data over `jobs` workers."""
+        if info.stream_format != STREAM_FORMAT:
+            raise SourceError(
+                f"source {self.name}: cannot restore a {info.stream_format} stream with pg_restore"
+            )
+        with self._destination(dest, password) as (params, secret, env):
+            cmd = pgparallel.RestoreCommand(
+                source=self.name,
+                runner=self._runner,
+                argv=(
+                    *(self._tool("pg_restore"), "--no-owner", "--exit-on-error", "--no-password"),
+                    *("--dbname", format_pg_dsn(params)),
+                ),
+                env=env,
+                secrets=(secret, self._password),
+                database=params["dbname"],
+                tmp_dir=self._tmp_dir,
+            )
+            pgparallel.restore_parts(cmd, open_part, names, self.jobs)
+
+    @contextlib.contextmanager
+    def _destination(
+        self, dest: str, password: str | None
+    ) -> Iterator[tuple[dict[str, str], str | None, dict[str, str]]]:
+        """The destination's connection parameters, password and tool environment, with
+        its database created when missing; the password file is removed at the end."""
+        params, dest_password = split_pg_password(dest)
+        secret = password or dest_password or self._password
+        params.setdefault("connect_timeout", _CONNECT_TIMEOUT)
+        database = params.get("dbname")
+        if not database:
+            raise SourceError(f"source {self.name}: restore destination names no dbname")
+        passfile = self._passfile(secret)
+        try:
+            env = self._env(passfile)
+            self._create_database(params, database, env, secret)
+            yield params, secret, env
         finally:
             if passfile is not None:
                 passfile.remove()
-
-    def _restore_base_backup(self, stream: ByteReader, dest: str, info: SourceInfo) -> None:
-        """Extract a base backup into the new or empty directory `dest` (this host), with
-        the mode PostgreSQL requires and, as root, the owner its files had."""
-        tree = directory.DirectorySource(self.name, dest, runner=self._runner)
-        tree.restore(stream, dest, replace(info, stream_format=directory.STREAM_FORMAT))
-        root = Path(dest)
-        root.chmod(0o700)
-        marker = root / "PG_VERSION"
-        if os.geteuid() == 0 and marker.exists():
-            owner = marker.stat()
-            os.chown(root, owner.st_uid, owner.st_gid)
 
     def _create_database(
         self, params: dict[str, str], database: str, env: dict[str, str], secret: str | None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from recoveryd.errors import SourceError
 from recoveryd.sources.base import ByteReader, CommandRunner, Process, SourceInfo
-from recoveryd.sources.local import LocalRunner, ToolNotFoundError
+from recoveryd.sources.local import LocalProcess, LocalRunner, ToolNotFoundError
 from recoveryd.sources.streamio import feed
 
 NOT_FOUND_STATUS = 127  # what a shell (and `env` over SSH) returns for a missing command
@@ -201,6 +201,14 @@ class ProcessStream:
         if self._done:
             return b""
         return self._proc.read(size)
+
+    def readinto(self, buf: memoryview, /) -> int:
+        """Like `read(len(buf))` into `buf`; a local tool's pipe is read into it directly."""
+        if not self._head and not self._done and isinstance(self._proc, LocalProcess):
+            return self._proc.readinto(buf)
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
 
     def finish(self) -> None:
         """Wait for the tool; SourceError naming the source unless it exited with an

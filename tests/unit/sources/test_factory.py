@@ -67,6 +67,22 @@ def test_database_sources_get_their_resolved_password(tmp_path: Path) -> None:
     assert built_pg._password == "resolved:pw"
 
 
+def test_postgresql_jobs_default_to_the_cores_at_most_four(tmp_path: Path) -> None:
+    """A PostgreSQL source without `jobs` dumps with as many processes as there are cores,
+    at most 4; `jobs: 1` is one pg_dump stream."""
+    import os
+
+    def build(**kw: object) -> PostgresSource:
+        pg = config.PostgresSource(kind="postgresql", dsn="dbname=pop", targets=["t"], **kw)  # type: ignore[arg-type]
+        built = build_source("pop", pg, runner=LocalRunner(), resolve_secret=str, base_dir=tmp_path)
+        assert isinstance(built, PostgresSource)
+        return built
+
+    assert build().jobs == max(1, min(4, os.cpu_count() or 1))
+    assert build(jobs=1).jobs == 1
+    assert build(jobs=6).jobs == 6
+
+
 def test_file_sources_resolve_relative_paths_from_the_config_dir(tmp_path: Path) -> None:
     """Relative SQLite and directory paths are taken from the configuration's directory."""
     lite = config.SqliteSource(kind="sqlite", path="data/cache.db", targets=["t"])

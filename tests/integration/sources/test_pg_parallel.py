@@ -1,0 +1,238 @@
+"""PostgreSQL dumped by several processes (parts) and restored in parallel, against a real
+PostgreSQL 15 server on loopback and a filesystem repository."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from recoveryd.errors import SourceError
+from recoveryd.repo import Repository, SnapshotMeta, generate_master_key, write_snapshot
+from recoveryd.sources.base import MultiStream, SourceInfo
+from recoveryd.sources.local import LocalRunner
+from recoveryd.sources.postgresql import PostgresSource
+from recoveryd.stores.filesystem import FilesystemStore
+from tests.fixtures.postgres import PgServer
+from tests.integration.sources.helpers import children_named
+
+pytestmark = pytest.mark.integration
+
+_SCHEMA = """
+CREATE TABLE region (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE citizen (
+    id bigserial PRIMARY KEY,
+    region_id int NOT NULL REFERENCES region (id),
+    name text NOT NULL,
+    born date NOT NULL,
+    note text
+);
+CREATE INDEX citizen_name ON citizen (name);
+CREATE INDEX citizen_born ON citizen (born, region_id);
+CREATE TABLE registry_log (at timestamptz NOT NULL, citizen_id bigint, event text);
+CREATE TABLE "Odd ""table"" *?.x" (k int PRIMARY KEY, v text);
+CREATE SEQUENCE certificate_no START 1000;
+SELECT setval('certificate_no', 4242);
+INSERT INTO region (name) SELECT 'region ' || g FROM generate_series(1, 40) g;
+INSERT INTO citizen (region_id, name, born, note)
+    SELECT 1 + g % 40, 'citizen ' || g, date '1950-01-01' + g % 20000,
+           repeat(md5(g::text), 1 + g % 5)
+    FROM generate_series(1, 60000) g;
+INSERT INTO registry_log SELECT now() - g * interval '1 minute', g, 'event ' || g
+    FROM generate_series(1, 5000) g;
+INSERT INTO "Odd ""table"" *?.x" SELECT g, 'v' || g FROM generate_series(1, 50) g;
+ANALYZE;
+"""
+
+_CHECKSUMS = """
+SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
+WHERE schemaname = 'public' ORDER BY 1
+"""
+
+_OBJECTS = """
+SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL
+SELECT 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'sequence ' || sequencename || ' ' || last_value FROM pg_sequences
+ORDER BY 1
+"""
+
+
+def _checksums(pg: PgServer, db: str) -> dict[str, tuple[int, str]]:
+    """{table: (rows, md5 of its rows as text in row order)} for every table."""
+    out = {}
+    for (table,) in pg.psql(db, _CHECKSUMS):
+        out[table] = pg.psql(
+            db, f"SELECT count(*), md5(coalesce(string_agg(t::text, '' ORDER BY t::text), ''))"
+            f" FROM {table} t",
+        )[0]  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def parallel_db(pg_server: PgServer) -> str:
+    """Several tables (one much larger, one without a primary key, one with a name full of
+    pattern characters), a sequence, indexes and a foreign key."""
+    db = pg_server.create_database("src_parallel")
+    pg_server.psql(db, _SCHEMA)
+    pg_server.psql(db, 'ALTER TABLE "Odd ""table"" *?.x" OWNER TO backup')
+    return db
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    master = generate_master_key(tmp_path / "master.key")
+    return Repository.init(FilesystemStore(tmp_path / "repo", "local"), master, name="local")
+
+
+def _source(pg: PgServer, db: str, jobs: int) -> PostgresSource:
+    return PostgresSource(
+        "population", pg.dsn(db), runner=LocalRunner(), password=pg.password, jobs=jobs
+    )
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_parts_restore_an_identical_database(
+    pg_server: PgServer, parallel_db: str, repo: Repository, jobs: int
+) -> None:
+    """A snapshot dumped as parts (pre-data, `jobs` data parts, post-data) at one exported
+    snapshot and restored in parallel gives a database with the same rows in every table
+    (per-table checksums), the same indexes, constraints and sequence values, and the
+    manifest records the consistency point."""
+    source = _source(pg_server, parallel_db, jobs)
+    reader = source.snapshot()
+    assert isinstance(reader, MultiStream)
+    (info,) = write_snapshot(reader, [repo], SnapshotMeta(source="population"))
+    m = repo.manifest(info.id)
+    names = [p.name for p in m.parts]
+    assert names == ["pre-data", *(f"data-{k}" for k in range(1, jobs + 1)), "post-data"]
+    assert "/" in m.consistency["lsn"] and m.consistency["snapshot_id"]
+
+    dest = f"restored_parallel_{jobs}"
+    pg_server.drop_database(dest)
+    source.restore_parts(
+        lambda name: repo.restore_stream(info.id, part=name),
+        names,
+        pg_server.admin_dsn(dest),
+        reader.info,
+    )
+    assert _checksums(pg_server, dest) == _checksums(pg_server, parallel_db)
+    assert pg_server.psql(dest, _OBJECTS) == pg_server.psql(parallel_db, _OBJECTS)
+    assert len(_checksums(pg_server, dest)) == 4
+
+
+def test_one_job_is_the_single_stream_format(
+    pg_server: PgServer, parallel_db: str, repo: Repository
+) -> None:
+    """`jobs: 1` keeps today's format: one pg_dump stream, a manifest without parts."""
+    (info,) = write_snapshot(
+        _source(pg_server, parallel_db, 1).snapshot(), [repo], SnapshotMeta(source="population")
+    )
+    m = repo.manifest(info.id)
+    assert m.parts == () and m.size == sum(c.length for c in m.chunks)
+
+
+def _dump_of(pattern: str) -> psutil.Process:
+    """The one running pg_dump with an argument containing `pattern` (parts whose dump has
+    already ended, zombies until the backup reaps them, are skipped)."""
+    found = []
+    for proc in children_named("pg_dump"):
+        try:
+            if any(pattern in a for a in proc.cmdline()):
+                found.append(proc)
+        except psutil.ZombieProcess:
+            continue
+    (proc,) = found
+    return proc
+
+
+def test_a_killed_dump_worker_fails_the_backup_and_commits_nothing(
+    pg_server: PgServer, parallel_db: str, repo: Repository
+) -> None:
+    """When one pg_dump of a data part is killed, the backup fails with a SourceError naming
+    that part and its table, the other dump processes are stopped, and no snapshot is
+    listed."""
+    reader = _source(pg_server, parallel_db, 3).snapshot()
+    assert isinstance(reader, MultiStream)
+    # the largest table is alone in its part; with 60 000 rows its dump cannot fit in the
+    # pipe, so its process is still running (blocked) until someone reads it
+    victim = _dump_of('--table="public"."citizen"')
+    victim.kill()
+    with pytest.raises(SourceError) as err:
+        write_snapshot(reader, [repo], SnapshotMeta(source="population"))
+    message = str(err.value)
+    assert "pg_dump of part data-" in message and "citizen" in message
+    assert "killed by signal 9" in message
+    assert repo.snapshot_ids() == []
+    assert children_named("pg_dump") == [] and children_named("psql") == []
+
+
+def test_a_locked_table_fails_the_backup_after_the_lock_wait(
+    pg_server: PgServer, parallel_db: str, repo: Repository
+) -> None:
+    """A table held in ACCESS EXCLUSIVE mode by another session does not hang a dump in
+    parts: listing the tables reads the catalog alone, the pg_dumps give up after
+    `lock_wait_timeout`, and the backup fails naming the lock, committing nothing."""
+    with psycopg.connect(pg_server.admin_dsn(parallel_db)) as holder:
+        holder.execute("LOCK TABLE citizen IN ACCESS EXCLUSIVE MODE")
+        source = PostgresSource(
+            "population", pg_server.dsn(parallel_db), runner=LocalRunner(),
+            password=pg_server.password, jobs=2, lock_wait_timeout=1.0,
+        )  # fmt: skip
+        with pytest.raises(SourceError, match="IN ACCESS SHARE MODE") as err:
+            write_snapshot(source.snapshot(), [repo], SnapshotMeta(source="population"))
+        holder.rollback()
+    assert str(err.value).startswith("source population: pg_dump of part ")
+    assert repo.snapshot_ids() == []
+    assert children_named("pg_dump") == [] and children_named("psql") == []
+
+
+class _Truncated:
+    """A part's stream cut short after `limit` bytes (as by a broken transfer)."""
+
+    def __init__(self, inner: io.BytesIO, limit: int) -> None:
+        self._inner, self._left = inner, limit
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._inner.read(min(size if size >= 0 else self._left, self._left))
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_failing_restore_worker_fails_clearly(
+    pg_server: PgServer, parallel_db: str, repo: Repository
+) -> None:
+    """When one data part cannot be restored (its stream is cut short), the restore fails
+    with a SourceError naming that part and the database, and no pg_restore is left
+    running; the part's tables get none of its rows (one transaction per part)."""
+    source = _source(pg_server, parallel_db, 3)
+    (info,) = write_snapshot(source.snapshot(), [repo], SnapshotMeta(source="population"))
+    m = repo.manifest(info.id)
+    data = {p.name: repo.restore_stream(info.id, part=p.name).read() for p in m.parts}
+    broken = next(p.name for p in m.parts if p.name.startswith("data-") and p.size > 1_000_000)
+
+    def open_part(name: str) -> _Truncated:
+        limit = len(data[name]) // 2 if name == broken else len(data[name])
+        return _Truncated(io.BytesIO(data[name]), limit)
+
+    pg_server.drop_database("restored_broken")
+    with pytest.raises(SourceError) as err:
+        source.restore_parts(
+            open_part,
+            [p.name for p in m.parts],
+            pg_server.admin_dsn("restored_broken"),
+            SourceInfo(kind="postgresql", stream_format="pg_dump-custom"),
+        )
+    message = str(err.value)
+    assert f"pg_restore of part {broken}" in message
+    assert "restored_broken" in message
+    assert children_named("pg_restore") == []
+    assert pg_server.psql("restored_broken", "SELECT count(*) FROM citizen") == [(0,)]
