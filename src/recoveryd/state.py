@@ -35,7 +35,7 @@ create table if not exists runs (
     target text,
     started_at text not null,      -- ISO 8601 UTC
     ended_at text,
-    result text,                   -- ok | failed | aborted | deferred | running
+    result text,                   -- ok | failed | aborted | deferred | dry_run | running
     bytes_read integer,
     bytes_stored integer,
     snapshot_id text,

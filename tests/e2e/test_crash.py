@@ -21,8 +21,9 @@ KILLS = 10
 
 
 def data_objects(store: Path) -> int:
-    data = store / "data"
-    return sum(1 for p in data.rglob("*") if p.is_file()) if data.exists() else 0
+    """Objects holding chunks: packs (and loose chunks of a version 1 repository)."""
+    dirs = [store / "data", store / "packs"]
+    return sum(1 for d in dirs if d.exists() for p in d.rglob("*") if p.is_file())
 
 
 def wait_until(proc: subprocess.Popen[bytes], condition: object, deadline: float) -> None:
@@ -83,7 +84,9 @@ def test_sigterm_stops_a_backup_cleanly(deployment: Deployment, tmp_path: Path) 
     nothing listed; the next backup succeeds."""
     src = tmp_path / "files"
     src.mkdir()
-    (src / "big.bin").write_bytes(os.urandom(24 * 1024 * 1024))
+    # 64 MiB: the first 16 MiB pack is stored a quarter of the way in, so SIGTERM arrives
+    # while most of the stream is still to be read
+    (src / "big.bin").write_bytes(os.urandom(64 * 1024 * 1024))
     store = tmp_path / "store"
     deployment.configure(
         targets={"local": {**fs_target(store), "max_bandwidth": "4MiB/s"}},

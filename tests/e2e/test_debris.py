@@ -223,7 +223,7 @@ def test_prune_collects_temp_objects_of_killed_writers_after_a_grace_period(
         sources={"files": {"kind": "directory", "path": str(src), "targets": ["local"]}},
     )
     deployment.backup()
-    chunk_dir = next(p for p in (store / "data").iterdir() if p.is_dir())
+    chunk_dir = next(p for p in (store / "packs").iterdir() if p.is_dir())
     old = chunk_dir / ".tmp-0123456789abcdef0123456789abcdef"
     old.write_bytes(b"x" * 4096)
     day_ago = time.time() - 2 * 24 * 3600

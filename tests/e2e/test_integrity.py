@@ -30,9 +30,10 @@ def small_repo(deployment: Deployment, tmp_path: Path) -> tuple[Deployment, Path
     return deployment, store, sid
 
 
-def flip(path: Path, rng: random.Random) -> tuple[int, int]:
+def flip(path: Path, rng: random.Random, span: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Flip one bit of one byte, anywhere or at a position in `span` (start, end)."""
     data = bytearray(path.read_bytes())
-    pos = rng.randrange(len(data))
+    pos = rng.randrange(*(span or (0, len(data))))
     old = data[pos]
     data[pos] ^= 1 << rng.randrange(8)
     path.write_bytes(bytes(data))
@@ -43,9 +44,12 @@ def flip(path: Path, rng: random.Random) -> tuple[int, int]:
 def test_every_flipped_byte_fails_verify_and_restore(
     small_repo: tuple[Deployment, Path, str], tmp_path: Path
 ) -> None:
-    """For every object in the store (config, wrapped keys, chunks, the manifest), one flipped
-    bit makes `verify --read-data` exit 3 naming the object (and the snapshot, for snapshot
-    objects) and makes restore exit 3 without leaving a restored database behind."""
+    """For every object in the store (config, wrapped keys, packs, the index, the manifest),
+    one flipped bit makes `verify --read-data` exit 3 naming the object (and the snapshot,
+    for snapshot objects) and makes restore exit 3 without leaving a restored database
+    behind. In a pack, a bit is flipped among its chunks and another in its header: the
+    header only repeats the index, so there restore (which reads chunks by their indexed
+    offsets) still restores the intact data while verify reports the damaged header."""
     d, store, sid = small_repo
     rng = random.Random(2026)
     # locks are not data; anchors are checked by `audit verify` (tests/unit/test_anchors.py)
@@ -55,20 +59,34 @@ def test_every_flipped_byte_fails_verify_and_restore(
         if p.is_file() and "locks" not in p.parts and "anchors" not in p.parts
     )
     kinds = {p.relative_to(store).parts[0] for p in objects}
-    assert {"config", "keys", "data", "snapshots"} <= kinds
+    assert {"config", "keys", "packs", "index", "snapshots"} <= kinds
+    damages: list[tuple[Path, tuple[int, int] | None, bool]] = []
     for obj in objects:
+        if "packs" in obj.parts:
+            size = obj.stat().st_size
+            blob_end = size - 4 - int.from_bytes(obj.read_bytes()[-4:], "big")
+            damages += [(obj, (0, blob_end), True), (obj, (blob_end, size), False)]
+        else:
+            damages.append((obj, None, True))
+    for obj, span, restore_fails in damages:
         key = str(obj.relative_to(store))
         original = obj.read_bytes()
-        flip(obj, rng)
+        flip(obj, rng, span)
         try:
             verify = d.cli("verify", "--read-data")
             assert verify.code == 3, (key, verify.err)
             assert "Traceback" not in verify.err
             assert key in verify.err, (key, verify.err)
-            if key.startswith(("data/", "snapshots/")):
+            if key.startswith(("data/", "snapshots/")) or (
+                key.startswith("packs/") and restore_fails
+            ):
                 assert sid in verify.err, (key, verify.err)
             dest = tmp_path / "restored.db"
             restore = d.cli("restore", sid, "--to", str(dest))
+            if not restore_fails:
+                assert restore.code == 0, (key, restore.err)
+                dest.unlink()
+                continue
             assert restore.code == 3, (key, restore.err)
             assert key in restore.err
             assert not dest.exists()
@@ -83,9 +101,9 @@ def test_failed_verify_is_shown_in_the_listing(
 ) -> None:
     """After a failed verify, `snapshots` shows the snapshot as "failed"; after a good one, "ok"."""
     d, store, sid = small_repo
-    chunk = sorted((store / "data").rglob("*"))[-1]
+    chunk = sorted(p for p in (store / "packs").rglob("*") if p.is_file())[-1]
     original = chunk.read_bytes()
-    flip(chunk, random.Random(1))
+    flip(chunk, random.Random(1), (0, 28))  # the first chunk's envelope header
     assert d.cli("verify", "--read-data", sid).code == 3
     assert d.snapshots()[0]["verified"] == "failed"
     chunk.write_bytes(original)
@@ -100,8 +118,8 @@ def test_failed_verify_is_shown_in_the_listing(
 def test_flipped_bytes_in_an_s3_store_are_detected(
     deployment: Deployment, target_factory: Callable[..., TargetSpec], tmp_path: Path
 ) -> None:
-    """On Swift too, a flipped byte in a chunk or in the manifest fails verify and restore
-    with exit 3 naming the snapshot and the object."""
+    """On Swift too, a flipped byte in a chunk (inside its pack) or in the manifest fails
+    verify and restore with exit 3 naming the snapshot and the object."""
     db = tmp_path / "registry.db"
     demo_data.create_sqlite(db, 3000)
     spec = target_factory("swift")
@@ -114,10 +132,11 @@ def test_flipped_bytes_in_an_s3_store_are_detected(
     client, bucket = spec.server.client(), spec.target.bucket
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
     rng = random.Random(3)
-    for key in (next(k for k in keys if k.startswith("data/")), f"snapshots/{sid}"):
+    for key in (next(k for k in keys if k.startswith("packs/")), f"snapshots/{sid}"):
         original = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         damaged = bytearray(original)
-        damaged[rng.randrange(len(damaged))] ^= 0x10
+        # in a pack: within the first chunk's envelope header, which restore reads
+        damaged[rng.randrange(28 if key.startswith("packs/") else len(damaged))] ^= 0x10
         client.put_object(Bucket=bucket, Key=key, Body=bytes(damaged))
         verify = deployment.cli("verify", "--read-data")
         assert verify.code == 3, verify.err

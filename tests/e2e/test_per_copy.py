@@ -34,8 +34,9 @@ def test_a_corrupted_offsite_copy_does_not_fail_the_local_one(
     intact local copy stays verified ok (listed on its own, it reads ok)."""
     _two_targets(deployment, tmp_path, ["local", "offsite"])
     sid = deployment.backup()[0]["id"]
-    chunk = next(p for p in (tmp_path / "off" / "data").rglob("*") if p.is_file())
-    chunk.write_bytes(chunk.read_bytes()[:-1] + b"\x00")
+    pack = next(p for p in (tmp_path / "off" / "packs").rglob("*") if p.is_file())
+    blob = pack.read_bytes()
+    pack.write_bytes(bytes([blob[0] ^ 1]) + blob[1:])  # the first chunk in the pack
     deployment.cli("verify", "--read-data").expect(3)
     (snap,) = deployment.snapshots()
     assert snap["id"] == sid

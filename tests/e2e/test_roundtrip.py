@@ -19,7 +19,8 @@ from tests.fixtures.objectstores import TargetSpec
 
 
 def check_listing(d: Deployment, made: dict[str, Any], kind: str, targets: list[str]) -> None:
-    """The snapshot is listed once, merged across its targets, with the SPEC §1 fields."""
+    """The snapshot is listed once, merged across its targets, with the fields README.md
+    lists for `snapshots`."""
     listed = [s for s in d.snapshots() if s["id"] == made["id"]]
     assert len(listed) == 1
     snap = listed[0]

@@ -4,7 +4,8 @@ Real servers: PostgreSQL (four login roles, each with its password given another
 Ceph RGW (an S3 target by credentials file, another by env/credential references), an
 HTTP server (webhook with URL credentials and a token in its query, drill steps sending
 secret headers) and an SMTP server with AUTH. Every command runs as its own process, as
-an operator runs it (a fresh process knows only the secrets it resolves itself); every
+an operator runs it (forked from an interpreter that imported the command line and read
+nothing else, tests/forkcli.py: it knows only the secrets it resolves itself); every
 output, log, journal, report, state file and the store's objects are searched for the
 marker.
 """
@@ -12,10 +13,8 @@ marker.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import yaml
 
 from tests.fixtures.objectstores import TargetSpec
 from tests.fixtures.web import HttpRecorder, poll
+from tests.forkcli import run_recoveryd
 
 PREFIX = f"Mk{uuid.uuid4().hex[:6]}"
 
@@ -124,14 +124,7 @@ def test_a_marker_secret_never_appears_in_any_output_log_journal_report_state_or
     s = Secrets()
     d = tmp_path / "deploy"
     creds = d / "credentials"
-    creds.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "CREDENTIALS_DIRECTORY": str(creds),
-        "MK_PG_ENV": s("pg-env"),
-        "MK_BAD": s("pg-wrong"),
-    }
+    env = deployment_env(creds, MK_PG_ENV=s("pg-env"), MK_BAD=s("pg-wrong"))
     _pg_role(pg_server, "mk_file", s("pg-file"), "mk_file")
     _pg_role(pg_server, "mk_dsn", s("pg-dsn"), "mk_dsn")
     _pg_role(pg_server, "mk_env", s("pg-env"), "mk_env")
@@ -200,14 +193,7 @@ def test_a_marker_secret_never_appears_in_any_output_log_journal_report_state_or
     outputs: list[str] = []
 
     def run(*args: str, ok: tuple[int, ...] = (0,)) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "recoveryd", "--config", str(cfg_path), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        proc = run_recoveryd(["--config", str(cfg_path), *args], env=env, timeout=300)
         outputs.append(f"{proc.stdout}\n{proc.stderr}")
         assert proc.returncode in ok, f"{args}: exit {proc.returncode}\n{proc.stderr}"
         assert "debug" in args or "Traceback" not in proc.stderr, proc.stderr
@@ -254,14 +240,7 @@ def test_a_marker_secret_never_appears_in_any_output_log_journal_report_state_or
     assert _hooked(http_recorder), "the webhook got the failure alert"
     assert smtp_auth.logins == ["alerts"] and smtp_auth.messages, "the mail was sent with AUTH"
     places = _haystacks(d, outputs, http_recorder, smtp_auth, offsite, spare)
-    needles = [PREFIX, store_secret]
-    found = [
-        (name, _around(blob, n.encode()))
-        for name, blob in places
-        for n in needles
-        if n.encode() in blob
-    ]
-    assert not found, f"the marker leaked into: {found}"
+    assert_nowhere([PREFIX, store_secret], places)
 
 
 def _secret_file(path: Path, text: str) -> None:
@@ -279,6 +258,29 @@ def _around(blob: bytes, needle: bytes) -> str:
     return blob[max(0, i - 80) : i + 40].decode(errors="replace")
 
 
+def deployment_env(creds: Path, **variables: str) -> dict[str, str]:
+    """The environment of every command: systemd's credentials folder (made here) and the
+    variables that `env:` references read."""
+    creds.mkdir(parents=True)
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "CREDENTIALS_DIRECTORY": str(creds),
+        **variables,
+    }
+
+
+def assert_nowhere(needles: list[str], places: Iterable[tuple[str, bytes]]) -> None:
+    """No needle is in any place; otherwise each find is named with its surroundings."""
+    found = [
+        (name, _around(blob, n.encode()))
+        for name, blob in places
+        for n in needles
+        if n.encode() in blob
+    ]
+    assert not found, f"a secret leaked into: {found}"
+
+
 def _haystacks(
     d: Path,
     outputs: list[str],
@@ -287,13 +289,19 @@ def _haystacks(
     *stores: TargetSpec,
 ) -> Iterator[tuple[str, bytes]]:
     yield "command output", "\n".join(outputs).encode()
-    for path in sorted((d / "state").rglob("*")) + sorted((d / "store").rglob("*")):
-        if path.is_file():
-            yield str(path.relative_to(d)), path.read_bytes()
     for req in rec.received():
         yield f"webhook body {req.path.split('?')[0]}", req.body
     for msg in smtp.messages:
         yield "mail", msg
+    yield from deployment_haystacks(d, *stores)
+
+
+def deployment_haystacks(d: Path, *stores: TargetSpec) -> Iterator[tuple[str, bytes]]:
+    """Every file of the state directory and the filesystem store under `d`, and every
+    object (key and body) of the S3 stores."""
+    for path in sorted((d / "state").rglob("*")) + sorted((d / "store").rglob("*")):
+        if path.is_file():
+            yield str(path.relative_to(d)), path.read_bytes()
     for spec in stores:
         assert spec.server is not None
         client = spec.server.client()

@@ -142,5 +142,6 @@ def test_object_lock_only_where_enforced(
     assert swift.server is not None
     listing = swift.server.client().list_objects_v2(Bucket=swift.target.bucket)
     assert not any(
-        o["Key"].startswith(("snapshots/", "data/")) for o in listing.get("Contents", [])
+        o["Key"].startswith(("snapshots/", "data/", "packs/", "index/"))
+        for o in listing.get("Contents", [])
     )

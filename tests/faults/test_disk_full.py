@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from tests.e2e.conftest import Deployment, fs_target
 from tests.faults.conftest import Tally, points
+from tests.forkcli import run_recoveryd
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +59,8 @@ def _fill(directory: Path, leave: int) -> Path:
 
 
 def _cli(dep: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "recoveryd", "--config", str(dep.config), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    """`recoveryd ARGS` as a child process (forked from the session's interpreter)."""
+    return run_recoveryd(["--config", str(dep.config), *args], timeout=300)
 
 
 @pytest.mark.parametrize("seed", range(points(20, 3)))

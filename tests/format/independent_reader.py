@@ -8,6 +8,7 @@ to its own file, `OUT/<part name>`).
 
     python independent_reader.py KEYFILE REPO_DIR            # list snapshots
     python independent_reader.py KEYFILE REPO_DIR ID OUT     # restore one
+    python independent_reader.py KEYFILE REPO_DIR --packs    # check pack headers vs index
 """
 
 from __future__ import annotations
@@ -107,12 +108,44 @@ class Repo:
         config_blob = self.obj("config")
         config = json.loads(open_envelope(config_blob, "config", self.keys, 1))
         self.mac_key = mac_keys[config_blob[8:16]]  # the key sealing config names chunks
-        if config["version"] != 1:
+        if config["version"] not in (1, 2):
             raise FormatError("config: unknown version")
         self.cipher = config["cipher"]
+        self.locations = self.read_index() if (root / "index").is_dir() else {}
 
     def obj(self, name: str) -> bytes:
         return self.root.joinpath(*name.split("/")).read_bytes()
+
+    def read_index(self) -> dict[str, tuple[str, int, int]]:
+        """chunk id -> (pack key, offset, length), from every index object (§4a)."""
+        out: dict[str, tuple[str, int, int]] = {}
+        for path in sorted((self.root / "index").iterdir()):
+            name = f"index/{path.name}"
+            doc = json.loads(decode_payload(open_envelope(path.read_bytes(), name, self.keys, 8)))
+            if doc["version"] != 2:
+                raise FormatError(f"{name}: unknown index version")
+            for pack in doc["packs"]:
+                key = f"packs/{pack['id'][:2]}/{pack['id']}"
+                for cid, offset, length in pack["blobs"]:
+                    out.setdefault(cid, (key, offset, length))
+        return out
+
+    def pack_header(self, key: str) -> list[list[object]]:
+        """The blob list a pack's own header holds (its last 4 bytes give the header length)."""
+        blob = self.obj(key)
+        (length,) = struct.unpack(">I", blob[-4:])
+        header = blob[len(blob) - 4 - length : -4]
+        doc = json.loads(decode_payload(open_envelope(header, key, self.keys, 7)))
+        return doc["blobs"]  # type: ignore[no-any-return]
+
+    def chunk_envelope(self, cid: str) -> bytes:
+        """A chunk's envelope: a slice of its pack when indexed, else its loose object."""
+        if cid in self.locations:
+            key, offset, length = self.locations[cid]
+            with self.root.joinpath(*key.split("/")).open("rb") as fh:
+                fh.seek(offset)
+                return fh.read(length)
+        return self.obj(f"data/{cid[:2]}/{cid}")
 
     def manifests(self) -> list[dict[str, object]]:
         out = []
@@ -150,8 +183,9 @@ class Repo:
         total = 0
         with out.open("wb") as fh:
             for cid, length in chunks:
-                name = f"data/{str(cid)[:2]}/{cid}"
-                data = decode_payload(open_envelope(self.obj(name), name, self.keys, 3))
+                name = f"data/{str(cid)[:2]}/{cid}"  # the chunk's key, wherever it is stored
+                envelope = self.chunk_envelope(str(cid))
+                data = decode_payload(open_envelope(envelope, name, self.keys, 3))
                 if len(data) != length or self.chunk_id(data) != cid:
                     raise FormatError(f"{name}: content does not match its id")
                 fh.write(data)
@@ -170,6 +204,14 @@ def main(argv: list[str]) -> int:
     if len(argv) == 5 and argv[2] in ("--wal", "--binlog"):  # KEY ROOT --wal SOURCE/FILE OUT
         source, file_name = argv[3].split("/")
         repo.wal(source, file_name, Path(argv[4]), argv[2].removeprefix("--"))
+        return 0
+    if len(argv) == 3 and argv[2] == "--packs":  # KEY ROOT --packs: headers vs the index
+        for path in sorted((repo.root / "packs").glob("*/*")):
+            key = f"packs/{path.parent.name}/{path.name}"
+            for cid, offset, length in repo.pack_header(key):
+                if repo.locations.get(cid) != (key, offset, length):  # type: ignore[arg-type]
+                    raise FormatError(f"{key}: header and index disagree on {cid}")
+            print(key)
         return 0
     if len(argv) == 2:
         for m in repo.manifests():

@@ -12,7 +12,7 @@ import pytest
 
 from recoveryd.repo import Repository, SnapshotMeta, generate_master_key, write_snapshot
 from recoveryd.stores.filesystem import FilesystemStore
-from tests.unit.repo.helpers import SMALL, BytesReader, text_data
+from tests.unit.repo.helpers import LAYOUTS, SMALL, TINY_PACKS, BytesReader, text_data
 
 READER = Path(__file__).with_name("independent_reader.py")
 
@@ -30,15 +30,26 @@ def test_reader_imports_nothing_of_recoveryd() -> None:
     assert roots - set(sys.stdlib_module_names) == {"cryptography", "zstandard"}
 
 
+def _run_reader(*args: object) -> str:
+    cmd = [sys.executable, str(READER), *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("pack_size", LAYOUTS)
 @pytest.mark.parametrize("cipher", ["aes-256-gcm", "sm4-gcm"])
-def test_reader_reproduces_the_stream_byte_for_byte(tmp_path: Path, cipher: str) -> None:
+def test_reader_reproduces_the_stream_byte_for_byte(
+    tmp_path: Path, cipher: str, pack_size: int | None
+) -> None:
     """Following FORMAT.md alone, a snapshot written by recoveryd (after a key rotation and a
-    master-key rewrap) is restored identically from a filesystem target."""
+    master-key rewrap) is restored identically from a filesystem target, from loose chunks
+    (version 1) or from packs found through the index (version 2)."""
     key_path = tmp_path / "master.key"
     master = generate_master_key(key_path)
     root = tmp_path / "repo"
     store = FilesystemStore(root, "local")
-    repo = Repository.init(store, master, cipher=cipher, name="local", chunker_params=SMALL)
+    repo = Repository.init(
+        store, master, cipher=cipher, name="local", chunker_params=SMALL, pack_size=pack_size
+    )
     data = text_data(20000) + random.Random(3).randbytes(40000)  # text, incompressible tail
     first = write_snapshot(BytesReader(data), [repo], SnapshotMeta(source="population"))[0].id
     repo.rotate_data_key()
@@ -59,6 +70,36 @@ def test_reader_reproduces_the_stream_byte_for_byte(tmp_path: Path, cipher: str)
         subprocess.run(
             [sys.executable, str(READER), str(new_key), str(root), sid, str(out)], check=True
         )
+        assert out.read_bytes() == expected
+    if pack_size is not None:
+        assert not (root / "data").exists()
+        checked = _run_reader(new_key, root, "--packs").split()
+        assert len(checked) == sum(1 for _ in (root / "packs").glob("*/*")) > 1
+
+
+def test_reader_and_recoveryd_read_a_mixed_repository(tmp_path: Path) -> None:
+    """A version 1 repository (loose chunks) upgraded to packs holds both; recoveryd and the
+    independent reader restore the old snapshot and the new one (whose unchanged chunks
+    stay loose) byte for byte, and verify --read-data passes."""
+    key_path = tmp_path / "master.key"
+    master = generate_master_key(key_path)
+    root = tmp_path / "repo"
+    store = FilesystemStore(root, "local")
+    repo = Repository.init(store, master, name="local", chunker_params=SMALL, pack_size=None)
+    data = text_data(20000)
+    old = write_snapshot(BytesReader(data), [repo], SnapshotMeta(source="population"))[0].id
+    assert not (root / "packs").exists()
+    repo.enable_packs(TINY_PACKS)
+    data2 = data[:50000] + text_data(3000, seed=9) + data[50000:]
+    new = write_snapshot(BytesReader(data2), [repo], SnapshotMeta(source="population"))[0].id
+    assert (root / "packs").is_dir() and (root / "data").is_dir()
+    reopened = Repository.open(FilesystemStore(root, "local"), master, name="local")
+    assert reopened.config.pack_size == TINY_PACKS
+    assert reopened.verify(read_data=True).ok
+    for sid, expected in ((old, data), (new, data2)):
+        assert reopened.restore_stream(sid).read() == expected
+        out = tmp_path / f"{sid}.out"
+        _run_reader(key_path, root, sid, out)
         assert out.read_bytes() == expected
 
 

@@ -1,4 +1,5 @@
-"""The configuration file (SPEC §2): validated completely, errors name file, line and key path."""
+"""The configuration file (docs/CONFIGURATION.md): validated completely, errors name file,
+line and key path."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_the_documented_example_loads(tmp_path: Path) -> None:
-    """A configuration like SPEC §2's loads into typed settings with units converted."""
+    """A configuration like README.md's loads into typed settings with units converted."""
     cfg = load_config(write(tmp_path, GOOD))
     src = cfg.config.sources["population"]
     assert isinstance(src, PostgresSource)

@@ -1,4 +1,5 @@
-"""Durations and sizes are written the way operators write them (SPEC §2)."""
+"""Durations and sizes are written the way operators write them (docs/CONFIGURATION.md, how
+values are written)."""
 
 from __future__ import annotations
 

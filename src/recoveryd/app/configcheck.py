@@ -65,7 +65,7 @@ def check_config(cfg: LoadedConfig, also: Sequence[Callable[[], object]] = ()) -
         warnings.append(exc.message)
     playbooks = _playbooks(cfg)
     for key, ref, variables in playbooks:
-        collect(partial(_check_playbook, cfg, key, ref, variables))
+        collect(partial(_check_playbook, cfg, key, ref, variables, warnings))
     collect(partial(_check_approvers, cfg))
     if problems:
         raise problems_error(problems)
@@ -168,17 +168,20 @@ def _playbooks(cfg: LoadedConfig) -> list[tuple[str, str, dict[str, str]]]:
     gov = cfg.config.governor
     if gov is not None:
         for when, actions in (("on_enter", gov.on_enter), ("on_exit", gov.on_exit)):
-            for level in ("elevated", "critical"):
-                for i, ref in enumerate(getattr(actions, level)):
+            for level, refs in (("elevated", actions.elevated), ("critical", actions.critical)):
+                for i, ref in enumerate(refs):
                     out.append((f"governor.{when}.{level}[{i}]", ref, {}))
     return out
 
 
-def _check_playbook(cfg: LoadedConfig, key: str, ref: str, variables: dict[str, str]) -> None:
-    """The playbook exists and validates completely (ConfigError naming it otherwise)."""
-    from recoveryd.drills import validate_playbook
+def _check_playbook(
+    cfg: LoadedConfig, key: str, ref: str, variables: dict[str, str], warnings: list[str]
+) -> None:
+    """The playbook exists and validates completely (ConfigError naming it otherwise); its
+    warnings (as `drill validate` gives them) join `warnings`, after the key naming it."""
+    from recoveryd.drills.api import check_playbook
 
     path = cfg.resolve_path(ref)
     if not path.is_file():
         raise ConfigError(f"{key}: playbook {ref} not found; fix the path (relative to {cfg.path})")
-    validate_playbook(path, cfg, vars=variables)
+    warnings.extend(f"{key}: {w}" for w in check_playbook(path, cfg, vars=variables).warnings)

@@ -129,6 +129,7 @@ def prune(
                         "dry_run": dry_run,
                         "forgotten": list(rep.forgotten),
                         "deleted_objects": rep.deleted_objects,
+                        "repacked": rep.repacked,
                         "aborted_uploads": aborted.get(repo.name, 0),
                         "deleted_wal": wal[repo.name],
                         "removed_temp_objects": temp.get(repo.name, 0),

@@ -3,11 +3,13 @@ backups (a recovery to a point in time needs every segment after the backup)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from recoveryd.config import LoadedConfig, MysqlSource, PostgresSource
 from recoveryd.model import Problem
+from recoveryd.repo.manifest import Manifest
 from recoveryd.repo.repository import Repository
 from recoveryd.repo.wal import (
     DEFAULT_SEGMENT_SIZE,
@@ -23,31 +25,41 @@ from recoveryd.sources.mysql import STREAM_FORMAT as MYSQL_DUMP
 from recoveryd.sources.pgphysical import STREAM_FORMAT
 
 
+def _bases(repo: Repository, stream_format: str) -> Iterator[tuple[str, Manifest]]:
+    """(snapshot id, manifest) of each base a log archive continues from: the snapshots in
+    `stream_format` (base backups for WAL, dumps for binary logs)."""
+    for sid in repo.snapshot_ids():
+        m = repo.manifest(sid)
+        if m.stream_format == stream_format:
+            yield sid, m
+
+
+def _missing(found: dict[str, Problem], sid: str, obj: str, message: str) -> None:
+    """A missing log file, reported once (for the first base that needs it)."""
+    found.setdefault(obj, Problem(snapshot=sid, obj=obj, message=message))
+
+
 def wal_problems(repo: Repository) -> list[Problem]:
     """Gaps in the WAL archive of `repo`: for every base backup, each segment missing
     between the end of that backup and the newest archived segment of its source (a
     recovery from the backup would stop before it). One problem per missing segment."""
     found: dict[str, Problem] = {}
     names: dict[str, list[str]] = {}
-    for sid in repo.snapshot_ids():
-        m = repo.manifest(sid)
+    for sid, m in _bases(repo, STREAM_FORMAT):
         stop, timeline = m.consistency.get("stop_lsn"), m.consistency.get("timeline")
-        if m.stream_format != STREAM_FORMAT or stop is None or timeline is None:
+        if stop is None or timeline is None:
             continue
         if m.source not in names:
             names[m.source] = WalArchive(repo, m.source).names()
         seg_size = int(m.extra.get("wal_segment_size") or DEFAULT_SEGMENT_SIZE)
         start = segment_of(stop, int(timeline), seg_size)
         for missing in gaps(names[m.source], start, seg_size):
-            obj = f"wal/{m.source}/{missing}"
-            found.setdefault(
-                obj,
-                Problem(
-                    snapshot=sid,
-                    obj=obj,
-                    message="WAL segment missing from the archive: a recovery from this base "
-                    "backup stops before it (check the server's archive_command)",
-                ),
+            _missing(
+                found,
+                sid,
+                f"wal/{m.source}/{missing}",
+                "WAL segment missing from the archive: a recovery from this base backup "
+                "stops before it (check the server's archive_command)",
             )
     return list(found.values())
 
@@ -57,10 +69,9 @@ def prune_wal(repo: Repository, *, dry_run: bool = False) -> int:
     retained needs it); timeline history files stay. A source without base backups keeps
     all its WAL. Returns the number of files deleted (or that would be)."""
     oldest: dict[str, tuple[int, int]] = {}  # source -> (segment number, segment size)
-    for sid in repo.snapshot_ids():
-        m = repo.manifest(sid)
+    for _, m in _bases(repo, STREAM_FORMAT):
         start, timeline = m.consistency.get("start_lsn"), m.consistency.get("timeline")
-        if m.stream_format != STREAM_FORMAT or start is None or timeline is None:
+        if start is None or timeline is None:
             continue
         seg_size = int(m.extra.get("wal_segment_size") or DEFAULT_SEGMENT_SIZE)
         segno = lsn_value(start) // seg_size
@@ -122,9 +133,8 @@ def recovery_window(cfg: LoadedConfig, source: str) -> RecoveryWindow:
         for repo in repos:
             if repo.name not in kind.targets:
                 continue
-            for sid in repo.snapshot_ids():
-                m = repo.manifest(sid)
-                if m.source == source and m.stream_format == base_format:
+            for _, m in _bases(repo, base_format):
+                if m.source == source:
                     oldest = m.end_time if oldest is None else min(oldest, m.end_time)
             archive = archive_class(repo, source)
             for info in repo.store.list(archive.key("")):
@@ -153,10 +163,9 @@ def binlog_problems(repo: Repository) -> list[Problem]:
     for the newest, partial)."""
     found: dict[str, Problem] = {}
     numbers: dict[str, set[int]] = {}
-    for sid in repo.snapshot_ids():
-        m = repo.manifest(sid)
+    for sid, m in _bases(repo, MYSQL_DUMP):
         first = m.consistency.get("binlog_file")
-        if m.stream_format != MYSQL_DUMP or first is None:
+        if first is None:
             continue
         if m.source not in numbers:
             names = BinlogArchive(repo, m.source).names()
@@ -167,15 +176,12 @@ def binlog_problems(repo: Repository) -> list[Problem]:
         stem, low = first.rsplit(".", 1)[0], binlog_order(first)[0]
         for n in range(low, max(have) + 1):
             if n not in have:
-                obj = f"binlog/{m.source}/{stem}.{n:0{len(first.rsplit('.', 1)[1])}d}"
-                found.setdefault(
-                    obj,
-                    Problem(
-                        snapshot=sid,
-                        obj=obj,
-                        message="binary log missing from the archive: a recovery from this "
-                        "dump stops before it (check the binlog stream)",
-                    ),
+                _missing(
+                    found,
+                    sid,
+                    f"binlog/{m.source}/{stem}.{n:0{len(first.rsplit('.', 1)[1])}d}",
+                    "binary log missing from the archive: a recovery from this dump stops "
+                    "before it (check the binlog stream)",
                 )
     return list(found.values())
 
@@ -184,10 +190,9 @@ def prune_binlogs(repo: Repository, *, dry_run: bool = False) -> int:
     """Delete the archived binary logs older than the binlog of the oldest dump kept that
     recorded a position; a source without such a dump keeps them all."""
     oldest: dict[str, int] = {}
-    for sid in repo.snapshot_ids():
-        m = repo.manifest(sid)
+    for _, m in _bases(repo, MYSQL_DUMP):
         first = m.consistency.get("binlog_file")
-        if m.stream_format == MYSQL_DUMP and first is not None:
+        if first is not None:
             number = binlog_order(first)[0]
             oldest[m.source] = min(oldest.get(m.source, number), number)
     deleted = 0

@@ -43,6 +43,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         )
         for sid in t.forgotten:
             output.line(f"  {verb} {sid}")
+        if t.repacked:
+            rewrote = "would rewrite" if args.dry_run else "rewrote"
+            output.line(f"  {rewrote} {t.repacked} partly used pack(s)")
         if t.skipped_locked:
             output.line(f"  kept {len(t.skipped_locked)} object(s) still under Object Lock")
         if report.aborted_uploads.get(t.target):

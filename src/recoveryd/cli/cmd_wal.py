@@ -54,29 +54,38 @@ def register(sub: Any) -> None:
     get.add_argument("name", metavar="NAME", help="the WAL file's name (%%f)")
     get.add_argument("dest", metavar="DEST", help="where to write it (%%p)")
     get.set_defaults(func=run_get)
-    stream: argparse.ArgumentParser = sub.add_parser(
-        "wal-stream",
-        help="stream a PostgreSQL source's WAL into its targets until stopped",
-        description="Stream WAL with pg_receivewal from a replication slot (created when "
+    _stream_parser(
+        sub,
+        "wal",
+        "stream a PostgreSQL source's WAL into its targets until stopped",
+        "Stream WAL with pg_receivewal from a replication slot (created when "
         "missing) into every target of a PostgreSQL source: completed segments as "
         "wal-push stores them, the segment being written every second as a partial one, "
         "for an RPO of seconds. Runs until SIGTERM or SIGINT (exit 0); the daemon does "
         "the same for sources with `wal: {stream: true}`.",
+        "the PostgreSQL source",
     )
-    stream.add_argument("source", metavar="SOURCE", help="the PostgreSQL source")
-    stream.set_defaults(func=run_stream, streamer="wal")
-    binlog: argparse.ArgumentParser = sub.add_parser(
-        "binlog-stream",
-        help="stream a MariaDB/MySQL source's binary logs into its targets until stopped",
-        description="Copy the server's binary logs as they are written (mariadb-binlog "
+    _stream_parser(
+        sub,
+        "binlog",
+        "stream a MariaDB/MySQL source's binary logs into its targets until stopped",
+        "Copy the server's binary logs as they are written (mariadb-binlog "
         "--read-from-remote-server --raw --stop-never; the user needs REPLICATION SLAVE) "
         "into every target of a MariaDB/MySQL source: each completed log as "
         "binlog/<source>/<file>, the log being written every second as a partial one. "
         "`restore SOURCE --time T --to DSN` replays them after the newest dump before T. "
         "Runs until SIGTERM or SIGINT (exit 0).",
+        "the MariaDB/MySQL source",
     )
-    binlog.add_argument("source", metavar="SOURCE", help="the MariaDB/MySQL source")
-    binlog.set_defaults(func=run_stream, streamer="binlog")
+
+
+def _stream_parser(sub: Any, streamer: str, summary: str, description: str, source: str) -> None:
+    """`wal-stream` and `binlog-stream`: one SOURCE, run by `run_stream`."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        f"{streamer}-stream", help=summary, description=description
+    )
+    p.add_argument("source", metavar="SOURCE", help=source)
+    p.set_defaults(func=run_stream, streamer=streamer)
 
 
 def run_push(args: argparse.Namespace, ctx: Context) -> int:

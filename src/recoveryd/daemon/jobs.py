@@ -108,8 +108,16 @@ class Operations(Protocol):
         self, cfg: LoadedConfig, source: str, *, cancel: threading.Event
     ) -> Outcome: ...
 
-    def run_playbook(self, cfg: LoadedConfig, playbook: Path, level: LevelSource) -> DrillResult:
-        """Run a shedding playbook of the load governor; `level` is the governor's own."""
+    def run_playbook(
+        self,
+        cfg: LoadedConfig,
+        playbook: Path,
+        level: LevelSource,
+        *,
+        stopping: threading.Event | None = None,
+    ) -> DrillResult:
+        """Run a shedding playbook of the load governor; `level` is the governor's own;
+        `stopping` set interrupts it (a wait for approvals too)."""
         ...
 
     def prepare(self, cfg: LoadedConfig) -> None:

@@ -141,10 +141,24 @@ class AppOperations:
         )
         return drill_outcome(result)
 
-    def run_playbook(self, cfg: LoadedConfig, playbook: Path, level: LevelSource) -> DrillResult:
-        """For the load governor's on_enter/on_exit actions: `level` is the governor's own."""
+    def run_playbook(
+        self,
+        cfg: LoadedConfig,
+        playbook: Path,
+        level: LevelSource,
+        *,
+        stopping: threading.Event | None = None,
+    ) -> DrillResult:
+        """For the load governor's on_enter/on_exit actions: `level` is the governor's own;
+        `stopping` (the daemon's) interrupts the run, a wait for approvals included."""
         return run_playbook(
-            cfg, playbook, yes=True, report=report_writer(cfg), ops=self.snapshots, level=level
+            cfg,
+            playbook,
+            yes=True,
+            cancel=stopping,
+            report=report_writer(cfg),
+            ops=self.snapshots,
+            level=level,
         )
 
     def prepare(self, cfg: LoadedConfig) -> None:

@@ -184,7 +184,7 @@ class Daemon:
 
     def _run_playbook(self, path: Path, level: Callable[[], str]) -> DrillResult:
         """A shedding playbook of the governor, which hands over its own `level`."""
-        return self.ops.run_playbook(self.services.config, path, level)
+        return self.ops.run_playbook(self.services.config, path, level, stopping=self.stopping)
 
     def _governor_alert(self, kind: str, data: Mapping[str, Any]) -> None:
         self.notifier.notify(governor_alert(kind, data))

@@ -35,6 +35,12 @@ from recoveryd.drills.journal import run_dir
 from recoveryd.errors import RefusedError, UsageError
 
 POLL = 0.2
+
+
+class NoLongerWantedError(Exception):
+    """The run waiting for approvals is no longer wanted (its governor level was left)."""
+
+
 SUFFIX = ".approval"
 
 
@@ -276,8 +282,17 @@ class ApprovalBox:
             problem = f"{who} approved already"
         return who, problem
 
-    def wait_for(self, count: int, timeout: float, cancel: threading.Event) -> list[str]:
-        """Block until `count` approvers other than the operator approved (cumulative per run)."""
+    def wait_for(
+        self,
+        count: int,
+        timeout: float,
+        cancel: threading.Event,
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> list[str]:
+        """Block until `count` approvers other than the operator approved (cumulative per run).
+
+        TimeoutError past `timeout`, InterruptedError once `cancel` is set, NoLongerWantedError
+        once `wanted()` is false (the reason for the run has gone meanwhile)."""
         self.open(count)
         deadline = time.monotonic() + timeout
         try:
@@ -290,6 +305,8 @@ class ApprovalBox:
                     return list(self.seen)
                 if cancel.is_set():
                     raise InterruptedError
+                if not wanted():
+                    raise NoLongerWantedError
                 if time.monotonic() > deadline:
                     raise TimeoutError
                 cancel.wait(POLL)

@@ -71,6 +71,15 @@ def finish(runner: DrillRunner, rto: float | None, rpo: float | None) -> DrillRe
     )
 
 
+def run_result(result: DrillResult) -> str:
+    """The run's result in the state database: `ok` when it passed and met its objectives,
+    `dry_run` for a dry run that went through (nothing was measured or judged), `failed`
+    otherwise."""
+    if result.status == "passed" and result.dry_run:
+        return "dry_run"
+    return "ok" if result.status == "passed" and result.objectives_met else "failed"
+
+
 def objectives_met(runner: DrillRunner, rto: float | None, rpo: float | None) -> bool | None:
     """None for a dry run (nothing was measured, so nothing is judged)."""
     if runner.dry_run:

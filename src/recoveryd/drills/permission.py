@@ -5,6 +5,11 @@ Destructive steps need `--yes` or approvals; the number required is the playbook
 when the playbook has a destructive step. A run that needs more approvals than the
 configured approvers (other than the operator) could give is refused before anything
 runs (exit 5); approvals that do not arrive in time fail the run (exit 5).
+
+A shedding playbook the governor started waits like any other run, but never past the
+level it was started for: when the governor's level changes before the approvals came,
+the run fails without changing anything, and the daemon's stop interrupts the wait (the
+governor's next action is not held up behind a wait nobody needs any more).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from recoveryd.config import LoadedConfig
 from recoveryd.drill_records import EventRecord
+from recoveryd.drills.approvals import NoLongerWantedError
 from recoveryd.drills.models import Playbook
 from recoveryd.errors import RefusedError
 
@@ -64,15 +70,29 @@ def await_approvals(runner: DrillRunner) -> bool:
     data = {"required": need, "command": command, "playbook_sha256": runner.loaded.sha256}
     runner.approvals.open(need)  # approvers can sign as soon as they read the request
     runner.journal.write(EventRecord(kind="approval_requested", data=data))
+    shed_level = runner.governor_level
+    started_at = shed_level() if shed_level is not None else None
+    wanted = (lambda: shed_level() == started_at) if shed_level is not None else (lambda: True)
     try:
-        runner.approvals.wait_for(need, runner.book.approvals.timeout, runner.abort)
+        runner.approvals.wait_for(need, runner.book.approvals.timeout, runner.abort, wanted)
     except TimeoutError:
-        st = runner.state
-        st.status = "failed"
-        st.reason = "failure"
-        st.error = f"fewer than {need} approval(s) arrived in time"
-        st.approval_missing = True
+        _no_approval(runner, f"fewer than {need} approval(s) arrived in time")
+        return False
+    except NoLongerWantedError:
+        _no_approval(
+            runner,
+            f"the load level left {started_at} before {need} approval(s) arrived; "
+            "the shedding playbook is no longer wanted",
+        )
         return False
     except InterruptedError:
         return False
     return True
+
+
+def _no_approval(runner: DrillRunner, error: str) -> None:
+    st = runner.state
+    st.status = "failed"
+    st.reason = "failure"
+    st.error = error
+    st.approval_missing = True

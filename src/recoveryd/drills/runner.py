@@ -38,7 +38,7 @@ from recoveryd.drills import measures, signing
 from recoveryd.drills.abort import AbortControl, Cause
 from recoveryd.drills.approvals import ApprovalBox, approver_keys, current_user, operator_names
 from recoveryd.drills.dryrun import dry_steps
-from recoveryd.drills.finish import finish, governor_events, journal_seal, with_report
+from recoveryd.drills.finish import finish, governor_events, journal_seal, run_result, with_report
 from recoveryd.drills.hosts import HostRunners
 from recoveryd.drills.journal import Journal, journal_path, run_dir
 from recoveryd.drills.lock import take_locks
@@ -120,6 +120,7 @@ class DrillRunner:
         self.report = report
         self.ops = ops
         self.level = level or (lambda: pressure.current_level(self.cfg, self.state_dir))
+        self.governor_level = level  # given when the governor started this (shedding) run
         self.operator = current_user()
         self.run_id = self._new_run_id()
         register(*loaded.secrets)  # journal, state, logs and reports all mask them
@@ -213,7 +214,7 @@ class DrillRunner:
         result = finish(self, rto, rpo)
         store.end_run(
             db_run,
-            "ok" if result.status == "passed" and result.objectives_met else "failed",
+            run_result(result),
             error=result.error,
             details={
                 "run_id": self.run_id,

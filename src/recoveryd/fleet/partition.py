@@ -5,8 +5,10 @@ only its own jobs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from tooz.hashring import HashRing
+if TYPE_CHECKING:
+    from tooz.hashring import HashRing
 
 from recoveryd.fleet.port import Member
 
@@ -34,6 +36,8 @@ class Partition:
             return None
         ring = self._rings.get(names)
         if ring is None:
+            from tooz.hashring import HashRing  # loaded only in fleet mode
+
             ring = self._rings[names] = HashRing(
                 names, partitions=PARTITIONS, hash_function="sha256"
             )

@@ -31,18 +31,24 @@ from recoveryd import flow
 from recoveryd.governor import decide
 from recoveryd.governor.decide import Band, Hold, Level, LevelState
 from recoveryd.governor.gate import GovernedGate
-from recoveryd.governor.level import recorded_level
+from recoveryd.governor.level import EventReader, recorded_level
 from recoveryd.governor.signals import Readings
 
 log = structlog.get_logger("recoveryd.governor")
 
 
-class EventSink(Protocol):
-    """What the governor needs of `state.StateStore`."""
+class EventSink(EventReader, Protocol):
+    """What the governor needs of `state.StateStore`: to record events and read them back."""
 
     def record_event(
         self, kind: str, data: Mapping[str, Any] | None = None, *, source: str | None = None
     ) -> int: ...
+
+
+class _Override(threading.local):
+    """The RPO override `admit` granted in this thread, for the `gate` call that follows."""
+
+    priority: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,7 @@ class Governor:
         self._factor = 1.0
         self._waiting: dict[str, str] = {}  # job -> priority
         self._paused: dict[int, str] = {}  # id(gate) -> job
-        self._overrides = threading.local()
+        self._overrides = _Override()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._actions_q: queue.Queue[tuple[str, str, Path] | None] = queue.Queue()
@@ -182,11 +188,10 @@ class Governor:
 
     def _reset_recorded_level(self, why: str) -> None:
         """A governor that died without stopping left its last level recorded: reset it."""
-        reader = getattr(self._events, "events", None)
-        if reader is None:
+        if self._events is None:
             return
         try:
-            last = recorded_level(self._events)  # type: ignore[arg-type]
+            last = recorded_level(self._events)
         except Exception as exc:  # noqa: BLE001 - an unreadable history must not stop the daemon
             log.warning("governor_level_unknown", error=str(exc))
             return
@@ -322,7 +327,7 @@ class Governor:
         an RPO override granted by `admit` in this thread just before applies.
         """
         if override is None:
-            override = getattr(self._overrides, "priority", None) == priority
+            override = self._overrides.priority == priority
             self._overrides.priority = None
         return GovernedGate(self, priority, job=job or f"{priority} work", override=override)
 

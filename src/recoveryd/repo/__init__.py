@@ -4,7 +4,9 @@ Used by `recoveryd.app`; everything else in this package is internal.
 
 - Keys: `generate_master_key(path)`, `load_master_key(path)` -> `MasterKey`.
 - `Repository.init/open/open_or_init(store, master, *, cipher=, name=, retention_days=,
-  lock_mode=, concurrency=, clock=)`; `.snapshots(source)`, `.manifest(id)`,
+  lock_mode=, concurrency=, clock=)` (`init(pack_size=)`: 16 MiB packs by default, None
+  for a version 1 repository); `.enable_packs(pack_size)` upgrades a version 1 one;
+  `.snapshots(source)`, `.manifest(id)`,
   `.resolve(prefix)`, `.restore_stream(id)`, `.verify(ids, read_data)`,
   `.copy_snapshot(id, dest)`, `.forget(policies, dry_run=)`, `.prune(dry_run=)`,
   `.rotate_data_key()`, `.rewrap(new_master)`, `.lock(exclusive=, operation=)`.

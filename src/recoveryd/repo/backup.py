@@ -1,11 +1,13 @@
 """The snapshot pipeline: one read of a source feeds every target repository.
 
     source.read → FastCDC chunks → zstd (once) → per target: keyed id,
-    skip if present, seal, upload (bounded parallelism) → manifests last
+    skip if present, seal, into the open pack (a full one is uploaded; bounded
+    parallelism) → last packs and the run's index → manifests last
 
 Memory is bounded independently of the input: the chunker holds a few
-`max_size` windows, and at most `gate.concurrency(n)` chunks are in flight
-(each at most raw + compressed + sealed ≈ 3 × max chunk size). At every chunk
+`max_size` windows, at most `gate.concurrency(n)` chunks are in flight
+(each at most raw + compressed + sealed ≈ 3 × max chunk size), and each target
+holds its open pack plus at most two full ones (`repo/packer.py`). At every chunk
 boundary the pipeline calls `gate.checkpoint()` (pause / cancel) and, before
 each upload, `gate.throttle(nbytes)`. On any error or interruption the reader
 is aborted, no manifest is written and the error is re-raised: a snapshot is
@@ -38,10 +40,9 @@ from recoveryd.flow import OPEN_GATE, Gate, Progress, ProgressCallback
 from recoveryd.model import SnapshotInfo
 from recoveryd.repo import chunker
 from recoveryd.repo.chunker import ChunkerParams
-from recoveryd.repo.crypto import ObjectType
-from recoveryd.repo.layout import chunk_key
 from recoveryd.repo.locks import Lock
 from recoveryd.repo.manifest import ChunkRef, Manifest, StreamPart
+from recoveryd.repo.packer import ChunkSink
 from recoveryd.repo.repository import Repository
 from recoveryd.sources.base import MultiStream, SnapshotReader
 from recoveryd.stores.base import Retention
@@ -84,11 +85,16 @@ class _Target:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.existing = repo.chunk_ids()
-        self.extended: set[str] = set()
+        self.before = frozenset(self.existing)  # stored by earlier runs
+        self.extended: set[str] = set()  # objects whose retention this run pushed
         self.retention: Retention | None = repo.retention()
-        self.stored = 0
+        self.sink = ChunkSink(repo, self.retention)
         self.refs: dict[tuple[int, int], ChunkRef] = {}  # (part, index in part) -> chunk
         self.failed: StoreError | None = None
+
+    @property
+    def stored(self) -> int:
+        return self.sink.stored
 
 
 class _Pipeline:
@@ -142,17 +148,16 @@ class _Pipeline:
         with self.guard:
             fresh = cid not in t.existing
             t.existing.add(cid)
-            extend = not fresh and t.retention is not None and cid not in t.extended
-            if extend:
-                t.extended.add(cid)
+            key = t.repo.chunks.object_of(cid) if cid in t.before else None
+            extend = t.retention is not None and key is not None and key not in t.extended
+            if extend and key is not None:
+                t.extended.add(key)
         if fresh:
             self.gate.throttle(len(payload))
-            n = t.repo.put_object(chunk_key(cid), ObjectType.CHUNK, payload, retention=t.retention)
-            with self.guard:
-                t.stored += n
-            return n
-        if extend and t.retention is not None:
-            t.repo.store.extend_retention(chunk_key(cid), t.retention)
+            return t.sink.add(cid, payload)
+        # An object this run wrote carries the run's retention already.
+        if extend and key is not None and t.retention is not None:
+            t.repo.store.extend_retention(key, t.retention)
         return 0
 
     def done(self, fut: Future[None]) -> None:
@@ -354,6 +359,11 @@ def _run(
     parts = _parts(reader, counts)
     out = []
     for t in pipe.alive():
+        try:
+            t.sink.finish()  # the last pack and the run's index: before the manifest
+        except StoreError as exc:
+            pipe.lose(t, exc)
+            continue
         manifest = Manifest(
             id=meta.snapshot_id,
             source=meta.source,

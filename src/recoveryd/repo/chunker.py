@@ -80,22 +80,26 @@ def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterato
         yield bytes(chunk.data)
 
 
-_local = threading.local()
+class _Contexts(threading.local):
+    """One compressor and decompressor per thread: costly to build, not thread-safe."""
+
+    zc: zstandard.ZstdCompressor | None = None
+    zd: zstandard.ZstdDecompressor | None = None
+
+
+_local = _Contexts()
 
 
 def _compressor() -> zstandard.ZstdCompressor:
-    """One compressor per thread: contexts are costly to build and not thread-safe."""
-    c: zstandard.ZstdCompressor | None = getattr(_local, "zc", None)
-    if c is None:
-        c = _local.zc = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0)
-    return c
+    if _local.zc is None:
+        _local.zc = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0)
+    return _local.zc
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
-    d: zstandard.ZstdDecompressor | None = getattr(_local, "zd", None)
-    if d is None:
-        d = _local.zd = zstandard.ZstdDecompressor()
-    return d
+    if _local.zd is None:
+        _local.zd = zstandard.ZstdDecompressor()
+    return _local.zd
 
 
 def compress(data: bytes) -> bytes:

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 from recoveryd.flow import NO_TALLY, Tally
 from recoveryd.model import SnapshotInfo
-from recoveryd.repo.crypto import ObjectType
-from recoveryd.repo.layout import chunk_key
 from recoveryd.repo.manifest import ChunkRef
+from recoveryd.repo.packer import ChunkSink
 
 if TYPE_CHECKING:
     from recoveryd.repo.repository import Repository
@@ -25,10 +24,11 @@ def copy_snapshot(
     Each chunk copied (or found already there) is counted in `tally` (its plaintext
     length as read, its stored size when uploaded).
 
-    Each chunk is authenticated in `src`, renamed with `dest`'s keyed id,
-    re-encrypted under `dest`'s current key and uploaded unless `dest` already
-    has it (its retention is then extended when Object Lock is on). The
-    manifest is written last, so an interrupted copy is invisible.
+    Each chunk is authenticated in `src` (loose or from its pack), renamed with
+    `dest`'s keyed id, re-encrypted under `dest`'s current key and stored unless
+    `dest` already has it (the retention of the object holding it is then extended
+    when Object Lock is on); in a pack repository it goes into `dest`'s packs. The
+    index, then the manifest, are written last, so an interrupted copy is invisible.
     """
     sid = src.resolve(snapshot_id)
     if sid in dest.snapshot_ids():
@@ -36,27 +36,27 @@ def copy_snapshot(
     with src.lock(operation="copy"), dest.lock(operation="copy"):
         m = src.manifest(sid)
         existing = dest.chunk_ids()
+        before = frozenset(existing)
         guard = threading.Lock()
-        stored = 0
         retention = dest.retention()
+        sink = ChunkSink(dest, retention)
+        extended: set[str] = set()
 
         def one(ref: ChunkRef) -> ChunkRef:
-            nonlocal stored
-            payload = src.get_object(chunk_key(ref.id), ObjectType.CHUNK, snapshot=sid)
+            payload = src.chunks.read_payload(ref.id, snapshot=sid)
             data = src.check_payload(ref.id, ref.length, payload, snapshot=sid)
             new_id = dest.chunk_id(data)
             with guard:
                 fresh = new_id not in existing
                 existing.add(new_id)
-            n = 0
-            if fresh:
-                n = dest.put_object(
-                    chunk_key(new_id), ObjectType.CHUNK, payload, retention=retention
-                )
+            n = sink.add(new_id, payload) if fresh else 0
+            if not fresh and retention is not None and new_id in before:
                 with guard:
-                    stored += n
-            elif retention is not None:
-                dest.store.extend_retention(chunk_key(new_id), retention)
+                    key = dest.chunks.object_of(new_id)
+                    todo = key not in extended
+                    extended.add(key)
+                if todo:
+                    dest.store.extend_retention(key, retention)
             tally.add(ref.length, stored=n, new_chunk=fresh)
             return ChunkRef(new_id, ref.length)
 
@@ -65,6 +65,7 @@ def copy_snapshot(
         with ThreadPoolExecutor(max_workers=max(1, dest.concurrency)) as pool:
             for start in range(0, len(m.chunks), window):
                 refs.extend(pool.map(one, m.chunks[start : start + window]))
-        copied = replace(m, chunks=tuple(refs), stored_size=stored)
+        sink.finish()
+        copied = replace(m, chunks=tuple(refs), stored_size=sink.stored)
         dest.write_manifest(copied)
         return copied.info(dest.name)

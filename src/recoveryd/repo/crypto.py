@@ -50,6 +50,8 @@ class ObjectType(IntEnum):
     MANIFEST = 4
     LOCK = 5
     WAL = 6
+    PACK_HEADER = 7
+    INDEX = 8
 
 
 class CipherId(IntEnum):

@@ -1,7 +1,8 @@
 """A repository: the snapshot format on top of one ObjectStore (one target).
 
-Layout (docs/FORMAT.md §3): `config`, `keys/<key-id>`, `data/<id[:2]>/<id>`,
-`snapshots/<snapshot-id>`, `locks/<lock-id>`. The store is the source of
+Layout (docs/FORMAT.md §3): `config`, `keys/<key-id>`, `packs/<id[:2]>/<id>` and
+`index/<id>` (version 2), `data/<id[:2]>/<id>` (version 1), `snapshots/<snapshot-id>`,
+`locks/<lock-id>`. The store is the source of
 truth: listing, restore and verify need only the store and the master key.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -25,19 +27,18 @@ from recoveryd.flow import NO_TALLY, Tally
 from recoveryd.model import SnapshotInfo, VerifyReport
 from recoveryd.repo import chunker, crypto, keys, locks
 from recoveryd.repo.chunker import ChunkerParams
+from recoveryd.repo.chunkstore import Chunks
 from recoveryd.repo.copy import copy_snapshot
 from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.keys import DataKey, MasterKey
 from recoveryd.repo.layout import (
     CONFIG_KEY,
-    DATA_PREFIX,
     SNAPSHOTS_PREFIX,
-    chunk_key,
     manifest_key,
 )
 from recoveryd.repo.manifest import Manifest, decode_manifest
 from recoveryd.repo.prune import PruneReport, forget_and_prune
-from recoveryd.repo.repoconfig import RepoConfig
+from recoveryd.repo.repoconfig import DEFAULT_PACK_SIZE, RepoConfig
 from recoveryd.repo.restore import RestoreReader
 from recoveryd.repo.retention import Policy
 from recoveryd.repo.verify import verify
@@ -79,6 +80,7 @@ class Repository:
         self._manifests: dict[str, Manifest] = {}
         self._caps: Capabilities | None = None
         self.config_key_id = min(self._keys.values(), key=lambda k: (k.created, k.id)).id
+        self.chunks = Chunks(self)
 
     # -- construction -------------------------------------------------------------
 
@@ -91,9 +93,12 @@ class Repository:
         cipher: str = "aes-256-gcm",
         name: str = "",
         chunker_params: ChunkerParams = chunker.DEFAULT_PARAMS,
+        pack_size: int | None = DEFAULT_PACK_SIZE,
         **options: Any,
     ) -> Repository:
-        """Create a repository in an empty store location; RecoverydError if one exists."""
+        """Create a repository in an empty store location; RecoverydError if one exists.
+
+        `pack_size` None creates a version 1 repository (one object per chunk)."""
         where = name or store.name
         if store.exists(CONFIG_KEY):
             raise RecoverydError(
@@ -102,7 +107,7 @@ class Repository:
         cid = crypto.cipher_id(cipher)
         clock: Clock = options.get("clock", utcnow)
         key = keys.new_data_key(cid, now=clock())
-        config = RepoConfig(os.urandom(16).hex(), cid, chunker_params, clock())
+        config = RepoConfig(os.urandom(16).hex(), cid, chunker_params, clock(), pack_size)
         repo = cls(store, master, config, {key.id: key}, name=name, **options)
         store.put(key.object_key, keys.wrap(key, master))
         blob = repo._seal(CONFIG_KEY, ObjectType.CONFIG, config.to_bytes())
@@ -222,6 +227,26 @@ class Repository:
             self.store.put(key.object_key, blob)
         self.master = new_master
 
+    def enable_packs(self, pack_size: int = DEFAULT_PACK_SIZE) -> None:
+        """Upgrade a version 1 repository to version 2: new chunks go into packs, loose ones
+        stay where they are and remain readable. `config` is resealed with the same id and
+        key (so running backups still commit); recoveryd releases that know only version 1
+        refuse the repository afterwards."""
+        if self.config.pack_size is not None:
+            return
+        config = replace(self.config, pack_size=pack_size)
+        key = self._keys[self.config_key_id]
+        blob = crypto.seal(
+            config.to_bytes(),
+            key=key.enc_key,
+            key_id=key.id_bytes,
+            cid=self.config.cipher,
+            otype=ObjectType.CONFIG,
+            name=CONFIG_KEY,
+        )
+        self.store.put(CONFIG_KEY, blob)
+        self.config = config
+
     # -- objects --------------------------------------------------------------------
 
     def capabilities(self) -> Capabilities:
@@ -282,32 +307,26 @@ class Repository:
         """A chunk's plaintext, authenticated and checked against its id and length.
 
         IntegrityError naming the snapshot and object on any mismatch or absence."""
-        name = chunk_key(chunk_id)
-        try:
-            payload = self.get_object(name, ObjectType.CHUNK, snapshot=snapshot)
-        except NotFoundError:
-            raise _integrity(name, snapshot, "is missing") from None
-        return self.check_payload(chunk_id, length, payload, snapshot=snapshot)
+        payload = self.chunks.read_payload(chunk_id, snapshot=snapshot)
+        return self.chunks.check(chunk_id, length, payload, snapshot=snapshot)
 
     def check_payload(
         self, chunk_id: str, length: int, payload: bytes, *, snapshot: str | None = None
     ) -> bytes:
         """Decompress a chunk payload and check its id and length."""
-        name = chunk_key(chunk_id)
-        try:
-            data = chunker.decompress(payload, max_size=max(length, 1))
-        except chunker.PayloadError as exc:
-            raise _integrity(name, snapshot, f"does not decompress ({exc})") from None
-        if len(data) != length or self.chunk_id(data) != chunk_id:
-            raise _integrity(name, snapshot, "does not match its id")
-        return data
+        return self.chunks.check(chunk_id, length, payload, snapshot=snapshot)
+
+    def integrity(self, name: str, snapshot: str | None, what: str) -> IntegrityError:
+        """The IntegrityError for object `name` (of `snapshot`) that `what` went wrong with."""
+        return _integrity(name, snapshot, what)
 
     def chunk_id(self, data: bytes | memoryview) -> str:
         return crypto.chunk_id(self.mac_key, data, self.config.cipher)
 
     def chunk_ids(self) -> set[str]:
-        """Ids of every chunk in the store (one listing)."""
-        return {obj.key.rsplit("/", 1)[-1] for obj in self.store.list(DATA_PREFIX)}
+        """Ids of every chunk in the store: loose ones (one listing) and indexed ones (the
+        index reloaded)."""
+        return self.chunks.ids()
 
     # -- snapshots ------------------------------------------------------------------
 

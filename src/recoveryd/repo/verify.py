@@ -1,11 +1,14 @@
 """Integrity checks of a repository (docs/FORMAT.md, `recoveryd verify`).
 
 Structure (always): the config and every data key authenticate under the
-master key, every named manifest authenticates and parses, every chunk it
-references exists (one listing). With `read_data=True` every referenced chunk
-is downloaded, authenticated, decompressed and its keyed id recomputed;
-`"sample"` does that for a random tenth of them (at least 16). Every problem
-names the snapshot and the object key.
+master key, every index object authenticates and parses, every named manifest
+authenticates and parses, every chunk it references exists — loose (one
+listing of `data/`) or in an indexed pack that exists (one listing of `packs/`).
+With `read_data=True` every referenced chunk is downloaded (a ranged read from
+its pack), authenticated, decompressed and its keyed id recomputed, and the
+header of every pack holding one is read and compared with the index;
+`"sample"` does that for a random tenth of the chunks (at least 16). Every
+problem names the snapshot and the object key.
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ from recoveryd.flow import NO_TALLY, Tally
 from recoveryd.model import Problem, VerifyReport
 from recoveryd.repo import keys
 from recoveryd.repo.crypto import EnvelopeError, ObjectType
-from recoveryd.repo.layout import CONFIG_KEY, KEYS_PREFIX, chunk_key, manifest_key
+from recoveryd.repo.layout import (
+    CONFIG_KEY,
+    DATA_PREFIX,
+    KEYS_PREFIX,
+    PACKS_PREFIX,
+    chunk_key,
+    manifest_key,
+)
 from recoveryd.repo.manifest import Manifest
+from recoveryd.repo.packs import PackIndex
 
 if TYPE_CHECKING:
     from recoveryd.repo.repository import Repository
@@ -67,7 +78,13 @@ def verify(
                 manifests.append(repo.manifest(sid))
             except IntegrityError as exc:
                 problems.append(Problem(sid, manifest_key(sid), str(exc)))
-        existing = repo.chunk_ids()
+        index = repo.chunks.load_index(
+            on_damaged=lambda exc: problems.append(Problem(None, exc.obj or "index/", str(exc)))
+        )
+        objects += len(index.index_ids)
+        packs = {o.key.rsplit("/", 1)[-1]: o.size for o in repo.store.list(PACKS_PREFIX)}
+        existing = {o.key.rsplit("/", 1)[-1] for o in repo.store.list(DATA_PREFIX)}
+        existing |= {cid for cid, loc in index.locations.items() if loc.pack in packs}
         users: dict[str, list[str]] = {}
         lengths: dict[str, int] = {}
         for m in manifests:
@@ -77,7 +94,7 @@ def verify(
         for cid, sids in users.items():
             if cid not in existing:
                 for sid in dict.fromkeys(sids):
-                    problems.append(Problem(sid, chunk_key(cid), "referenced chunk is missing"))
+                    problems.append(Problem(sid, _where(index, cid), "referenced chunk is missing"))
         to_read = [c for c in users if c in existing]
         if read_data == "sample":
             k = min(len(to_read), max(SAMPLE_MIN, int(len(to_read) * SAMPLE_FRACTION)))
@@ -101,10 +118,38 @@ def verify(
                 tally.add(lengths[cid])
                 if error is not None:
                     for sid in dict.fromkeys(users[cid]):
-                        problems.append(Problem(sid, chunk_key(cid), error))
+                        problems.append(Problem(sid, _where(index, cid), error))
+            held = {
+                loc.pack for c in to_read if (loc := index.get(c)) is not None and loc.pack in packs
+            }
+            for pid, problem in pool.map(lambda p: _check_header(repo, index, p, packs[p]), held):
+                objects += 1
+                if problem is not None:
+                    problems.append(Problem(None, pid, problem))
         return VerifyReport(
             snapshots=tuple(snapshot_ids),
             objects_checked=objects + len(users),
             bytes_read=bytes_read,
             problems=tuple(problems),
         )
+
+
+def _where(index: PackIndex, chunk_id: str) -> str:
+    loc = index.get(chunk_id)
+    return chunk_key(chunk_id) if loc is None else loc.key
+
+
+def _check_header(
+    repo: Repository, index: PackIndex, pack_id: str, size: int
+) -> tuple[str, str | None]:
+    """(pack key, problem or None): the pack's own header lists what the index says."""
+    key = f"{PACKS_PREFIX}{pack_id[:2]}/{pack_id}"
+    try:
+        blobs = repo.chunks.read_header(pack_id, size)
+    except RecoverydError as exc:
+        return key, str(exc)
+    if sorted(blobs, key=lambda b: b.offset) != sorted(
+        index.packs[pack_id], key=lambda b: b.offset
+    ):
+        return key, "pack header does not match the index; the index or the pack was altered"
+    return key, None

@@ -15,6 +15,7 @@ from recoveryd.errors import StoreError
 from recoveryd.stores.s3_settings import S3Settings, add_content_md5
 
 if TYPE_CHECKING:
+    from botocore.config import _S3Dict
     from mypy_boto3_s3.client import S3Client
 
 _SESSION_LOCK = threading.Lock()
@@ -30,10 +31,20 @@ def _session() -> boto3.session.Session:
 
 def make_client(s: S3Settings, bad_endpoint: Callable[[], StoreError]) -> S3Client:
     """A client for the store `s` describes; `bad_endpoint()` is raised for an endpoint URL
-    that is not http(s)."""
+    that is not http(s).
+
+    Over TLS no request hashes its payload for the signature (UNSIGNED-PAYLOAD, which
+    SigV4 allows only there): TLS protects the bytes in flight and every upload carries
+    Content-MD5, which the store checks. Over plain http every payload is signed."""
+    scheme = (s.endpoint_url or "https://").partition("://")[0]
+    if scheme not in ("http", "https"):
+        raise bad_endpoint()
+    s3_options: _S3Dict = {"addressing_style": s.addressing_style}
+    if scheme == "https":
+        s3_options["payload_signing_enabled"] = False
     config = BotoConfig(
         signature_version="s3v4",
-        s3={"addressing_style": s.addressing_style},
+        s3=s3_options,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         retries={"total_max_attempts": 1, "mode": "standard"},
@@ -44,9 +55,6 @@ def make_client(s: S3Settings, bad_endpoint: Callable[[], StoreError]) -> S3Clie
     )
     verify: bool | str = (s.ca_bundle or True) if s.verify_tls else False
     creds = s.credentials
-    scheme = (s.endpoint_url or "https://").partition("://")[0]
-    if scheme not in ("http", "https"):
-        raise bad_endpoint()
     with _SESSION_LOCK:  # client creation is not thread-safe; the session caches models
         try:
             client: S3Client = _session().client(

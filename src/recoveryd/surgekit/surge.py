@@ -38,7 +38,7 @@ from recoveryd.drills.api import DrillResult, LevelSource, run_playbook
 from recoveryd.governor import PlaybookRunner
 from recoveryd.governor.build import build_governor
 from recoveryd.governor.decide import rank
-from recoveryd.state import StateStore
+from recoveryd.state import Event, StateStore
 
 
 @dataclass
@@ -96,6 +96,10 @@ class Recorder:
             elif kind == "shed_action":
                 s.shed_actions.append({"t": t, **data})
         return self.inner.record_event(kind, data, source=source) if self.inner else 0
+
+    def events(self, *, kinds: tuple[str, ...] | None = None, limit: int = 1000) -> list[Event]:
+        """The state store's events (none without one): the governor reads its last level."""
+        return self.inner.events(kinds=kinds, limit=limit) if self.inner else []
 
 
 def drills_runner(cfg: LoadedConfig, variables: Mapping[str, str]) -> PlaybookRunner:

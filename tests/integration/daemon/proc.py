@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures.web import poll
+from tests.forkcli import run_recoveryd
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -21,16 +22,9 @@ ROOT = Path(__file__).resolve().parents[3]
 def recoveryd(
     config: Path, *args: str, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a CLI command to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "recoveryd", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-        cwd=ROOT,
-    )
+    """Run a CLI command to completion (a child forked from the session's pre-started
+    interpreter, tests/forkcli.py)."""
+    return run_recoveryd(["--config", str(config), *args], cwd=ROOT, env=env, timeout=120)
 
 
 @dataclass

@@ -6,7 +6,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,37 +13,23 @@ from pathlib import Path
 import pytest
 
 from recoveryd.drills.api import run_playbook
+from tests.forkcli import cli_pool
 from tests.unit.drills.helpers import REPO, records, write_playbook
 
 pytestmark = pytest.mark.integration
 USERS = ("rd-approver-a", "rd-approver-b")
 
-# Imports everything while still root (the interpreter lives under root's home), then
-# becomes the user and runs the CLI: the approval file is created by that user.
-AS_USER = """
-import os, pwd, sys
-import recoveryd.cli.main as m
-import recoveryd.drills.api
-m.build_parser()
-user = pwd.getpwnam(sys.argv[1])
-os.setgroups([])
-os.setgid(user.pw_gid)
-os.setuid(user.pw_uid)
-os.environ.pop("SUDO_USER", None)
-os.environ["HOME"] = "/"
-sys.exit(m.main(sys.argv[2:]))
-"""
-
 
 def as_user(user: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", AS_USER, user, *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
+    """`recoveryd ARGS` as OS user `user` (HOME=/, no SUDO_USER): a child forked from the
+    session's interpreter, which imported everything as root, that becomes the user before
+    the command runs, so the files it creates (the approval) are that user's."""
+    env = {k: v for k, v in os.environ.items() if k != "SUDO_USER"}
+    ran = cli_pool().run(REPO, list(args), env={**env, "HOME": "/"}, timeout=120, user=user)
+    argv = ["recoveryd", *args]
+    if ran is None:
+        raise subprocess.TimeoutExpired(argv, 120)
+    return subprocess.CompletedProcess(argv, ran.code, ran.out, ran.err)
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def test_ssh_steps_pass_a_variable_with_shell_syntax_as_one_argument(
     sshd_server: SshServer, tmp_path: Path
 ) -> None:
     """A --var full of shell syntax reaches the remote program verbatim; `drill run --json`
-    prints SPEC §1's document only."""
+    prints only the run's JSON document (README.md, JSON documents)."""
     out = tmp_path / "remote-value"
     pwned = tmp_path / "pwned"
     book = _book(tmp_path, sshd_server, sshd_server.known_hosts, out)

@@ -188,3 +188,36 @@ def test_prefix_isolates_targets_in_one_bucket(
     assert sorted(keys) == ["site-a/data/x", "site-b/data/y"]
     assert [i.key for i in store.list()] == ["data/x"]
     assert isinstance(innermost(store), S3Store)
+
+
+def _payload_hashes(store: S3Store) -> list[str]:
+    """Records the x-amz-content-sha256 header of every request the store's client sends."""
+    seen: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        value = request.headers.get("X-Amz-Content-SHA256", b"")
+        seen.append(value.decode() if isinstance(value, bytes) else str(value))
+
+    store.client.meta.events.register("before-send.s3", record)
+    return seen
+
+
+def test_payload_is_hashed_for_the_signature_only_without_tls(s3_server: S3Server) -> None:
+    """Over https the store sends UNSIGNED-PAYLOAD (TLS and Content-MD5 protect the bytes);
+    over plain http every payload's SHA-256 is part of the signature."""
+    bucket = s3_server.make_bucket()
+    https = _s3(
+        s3_server,
+        bucket,
+        endpoint_url=s3_server.https_endpoint_url,
+        ca_bundle=str(s3_server.ca_file),
+    )
+    tls_hashes = _payload_hashes(https)
+    https.put("packs/tls", b"x" * 100_000)
+    https.delete("packs/tls")
+    assert tls_hashes and set(tls_hashes) == {"UNSIGNED-PAYLOAD"}
+    plain = _s3(s3_server, bucket)
+    plain_hashes = _payload_hashes(plain)
+    plain.put("packs/plain", b"y" * 100_000)
+    assert plain.get_range("packs/plain", 10, 5) == b"yyyyy"
+    assert plain_hashes and "UNSIGNED-PAYLOAD" not in plain_hashes

@@ -1,4 +1,5 @@
-"""Backups obey the load governor's admission (SPEC §5) and stop cleanly when cancelled."""
+"""Backups obey the load governor's admission (docs/PERFORMANCE.md, load shedding) and stop
+cleanly when cancelled."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -103,3 +104,39 @@ def test_a_bad_drill_schedule_fails_the_check(
     assert code == 2, err
     assert "drills[0].schedule" in err
     assert re.search(r"c\.yaml:\d+: drills\[0\]\.schedule", err), err
+
+
+UNGUARDED = """\
+apiVersion: recoveryd/v1
+kind: Drill
+name: unguarded
+steps:
+  - name: wipe the scratch copy
+    run: ["true"]
+    destructive: true
+    rollback: {name: put it back, run: ["true"]}
+"""
+
+
+def test_warnings_of_the_playbooks_named_are_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A playbook the configuration names (a scheduled drill, a governor action) that is
+    valid but risky — a destructive step whose rollback has no only_if — passes the check
+    (exit 0), and its warning is printed as `drill validate` prints it, after the key path
+    that names the playbook, in the text and the JSON output alike."""
+    (tmp_path / "book.yaml").write_text(UNGUARDED)
+    extra = (
+        'drills:\n  - {playbook: ./book.yaml, schedule: "0 4 * * *"}\n'
+        "governor: {on_enter: {critical: [./book.yaml]}}\n"
+    )
+    code, _, err = run(tmp_path, extra, capsys)
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if "has no only_if" in line]
+    assert len(warned) == 2, err
+    assert warned[0].count("drills[0].playbook") == 1 and "book.yaml" in warned[0]
+    assert "governor.on_enter.critical[0]" in warned[1]
+    code = main(["--json", "--config", str(tmp_path / "c.yaml"), "config", "check"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert sum("has no only_if" in w for w in doc["warnings"]) == 2

@@ -1,5 +1,5 @@
 """Bad configuration, arguments and credentials: one clear line on stderr, the right exit code,
-never a traceback (SPEC §1)."""
+never a traceback (README.md, exit codes)."""
 
 from __future__ import annotations
 

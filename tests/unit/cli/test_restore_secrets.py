@@ -1,5 +1,5 @@
 """A password written into `restore --to` never shows: not on stderr, not in the audit log,
-not in the run history (SPEC §6: secrets never appear in logs, errors, journals)."""
+not in the run history (docs/SECURITY.md: secrets never appear in logs, errors, journals)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """CLI commands that start work respect the load-shedding level the daemon's governor
-recorded (SPEC §5): refused with exit 5 and the reason, unless `--force`."""
+recorded (docs/PERFORMANCE.md, load shedding): refused with exit 5 and the reason, unless
+`--force`."""
 
 from __future__ import annotations
 

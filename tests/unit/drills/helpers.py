@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from tests.forkcli import run_recoveryd
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -19,10 +21,26 @@ def write_playbook(directory: Path, body: str, name: str = "pb.yaml") -> Path:
     return path
 
 
+def watched_playbook(directory: Path, head: str, steps: str) -> Path:
+    """A playbook (`head`, then `steps`) with a stop condition watching the file `healthy`
+    in `directory`, created here: a step that removes it trips the condition."""
+    flag = directory / "healthy"
+    flag.write_text("")
+    watch = f"""\
+stop_conditions:
+  - {{name: service healthy, run: [test, -e, "{flag}"], interval: 50ms}}
+"""
+    return write_playbook(directory, head + watch + textwrap.dedent(steps))
+
+
 def cli(
     *args: str, env: dict[str, str] | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m recoveryd ARGS` and capture its output."""
+    """Run `recoveryd ARGS` as a child process and capture its output: forked from the
+    session's pre-started interpreter (tests/forkcli.py), or, given other `subprocess.run`
+    arguments, a fresh `python -m recoveryd`."""
+    if not kw:
+        return run_recoveryd(list(args), cwd=REPO, env=env, timeout=300)
     return subprocess.run(
         [sys.executable, "-m", "recoveryd", *args],
         capture_output=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.drills.api import run_playbook
-from tests.unit.drills.helpers import cli, records, write_playbook
+from tests.unit.drills.helpers import cli, records, watched_playbook, write_playbook
 
 HEAD = """\
 apiVersion: recoveryd/v1
@@ -84,13 +84,10 @@ steps:
 def _cut_short_book(tmp_path: Path, guard: str) -> Path:
     """A step that is stopped half-way by a stop condition; its rollback may have a guard."""
     flag = tmp_path / "healthy"
-    flag.write_text("")
-    return write_playbook(
+    return watched_playbook(
         tmp_path,
-        HEAD
-        + f"""
-stop_conditions:
-  - {{name: service healthy, run: [test, -e, "{flag}"], interval: 50ms}}
+        HEAD,
+        f"""\
 steps:
   - name: half-done work
     run: [sh, -c, 'rm "$0"; touch "$1"; while :; do sleep 0.05; done',

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd.drills.api import list_runs, run_playbook
-from tests.unit.drills.helpers import cli, cli_popen, only_journal, records, write_playbook
+from tests.unit.drills.helpers import (
+    cli,
+    cli_popen,
+    only_journal,
+    records,
+    watched_playbook,
+    write_playbook,
+)
 
 HEAD = """\
 apiVersion: recoveryd/v1
@@ -26,13 +33,10 @@ def _gated_book(tmp_path: Path, modifiers: str) -> Path:
     """A drill whose first step breaks a watched flag (so its stop condition trips), then
     keeps working until the file `go` appears, then writes `finished`."""
     flag = tmp_path / "healthy"
-    flag.write_text("")
-    return write_playbook(
+    return watched_playbook(
         tmp_path,
-        HEAD
-        + f"""
-stop_conditions:
-  - {{name: service healthy, run: [test, -e, "{flag}"], interval: 50ms}}
+        HEAD,
+        f"""\
 steps:
   - name: long destructive work
     run: [sh, -c, 'rm "$0"; while [ ! -e "$1" ]; do sleep 0.02; done; touch "$2"',

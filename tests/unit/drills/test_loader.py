@@ -84,7 +84,7 @@ def test_top_level_include_adds_checks_and_hosts(tmp_path: Path) -> None:
     assert [s.name for s in loaded.steps] == ["x"]
 
 
-SPEC_EXAMPLE = """\
+FULL_EXAMPLE = """\
 apiVersion: recoveryd/v1
 kind: Drill
 name: pg-primary-loss
@@ -127,9 +127,10 @@ rollback_on: [failure, abort, interrupt]
 """
 
 
-def test_the_example_of_the_specification_validates(tmp_path: Path) -> None:
-    """The playbook shown in SPEC §4 (with its elided hosts filled in) is valid as written."""
-    book = write_playbook(tmp_path, SPEC_EXAMPLE)
+def test_a_playbook_using_every_part_of_the_document_validates(tmp_path: Path) -> None:
+    """A playbook using every part of the document docs/PLAYBOOKS.md describes is valid as
+    written."""
+    book = write_playbook(tmp_path, FULL_EXAMPLE)
     loaded = load_playbook(book)
     assert loaded.playbook.objectives.rto == 120
     assert loaded.playbook.steps[2].wait is not None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from recoveryd.drills.api import run_playbook
 from recoveryd.reports import load_report
+from recoveryd.state import StateStore
 from tests.unit.drills.helpers import cli, records, write_playbook
 
 HEAD = """\
@@ -117,6 +118,27 @@ steps:
     )
     doc = json.loads(as_json.stdout)
     assert doc["objectives_met"] is None
+
+
+def test_a_dry_run_is_recorded_in_the_state_database_as_a_dry_run_not_as_failed(
+    tmp_path: Path,
+) -> None:
+    """The run history (`state.db`) records a dry run that went through as `dry_run` (it
+    once recorded `failed`, its objectives being unjudged); a dry run whose preflight does
+    not hold is `failed`, and a real run that passed is `ok`."""
+    steps = 'steps:\n  - {name: change, run: ["true"]}\n'
+    book = write_playbook(tmp_path, HEAD + steps)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(HEAD + 'preflight:\n  - {name: up, run: ["false"], expect: 0}\n' + steps)
+    state_dir = tmp_path / "state"
+    for path, dry in ((book, True), (bad, True), (book, False)):
+        run_playbook(None, path, state_dir=state_dir, dry_run=dry)
+    runs = StateStore(state_dir).runs(kind="drill")
+    assert [(r.result, r.details["dry_run"]) for r in reversed(runs)] == [
+        ("dry_run", True),
+        ("failed", True),
+        ("ok", False),
+    ]
 
 
 def test_without_steady_state_probes_the_state_afterwards_is_not_claimed(tmp_path: Path) -> None:

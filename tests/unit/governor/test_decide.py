@@ -154,8 +154,8 @@ ADMISSION = [
 def test_admission_by_priority_and_rpo_guard(
     level: str, priority: str, due_soon: bool, verdict: str, override: bool
 ) -> None:
-    """SPEC §5: low waits at elevated, normal waits at critical, critical is throttled there;
-    a job about to break its RPO is never told to wait."""
+    """docs/PERFORMANCE.md (how it behaves): low waits at elevated, normal waits at critical,
+    critical is throttled there; a job about to break its RPO is never told to wait."""
     result = admit(level, priority, due_soon=due_soon)  # type: ignore[arg-type]
     assert (result.verdict, result.rpo_override) == (verdict, override)
 

@@ -25,6 +25,10 @@ class Events:
         self.items.append((kind, dict(data or {})))
         return len(self.items)
 
+    def events(self, *, kinds: tuple[str, ...] | None = None, limit: int = 100) -> list[Any]:
+        """No recorded history: the governor starts as on a fresh state store."""
+        return []
+
     def kinds(self) -> list[str]:
         return [k for k, _ in self.items]
 

@@ -12,6 +12,10 @@ from recoveryd.sources.base import SourceInfo
 from recoveryd.stores.memory import MemoryStore
 
 SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384)
+TINY_PACKS = 16 * 1024  # the smallest pack size a config allows: many packs from little data
+# Both layouts: version 1 (one object per chunk) and version 2 (packs of TINY_PACKS bytes).
+LAYOUTS = [None, TINY_PACKS]
+CONTENT_PREFIXES = ("data/", "packs/")
 
 
 class BytesReader:

@@ -10,20 +10,32 @@ import pytest
 from recoveryd.errors import SourceError, StoreError
 from recoveryd.repo import Policy, Repository, SnapshotMeta, write_snapshot
 from recoveryd.stores.memory import MemoryStore
-from tests.unit.repo.helpers import BytesReader, Clock, master, new_repo, snapshot, text_data
+from tests.unit.repo.helpers import (
+    CONTENT_PREFIXES,
+    LAYOUTS,
+    BytesReader,
+    Clock,
+    master,
+    new_repo,
+    snapshot,
+    text_data,
+)
 
 
 def _data_keys(store: MemoryStore) -> set[str]:
-    return {k for k in store.objects if k.startswith("data/")}
+    """Objects holding chunks: loose chunks and packs."""
+    return {k for k in store.objects if k.startswith(CONTENT_PREFIXES)}
 
 
-def test_dump_failure_commits_nothing_and_prune_cleans_up() -> None:
-    """When the dump tool fails at the end, no manifest is written; prune deletes its chunks."""
+@pytest.mark.parametrize("pack_size", LAYOUTS)
+def test_dump_failure_commits_nothing_and_prune_cleans_up(pack_size: int | None) -> None:
+    """When the dump tool fails at the end, no manifest is written; prune deletes its chunks
+    (loose chunks, or the packs it uploaded that no index names)."""
     store = MemoryStore()
-    repo = new_repo(store)
+    repo = new_repo(store, pack_size=pack_size)
     good = snapshot(repo, text_data(2000, seed=1))
     kept = _data_keys(store)
-    reader = BytesReader(text_data(3000, seed=2), fail_finish=True)
+    reader = BytesReader(text_data(20000, seed=2), fail_finish=True)
     with pytest.raises(SourceError):
         write_snapshot(reader, [repo], SnapshotMeta(source="src"))
     assert reader.aborted
@@ -45,16 +57,17 @@ class _FailingStore(MemoryStore):
         self.limit = limit
 
     def put(self, key: str, data: bytes, **kw: object) -> None:  # type: ignore[override]
-        if key.startswith("data/") and self.puts >= self.limit:
+        if key.startswith(CONTENT_PREFIXES) and self.puts >= self.limit:
             raise StoreError("store memory: connection reset")
         super().put(key, data, **kw)  # type: ignore[arg-type]
 
 
-def test_upload_failure_aborts_the_source_and_commits_nothing() -> None:
+@pytest.mark.parametrize("pack_size", LAYOUTS)
+def test_upload_failure_aborts_the_source_and_commits_nothing(pack_size: int | None) -> None:
     """A store error mid-stream aborts the dump, writes no manifest and re-raises."""
     store = _FailingStore(limit=10**9)
-    repo = new_repo(store)
-    store.limit = store.puts + 5
+    repo = new_repo(store, pack_size=pack_size)
+    store.limit = store.puts + 2
     reader = BytesReader(text_data(20000))
     with pytest.raises(StoreError):
         write_snapshot(reader, [repo], SnapshotMeta(source="src"))
@@ -65,11 +78,13 @@ def test_upload_failure_aborts_the_source_and_commits_nothing() -> None:
     assert _data_keys(store) == set()
 
 
-def test_forget_applies_policy_per_source_and_prunes() -> None:
-    """forget keeps what the policy keeps per source, deletes the rest and their unique chunks."""
+@pytest.mark.parametrize("pack_size", LAYOUTS)
+def test_forget_applies_policy_per_source_and_prunes(pack_size: int | None) -> None:
+    """forget keeps what the policy keeps per source, deletes the rest and their unique chunks
+    (in a pack repository: the packs they alone used)."""
     clock = Clock()
     store = MemoryStore()
-    repo = new_repo(store, clock=clock)
+    repo = new_repo(store, clock=clock, pack_size=pack_size)
     ids = []
     for day in range(5):
         reader = BytesReader(text_data(500, seed=day))
@@ -84,18 +99,21 @@ def test_forget_applies_policy_per_source_and_prunes() -> None:
     assert set(report.kept) == {ids[3], ids[4], other}
     assert {s.id for s in repo.snapshots()} == {ids[3], ids[4], other}
     assert report.deleted_objects > 0
-    referenced = {
-        f"data/{c.id[:2]}/{c.id}" for s in repo.snapshots() for c in repo.manifest(s.id).chunks
-    }
-    assert _data_keys(store) == referenced
+    live = {c.id for s in repo.snapshots() for c in repo.manifest(s.id).chunks}
+    holders = {repo.chunks.object_of(c) for c in live}
+    assert _data_keys(store) == holders  # every object left holds a live chunk
+    if pack_size is None:
+        assert holders == {f"data/{c[:2]}/{c}" for c in live}
     assert repo.verify(read_data=True).ok
 
 
-def test_object_lock_retains_and_extends_and_prune_skips_locked() -> None:
-    """With Object Lock, new objects get retention, reused chunks are extended, prune skips them."""
+@pytest.mark.parametrize("pack_size", LAYOUTS)
+def test_object_lock_retains_and_extends_and_prune_skips_locked(pack_size: int | None) -> None:
+    """With Object Lock, new objects get retention, reused chunks are extended (their packs,
+    in a pack repository), prune skips them."""
     clock = Clock()
     store = MemoryStore(object_lock=True, clock=clock)
-    repo = new_repo(store, clock=clock, retention_days=10)
+    repo = new_repo(store, clock=clock, retention_days=10, pack_size=pack_size)
     data = text_data(2000)
     first = snapshot(repo, data)
     chunks = _data_keys(store)

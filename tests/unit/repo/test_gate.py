@@ -10,7 +10,14 @@ from recoveryd.errors import InterruptedOperation
 from recoveryd.flow import OpenGate, Progress
 from recoveryd.repo import SnapshotMeta, write_snapshot
 from recoveryd.stores.memory import MemoryStore
-from tests.unit.repo.helpers import BytesReader, new_repo, text_data
+from tests.unit.repo.helpers import (
+    CONTENT_PREFIXES,
+    LAYOUTS,
+    TINY_PACKS,
+    BytesReader,
+    new_repo,
+    text_data,
+)
 
 
 class PausingGate:
@@ -38,7 +45,7 @@ class PausingGate:
 
 
 def _chunks(store: MemoryStore) -> int:
-    return sum(1 for k in store.objects if k.startswith("data/"))
+    return sum(1 for k in store.objects if k.startswith(CONTENT_PREFIXES))
 
 
 def test_pause_at_third_chunk_then_resume() -> None:
@@ -95,7 +102,7 @@ class _CountingStore(MemoryStore):
         self.release = threading.Event()
 
     def put(self, key: str, data: bytes, **kw: object) -> None:  # type: ignore[override]
-        if key.startswith("data/"):
+        if key.startswith(CONTENT_PREFIXES):
             with self.count_lock:
                 self.active += 1
                 self.peak = max(self.peak, self.active)
@@ -110,9 +117,28 @@ class _LimitGate(OpenGate):
         return 2
 
 
-def test_uploads_in_flight_are_bounded_by_the_gate() -> None:
-    """No more chunks are in flight than the gate allows: memory does not grow with input."""
+@pytest.mark.parametrize("pack_size", LAYOUTS)
+def test_uploads_in_flight_are_bounded_by_the_gate(pack_size: int | None) -> None:
+    """No more chunks (or packs) are in flight than the gate allows: memory does not grow
+    with input."""
     store = _CountingStore()
-    repo = new_repo(store, concurrency=8)
+    repo = new_repo(store, concurrency=8, pack_size=pack_size)
     write_snapshot(BytesReader(text_data(20000)), [repo], SnapshotMeta("s"), gate=_LimitGate())
     assert 1 <= store.peak <= 2
+    if pack_size is not None:
+        assert sum(1 for k in store.objects if k.startswith("packs/")) > 2
+
+
+def test_full_packs_in_memory_are_bounded_whatever_the_threads() -> None:
+    """With eight upload threads, at most two full packs are being stored at once (a thread
+    that fills a third waits), so the memory held in packs does not grow with the threads."""
+    from recoveryd.repo.packer import MAX_UPLOADS
+
+    store = _CountingStore()
+    repo = new_repo(store, concurrency=8, pack_size=TINY_PACKS)
+    data = text_data(40000)
+    sid = write_snapshot(BytesReader(data), [repo], SnapshotMeta("s"))[0].id
+    assert MAX_UPLOADS == 2
+    assert 1 <= store.peak <= MAX_UPLOADS
+    assert sum(1 for k in store.objects if k.startswith("packs/")) > 8
+    assert repo.restore_stream(sid).read() == data

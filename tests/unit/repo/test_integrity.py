@@ -7,12 +7,20 @@ import pytest
 from recoveryd.errors import IntegrityError, KeyFileError
 from recoveryd.repo import ChunkerParams, Repository
 from recoveryd.stores.memory import MemoryStore
-from tests.unit.repo.helpers import master, new_repo, snapshot, text_data
+from tests.unit.repo.helpers import LAYOUTS, master, new_repo, snapshot, text_data
 
 TINY = ChunkerParams(min_size=256, avg_size=512, max_size=2048)
 
 
+def _blob_end(blob: bytes) -> int:
+    """Where a pack's blobs end and its header begins (from its 4-byte trailer)."""
+    return len(blob) - 4 - int.from_bytes(blob[-4:], "big")
+
+
 def _flip_and_check(store: MemoryStore, sid: str, key: str, pos: int) -> None:
+    """A flipped byte fails verify --read-data naming `key`; restore fails too unless the
+    byte is in a pack's header (restore reads blobs by their indexed offsets, and the
+    header only repeats the index: the snapshot's data is intact)."""
     original = store.objects[key]
     store.objects[key] = original[:pos] + bytes([original[pos] ^ 0x01]) + original[pos + 1 :]
     try:
@@ -23,6 +31,8 @@ def _flip_and_check(store: MemoryStore, sid: str, key: str, pos: int) -> None:
         report = repo.verify(read_data=True)
         assert not report.ok, f"flip of {key}[{pos}] not seen by verify"
         assert any(p.obj == key for p in report.problems)
+        if key.startswith("packs/") and pos >= _blob_end(original):
+            return
         with pytest.raises(IntegrityError) as err:
             repo.restore_stream(sid).read()
         assert err.value.obj == key
@@ -31,15 +41,20 @@ def _flip_and_check(store: MemoryStore, sid: str, key: str, pos: int) -> None:
         store.objects[key] = original
 
 
+@pytest.mark.parametrize("pack_size", LAYOUTS)
 @pytest.mark.parametrize(("cipher", "step"), [("aes-256-gcm", 1), ("sm4-gcm", 7)])
-def test_every_single_byte_flip_is_detected(cipher: str, step: int) -> None:
-    """Flipping any byte of any object makes verify --read-data and restore fail.
+def test_every_single_byte_flip_is_detected(cipher: str, step: int, pack_size: int | None) -> None:
+    """Flipping any byte of any object (chunk, pack, index, manifest, key, config) makes
+    verify --read-data fail, and restore too where the byte is data it reads.
 
     Every byte with AES-256-GCM; every 7th byte (and all headers) with SM4-GCM, for time."""
     store = MemoryStore()
-    repo = new_repo(store, cipher=cipher, params=TINY)
+    repo = new_repo(store, cipher=cipher, params=TINY, pack_size=pack_size)
     sid = snapshot(repo, text_data(40))
-    assert len([k for k in store.objects if k.startswith("data/")]) >= 2
+    prefix = "data/" if pack_size is None else "packs/"
+    assert len([k for k in store.objects if k.startswith(prefix)]) >= (
+        2 if prefix == "data/" else 1
+    )
     for key in sorted(store.objects):
         size = len(store.objects[key])
         for pos in sorted({*range(0, size, step), *range(32)} & set(range(size))):
@@ -50,7 +65,7 @@ def test_every_single_byte_flip_is_detected(cipher: str, step: int) -> None:
 def test_swapped_chunks_are_detected() -> None:
     """Two chunk objects swapped by name fail authentication: the AAD binds the object key."""
     store = MemoryStore()
-    repo = new_repo(store, params=TINY)
+    repo = new_repo(store, params=TINY, pack_size=None)
     sid = snapshot(repo, text_data(60))
     a, b = sorted(k for k in store.objects if k.startswith("data/"))[:2]
     store.objects[a], store.objects[b] = store.objects[b], store.objects[a]
@@ -60,16 +75,41 @@ def test_swapped_chunks_are_detected() -> None:
         repo.restore_stream(sid).read()
 
 
-def test_missing_chunk_is_found_by_structure_check() -> None:
-    """verify without --read-data still finds a deleted chunk, naming snapshot and object."""
+@pytest.mark.parametrize("pack_size", LAYOUTS)
+def test_missing_chunk_is_found_by_structure_check(pack_size: int | None) -> None:
+    """verify without --read-data still finds a deleted chunk (or pack), naming snapshot and
+    object."""
+    store = MemoryStore()
+    repo = new_repo(store, params=TINY, pack_size=pack_size)
+    sid = snapshot(repo, text_data(60))
+    victim = sorted(k for k in store.objects if k.startswith(("data/", "packs/")))[0]
+    del store.objects[victim]
+    problems = repo.verify().problems
+    assert problems
+    assert {(p.snapshot, p.obj) for p in problems} == {(sid, victim)}
+    assert all("missing" in p.message for p in problems)
+
+
+def test_swapped_blobs_inside_a_pack_are_detected() -> None:
+    """An index entry pointed at another chunk's blob fails authentication: each blob is
+    bound to its own chunk id, wherever it sits."""
+    from recoveryd.repo.crypto import ObjectType
+    from recoveryd.repo.packs import Blob, encode_index
+
     store = MemoryStore()
     repo = new_repo(store, params=TINY)
     sid = snapshot(repo, text_data(60))
-    victim = sorted(k for k in store.objects if k.startswith("data/"))[0]
-    del store.objects[victim]
-    (problem,) = repo.verify().problems
-    assert (problem.snapshot, problem.obj) == (sid, victim)
-    assert "missing" in problem.message
+    (iid,) = [k for k in store.objects if k.startswith("index/")]
+    index = repo.chunks.load_index()
+    pid, blobs = next(iter(index.packs.items()))
+    a, b = blobs[0], blobs[1]
+    swapped = [Blob(a.id, b.offset, b.length), Blob(b.id, a.offset, a.length), *blobs[2:]]
+    repo.put_object(iid, ObjectType.INDEX, encode_index({**index.packs, pid: swapped}))
+    report = Repository.open(store, master()).verify(read_data=True)
+    assert not report.ok
+    assert {p.obj for p in report.problems} == {f"packs/{pid[:2]}/{pid}"}
+    with pytest.raises(IntegrityError):
+        Repository.open(store, master()).restore_stream(sid).read()
 
 
 def test_sample_verification_reads_some_data() -> None:

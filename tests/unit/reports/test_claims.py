@@ -94,7 +94,9 @@ def test_the_normal_state_is_claimed_only_when_steady_state_probes_ran_and_held(
     assert "No steady-state check ran after the drill" in md
 
 
-def _with_rollback(status: str, error: str | None) -> list[dict[str, Any]]:
+def _with_rollback(
+    status: str, error: str | None, guard: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     records = sample.journal_records()[:-1]
     records.append(
         {
@@ -110,10 +112,14 @@ def _with_rollback(status: str, error: str | None) -> list[dict[str, Any]]:
             "destructive": False,
             "output": "",
             "error": error,
+            **({"guard": guard} if guard else {}),
         }
     )
     records.append(sample.journal_records()[-1])
     return records
+
+
+NOT_PROMOTED = {"name": "the standby has not been promoted", "held": False, "value": "f"}
 
 
 def test_a_failed_rollback_is_in_the_summary_and_creates_an_action_item(state_dir: Path) -> None:
@@ -127,15 +133,45 @@ def test_a_failed_rollback_is_in_the_summary_and_creates_an_action_item(state_di
     assert any("start the primary again" in str(a.text) for a in report.actions)
 
 
-def test_a_rollback_skipped_by_its_guard_is_in_the_summary_and_creates_an_action_item(
+def test_a_guard_skipped_rollback_is_an_action_item_when_nothing_verified_the_state_after(
     state_dir: Path,
 ) -> None:
-    """A rollback its `only_if` guard skipped did not undo its step: the summary says so and
-    an action item asks someone to check the system by hand."""
-    _rewrite(state_dir, _with_rollback("skipped", "only_if did not hold: f"))
+    """A rollback its `only_if` guard skipped did not undo its step: the summary names the
+    guard, and when no steady-state probe verified the service afterwards an action item
+    asks someone to check by hand what the step left."""
+    records = [
+        r
+        for r in _with_rollback("skipped", "only_if did not hold", NOT_PROMOTED)
+        if r.get("phase") != "steady_state_after"
+    ]
+    _rewrite(state_dir, records)
     report = _report(state_dir)
     summary = _md(report).split("## Summary")[1].split("## ")[0]
     assert "rollback “start the primary again” was skipped" in summary
+    assert "the standby has not been promoted" in summary
+    assert any("start the primary again" in str(a.text) for a in report.actions)
+
+
+def test_a_guard_skipped_rollback_is_an_action_item_even_when_the_service_looked_normal(
+    state_dir: Path,
+) -> None:
+    """A guard that skipped a rollback kept an undo from running, so the step's effect is
+    still in place: even when steady-state probes held after the drill, the summary names
+    the skip and an action item asks someone to confirm by hand what the step left."""
+    _rewrite(state_dir, _with_rollback("skipped", "only_if did not hold", NOT_PROMOTED))
+    report = _report(state_dir)
+    summary = _md(report).split("## Summary")[1].split("## ")[0]
+    assert "rollback “start the primary again” was skipped" in summary
+    assert any("start the primary again" in str(a.text) for a in report.actions)
+
+
+def test_a_rollback_skipped_without_a_guard_still_creates_an_action_item(
+    state_dir: Path,
+) -> None:
+    """A rollback skipped for another reason than its guard (nothing decided the undo was
+    not needed) creates an action item even when the service looked normal afterwards."""
+    _rewrite(state_dir, _with_rollback("skipped", "its host was unreachable"))
+    report = _report(state_dir)
     assert any("start the primary again" in str(a.text) for a in report.actions)
 
 

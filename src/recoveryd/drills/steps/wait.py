@@ -42,7 +42,8 @@ class Probe(Model):
 
     @model_validator(mode="after")
     def _explicit_shell(self) -> Probe:
-        present = [k for k in PROBE_ORDER if getattr(self, k) is not None]
+        given = dict(zip(PROBE_ORDER, (self.run, self.sql, self.http, self.pressure), strict=True))
+        present = [k for k, v in given.items() if v is not None]
         if not present:
             raise ValueError(
                 "a wait step needs something to wait for: give run, sql, http or pressure"
