@@ -149,7 +149,8 @@ class S3Store:
                 if _error_code(exc)[0] == "InvalidRange":  # offset at or past the end
                     return b""
                 raise
-            with resp["Body"] as body:
+            body = resp["Body"]  # botocore's StreamingBody: it checks the length and wraps
+            with body:  # a broken read (`with ... as` would bind the raw urllib3 stream)
                 return body.read()[:length]
 
         data: bytes = self._call("get_range", key, run)
