@@ -292,6 +292,7 @@ def run(scale: float, rounds: int, only: list[str] | None) -> dict[str, Any]:
                 "cpus": os.cpu_count(),
                 "store": "Ceph RGW 16 (memstore) on loopback; pgBackRest over https",
                 "tools": _tool_status(bench, missing, tools),
+                "recoveryd": peers.recoveryd_settings(),
                 "rounds": [],
             }
             for n in range(1, rounds + 1):
@@ -331,6 +332,14 @@ def _drop_round(tools: list[peers.Tool], s3: S3Server) -> None:
                 _empty_bucket(s3, tool.bucket)
 
 
+def _result_path(date: str) -> Path:
+    """bench/results/compare-DAY.json, or compare-DAY-HHMM.json when the day already has a
+    recorded run (an earlier run is never overwritten; bench/check.py orders runs by date)."""
+    day, hhmm = date[:10], date[11:13] + date[14:16]
+    out = RESULTS / f"compare-{day}.json"
+    return out if not out.exists() else RESULTS / f"compare-{day}-{hhmm}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="database size in GB (default 1)")
@@ -350,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         only = ["recoveryd", *args.tools.split(",")] if args.tools else None
         result = run(args.scale, args.rounds, only)
-        out = args.out or RESULTS / f"compare-{result['date'][:10]}.json"
+        out = args.out or _result_path(result["date"])
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         print(f"written to {out}")
     if not args.no_docs:
