@@ -340,6 +340,20 @@ def _result_path(date: str) -> Path:
     return out if not out.exists() else RESULTS / f"compare-{day}-{hhmm}.json"
 
 
+def _previous_run(date: str) -> tuple[str, dict[str, Any]] | None:
+    """(file name, result) of the recorded run with the latest date before `date`."""
+    runs = []
+    for path in RESULTS.glob("compare-*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            doc = json.loads(path.read_text())
+            if str(doc.get("date", "")) < date:
+                runs.append((str(doc["date"]), path.name, doc))
+    if not runs:
+        return None
+    _, name, doc = max(runs, key=lambda r: (r[0], r[1]))
+    return name, compare_report.summarize(doc)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="database size in GB (default 1)")
@@ -363,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         print(f"written to {out}")
     if not args.no_docs:
-        section = compare_report.markdown(result, out.name)
+        section = compare_report.markdown(result, out.name, _previous_run(result["date"]))
         PERFORMANCE.write_text(compare_report.rewrite_section(PERFORMANCE.read_text(), section))
         print(f"rewrote the marked section of {PERFORMANCE}")
     for goal in result["summary"]["goals"]:
