@@ -254,7 +254,7 @@ def churn(
 # --------------------------------------------------------------------------- main
 
 
-def _bench_env(work: Path, a: Archive, s3: S3Server) -> peers.Bench:
+def _bench_env(work: Path, a: Archive, s3: S3Server, jobs: int | None) -> peers.Bench:
     creds = s3.write_credentials_file(work / "aws-credentials")
     shutil.chown(creds, "postgres", "postgres")
     generate_master_key(work / "master.key")
@@ -269,10 +269,11 @@ def _bench_env(work: Path, a: Archive, s3: S3Server) -> peers.Bench:
         access_key=s3.access_key,
         secret_key=s3.secret_key,
         credentials_file=creds,
+        recoveryd_jobs=jobs,
     )
 
 
-def run(scale: float, rounds: int, only: list[str] | None) -> dict[str, Any]:
+def run(scale: float, rounds: int, only: list[str] | None, jobs: int | None) -> dict[str, Any]:
     missing = peers.install()
     work = Path(tempfile.mkdtemp(prefix="recoveryd-bench-compare-"))
     work.chmod(0o755)
@@ -282,7 +283,7 @@ def run(scale: float, rounds: int, only: list[str] | None) -> dict[str, Any]:
             a = setup_archive(work / "pg", settings="archive_command = '/bin/true'\n")
             made = registry(a, scale)
             servers = Servers(database=(_postmaster_pid(a),), store=store_pids)
-            bench = _bench_env(work, a, s3)
+            bench = _bench_env(work, a, s3, jobs)
             tools = [t for t in peers.make_tools(bench, missing) if not only or t.name in only]
             result: dict[str, Any] = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -292,7 +293,7 @@ def run(scale: float, rounds: int, only: list[str] | None) -> dict[str, Any]:
                 "cpus": os.cpu_count(),
                 "store": "Ceph RGW 16 (memstore) on loopback; pgBackRest over https",
                 "tools": _tool_status(bench, missing, tools),
-                "recoveryd": peers.recoveryd_settings(),
+                "recoveryd": peers.recoveryd_settings(jobs),
                 "rounds": [],
             }
             for n in range(1, rounds + 1):
@@ -359,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="database size in GB (default 1)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tools", help="comma-separated subset (recoveryd is always in)")
+    ap.add_argument(
+        "--jobs", type=int, help="recoveryd's `jobs` (default: none set, the source's default)"
+    )
     ap.add_argument("--out", type=Path, help="result file (default bench/results/compare-DATE)")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/PERFORMANCE.md")
     ap.add_argument(
@@ -372,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         only = ["recoveryd", *args.tools.split(",")] if args.tools else None
-        result = run(args.scale, args.rounds, only)
+        result = run(args.scale, args.rounds, only, args.jobs)
         out = args.out or _result_path(result["date"])
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         print(f"written to {out}")

@@ -238,7 +238,7 @@ def _settings_lines(result: dict[str, Any]) -> list[str]:
         return []
     env = ", ".join(f"`{k}={v}`" for k, v in got.get("environment", {}).items()) or "none"
     return [
-        f"recoveryd ran with its defaults: `jobs` {got.get('jobs', '—')} (dump and restore"
+        f"recoveryd ran with `jobs` {got.get('jobs', '—')} (dump and restore"
         f" processes), repository {got.get('repository', '—')}; environment: {env}, as"
         " `systemd/recoveryd.service` sets it.",
         "",

@@ -47,6 +47,7 @@ class Bench:
     secret_key: str
     credentials_file: Path  # AWS-style, readable by postgres
     database: str = "registry"
+    recoveryd_jobs: int | None = None  # None: the source's default
 
     def conn_args(self) -> str:
         return f"-h 127.0.0.1 -p {self.pg_port} -U postgres"
@@ -96,14 +97,15 @@ def _pg_restore(b: Bench, db: str) -> str:
     return f"{PG_BIN}/pg_restore {b.conn_args()} --no-owner --exit-on-error -d {db}"
 
 
-def recoveryd_settings() -> dict[str, object]:
-    """What the bench's recoveryd runs with, recorded in each result: the configuration
-    sets no `jobs` (the default) and `init` creates a repository of the current format."""
+def recoveryd_settings(jobs: int | None = None) -> dict[str, object]:
+    """What the bench's recoveryd runs with, recorded in each result: `jobs` (None: the
+    configuration sets none, the default) and `init` creates a repository of the current
+    format."""
     from recoveryd.repo.repoconfig import DEFAULT_PACK_SIZE
     from recoveryd.sources.factory import default_jobs
 
     return {
-        "jobs": f"default (the cores, at most 4): {default_jobs()}",
+        "jobs": f"default (the cores, at most 4): {default_jobs()}" if jobs is None else jobs,
         "repository": f"format 2, packs of {DEFAULT_PACK_SIZE // 2**20} MiB",
         "environment": dict(RECOVERYD_ENV),
     }
@@ -134,6 +136,7 @@ class Recoveryd(Tool):
                             "dsn": f"host=127.0.0.1 port={b.pg_port} dbname={b.database}"
                             " user=postgres",
                             "targets": ["s3"],
+                            **({"jobs": b.recoveryd_jobs} if b.recoveryd_jobs else {}),
                         }
                     },
                 },

@@ -105,7 +105,7 @@ def test_the_section_states_how_recoveryd_ran_when_recorded() -> None:
     with_settings = compare_report.summarize({**_result(), "recoveryd": settings})
     section = compare_report.markdown(with_settings, "x.json")
     assert (
-        "recoveryd ran with its defaults: `jobs` default (the cores, at most 4): 2 (dump and"
+        "recoveryd ran with `jobs` default (the cores, at most 4): 2 (dump and"
         " restore processes), repository format 2, packs of 16 MiB; environment:"
         " `MALLOC_MMAP_THRESHOLD_=1048576`, as `systemd/recoveryd.service` sets it."
     ) in section
