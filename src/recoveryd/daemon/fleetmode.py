@@ -10,11 +10,19 @@ question, `claim(spec)`: may this member run this job now? Yes only when
 2. the consistent-hash partition over the live members that serve the job's
    site names this member;
 3. it holds the lock named after the job and its schedule slot; and
-4. for a backup: no snapshot of the source in the store belongs to that slot yet
-   (checked under the lock; the manifest records its slot).
+4. under that lock: no member recorded a run of the job in that slot (the slot
+   record in the coordination service, written by `finished` when a run ends,
+   success or failure), and for a backup no snapshot of the source in the store
+   belongs to that slot yet (the manifest records its slot).
+
+A failed run closes its slot too (no other member retries it there), except a
+backup whose source is past its RPO: the catch-up rule gives it one more run.
+A run that did not happen (deferred by the load governor, aborted by a shutdown
+or a lost claim) leaves its slot open. Slot records expire by themselves
+`RECORD_SLOTS` slots (plus a lease) after they were written.
 
 Jobs gained because another member left run at once (a `takeover` run) when they
-are backups: the slot check makes that a no-op when the slot was done.
+are backups: the slot checks make that a no-op when the slot was done.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from recoveryd.daemon.notify import Alert
@@ -34,6 +42,7 @@ from recoveryd.fleet import (
     Member,
     Partition,
     SlotLock,
+    SlotRecord,
     job_key,
 )
 from recoveryd.observe import get_logger
@@ -41,6 +50,9 @@ from recoveryd.state import StateStore
 
 log = get_logger("recoveryd.daemon.fleet")
 LOCK_RETRY = 0.25  # seconds between attempts to take a slot's lock while etcd does not answer
+RECORD_SLOTS = 3  # how many slots a slot record outlives its own (then etcd drops it)
+OPEN_RESULTS = ("deferred", "aborted")  # the job did not run: its slot stays open
+DONE_RESULTS = ("ok", "degraded")  # a run that did its work (anything else failed)
 
 
 def slot_text(slot: datetime) -> str:
@@ -71,6 +83,7 @@ class Claim:
     member: str
     slot: datetime
     lost: threading.Event = field(default_factory=threading.Event, compare=False)
+    run: int = 1  # which run of the job in its slot (2: a catch-up rerun of a failed backup)
 
     def cancel_event(self, cancel: threading.Event) -> threading.Event:
         """An event set when `cancel` is or when this claim is lost (for `is_set` checks
@@ -108,6 +121,8 @@ class FleetHooks:
     takeover: Callable[[JobSpec], None]  # run a gained job now
     alert: Callable[[Alert], object]
     changed: Callable[[], None] = lambda: None  # what this member owns changed
+    slot_length: Callable[[JobSpec, datetime], float] = lambda _spec, _slot: 86400.0
+    overdue: Callable[[JobSpec], bool] = lambda _spec: False  # the catch-up rule says run
 
 
 def assign(
@@ -259,10 +274,13 @@ class FleetMode:
             yield None
             return
         claim = Claim(self.member, slot)
-        lock = self.coord.lock(f"{spec.id}@{claim.slot_text}")
+        lock = self.coord.lock(_run_name(spec, claim))
         held = self._acquire(lock)
         try:
-            if held and self.owner(spec) == self.member and not self._done(spec, slot):
+            ours = held and self.owner(spec) == self.member
+            before = self._runs_before(spec, claim) if ours else None
+            if before is not None:
+                claim = replace(claim, run=before + 1)
                 with self._guard:
                     self._claims[id(claim)] = claim
                 yield claim
@@ -294,12 +312,52 @@ class FleetMode:
             return "owned by another member"
         return None
 
-    def _done(self, spec: JobSpec, slot: datetime) -> bool:
-        if spec.kind != "backup" or not self.hooks.taken(spec, slot):
-            return False
-        self.state.record_event("fleet_slot_done", {"job": spec.id, "slot": slot.isoformat()},
-                                source=spec.source)  # fmt: skip
-        return True
+    def _runs_before(self, spec: JobSpec, claim: Claim) -> int | None:
+        """How many runs of `spec` its slot had (0, or 1 before a catch-up rerun); None when
+        it must not run again: a member recorded a run of the slot, or (a backup) the store
+        holds its snapshot, or etcd cannot say (nothing runs that is not proven)."""
+        try:
+            record = self.coord.slot_record(_run_name(spec, claim))
+        except CoordinationError as exc:
+            self._cut_off(exc)
+            return None
+        if record is not None and not self._catch_up(spec, record):
+            self._slot_done(spec, claim.slot, record.member, record.result)
+            return None
+        if spec.kind == "backup" and self.hooks.taken(spec, claim.slot):
+            self._slot_done(spec, claim.slot, None, "ok")
+            return None
+        return 0 if record is None else record.run
+
+    def _catch_up(self, spec: JobSpec, record: SlotRecord) -> bool:
+        """A failed backup of an overdue source runs once more (the catch-up rule), once."""
+        return (
+            spec.kind == "backup"
+            and record.run < 2
+            and record.result not in DONE_RESULTS
+            and self.hooks.overdue(spec)
+        )
+
+    def _slot_done(self, spec: JobSpec, slot: datetime, by: str | None, result: str) -> None:
+        data = {"job": spec.id, "slot": slot.isoformat(), "result": result,
+                **({"member": by} if by else {})}  # fmt: skip
+        self.state.record_event("fleet_slot_done", data, source=spec.source)
+
+    def finished(self, spec: JobSpec, claim: Claim, result: str) -> None:
+        """Record, still under the slot's lock, that `spec` ran in its slot with `result`,
+        so no member runs it again there (a deferred or aborted run leaves the slot open).
+        When etcd does not answer, a warning and an event: the run itself stands."""
+        if result in OPEN_RESULTS:
+            return
+        ttl = RECORD_SLOTS * self.hooks.slot_length(spec, claim.slot) + self.lease
+        record = SlotRecord(result, self.member, self.clock(), claim.run)
+        try:
+            self.coord.record_slot(_run_name(spec, claim), record, ttl)
+        except CoordinationError as exc:
+            log.warning("fleet_slot_record_failed", job=spec.id, error=exc.message)
+            self.state.record_event("fleet_slot_record_failed", {"job": spec.id,
+                                    "slot": claim.slot_text, "error": exc.message},
+                                    source=spec.source)  # fmt: skip
 
     # --- visibility --------------------------------------------------------------------
 
@@ -313,3 +371,8 @@ class FleetMode:
 
     def stop(self) -> None:
         self.coord.leave()
+
+
+def _run_name(spec: JobSpec, claim: Claim) -> str:
+    """The name of one run of a job: its slot lock's and its slot record's."""
+    return f"{spec.id}@{claim.slot_text}"

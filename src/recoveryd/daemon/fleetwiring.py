@@ -12,8 +12,8 @@ from recoveryd.daemon.fleetmode import FleetHooks, FleetMode, slot_text
 from recoveryd.daemon.jobs import Operations
 from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Notifier
-from recoveryd.daemon.rpo import SourceRpo
-from recoveryd.daemon.schedule import JobSpec, Scheduler, slot_of
+from recoveryd.daemon.rpo import SourceRpo, is_overdue
+from recoveryd.daemon.schedule import JobSpec, Scheduler, slot_length, slot_of
 from recoveryd.drills.approvals import FLEET_MEMBER_ENV
 from recoveryd.errors import ConfigError, RecoverydError
 from recoveryd.fleet import open_coordination
@@ -66,12 +66,23 @@ def build_fleet(
             metrics.record_success(source, when)  # another member made it: not overdue
         return True
 
+    def overdue(spec: JobSpec) -> bool:
+        """The catch-up rule: a backup's source past its RPO (by what this member knows)."""
+        src = config().config.sources.get(spec.source or "")
+        if spec.kind != "backup" or src is None or spec.source is None:
+            return False
+        known = metrics.sources().get(spec.source)
+        last = known.last_snapshot if known is not None else None
+        return is_overdue(SourceRpo(spec.source, src.rpo, last), clock())
+
     hooks = FleetHooks(
         specs=lambda: scheduler.specs,
         site=site,
         slot_of=lambda spec, at: slot_of(spec, at, tz),
         taken=taken,
         takeover=lambda spec: scheduler.run_at(spec, tag="takeover"),
+        slot_length=lambda spec, slot: slot_length(spec, slot, tz),
+        overdue=overdue,
         alert=notifier.notify,
         changed=changed,
     )

@@ -237,15 +237,17 @@ class JobRunner:
             self._run_claimed(spec, None)
             return
         with self.s.fleet.claim(spec) as claim:
-            if claim is not None:
-                self._run_claimed(spec, claim)
+            if claim is not None:  # the slot's record is written before its lock is released
+                self.s.fleet.finished(spec, claim, self._run_claimed(spec, claim))
 
-    def _run_claimed(self, spec: JobSpec, claim: Claim | None) -> None:
+    def _run_claimed(self, spec: JobSpec, claim: Claim | None) -> str:
+        """Run `spec` (admitted first) and record it; its result ("deferred" when the
+        admission made it wait)."""
         s = self.s
         verdict = s.admission.admit(spec.priority, job=spec.id, due_soon=self._due_soon(spec))
         if verdict == "wait":
             self._deferred(spec)
-            return
+            return "deferred"
         started = s.clock()
         run_id = s.state.start_run(f"daemon_{spec.kind}", source=spec.source, at=started)
         t0 = time.monotonic()
@@ -270,6 +272,7 @@ class JobRunner:
             at=ended,
         )
         self._account(spec, outcome, seconds, ended, started, verdict)
+        return outcome.result
 
     def _due_soon(self, spec: JobSpec) -> bool:
         if spec.kind != "backup" or spec.source is None:

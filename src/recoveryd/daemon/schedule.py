@@ -176,6 +176,14 @@ def slot_of(spec: JobSpec, at: datetime, timezone: str | None = None) -> datetim
     return EPOCH  # fires less than once in eight years: one slot
 
 
+def slot_length(spec: JobSpec, slot: datetime, timezone: str | None = None) -> float:
+    """Seconds from `slot` to the job's next slot (a day when its schedule never fires
+    again)."""
+    trigger = build_trigger(spec.schedule, key=spec.key, timezone=timezone, aligned=True)
+    fire = trigger.get_next_fire_time(None, slot + timedelta(seconds=1))
+    return (fire - slot).total_seconds() if fire is not None else 86400.0
+
+
 def cron_weekdays(field_text: str) -> str:
     """A crontab day-of-week field (0 or 7 = Sunday) in APScheduler's terms (names).
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from recoveryd.fleet.partition import Partition, job_key
-from recoveryd.fleet.port import Coordination, CoordinationError, Member, SlotLock
+from recoveryd.fleet.port import (
+    Coordination,
+    CoordinationError,
+    Member,
+    SlotLock,
+    SlotRecord,
+)
 
 __all__ = [
     "Coordination",
@@ -20,6 +26,7 @@ __all__ = [
     "Member",
     "Partition",
     "SlotLock",
+    "SlotRecord",
     "job_key",
     "open_coordination",
 ]

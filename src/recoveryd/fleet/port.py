@@ -34,6 +34,17 @@ class Member:
         return not self.serves or site is None or site in self.serves
 
 
+@dataclass(frozen=True)
+class SlotRecord:
+    """A run of a job in one schedule slot, as the member that ran it recorded it when the
+    run ended (success or failure)."""
+
+    result: str  # the run's result: ok, degraded, failed, integrity, refused...
+    member: str
+    ended: datetime | None = None
+    run: int = 1  # which run of the job in its slot (2: a catch-up rerun of a failed backup)
+
+
 class SlotLock(Protocol):
     """A lock named after a job and its schedule slot, held while the job runs.
 
@@ -71,6 +82,17 @@ class Coordination(Protocol):
 
     def lock(self, name: str) -> SlotLock:
         """A (not yet acquired) lock of this name in the group."""
+        ...
+
+    def record_slot(self, name: str, record: SlotRecord, ttl: float) -> None:
+        """Record that the run `name` (`<job>@<slot>`) ended, for `ttl` seconds (then the
+        record expires by itself); writing it again replaces it. CoordinationError when
+        no URL answers."""
+        ...
+
+    def slot_record(self, name: str) -> SlotRecord | None:
+        """The record of the run `name`, None when there is none (never recorded, or
+        expired). CoordinationError when no URL answers."""
         ...
 
     def leave(self) -> None:

@@ -10,6 +10,12 @@ Several URLs (every etcd member's client URL): an operation that fails on the
 current URL is retried on the next ones, and the member's key is moved onto the
 lease of the new connection. Locks are etcd keys on their own lease of the same
 length, renewed by `heartbeat` while held.
+
+Slot records (`record_slot`): an etcd key `recoveryd/<group>/done/<job>@<slot>`
+holding the run's result, on a lease of its own that nobody renews, so the key
+expires by itself a few slots later. They are written with the etcd3gw client
+the tooz driver already holds (`coordinator.client`): tooz has no plain
+key-value call.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any, TypeVar
 from etcd3gw import exceptions as etcd_errors
 from tooz import coordination
 
-from recoveryd.fleet.port import CoordinationError, Member
+from recoveryd.fleet.port import CoordinationError, Member, SlotRecord
 from recoveryd.observe import get_logger
 
 log = get_logger("recoveryd.fleet")
@@ -171,6 +177,23 @@ class ToozCoordination:
     def lock(self, name: str) -> ToozLock:
         return ToozLock(self, f"recoveryd/{self.group}/{name}")
 
+    def _record_key(self, name: str) -> str:
+        return f"recoveryd/{self.group}/done/{name}"
+
+    def record_slot(self, name: str, record: SlotRecord, ttl: float) -> None:
+        doc = {"result": record.result, "member": record.member, "run": record.run,
+               "ended": record.ended.isoformat() if record.ended else None}  # fmt: skip
+
+        def put(coord: Any) -> None:
+            lease = coord.client.lease(max(1, math.ceil(ttl)))
+            coord.client.put(self._record_key(name), json.dumps(doc), lease=lease)
+
+        self.call(put)
+
+    def slot_record(self, name: str) -> SlotRecord | None:
+        found = self.call(lambda c: c.client.get(self._record_key(name)))
+        return _record(found[0]) if found else None
+
     def leave(self) -> None:
         with self._guard:
             if self._coord is None:
@@ -201,6 +224,25 @@ def _member(name: bytes, caps: Any) -> Member:
     serves = tuple(str(s) for s in doc.get("serves") or () if isinstance(s, str))
     jobs = doc.get("jobs")
     return Member(name.decode(), serves, when, jobs if isinstance(jobs, int) else 0)
+
+
+def _record(raw: Any) -> SlotRecord:
+    """A SlotRecord from its stored value (an unreadable one still counts as a run: the
+    key exists only because a member wrote it at the end of a run)."""
+    try:
+        doc = json.loads(raw)
+    except (TypeError, ValueError):
+        doc = None
+    if not isinstance(doc, dict):
+        return SlotRecord("unknown", "unknown")
+    ended = doc.get("ended")
+    try:
+        when = datetime.fromisoformat(ended) if isinstance(ended, str) else None
+    except ValueError:
+        when = None
+    run = doc.get("run")
+    return SlotRecord(str(doc.get("result") or "unknown"), str(doc.get("member") or "unknown"),
+                      when, run if isinstance(run, int) else 1)  # fmt: skip
 
 
 def _stop(coord: Any) -> None:

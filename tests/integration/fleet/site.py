@@ -3,6 +3,7 @@ three daemon processes with their own state directories, a real etcd cluster."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from tests.integration.daemon.proc import DaemonProcess, daemon_json, events, re
 
 SLOT = 4.0  # seconds: short schedule slots (`every 4s`)
 LEASE = 5.0  # the shortest lease the configuration accepts
+GROUP = "test"
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,12 @@ class Snap:
     start: datetime
 
 
-def make_fleet_site(root: Path, cluster: EtcdCluster, sources: int = 4, extra: str = "") -> Path:
+def make_fleet_site(
+    root: Path, cluster: EtcdCluster, sources: int = 4, extra: str = "", prune: str | None = None
+) -> Path:
     """The one configuration every member reads (state_dir relative: each member reads it
-    through a link in its own directory, so each has its own state directory)."""
+    through a link in its own directory, so each has its own state directory). With a
+    `prune` schedule, the sources have no backup schedule and keep their newest snapshot."""
     urls = ", ".join(cluster.urls)
     lines = [
         "state_dir: state",
@@ -45,13 +50,13 @@ def make_fleet_site(root: Path, cluster: EtcdCluster, sources: int = 4, extra: s
         with sqlite3.connect(db) as conn:
             conn.execute("create table if not exists t(id integer primary key, v text)")
             conn.executemany("insert into t(v) values (?)", [(f"v{n}",) for n in range(50)])
-        lines.append(
-            f"  s{i}: {{kind: sqlite, path: {db}, schedule: 'every {SLOT:g}s', targets: [local]}}"
-        )
+        when = "retention: {keep_last: 1}" if prune else f"schedule: 'every {SLOT:g}s'"
+        lines.append(f"  s{i}: {{kind: sqlite, path: {db}, {when}, targets: [local]}}")
+    pruning = f"'{prune}'" if prune else "null"
     lines += [
-        "daemon: {prune_schedule: null, replicate_schedule: null, shutdown_grace: 5s}",
+        f"daemon: {{prune_schedule: {pruning}, replicate_schedule: null, shutdown_grace: 5s}}",
         "metrics: {listen: '127.0.0.1:0'}",
-        f"fleet: {{coordination: [{urls}], group: test, lease: {LEASE:g}s}}",
+        f"fleet: {{coordination: [{urls}], group: {GROUP}, lease: {LEASE:g}s}}",
         extra,
     ]
     config = root / "recoveryd.yaml"
@@ -131,6 +136,29 @@ def event_times(state_dir: Path, kind: str) -> list[datetime]:
         return [datetime.fromisoformat(r[0].replace("Z", "+00:00")) for r in rows]
     finally:
         db.close()
+
+
+PruneRun = tuple[datetime, datetime, str, str]
+
+
+def prune_runs(state_dir: Path) -> list[PruneRun]:
+    """(start, end, result, slot) of the prune runs a member ended, oldest first."""
+    db = sqlite3.connect(state_dir / "state.db")
+    try:
+        rows = db.execute(
+            "select started_at, ended_at, result, details from runs "
+            "where kind='daemon_prune' and ended_at is not null order by id"
+        ).fetchall()
+    finally:
+        db.close()
+
+    def when(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return [
+        (when(a), when(b), result, str(json.loads(details or "{}").get("fleet_slot", "")))
+        for a, b, result, details in rows
+    ]
 
 
 def slots_of(snaps: list[Snap], source: str) -> list[datetime]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from recoveryd.daemon.fleetmode import Claim, slot_text
-from recoveryd.daemon.schedule import EPOCH, JobSpec, build_trigger, slot_of
+from recoveryd.daemon.schedule import EPOCH, JobSpec, build_trigger, slot_length, slot_of
 
 
 def spec(schedule: str) -> JobSpec:
@@ -56,3 +56,12 @@ def test_a_claim_labels_the_manifest_with_its_slot_and_member() -> None:
         "fleet_slot": "2026-12-03T08:00:00Z",
         "fleet_member": "core-1",
     }
+
+
+def test_a_slot_lasts_until_the_next_fire_time() -> None:
+    """How long a slot lasts (a slot record outlives a few of them): a fixed period, or the
+    distance to the cron schedule's next fire time."""
+    slot = datetime(2026, 12, 3, 8, tzinfo=UTC)
+    assert slot_length(spec("every 4s"), slot) == 4
+    assert slot_length(spec("0 */4 * * *"), slot, "UTC") == 4 * 3600
+    assert slot_length(spec("@daily"), datetime(2026, 12, 3, tzinfo=UTC), "UTC") == 86400
