@@ -90,7 +90,7 @@ COMPARE_ROUNDS ?= 3
 bench-compare: deps-deb $(STAMP)
 	$(BIN)/python bench/compare.py --scale $(COMPARE_SCALE) --rounds $(COMPARE_ROUNDS)
 
-# Fails on a ratio more than 10% worse than the newest committed compare-*.json.
+# Fails on a ratio more than 10% worse than the committed compare-*.json with the latest date.
 bench-check: $(STAMP)
 	$(BIN)/python bench/check.py
 

@@ -1,10 +1,10 @@
 """Bench check: does a comparison run regress against the recorded one?
 
 Compares the ratios recoveryd ÷ peer (medians over rounds, bench/compare.py) of a run with
-those of the recorded run: the newest bench/results/compare-*.json committed to git (as
-committed at HEAD). A ratio more than 10% above the recorded one is a regression; each is
-printed as one sentence and the exit status is 1. Exit 0 when none, 2 when a file is
-missing or unreadable.
+those of the recorded run: of the bench/results/compare-*.json committed at HEAD, the one
+whose recorded `date` is latest. A ratio more than 10% above the recorded one is a
+regression; each is printed as one sentence and the exit status is 1. Exit 0 when none,
+2 when a file is missing or unreadable.
 
     .venv/bin/python bench/check.py [--current FILE] [--baseline FILE] [--tolerance 0.10]
 
@@ -61,20 +61,29 @@ def regressions(
     return found
 
 
+def _committed(path: str) -> dict[str, Any]:
+    text = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"HEAD:{path}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
 def recorded_run() -> tuple[str, dict[str, Any]]:
-    """(path, document) of the newest compare-*.json committed at HEAD."""
+    """(path, document) of the newest compare-*.json committed at HEAD: the one whose
+    recorded `date` is latest (several runs of one day keep a suffix after the date, so
+    the file names alone do not order them)."""
     listed = subprocess.run(
         ["git", "-C", str(ROOT), "ls-tree", "--name-only", "HEAD", "bench/results/"],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    runs = sorted(p for p in listed if Path(p).name.startswith("compare-") and p.endswith(".json"))
+    runs = [p for p in listed if Path(p).name.startswith("compare-") and p.endswith(".json")]
     if not runs:
         raise FileNotFoundError("no bench/results/compare-*.json is committed yet")
-    text = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"HEAD:{runs[-1]}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return runs[-1], json.loads(text)
+    docs = {p: _committed(p) for p in runs}
+    newest = max(runs, key=lambda p: (str(docs[p].get("date", "")), p))
+    return newest, docs[newest]
 
 
 def newest_run() -> Path:

@@ -254,7 +254,7 @@ def churn(
 # --------------------------------------------------------------------------- main
 
 
-def _bench_env(work: Path, a: Archive, s3: S3Server) -> peers.Bench:
+def _bench_env(work: Path, a: Archive, s3: S3Server, jobs: int | None) -> peers.Bench:
     creds = s3.write_credentials_file(work / "aws-credentials")
     shutil.chown(creds, "postgres", "postgres")
     generate_master_key(work / "master.key")
@@ -269,10 +269,11 @@ def _bench_env(work: Path, a: Archive, s3: S3Server) -> peers.Bench:
         access_key=s3.access_key,
         secret_key=s3.secret_key,
         credentials_file=creds,
+        recoveryd_jobs=jobs,
     )
 
 
-def run(scale: float, rounds: int, only: list[str] | None) -> dict[str, Any]:
+def run(scale: float, rounds: int, only: list[str] | None, jobs: int | None) -> dict[str, Any]:
     missing = peers.install()
     work = Path(tempfile.mkdtemp(prefix="recoveryd-bench-compare-"))
     work.chmod(0o755)
@@ -282,7 +283,7 @@ def run(scale: float, rounds: int, only: list[str] | None) -> dict[str, Any]:
             a = setup_archive(work / "pg", settings="archive_command = '/bin/true'\n")
             made = registry(a, scale)
             servers = Servers(database=(_postmaster_pid(a),), store=store_pids)
-            bench = _bench_env(work, a, s3)
+            bench = _bench_env(work, a, s3, jobs)
             tools = [t for t in peers.make_tools(bench, missing) if not only or t.name in only]
             result: dict[str, Any] = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -292,6 +293,7 @@ def run(scale: float, rounds: int, only: list[str] | None) -> dict[str, Any]:
                 "cpus": os.cpu_count(),
                 "store": "Ceph RGW 16 (memstore) on loopback; pgBackRest over https",
                 "tools": _tool_status(bench, missing, tools),
+                "recoveryd": peers.recoveryd_settings(jobs),
                 "rounds": [],
             }
             for n in range(1, rounds + 1):
@@ -331,11 +333,36 @@ def _drop_round(tools: list[peers.Tool], s3: S3Server) -> None:
                 _empty_bucket(s3, tool.bucket)
 
 
+def _result_path(date: str) -> Path:
+    """bench/results/compare-DAY.json, or compare-DAY-HHMM.json when the day already has a
+    recorded run (an earlier run is never overwritten; bench/check.py orders runs by date)."""
+    day, hhmm = date[:10], date[11:13] + date[14:16]
+    out = RESULTS / f"compare-{day}.json"
+    return out if not out.exists() else RESULTS / f"compare-{day}-{hhmm}.json"
+
+
+def _previous_run(date: str) -> tuple[str, dict[str, Any]] | None:
+    """(file name, result) of the recorded run with the latest date before `date`."""
+    runs = []
+    for path in RESULTS.glob("compare-*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            doc = json.loads(path.read_text())
+            if str(doc.get("date", "")) < date:
+                runs.append((str(doc["date"]), path.name, doc))
+    if not runs:
+        return None
+    _, name, doc = max(runs, key=lambda r: (r[0], r[1]))
+    return name, compare_report.summarize(doc)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="database size in GB (default 1)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tools", help="comma-separated subset (recoveryd is always in)")
+    ap.add_argument(
+        "--jobs", type=int, help="recoveryd's `jobs` (default: none set, the source's default)"
+    )
     ap.add_argument("--out", type=Path, help="result file (default bench/results/compare-DATE)")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/PERFORMANCE.md")
     ap.add_argument(
@@ -349,12 +376,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         only = ["recoveryd", *args.tools.split(",")] if args.tools else None
-        result = run(args.scale, args.rounds, only)
-        out = args.out or RESULTS / f"compare-{result['date'][:10]}.json"
+        result = run(args.scale, args.rounds, only, args.jobs)
+        out = args.out or _result_path(result["date"])
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         print(f"written to {out}")
     if not args.no_docs:
-        section = compare_report.markdown(result, out.name)
+        section = compare_report.markdown(result, out.name, _previous_run(result["date"]))
         PERFORMANCE.write_text(compare_report.rewrite_section(PERFORMANCE.read_text(), section))
         print(f"rewrote the marked section of {PERFORMANCE}")
     for goal in result["summary"]["goals"]:

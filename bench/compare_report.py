@@ -231,8 +231,42 @@ def _failures(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(result: dict[str, Any], json_name: str) -> str:
-    """The generated section of docs/PERFORMANCE.md for this result."""
+def _settings_lines(result: dict[str, Any]) -> list[str]:
+    """How recoveryd ran (recorded by runs since packs and parallel dumps)."""
+    got = result.get("recoveryd")
+    if not isinstance(got, dict):
+        return []
+    env = ", ".join(f"`{k}={v}`" for k, v in got.get("environment", {}).items()) or "none"
+    return [
+        f"recoveryd ran with `jobs` {got.get('jobs', '—')} (dump and restore"
+        f" processes), repository {got.get('repository', '—')}; environment: {env}, as"
+        " `systemd/recoveryd.service` sets it.",
+        "",
+    ]
+
+
+def _goal_lines(result: dict[str, Any], previous: tuple[str, dict[str, Any]] | None) -> list[str]:
+    """The goals of this run, beside those of the previous recorded run when there is one."""
+    goals_now = result["summary"]["goals"]
+    if previous is None:
+        return [f"- {g['goal']}: {g['verdict']}" for g in goals_now]
+    name, before = previous
+    old = {g["goal"]: g for g in before.get("summary", {}).get("goals", [])}
+    lines = [
+        f"| goal | this run | previous run (`{name}`, {before.get('date', '—')}) |",
+        "|---|---|---|",
+    ]
+    for g in goals_now:
+        then = old.get(g["goal"], {}).get("verdict", "not measured")
+        lines.append(f"| {g['goal']} | {g['verdict']} | {then} |")
+    return lines
+
+
+def markdown(
+    result: dict[str, Any], json_name: str, previous: tuple[str, dict[str, Any]] | None = None
+) -> str:
+    """The generated section of docs/PERFORMANCE.md for this result; `previous` (file name,
+    result) puts the goals of the run recorded before it beside this run's."""
     db_mib = result["database_bytes"] / 1024**2
     loads = ", ".join(
         f"round {r['round']}: {r['loadavg_start'][0]:.2f} → {r['loadavg_end'][0]:.2f}"
@@ -253,6 +287,7 @@ def markdown(result: dict[str, Any], json_name: str) -> str:
         " with `make bench-compare` (options: `.venv/bin/python bench/compare.py --scale 1"
         " --rounds 3`) and check against the recorded run with `make bench-check`.",
         "",
+        *_settings_lines(result),
         "Ratios recoveryd ÷ peer, median over rounds (min–max); below 1 recoveryd is faster or"
         " smaller. CPU is the tool's process tree; the database server's and the store's CPU"
         " are measured apart. Peak RSS is the largest summed RSS of the tool's process tree.",
@@ -270,10 +305,12 @@ def markdown(result: dict[str, Any], json_name: str) -> str:
         " dump are stored again whatever the database's size, so they weigh more in a small"
         " dump than in a large one.",
         "",
-        "Goals of the comparison, from this run:",
+        "Goals of the comparison, from this run"
+        + (", beside the run recorded before it:" if previous else ":"),
         "",
-        *[f"- {g['goal']}: {g['verdict']}" for g in result["summary"]["goals"]],
-        "- peak RSS flat from 1 GB to 10 GB: not measured by this run (one scale per run;"
+        *_goal_lines(result, previous),
+        "",
+        "Peak RSS flat from 1 GB to 10 GB: not measured by this run (one scale per run;"
         " run `--scale 1` and `--scale 10`).",
     ]
     failures = _failures(result)

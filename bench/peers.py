@@ -24,6 +24,8 @@ BARMAN_BIN = PEERS_DIR / "barman" / "bin"
 PY = str(ROOT / ".venv" / "bin" / "python")
 RESTIC_PASSWORD = "bench-only-restic-passphrase"  # noqa: S105 - a throw-away bench repository
 PGBACKREST_CIPHER = "bench-only-passphrase"
+# As systemd/recoveryd.service sets it for the daemon: freed buffers go back to the system.
+RECOVERYD_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
 
 
 def as_postgres(*argv: str) -> list[str]:
@@ -45,6 +47,7 @@ class Bench:
     secret_key: str
     credentials_file: Path  # AWS-style, readable by postgres
     database: str = "registry"
+    recoveryd_jobs: int | None = None  # None: the source's default
 
     def conn_args(self) -> str:
         return f"-h 127.0.0.1 -p {self.pg_port} -U postgres"
@@ -94,6 +97,20 @@ def _pg_restore(b: Bench, db: str) -> str:
     return f"{PG_BIN}/pg_restore {b.conn_args()} --no-owner --exit-on-error -d {db}"
 
 
+def recoveryd_settings(jobs: int | None = None) -> dict[str, object]:
+    """What the bench's recoveryd runs with, recorded in each result: `jobs` (None: the
+    configuration sets none, the default) and `init` creates a repository of the current
+    format."""
+    from recoveryd.repo.repoconfig import DEFAULT_PACK_SIZE
+    from recoveryd.sources.factory import default_jobs
+
+    return {
+        "jobs": f"default (the cores, at most 4): {default_jobs()}" if jobs is None else jobs,
+        "repository": f"format 2, packs of {DEFAULT_PACK_SIZE // 2**20} MiB",
+        "environment": dict(RECOVERYD_ENV),
+    }
+
+
 class Recoveryd(Tool):
     def prepare(self, bucket: str, round_no: int) -> None:
         super().prepare(bucket, round_no)
@@ -119,6 +136,7 @@ class Recoveryd(Tool):
                             "dsn": f"host=127.0.0.1 port={b.pg_port} dbname={b.database}"
                             " user=postgres",
                             "targets": ["s3"],
+                            **({"jobs": b.recoveryd_jobs} if b.recoveryd_jobs else {}),
                         }
                     },
                 },
@@ -134,7 +152,7 @@ class Recoveryd(Tool):
         return [PY, "-m", "recoveryd", "--config", self.state["config"], "--json", *args]
 
     def backup(self, step: str) -> tuple[list[str] | str, dict[str, str]]:
-        return self._cli("backup", self.bench.database), {}
+        return self._cli("backup", self.bench.database), dict(RECOVERYD_ENV)
 
     def after_backup(self, stdout: str) -> None:
         snap = json.loads(stdout)["snapshots"][0]
@@ -144,7 +162,7 @@ class Recoveryd(Tool):
     def restore(self, dest: str) -> tuple[list[str] | str, dict[str, str]]:
         b = self.bench
         dsn = f"host=127.0.0.1 port={b.pg_port} dbname={dest} user=postgres"
-        return self._cli("restore", self.state["snapshot"], "--to", dsn), {}
+        return self._cli("restore", self.state["snapshot"], "--to", dsn), dict(RECOVERYD_ENV)
 
 
 class PipeS3(Tool):

@@ -4,6 +4,7 @@ run's, one sentence per regression (the benchmark itself is not run here)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,29 @@ def test_main_exits_2_on_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFi
     code = check.main(["--current", str(tmp_path / "none.json"), "--baseline", str(tmp_path)])
     assert code == 2
     assert "none.json" in capsys.readouterr().err
+
+
+def _commit(repo: Path, docs: dict[str, dict[str, Any]]) -> None:
+    """A git repository whose HEAD holds `docs` under bench/results/."""
+    results = repo / "bench" / "results"
+    results.mkdir(parents=True)
+    for name, doc in docs.items():
+        _write(results / name, doc)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "runs"], check=True)
+
+
+def test_the_recorded_run_is_the_committed_one_with_the_latest_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of two runs recorded the same day (the later one named with a suffix, which sorts
+    before the plain name), the reference is the one whose recorded date is later."""
+    earlier = {**_run(pgbackrest=1.0), "date": "2026-12-03T15:13:27+00:00"}
+    later = {**_run(pgbackrest=0.5), "date": "2026-12-03T16:17:11+00:00"}
+    _commit(tmp_path, {"compare-2026-12-03.json": earlier, "compare-2026-12-03-1617.json": later})
+    monkeypatch.setattr(check, "ROOT", tmp_path)
+    name, doc = check.recorded_run()
+    assert name == "bench/results/compare-2026-12-03-1617.json"
+    assert doc["date"] == later["date"]

@@ -75,3 +75,40 @@ def test_the_section_is_appended_with_a_heading_when_there_are_no_markers() -> N
     result = compare_report.summarize(_result())
     new = compare_report.rewrite_section("# Perf\n", compare_report.markdown(result, "x.json"))
     assert new.startswith(f"# Perf\n\n{compare_report.HEADING}\n\n{compare_report.BEGIN}")
+
+
+def test_the_section_puts_the_previous_runs_goals_beside_this_runs() -> None:
+    """Given the run recorded before, each goal is one table row: this run's verdict, then
+    the previous run's (named by file and date)."""
+    before = _result()
+    for rnd in before["rounds"]:
+        rnd["results"]["recoveryd"]["backup"]["wall_s"] = 20.0
+    before = compare_report.summarize(before)
+    result = compare_report.summarize({**_result(), "date": "2026-12-03T16:00:00+00:00"})
+    section = compare_report.markdown(result, "now.json", ("before.json", before))
+    header = "| goal | this run | previous run (`before.json`, 2026-12-03T15:00:00+00:00) |"
+    assert header in section
+    assert (
+        "| backup wall ≤ 1.0× the S3 pipe | met: 0.9× against ≤ 1× (10% under)"
+        " | missed: 2× against ≤ 1× (100% over) |"
+    ) in section
+
+
+def test_the_section_states_how_recoveryd_ran_when_recorded() -> None:
+    """A result that records recoveryd's settings (jobs, repository format, environment)
+    has them stated in the section; one that does not, has no such line."""
+    settings = {
+        "jobs": "default (the cores, at most 4): 2",
+        "repository": "format 2, packs of 16 MiB",
+        "environment": {"MALLOC_MMAP_THRESHOLD_": "1048576"},
+    }
+    with_settings = compare_report.summarize({**_result(), "recoveryd": settings})
+    section = compare_report.markdown(with_settings, "x.json")
+    assert (
+        "recoveryd ran with `jobs` default (the cores, at most 4): 2 (dump and"
+        " restore processes), repository format 2, packs of 16 MiB; environment:"
+        " `MALLOC_MMAP_THRESHOLD_=1048576`, as `systemd/recoveryd.service` sets it."
+    ) in section
+    assert "recoveryd ran with" not in compare_report.markdown(
+        compare_report.summarize(_result()), "x.json"
+    )
