@@ -186,11 +186,17 @@ class _Pipeline:
             self.slots.notify_all()
 
     def drain(self) -> None:
-        with self.slots:
-            while self.in_flight > 0:
+        """Wait for the uploads in flight; a stop requested meanwhile (the gate's checkpoint,
+        between waits and outside the lock) ends the wait: the last packs of a large stream
+        can take a while to upload, and a shutdown must not wait for them to commit."""
+        while True:
+            with self.slots:
+                if self.in_flight == 0:
+                    if self.error is not None:
+                        raise self.error
+                    return
                 self.slots.wait(0.5)
-            if self.error is not None:
-                raise self.error
+            self.gate.checkpoint()
 
     def report(self, nbytes: int) -> None:
         with self.reporting:  # parts report from their own threads: one call at a time
@@ -357,13 +363,14 @@ def _run(
     end = meta.clock()
     info = reader.info
     parts = _parts(reader, counts)
-    out = []
     for t in pipe.alive():
         try:
             t.sink.finish()  # the last pack and the run's index: before the manifest
         except StoreError as exc:
             pipe.lose(t, exc)
-            continue
+    gate.checkpoint()  # a stop requested while the last packs went up: no manifest anywhere
+    out = []
+    for t in pipe.alive():
         manifest = Manifest(
             id=meta.snapshot_id,
             source=meta.source,
