@@ -161,7 +161,8 @@ class _Pipeline:
         return 0
 
     def done(self, fut: Future[None]) -> None:
-        exc = fut.exception()
+        # an upload cancelled by the pool's shutdown (the run is being stopped) has no result
+        exc = None if fut.cancelled() else fut.exception()
         with self.slots:
             self.in_flight -= 1
             if exc is not None and self.error is None:

@@ -142,3 +142,23 @@ def test_full_packs_in_memory_are_bounded_whatever_the_threads() -> None:
     assert 1 <= store.peak <= MAX_UPLOADS
     assert sum(1 for k in store.objects if k.startswith("packs/")) > 8
     assert repo.restore_stream(sid).read() == data
+
+
+def test_an_upload_cancelled_by_a_stop_is_counted_without_an_error_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When a stop cancels uploads still queued (the pool's shutdown), their completion
+    callback counts them out quietly: no CancelledError escapes into the log as a
+    traceback next to the one-line "interrupted" message."""
+    from concurrent.futures import Future
+
+    from recoveryd.repo.backup import _Pipeline
+
+    pipe = _Pipeline.__new__(_Pipeline)  # only the slot bookkeeping is exercised
+    pipe.slots, pipe.in_flight, pipe.error = threading.Condition(), 1, None
+    fut: Future[None] = Future()
+    fut.add_done_callback(pipe.done)
+    with caplog.at_level("ERROR"):
+        assert fut.cancel()
+    assert pipe.in_flight == 0 and pipe.error is None
+    assert not [r for r in caplog.records if r.name == "concurrent.futures"]
