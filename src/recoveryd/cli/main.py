@@ -194,7 +194,11 @@ def _anchor(ctx: Context) -> None:
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM and SIGHUP (the terminal closed) behave like SIGINT in CLI commands: clean
-    stop, nothing left behind, exit 130. The daemon replaces them with its own."""
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed) stop a CLI command cleanly: nothing
+    left behind, exit 130. SIGINT is set too, because a command started in the background
+    by a shell inherits SIGINT ignored and would otherwise run on through `kill -INT` (as
+    `backup` and `drill run`, which set their own handlers, never did). The daemon replaces
+    them with its own."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGHUP, signal.default_int_handler)
