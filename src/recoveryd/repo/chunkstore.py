@@ -45,6 +45,8 @@ class Chunks:
         self._lock = threading.Lock()
         self._index: PackIndex | None = None
         self._reloaded_on_miss = False
+        self._reload = threading.Lock()  # one reload on a miss; the others wait for it
+        self._reload_error: IntegrityError | None = None
 
     # -- the index -------------------------------------------------------------------
 
@@ -113,13 +115,18 @@ class Chunks:
         """The chunk's pack location; None when it is not indexed (loose or absent)."""
         loc = self.index().get(chunk_id)
         if loc is None and self.repo.config.pack_size is not None:
-            with self._lock:
-                retry = not self._reloaded_on_miss
-                self._reloaded_on_miss = True
-            if retry:
-                loc = self.load_index().get(chunk_id)
-                with self._lock:
-                    self._reloaded_on_miss = True
+            with self._reload:  # readers in parallel: each sees the one reload's outcome
+                if not self._reloaded_on_miss:
+                    try:
+                        self.load_index()
+                        self._reload_error = None
+                    except IntegrityError as exc:  # a damaged index object: name it to all
+                        self._reload_error = exc
+                    with self._lock:
+                        self._reloaded_on_miss = True
+                if self._reload_error is not None:
+                    raise self._reload_error
+            loc = self.index().get(chunk_id)
         return loc
 
     def object_of(self, chunk_id: str) -> str:

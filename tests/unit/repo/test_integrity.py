@@ -119,3 +119,23 @@ def test_sample_verification_reads_some_data() -> None:
     report = repo.verify(read_data="sample")
     assert report.ok
     assert report.bytes_read > 0
+
+
+def test_a_damaged_index_is_named_by_every_read_after_the_reload_that_found_it() -> None:
+    """Chunks not in the cached index trigger one reload of the index; when that reload
+    finds an index object damaged, every read that missed (restore reads chunks in
+    parallel) names that index object, not a "missing" loose chunk."""
+    store = MemoryStore()
+    writer = new_repo(store, params=TINY, pack_size=LAYOUTS[1])
+    reader = Repository.open(store, master())
+    reader.chunks.index()  # cached before the snapshot below exists: every chunk misses
+    sid = snapshot(writer, text_data(40))
+    (key,) = [k for k in store.objects if k.startswith("index/")]
+    original = store.objects[key]
+    store.objects[key] = original[:-1] + bytes([original[-1] ^ 0x01])
+    chunks = reader.manifest(sid).chunks
+    assert len(chunks) >= 3
+    for chunk in chunks[:3]:
+        with pytest.raises(IntegrityError) as err:
+            reader.chunks.read_payload(chunk.id, snapshot=sid)
+        assert err.value.obj == key
