@@ -5,12 +5,9 @@ alert through the notifier's webhook, then one recovery alert once it archives a
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
@@ -20,7 +17,7 @@ from recoveryd.config import WebhookNotify, load_config
 from recoveryd.daemon.metrics import DaemonMetrics
 from recoveryd.daemon.notify import Notifier
 from recoveryd.daemon.pitrwatch import PitrWatch
-from tests.fixtures.pgarchive import Archive, archived_through, setup_archive, switch
+from tests.fixtures.pgarchive import Archive, archived_through, switch, temporary_archive
 from tests.fixtures.web import HttpRecorder, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,15 +25,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture
 def archive() -> Iterator[Archive]:
-    root = Path(tempfile.mkdtemp(prefix="recoveryd-archiver-"))
-    a = None
-    try:
-        a = setup_archive(root)
+    with temporary_archive("recoveryd-archiver-") as a:
         yield a
-    finally:
-        if a is not None:
-            a.pg_ctl(a.data, "-m", "immediate", "stop", check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _samples(metrics: DaemonMetrics) -> dict[str, float]:

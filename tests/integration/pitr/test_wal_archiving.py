@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,8 +21,8 @@ import yaml
 from tests.fixtures.pgarchive import (
     Archive,
     archived_through,
-    setup_archive,
     switch,
+    temporary_archive,
     wait_promoted,
 )
 from tests.fixtures.pgcluster import PG_BIN, as_postgres
@@ -35,17 +34,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture
 def archive() -> Iterator[Archive]:
-    root = Path(tempfile.mkdtemp(prefix="recoveryd-wal-"))
-    a = None
-    try:
-        a = setup_archive(root)
+    with temporary_archive("recoveryd-wal-", also=["restored"]) as a:
         yield a
-    finally:
-        if a is not None:
-            for data in (a.data, root / "restored"):
-                if data.exists():
-                    a.pg_ctl(data, "-m", "immediate", "stop", check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_recovery_to_a_time_restores_exactly_what_was_committed_before_it(archive: Archive) -> None:
@@ -295,11 +285,8 @@ def test_asynchronous_archiving_acknowledges_only_stored_segments(tmp_path: Path
     """With `--spool`, a worker archives the ready segments several at once; every
     segment PostgreSQL was told is archived is in the store and reads back, and the
     spool keeps no acknowledgement nobody consumed."""
-    root = Path(tempfile.mkdtemp(prefix="recoveryd-wal-async-"))
-    a = None
-    try:
-        spool = root / "spool"
-        a = setup_archive(root, spool=spool)
+    with temporary_archive("recoveryd-wal-async-", spool="spool") as a:
+        root, spool = a.root, a.root / "spool"
         names = []
         for n in range(6):
             a.sql(a.port, f"create table t{n} as select g from generate_series(1, 20000) g")
@@ -316,10 +303,6 @@ def test_asynchronous_archiving_acknowledges_only_stored_segments(tmp_path: Path
             assert got.returncode == 0, got.stderr
             assert fetched.stat().st_size == 16 << 20
         assert not [p.name for p in (spool / "registry").glob("*.ok") if p.stem in names]
-    finally:
-        if a is not None:
-            a.pg_ctl(a.data, "-m", "immediate", "stop", check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_base_backup_over_ssh(archive: Archive, sshd_server: SshServer) -> None:
