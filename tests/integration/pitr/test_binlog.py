@@ -7,16 +7,18 @@ from __future__ import annotations
 import math
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.fixtures.mariadb import MariadbServer, another_mariadb_server, table_checksums_mysql
-from tests.initrepo import init_repositories
+from tests.fixtures.mariadb import (
+    MariadbServer,
+    another_mariadb_server,
+    binlog_deployment,
+    table_checksums_mysql,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,35 +43,6 @@ def _spool_holds(spool: Path, needle: bytes, deadline_s: float = 60) -> None:
     raise AssertionError(f"{needle!r} never reached the binlog stream")
 
 
-def _setup(srv: MariadbServer, db: str, tmp_path: Path) -> list[str]:
-    """A configuration with the source `registry` (the database `db`, as admin), its
-    key and repository; returns the command line to run recoveryd with it."""
-    (tmp_path / "admin.pw").write_text(srv.admin_password + "\n")
-    (tmp_path / "admin.pw").chmod(0o600)  # a secret file others may read is refused
-    config = tmp_path / "recoveryd.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "state_dir": str(tmp_path / "state"),
-                "encryption": {"key_file": str(tmp_path / "master.key")},
-                "targets": {"local": {"kind": "filesystem", "path": str(tmp_path / "store")}},
-                "sources": {
-                    "registry": {
-                        "kind": "mysql",
-                        "dsn": srv.admin_dsn(db),
-                        "password_file": str(tmp_path / "admin.pw"),
-                        "targets": ["local"],
-                    }
-                },
-            }
-        )
-    )
-    cli = [sys.executable, "-m", "recoveryd", "--config", str(config)]
-    subprocess.run([*cli, "key", "generate"], check=True, capture_output=True)
-    init_repositories(config)
-    return cli
-
-
 def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     mariadb_server: MariadbServer, tmp_path: Path
 ) -> None:
@@ -78,7 +51,7 @@ def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     every table (one created from the binary logs alone) holds the rows it had at T."""
     srv = mariadb_server
     db = srv.create_database("pitr_registry")
-    cli = _setup(srv, db, tmp_path)
+    cli = binlog_deployment(srv, db, tmp_path)
     srv.sql(db, "create table citizens (id int primary key, name varchar(40))")
     srv.sql(db, "insert into citizens select seq, 'dumped' from seq_1_to_500")
     first = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
@@ -141,7 +114,7 @@ def test_restore_to_a_time_on_another_server(mariadb_server: MariadbServer, tmp_
     database name, and every table holds the rows it had at T."""
     srv = mariadb_server
     db = srv.create_database("pitr_elsewhere")
-    cli = _setup(srv, db, tmp_path)
+    cli = binlog_deployment(srv, db, tmp_path)
     srv.sql(db, "create table citizens (id int primary key, name varchar(40))")
     srv.sql(db, "insert into citizens select seq, 'dumped' from seq_1_to_300")
     first = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)

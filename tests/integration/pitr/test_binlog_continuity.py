@@ -8,45 +8,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from recoveryd.app.wiring import open_repository
 from recoveryd.config import load_config
 from recoveryd.repo.wal import BinlogArchive, binlog_order
-from tests.fixtures.mariadb import MariadbServer
-from tests.initrepo import init_repositories
+from tests.fixtures.mariadb import MariadbServer, binlog_deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _config(srv: MariadbServer, db: str, tmp_path: Path) -> Path:
-    (tmp_path / "admin.pw").write_text(srv.admin_password + "\n")
-    (tmp_path / "admin.pw").chmod(0o600)
-    config = tmp_path / "recoveryd.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "state_dir": str(tmp_path / "state"),
-                "encryption": {"key_file": str(tmp_path / "master.key")},
-                "targets": {"local": {"kind": "filesystem", "path": str(tmp_path / "store")}},
-                "sources": {
-                    "registry": {
-                        "kind": "mysql",
-                        "dsn": srv.admin_dsn(db),
-                        "password_file": str(tmp_path / "admin.pw"),
-                        "targets": ["local"],
-                        "retention": {"keep_last": 1},
-                    }
-                },
-            }
-        )
-    )
-    return config
 
 
 def _archive(config: Path) -> BinlogArchive:
@@ -91,10 +63,8 @@ def test_verify_names_a_binlog_gap_and_prune_keeps_what_the_kept_dump_needs(
     again (the gap was only needed by the forgotten dump)."""
     srv = mariadb_server
     db = srv.create_database("binlog_continuity")
-    config = _config(srv, db, tmp_path)
-    cli = [sys.executable, "-m", "recoveryd", "--config", str(config)]
-    subprocess.run([*cli, "key", "generate"], check=True, capture_output=True)
-    init_repositories(config)
+    cli = binlog_deployment(srv, db, tmp_path, retention={"keep_last": 1})
+    config = Path(cli[-1])
     srv.sql(db, "create table citizens (id int primary key, name varchar(40))")
     srv.sql(db, "insert into citizens select seq, 'first' from seq_1_to_200")
     first = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
