@@ -37,7 +37,7 @@ import botocore.exceptions as bexc
 
 from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError, TransientStoreError
 from recoveryd.stores.base import Capabilities, ObjectInfo, Retention
-from recoveryd.stores.s3_client import make_client
+from recoveryd.stores.s3_client import make_client, release, shared_client
 from recoveryd.stores.s3_settings import (
     LOCKED,
     MIN_PART_SIZE,
@@ -69,9 +69,14 @@ _BOTO_ERRORS = (bexc.BotoCoreError, bexc.ClientError)
 
 
 class S3Store:
-    """ObjectStore on one bucket (and prefix) of an S3-compatible store. Thread-safe."""
+    """ObjectStore on one bucket (and prefix) of an S3-compatible store. Thread-safe.
 
-    def __init__(self, name: str, settings: S3Settings) -> None:
+    Its client (and connection pool) is the one every store of this process with the same
+    endpoint, credentials and client settings shares (`stores/s3_client.py`); `close()`
+    gives it back. `shared=False` builds a client of its own (closed by `close()`), for
+    callers that hook into the client's events."""
+
+    def __init__(self, name: str, settings: S3Settings, *, shared: bool = True) -> None:
         self.name = name
         self.settings = settings
         self.bucket = settings.bucket
@@ -82,7 +87,10 @@ class S3Store:
         self._lock_probe: LockProbe | None = None
         self._versioned: bool | None = None
         self._bucket_seen = False
-        self.client: S3Client = make_client(self.settings, self._bad_endpoint)
+        self._shared = shared
+        self._open = True
+        get_client = shared_client if shared else make_client
+        self.client: S3Client = get_client(self.settings, self._bad_endpoint)
 
     # ------------------------------------------------------------------ errors
 
@@ -478,4 +486,12 @@ class S3Store:
         )
 
     def close(self) -> None:
-        self.client.close()
+        """Give the shared client back (close a private one); idempotent."""
+        with self._lock:
+            was_open, self._open = self._open, False
+        if not was_open:
+            return
+        if self._shared:
+            release(self.settings, self.client)
+        else:
+            self.client.close()

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.integration
 PART = 5 * 1024 * 1024
 
 
-def _s3(server: S3Server, bucket: str, **overrides: Any) -> S3Store:
+def _s3(server: S3Server, bucket: str, *, shared: bool = True, **overrides: Any) -> S3Store:
+    """A store on `bucket`; `shared=False` for a test that hooks into its client's events
+    (a shared client is every other store's too)."""
     settings: dict[str, Any] = {
         "bucket": bucket,
         "endpoint_url": server.endpoint_url,
@@ -31,7 +33,7 @@ def _s3(server: S3Server, bucket: str, **overrides: Any) -> S3Store:
         "part_size": PART,
     }
     settings.update(overrides)
-    return S3Store("primary", S3Settings(**settings))
+    return S3Store("primary", S3Settings(**settings), shared=shared)
 
 
 def test_wrong_secret_is_a_clear_error_without_the_secret(s3_server: S3Server) -> None:
@@ -133,7 +135,7 @@ def test_stopped_gateway_fails_transiently_then_recovers(
 def test_failed_multipart_upload_leaves_no_parts(s3_server: S3Server) -> None:
     """When a part fails, the upload is aborted: no object and no multipart upload remain."""
     bucket = s3_server.make_bucket()
-    store = _s3(s3_server, bucket)
+    store = _s3(s3_server, bucket, shared=False)
     calls = {"n": 0}
 
     def fail_second_part(**_: Any) -> None:
@@ -211,12 +213,13 @@ def test_payload_is_hashed_for_the_signature_only_without_tls(s3_server: S3Serve
         bucket,
         endpoint_url=s3_server.https_endpoint_url,
         ca_bundle=str(s3_server.ca_file),
+        shared=False,
     )
     tls_hashes = _payload_hashes(https)
     https.put("packs/tls", b"x" * 100_000)
     https.delete("packs/tls")
     assert tls_hashes and set(tls_hashes) == {"UNSIGNED-PAYLOAD"}
-    plain = _s3(s3_server, bucket)
+    plain = _s3(s3_server, bucket, shared=False)
     plain_hashes = _payload_hashes(plain)
     plain.put("packs/plain", b"y" * 100_000)
     assert plain.get_range("packs/plain", 10, 5) == b"yyyyy"
