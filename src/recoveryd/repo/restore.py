@@ -1,4 +1,4 @@
-"""Reading a snapshot back as a stream, with parallel bounded read-ahead."""
+"""Reading a snapshot back as a stream, with parallel bounded read-ahead of merged ranges."""
 
 from __future__ import annotations
 
@@ -6,21 +6,27 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from recoveryd.errors import RecoverydError
+from recoveryd.repo import ranges
 from recoveryd.repo.manifest import Manifest, StreamPart
+from recoveryd.repo.ranges import Merge, Run
 
 if TYPE_CHECKING:
     from recoveryd.repo.locks import Lock
+    from recoveryd.repo.packs import Location
     from recoveryd.repo.repository import Repository
 
 
 class RestoreReader:
     """A file-like reader (`read(n)`) of one snapshot's stream (or of one of its parts).
 
-    At most `readahead` chunks are in flight or buffered (memory ≈ readahead ×
-    max chunk size). Every chunk is authenticated, decompressed and checked
-    against its keyed id before any of its bytes is returned; the first bad
-    chunk raises IntegrityError(snapshot=, obj=). Releases its lock and threads
-    at EOF, on error and on `close()`.
+    Chunks that lie next to each other in a pack are read with one ranged request
+    (`repo/ranges.py`). At most `readahead` requests are in flight or buffered, holding
+    at most `readahead` x the chunker's maximum chunk size of plaintext (one more run is
+    being returned), so memory does not grow with the snapshot. Every chunk is
+    authenticated, decompressed and checked against its keyed id before any of its bytes
+    is returned; the first bad chunk raises IntegrityError(snapshot=, obj=). Releases its
+    lock and threads at EOF, on error and on `close()`.
     """
 
     def __init__(
@@ -32,29 +38,58 @@ class RestoreReader:
         workers: int = 4,
         readahead: int = 8,
         part: StreamPart | None = None,
+        merge: Merge | None = None,
     ) -> None:
         self.repo = repo
         self.manifest = manifest
-        self._chunks = manifest.chunks if part is None else manifest.part_chunks(part)
+        chunks = manifest.chunks if part is None else manifest.part_chunks(part)
         self._lock = lock
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="restore")
-        self._pending: deque[Future[bytes]] = deque()
-        self._next = 0
         self._readahead = max(1, readahead)
+        max_chunk = repo.config.chunker.max_size
+        self._budget = self._readahead * max_chunk
+        # a run at most a worker's share of the budget, so that all workers have one
+        merge = merge or Merge(max_plain=max(max_chunk, self._budget // max(1, workers)))
+        self._runs = ranges.plan(chunks, self._locate, merge)
+        self._held: Run | None = None  # planned, waiting for room in the budget
+        self._pending: deque[tuple[Future[list[bytes]], int]] = deque()
+        self._pending_plain = 0
+        self._ready: deque[bytes] = deque()
         self._buf = memoryview(b"")
         self._closed = False
         self.bytes_read = 0
+        self.requests = 0  # runs submitted: one store request each for packed chunks
+
+    def _locate(self, chunk_id: str) -> Location | None:
+        try:
+            return self.repo.chunks.index().get(chunk_id)
+        except RecoverydError:  # read on its own, the chunk raises the error with its name
+            return None
 
     def _fill(self) -> None:
-        chunks = self._chunks
-        while len(self._pending) < self._readahead and self._next < len(chunks):
-            ref = chunks[self._next]
-            self._pending.append(
-                self._pool.submit(
-                    self.repo.read_chunk, ref.id, ref.length, snapshot=self.manifest.id
-                )
-            )
-            self._next += 1
+        while len(self._pending) < self._readahead:
+            run = self._held or next(self._runs, None)
+            if run is None:
+                return
+            if self._pending and self._pending_plain + run.plain > self._budget:
+                self._held = run
+                return
+            self._held = None
+            read = self._pool.submit(self.repo.chunks.read_run, run, snapshot=self.manifest.id)
+            self._pending.append((read, run.plain))
+            self._pending_plain += run.plain
+            self.requests += 1
+
+    def _take(self) -> bool:
+        """Wait for the next run's chunks (refilling the read-ahead); False at the end."""
+        self._fill()
+        if not self._pending:
+            return False
+        read, plain = self._pending.popleft()
+        self._pending_plain -= plain
+        self._fill()
+        self._ready.extend(read.result())
+        return True
 
     def read(self, size: int = -1, /) -> bytes:
         """Up to `size` bytes (all the rest when -1); b"" at the end."""
@@ -64,11 +99,10 @@ class RestoreReader:
         try:
             while size < 0 or len(out) < size:
                 if not self._buf:
-                    self._fill()
-                    if not self._pending:
+                    if not self._ready and not self._take():
                         self.close()
                         break
-                    self._buf = memoryview(self._pending.popleft().result())
+                    self._buf = memoryview(self._ready.popleft())
                     continue
                 take = len(self._buf) if size < 0 else min(size - len(out), len(self._buf))
                 out += self._buf[:take]
@@ -89,9 +123,10 @@ class RestoreReader:
         if self._closed:
             return
         self._closed = True
-        for fut in self._pending:
-            fut.cancel()
+        for read, _ in self._pending:
+            read.cancel()
         self._pending.clear()
+        self._ready.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._lock is not None:
             self._lock.release()
