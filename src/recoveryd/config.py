@@ -23,7 +23,6 @@ from recoveryd.configtypes import (
     HttpUrl,
     ListenAddress,
     Number,
-    PartSize,
     Percent,
     PositiveDuration,
     PositiveSize,
@@ -34,6 +33,10 @@ from recoveryd.configtypes import (
 from recoveryd.errors import ConfigError, problems_error
 from recoveryd.fleetconfig import Fleet, SiteLabel
 from recoveryd.secrets import register_configured
+from recoveryd.targetconfig import FilesystemTarget as FilesystemTarget  # re-exported
+from recoveryd.targetconfig import ObjectLock as ObjectLock  # re-exported
+from recoveryd.targetconfig import S3Target as S3Target  # re-exported
+from recoveryd.targetconfig import Target
 
 DEFAULT_CONFIG_PATH = "/etc/recoveryd/recoveryd.yaml"
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -50,44 +53,6 @@ class Model(BaseModel):
 class Encryption(Model):
     key_file: Text
     cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
-
-
-class ObjectLock(Model):
-    mode: Literal["compliance", "governance"]
-    days: int = Field(gt=0, le=36500)
-
-
-class S3Target(Model):
-    kind: Literal["s3"]
-    bucket: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")]
-    prefix: Annotated[str, Field(max_length=1024)] = ""
-    endpoint_url: HttpUrl | None = None
-    region: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")] | None = None
-    credentials_file: Text | None = None
-    access_key_id: str | None = None  # a reference: env:NAME or credential:NAME, never the value
-    secret_access_key: str | None = None  # a reference: env:NAME or credential:NAME
-    ca_bundle: Text | None = None
-    verify_tls: bool = True
-    addressing_style: Literal["path", "virtual", "auto"] = "path"
-    object_lock: ObjectLock | None = None
-    max_bandwidth: PositiveSize | None = None
-    upload_concurrency: int = Field(default=4, ge=1, le=64)
-    part_size: PartSize = 16 * 1024 * 1024
-    # bounded so that a store that stops answering fails a request in bounded time:
-    # at most `attempts` x (connect_timeout or read_timeout) plus the backoff between tries
-    connect_timeout: Duration = Field(default=10.0, gt=0)
-    read_timeout: Duration = Field(default=60.0, gt=0)
-    attempts: int = Field(default=5, ge=1, le=20)
-
-
-class FilesystemTarget(Model):
-    kind: Literal["filesystem"]
-    path: Text
-    max_bandwidth: PositiveSize | None = None
-    upload_concurrency: int = Field(default=4, ge=1, le=64)
-
-
-Target = Annotated[S3Target | FilesystemTarget, Field(discriminator="kind")]
 
 
 class Retention(Model):

@@ -120,6 +120,13 @@ PartSize = Annotated[
     WithJsonSchema(_SIZE_SCHEMA),
 ]
 """An S3 multipart part: S3 accepts 5 MiB to 5 GiB."""
+PackSize = Annotated[
+    int,
+    BeforeValidator(_size_between(16 * 1024, 128 * 1024**2)),
+    WithJsonSchema(_SIZE_SCHEMA),
+]
+"""A repository's pack objects: the format allows 16 KiB to 128 MiB (docs/FORMAT.md §5)."""
+DEFAULT_PACK_SIZE = 16 * 1024**2
 
 Number = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]

@@ -111,13 +111,15 @@ def open_store(cfg: LoadedConfig, name: str) -> ObjectStore:
 
 
 def options(cfg: LoadedConfig, target_name: str) -> dict[str, Any]:
-    """The repository options a target's settings give (Object Lock, upload concurrency)."""
+    """The repository options a target's settings give (Object Lock, upload concurrency,
+    pack size)."""
     target = cfg.config.targets[target_name]
     lock = target.object_lock if isinstance(target, S3Target) else None
     return {
         "retention_days": lock.days if lock else None,
         "lock_mode": lock.mode if lock else None,
         "concurrency": target.upload_concurrency,
+        "pack_size": target.pack_size,
     }
 
 

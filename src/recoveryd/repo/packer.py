@@ -36,7 +36,7 @@ class ChunkSink:
     ) -> None:
         self.repo = repo
         self.retention = retention
-        self.pack_size = repo.config.pack_size
+        self.pack_size = repo.pack_size
         self.max_uploads = max(1, max_uploads)
         self.stored = 0  # bytes of new objects written by this run
         self.written: dict[str, list[Blob]] = {}  # pack id -> blobs, packs uploaded

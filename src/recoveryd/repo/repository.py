@@ -30,6 +30,7 @@ from recoveryd.repo.chunker import ChunkerParams
 from recoveryd.repo.chunkstore import Chunks
 from recoveryd.repo.copy import copy_snapshot
 from recoveryd.repo.crypto import ObjectType
+from recoveryd.repo.damage import integrity_error, parse_header
 from recoveryd.repo.keys import DataKey, MasterKey
 from recoveryd.repo.layout import (
     CONFIG_KEY,
@@ -66,8 +67,10 @@ class Repository:
         lock_mode: str | None = None,
         concurrency: int = 4,
         clock: Clock = utcnow,
+        pack_size: int | None = None,
     ) -> None:
-        """Use `init`, `open` or `open_or_init`."""
+        """Use `init`, `open` or `open_or_init`. `pack_size`: that of new packs, when not
+        the one the repository was created with."""
         self.store = store
         self.master = master
         self.config = config
@@ -81,6 +84,12 @@ class Repository:
         self._caps: Capabilities | None = None
         self.config_key_id = min(self._keys.values(), key=lambda k: (k.created, k.id)).id
         self.chunks = Chunks(self)
+        self._pack_size = pack_size
+
+    @property
+    def pack_size(self) -> int | None:
+        """The size of new packs; None in a version 1 repository (one object per chunk)."""
+        return None if self.config.pack_size is None else self._pack_size or self.config.pack_size
 
     # -- construction -------------------------------------------------------------
 
@@ -138,7 +147,7 @@ class Repository:
         except NotFoundError:
             raise RepositoryMissingError(where, "this target") from None
         data_keys = keys.load_data_keys(store, master, where)
-        header = _header(blob, CONFIG_KEY, None)
+        header = parse_header(blob, CONFIG_KEY, None)
         key = data_keys.get(header.key_id.hex())
         if key is None or header.type != ObjectType.CONFIG:
             raise IntegrityError(
@@ -288,16 +297,16 @@ class Repository:
         self, name: str, blob: bytes, otype: ObjectType, *, snapshot: str | None = None
     ) -> bytes:
         """Authenticate and decrypt a stored object; IntegrityError naming it otherwise."""
-        header = _header(blob, name, snapshot)
+        header = parse_header(blob, name, snapshot)
         key = self._keys.get(header.key_id.hex())
         if key is None and header.type == otype:
             key = self._reload_keys().get(header.key_id.hex())
         if header.type != otype or key is None:
-            raise _integrity(name, snapshot, "has the wrong type or an unknown key")
+            raise integrity_error(name, snapshot, "has the wrong type or an unknown key")
         try:
             return crypto.open_envelope(blob, key=key.enc_key, header=header, name=name)
         except crypto.EnvelopeError:
-            raise _integrity(name, snapshot, "failed authentication") from None
+            raise integrity_error(name, snapshot, "failed authentication") from None
 
     def get_object(self, name: str, otype: ObjectType, *, snapshot: str | None = None) -> bytes:
         """Fetch, authenticate and decrypt; NotFoundError when absent."""
@@ -318,7 +327,7 @@ class Repository:
 
     def integrity(self, name: str, snapshot: str | None, what: str) -> IntegrityError:
         """The IntegrityError for object `name` (of `snapshot`) that `what` went wrong with."""
-        return _integrity(name, snapshot, what)
+        return integrity_error(name, snapshot, what)
 
     def chunk_id(self, data: bytes | memoryview) -> str:
         return crypto.chunk_id(self.mac_key, data, self.config.cipher)
@@ -349,9 +358,9 @@ class Repository:
         try:
             m = decode_manifest(chunker.decompress(payload))
         except (chunker.PayloadError, ValueError) as exc:
-            raise _integrity(name, snapshot_id, f"is malformed ({exc})") from None
+            raise integrity_error(name, snapshot_id, f"is malformed ({exc})") from None
         if m.id != snapshot_id:
-            raise _integrity(name, snapshot_id, "names another snapshot")
+            raise integrity_error(name, snapshot_id, "names another snapshot")
         self._manifests[snapshot_id] = m
         return m
 
@@ -374,7 +383,7 @@ class Repository:
         # or re-wrapping keys never reseals it), so another key there means another
         # repository; the same key is confirmed by decrypting. No master key needed.
         blob = self.store.get(CONFIG_KEY)
-        same = _header(blob, CONFIG_KEY, None).key_id.hex() == self.config_key_id
+        same = parse_header(blob, CONFIG_KEY, None).key_id.hex() == self.config_key_id
         if same:
             plain = self.open_blob(CONFIG_KEY, blob, ObjectType.CONFIG)
             same = RepoConfig.from_bytes(plain).id == self.config.id
@@ -480,20 +489,3 @@ class Repository:
     def forget_manifest(self, snapshot_id: str) -> None:
         self.store.delete(manifest_key(snapshot_id))
         self._manifests.pop(snapshot_id, None)
-
-
-def _integrity(name: str, snapshot: str | None, what: str) -> IntegrityError:
-    where = f"snapshot {snapshot}: " if snapshot else ""
-    return IntegrityError(
-        f"{where}object {name} {what}; the stored data was changed or damaged "
-        "(restore from another target or an older snapshot)",
-        snapshot=snapshot,
-        obj=name,
-    )
-
-
-def _header(blob: bytes, name: str, snapshot: str | None) -> crypto.Header:
-    try:
-        return crypto.parse_header(blob)
-    except crypto.EnvelopeError as exc:
-        raise _integrity(name, snapshot, f"is not a valid envelope ({exc})") from None
