@@ -77,7 +77,7 @@ def test_packs_round_trip_dedup_and_ranged_restore(spec: TargetSpec) -> None:
     fresh = Repository.open(store, master(), name="t")
     assert fresh.restore_stream(first).read() == data
     assert fresh.restore_stream(second).read() == data2
-    assert reads.whole == 0 and reads.ranged >= chunks
+    assert reads.whole == 0 and reads.ranged > 0  # neighbours share a read: repo/ranges.py
     assert fresh.verify(read_data=True).ok
 
 
