@@ -58,7 +58,6 @@ class RestoreReader:
         self._buf = memoryview(b"")
         self._closed = False
         self.bytes_read = 0
-        self.requests = 0  # runs submitted: one store request each for packed chunks
 
     def _locate(self, chunk_id: str) -> Location | None:
         try:
@@ -78,7 +77,6 @@ class RestoreReader:
             read = self._pool.submit(self.repo.chunks.read_run, run, snapshot=self.manifest.id)
             self._pending.append((read, run.plain))
             self._pending_plain += run.plain
-            self.requests += 1
 
     def _take(self) -> bool:
         """Wait for the next run's chunks (refilling the read-ahead); False at the end."""
