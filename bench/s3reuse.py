@@ -7,7 +7,7 @@
    chunker, 16 MiB packs), then restores of it, one chunk per ranged GET
    (`ranges.NO_MERGE`, what restore did before) against merged ranges (the default),
    interleaved over `--rounds` rounds (the order alternates). Each restore is a child
-   process: its peak RSS (ru_maxrss) is its own; GET requests are counted at the store
+   process: its peak RSS (VmHWM) is its own; GET requests are counted at the store
    API (every `get_range`/`get` is one GET), the output is checked by hash.
 
 Writes bench/results/s3reuse-<date>.json.
@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -106,6 +105,15 @@ class CountingStore(S3Store):
         return super().get_range(key, offset, length)
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak RSS since it started (VmHWM: ru_maxrss would count the peak of
+    the parent it was forked from)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def restore_child(where: dict[str, Any], sid: str, merged: bool) -> dict[str, Any]:
     """One restore in this process; what it measured."""
     store = CountingStore("bench", _settings(where))
@@ -121,7 +129,7 @@ def restore_child(where: dict[str, Any], sid: str, merged: bool) -> dict[str, An
         "gets": store.gets - gets0,
         "wall_s": round(time.perf_counter() - t0, 2),
         "cpu_s": round(time.process_time() - cpu0, 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": _peak_rss_mib(),
         "sha256": digest.hexdigest(),
     }
 

@@ -170,19 +170,28 @@ class Chunks:
         return self._open(chunk_id, loc, envelope, snapshot)
 
     def read_run(self, run: Run, *, snapshot: str | None = None) -> list[bytes]:
-        """The plaintexts of the run's chunks, in order, each authenticated and checked as
-        `Repository.read_chunk` does; a run of several with one ranged read of their pack
-        (the bytes of the gaps between them are dropped)."""
-        if run.locs is None or len(run.refs) == 1:
-            return [self.repo.read_chunk(r.id, r.length, snapshot=snapshot) for r in run.refs]
-        start = run.start
-        data = self._fetch(run.locs[0].key, start, run.end - start, snapshot, run.refs[0].id)
+        """The plaintexts of the run's chunks, in stream order, each authenticated and
+        checked as `Repository.read_chunk` does: the packed ones cut from the run's ranged
+        requests (the bytes between them dropped), the others read on their own."""
+        data = [self._fetch_request(run, n, snapshot) for n in range(len(run.requests))]
         out = []
-        for ref, loc in zip(run.refs, run.locs, strict=True):
-            envelope = data[loc.offset - start : loc.offset - start + loc.length]
-            payload = self._open(ref.id, loc, envelope, snapshot)
+        for ref, loc, n in zip(run.refs, run.locs, run.within, strict=True):
+            if loc is None or n is None:
+                out.append(self.repo.read_chunk(ref.id, ref.length, snapshot=snapshot))
+                continue
+            at = loc.offset - run.requests[n].start
+            payload = self._open(ref.id, loc, data[n][at : at + loc.length], snapshot)
             out.append(self.check(ref.id, ref.length, payload, snapshot=snapshot))
         return out
+
+    def _fetch_request(self, run: Run, n: int, snapshot: str | None) -> bytes:
+        q = run.requests[n]
+        first = next(
+            ref.id
+            for ref, loc, w in zip(run.refs, run.locs, run.within, strict=True)
+            if w == n and loc is not None and loc.offset == q.start
+        )
+        return self._fetch(pack_key(q.pack), q.start, q.end - q.start, snapshot, first)
 
     def _fetch(self, key: str, offset: int, length: int, snapshot: str | None, first: str) -> bytes:
         """`length` bytes of pack `key` from `offset` (chunk `first` is the first there);

@@ -1,10 +1,13 @@
-"""Which chunks of a restore are read with one request: runs of chunks, consecutive in the
-stream, that lie next to each other in one pack (gaps of at most `max_gap` bytes, whose
-bytes are read and dropped), at most `max_request` bytes per request and `max_plain`
-plaintext bytes per run. Pure planning: the reading is `chunkstore.Chunks.read_run`.
+"""Which chunks of a restore are read with one request. The stream's chunks are taken in
+runs of consecutive chunks (at most `max_plain` plaintext bytes, at least one chunk);
+within a run, the chunks of one pack are sorted by offset and read with one ranged
+request per stretch whose gaps are at most `max_gap` bytes (read and dropped) and which
+spans at most `max_request` bytes. Pure planning: the reading is
+`chunkstore.Chunks.read_run`, which returns the run's chunks in stream order.
 
-A backup appends a stream's chunks to its packs in order, so a restore of 1 MiB chunks
-from 16 MiB packs needs a few requests per pack instead of one per chunk.
+A backup appends a stream's chunks to its packs nearly in order (its threads seal them in
+parallel, and the next pack is begun before the last is full), so a restore of 1 MiB
+chunks from 16 MiB packs needs a few requests per pack instead of one per chunk.
 """
 
 from __future__ import annotations
@@ -33,77 +36,66 @@ NO_MERGE = Merge(max_gap=0, max_request=0, max_plain=0)  # one chunk per request
 
 
 @dataclass(frozen=True)
+class Request:
+    """One ranged read: bytes `start` to `end` of pack `pack`."""
+
+    pack: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Run:
-    """Chunks read together: `refs` in stream order, each at its location in `locs` (all
-    in one pack, between `start` and `end`); `locs` is None for a chunk read on its own
-    (a loose chunk, or one the index does not name)."""
+    """Consecutive chunks of the stream, read by one worker: `refs` in stream order, each
+    at its location in `locs` (None: read on its own, a loose chunk or one the index does
+    not name) and fetched by request number `within[i]` of `requests`."""
 
     refs: tuple[ChunkRef, ...]
-    locs: tuple[Location, ...] | None = None
+    locs: tuple[Location | None, ...]
+    requests: tuple[Request, ...] = ()
+    within: tuple[int | None, ...] = ()
 
     @property
     def plain(self) -> int:
         """Plaintext bytes of the run."""
         return sum(r.length for r in self.refs)
 
-    @property
-    def start(self) -> int:
-        return min(loc.offset for loc in self.locs) if self.locs else 0
-
-    @property
-    def end(self) -> int:
-        return max(loc.offset + loc.length for loc in self.locs) if self.locs else 0
-
-
-@dataclass
-class _Open:
-    """The run being planned: its chunks, and the pack bytes and plaintext it spans."""
-
-    pack: str
-    start: int
-    end: int
-    plain: int
-    items: list[tuple[ChunkRef, Location]]
-
-    @classmethod
-    def of(cls, ref: ChunkRef, loc: Location) -> _Open:
-        return cls(loc.pack, loc.offset, loc.offset + loc.length, ref.length, [(ref, loc)])
-
-    def take(self, ref: ChunkRef, loc: Location, m: Merge) -> bool:
-        """Add chunk `ref` at `loc` when it can be read in the same request: same pack,
-        not before the run's first byte, at most `max_gap` after its last, the request
-        and the plaintext within their bounds."""
-        end = max(self.end, loc.offset + loc.length)
-        if not (
-            loc.pack == self.pack
-            and self.start <= loc.offset <= self.end + m.max_gap
-            and end - self.start <= m.max_request
-            and self.plain + ref.length <= m.max_plain
-        ):
-            return False
-        self.end, self.plain = end, self.plain + ref.length
-        self.items.append((ref, loc))
-        return True
-
-    def run(self) -> Run:
-        return Run(tuple(r for r, _ in self.items), tuple(loc for _, loc in self.items))
-
 
 def plan(
     refs: Iterable[ChunkRef], locate: Callable[[str], Location | None], merge: Merge
 ) -> Iterator[Run]:
     """The runs that read `refs`, in order (lazily: one chunk is looked up ahead)."""
-    run: _Open | None = None
+    run: list[tuple[ChunkRef, Location | None]] = []
+    plain = 0
     for ref in refs:
-        loc = locate(ref.id)
-        if run is not None and loc is not None and run.take(ref, loc, merge):
-            continue
-        if run is not None:
-            yield run.run()
-            run = None
-        if loc is None:
-            yield Run((ref,))
+        if run and plain + ref.length > merge.max_plain:
+            yield _run(run, merge)
+            run, plain = [], 0
+        run.append((ref, locate(ref.id)))
+        plain += ref.length
+    if run:
+        yield _run(run, merge)
+
+
+def _run(chunks: list[tuple[ChunkRef, Location | None]], merge: Merge) -> Run:
+    """The run of `chunks`, with the requests that read them."""
+    located = [(loc, i) for i, (_, loc) in enumerate(chunks) if loc is not None]
+    located.sort(key=lambda li: (li[0].pack, li[0].offset))
+    requests: list[Request] = []
+    within: list[int | None] = [None] * len(chunks)
+    for loc, i in located:
+        last = requests[-1] if requests else None
+        end = loc.offset + loc.length
+        if (
+            last is not None
+            and last.pack == loc.pack
+            and loc.offset <= last.end + merge.max_gap
+            and max(last.end, end) - last.start <= merge.max_request
+        ):
+            requests[-1] = Request(last.pack, last.start, max(last.end, end))
         else:
-            run = _Open.of(ref, loc)
-    if run is not None:
-        yield run.run()
+            requests.append(Request(loc.pack, loc.offset, end))
+        within[i] = len(requests) - 1
+    return Run(
+        tuple(r for r, _ in chunks), tuple(loc for _, loc in chunks), tuple(requests), tuple(within)
+    )

@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 class RestoreReader:
     """A file-like reader (`read(n)`) of one snapshot's stream (or of one of its parts).
 
-    Chunks that lie next to each other in a pack are read with one ranged request
-    (`repo/ranges.py`). At most `readahead` requests are in flight or buffered, holding
-    at most `readahead` x the chunker's maximum chunk size of plaintext (one more run is
-    being returned), so memory does not grow with the snapshot. Every chunk is
+    The chunks are read in runs of consecutive chunks, each run by one worker, its chunks
+    that lie near each other in a pack with one ranged request (`repo/ranges.py`). At
+    most `readahead` runs are in flight or buffered, holding at most `readahead` x the
+    chunker's maximum chunk size of plaintext (plus the run being returned), so memory
+    does not grow with the snapshot. Every chunk is
     authenticated, decompressed and checked against its keyed id before any of its bytes
     is returned; the first bad chunk raises IntegrityError(snapshot=, obj=). Releases its
     lock and threads at EOF, on error and on `close()`.
@@ -48,7 +49,7 @@ class RestoreReader:
         self._readahead = max(1, readahead)
         max_chunk = repo.config.chunker.max_size
         self._budget = self._readahead * max_chunk
-        # a run at most a worker's share of the budget, so that all workers have one
+        # a run is at most a worker's share of the budget, so that every worker has one
         merge = merge or Merge(max_plain=max(max_chunk, self._budget // max(1, workers)))
         self._runs = ranges.plan(chunks, self._locate, merge)
         self._held: Run | None = None  # planned, waiting for room in the budget

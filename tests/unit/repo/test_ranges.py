@@ -3,6 +3,8 @@ fewer requests, the same bytes in the same order, every chunk still authenticate
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from recoveryd.errors import IntegrityError
@@ -23,60 +25,74 @@ def _ref(n: int, length: int = 100) -> ChunkRef:
     return ChunkRef(f"{n:064x}", length)
 
 
-def _runs(places: list[tuple[str, int, int] | None], merge: Merge = MERGE) -> list[list[int]]:
-    """The chunk numbers of each run for chunks 0.. at `places` (pack, offset, length)."""
+Place = tuple[str, int, int] | None
+
+
+def _plan(places: list[Place], merge: Merge = MERGE) -> list[Run]:
     refs = [_ref(i) for i in range(len(places))]
     where = {r.id: Location(*p) if p else None for r, p in zip(refs, places, strict=True)}
-    return [[int(r.id, 16) for r in run.refs] for run in plan(refs, where.get, merge)]
+    return list(plan(refs, where.get, merge))
 
 
-def test_adjacent_chunks_of_one_pack_are_one_run() -> None:
-    """Chunks one after the other in a pack, as a backup writes them, are one run."""
-    assert _runs([("p", 0, 100), ("p", 100, 100), ("p", 200, 50)]) == [[0, 1, 2]]
+def _requests(places: list[Place], merge: Merge = MERGE) -> list[list[tuple[str, int, int]]]:
+    """The requests (pack, start, end) of each run for chunks 0.. at `places`."""
+    return [[(q.pack, q.start, q.end) for q in run.requests] for run in _plan(places, merge)]
+
+
+def test_adjacent_chunks_of_one_pack_are_one_request() -> None:
+    """Chunks one after the other in a pack, as a backup writes them, are one request."""
+    assert _requests([("p", 0, 100), ("p", 100, 100), ("p", 200, 50)]) == [[("p", 0, 250)]]
 
 
 def test_small_gaps_join_and_large_gaps_split() -> None:
     """A gap up to `max_gap` (another stream's chunk) is read and dropped; a larger one
     starts a new request."""
-    assert _runs([("p", 0, 100), ("p", 200, 100), ("p", 401, 100)]) == [[0, 1], [2]]
+    assert _requests([("p", 0, 100), ("p", 200, 100), ("p", 401, 100)]) == [
+        [("p", 0, 300), ("p", 401, 501)]
+    ]
 
 
-def test_another_pack_a_chunk_behind_or_an_unindexed_chunk_splits() -> None:
-    """A run never spans two packs, never reaches back before its first byte, and a chunk
-    the index does not name (a loose one) is read on its own; the order is the stream's."""
-    places: list[tuple[str, int, int] | None] = [
+def test_neighbours_out_of_order_and_two_packs_interleaved() -> None:
+    """Chunks a backup's threads appended out of order, and a stream that continues in the
+    next pack while the last chunks of the previous one come, are one request per pack;
+    the chunks keep the stream's order and each knows its request."""
+    places: list[Place] = [
+        ("p", 200, 100),
+        ("p", 0, 100),
+        ("q", 0, 100),
         ("p", 100, 100),
         ("q", 100, 100),
-        ("q", 200, 100),
-        ("q", 0, 100),  # before the run's first byte (a chunk stored earlier)
-        None,
-        ("q", 100, 100),
+        ("p", 300, 100),
     ]
-    assert _runs(places) == [[0], [1, 2], [3], [4], [5]]
+    (run,) = _plan(places)
+    assert [(q.pack, q.start, q.end) for q in run.requests] == [("p", 0, 400), ("q", 0, 200)]
+    assert [int(r.id, 16) for r in run.refs] == list(range(6))
+    assert run.within == (0, 0, 1, 0, 1, 0)
 
 
-def test_a_chunk_repeated_inside_the_run_joins_it() -> None:
-    """The same chunk twice in a row (a repeated block of the dump) is read once."""
-    assert _runs([("p", 0, 100), ("p", 100, 100), ("p", 100, 100)]) == [[0, 1, 2]]
+def test_an_unindexed_chunk_is_read_on_its_own() -> None:
+    """A chunk the index does not name (a loose one) has no request: it is read alone."""
+    (run,) = _plan([("p", 0, 100), None, ("p", 100, 100)])
+    assert run.within == (0, None, 0) and len(run.requests) == 1
+
+
+def test_a_chunk_repeated_is_read_once() -> None:
+    """The same chunk twice in a run (a repeated block of the dump) is in one request."""
+    assert _requests([("p", 0, 100), ("p", 100, 100), ("p", 100, 100)]) == [[("p", 0, 200)]]
 
 
 def test_requests_and_plaintext_are_bounded() -> None:
-    """A run spans at most `max_request` bytes of the pack and `max_plain` of plaintext;
-    NO_MERGE reads one chunk per request."""
-    ten = [("p", i * 100, 100) for i in range(10)]
-    assert _runs(ten) == [list(range(10))]
-    assert _runs(ten, Merge(max_gap=0, max_request=450, max_plain=10_000)) == [
-        [0, 1, 2, 3],
-        [4, 5, 6, 7],
-        [8, 9],
+    """A request spans at most `max_request` bytes of the pack, a run at most `max_plain`
+    of plaintext (at least one chunk); NO_MERGE reads one chunk per request."""
+    ten: list[Place] = [("p", i * 100, 100) for i in range(10)]
+    assert _requests(ten) == [[("p", 0, 1000)]]
+    assert _requests(ten, Merge(max_gap=0, max_request=450, max_plain=10_000)) == [
+        [("p", 0, 400), ("p", 400, 800), ("p", 800, 1000)]
     ]
-    assert _runs(ten, Merge(max_gap=0, max_request=1000, max_plain=300)) == [
-        [0, 1, 2],
-        [3, 4, 5],
-        [6, 7, 8],
-        [9],
-    ]
-    assert _runs(ten, NO_MERGE) == [[i] for i in range(10)]
+    runs = _plan(ten, Merge(max_gap=0, max_request=1000, max_plain=300))
+    assert [len(r.refs) for r in runs] == [3, 3, 3, 1]
+    assert [len(r.requests) for r in runs] == [1, 1, 1, 1]
+    assert _requests(ten, NO_MERGE) == [[("p", i * 100, i * 100 + 100)] for i in range(10)]
 
 
 class CountingStore(MemoryStore):
@@ -140,22 +156,27 @@ def test_a_changed_byte_inside_a_merged_run_names_its_chunk() -> None:
     assert any(k == second.key and o <= first.offset and o + n >= end for k, o, n in store.ranges)
 
 
-def test_a_truncated_pack_names_the_first_chunk_cut() -> None:
-    """A pack shorter than its index says fails the restore as truncated, naming the
-    first chunk whose bytes are missing."""
+def test_a_truncated_pack_names_a_chunk_cut() -> None:
+    """A pack shorter than its index says fails the restore as truncated, naming the pack
+    and a chunk whose bytes are missing."""
     store = CountingStore()
     repo = new_repo(store, params=PARAMS, pack_size=PACKS)
     sid = snapshot(repo, text_data(3000))
-    refs = repo.manifest(sid).chunks
-    third = repo.chunks.index().get(refs[2].id)
+    index = repo.chunks.index()
+    third = index.get(repo.manifest(sid).chunks[2].id)
     assert third is not None
-    store.objects[third.key] = store.objects[third.key][: third.offset + 10]
-    with pytest.raises(IntegrityError, match=f"truncated \\(chunk {refs[2].id}") as err:
+    cut = third.offset + 10
+    store.objects[third.key] = store.objects[third.key][:cut]
+    with pytest.raises(IntegrityError, match="is truncated") as err:
         Repository.open(store, master()).restore_stream(sid).read()
     assert err.value.obj == third.key and err.value.snapshot == sid
+    named = re.search(r"chunk ([0-9a-f]{64}) at offset (\d+)", str(err.value))
+    assert named is not None
+    loc = index.get(named.group(1))
+    assert loc is not None and loc.key == third.key and loc.offset + loc.length > cut
 
 
-def test_run_bounds_cover_its_chunks() -> None:
-    """A run's byte range starts at its first chunk and ends after its last."""
-    run = Run((_ref(0), _ref(1)), (Location("p", 10, 100), Location("p", 150, 100)))
-    assert (run.start, run.end, run.plain) == (10, 250, 200)
+def test_run_plaintext_is_its_chunks() -> None:
+    """A run's plaintext size is the sum of its chunks' lengths."""
+    (run,) = _plan([("p", 10, 100), ("p", 150, 100)])
+    assert run.plain == 200
