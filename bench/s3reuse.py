@@ -13,6 +13,9 @@
 Writes bench/results/s3reuse-<date>.json.
 
     .venv/bin/python bench/s3reuse.py [--mib 256] [--rounds 3] [--opens 40]
+                                      [--window-mib N]  (runs of N MiB of plaintext,
+                                      not the default share of the read-ahead; results
+                                      in s3reuse-<date>-window<N>.json)
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fixtures.objectstores import ObjectStoreServers, S3Server  # noqa: E402
 
 from recoveryd.repo import MasterKey, Repository, SnapshotMeta, write_snapshot  # noqa: E402
-from recoveryd.repo.ranges import NO_MERGE  # noqa: E402
+from recoveryd.repo.ranges import NO_MERGE, Merge  # noqa: E402
 from recoveryd.repo.restore import RestoreReader  # noqa: E402
 from recoveryd.sources.base import SourceInfo  # noqa: E402
 from recoveryd.stores.s3 import S3Credentials, S3Settings, S3Store  # noqa: E402
@@ -114,14 +117,15 @@ def _peak_rss_mib() -> float:
     return 0.0
 
 
-def restore_child(where: dict[str, Any], sid: str, merged: bool) -> dict[str, Any]:
+def restore_child(where: dict[str, Any], sid: str, merged: bool, window: int) -> dict[str, Any]:
     """One restore in this process; what it measured."""
     store = CountingStore("bench", _settings(where))
     repo = Repository.open(store, MasterKey(KEY, "bench"))
     repo.chunks.index()
     gets0, cpu0, t0 = store.gets, time.process_time(), time.perf_counter()
     digest = hashlib.sha256()
-    with RestoreReader(repo, repo.manifest(sid), merge=None if merged else NO_MERGE) as reader:
+    merge = (Merge(max_plain=window) if window else None) if merged else NO_MERGE
+    with RestoreReader(repo, repo.manifest(sid), merge=merge) as reader:
         while block := reader.read(MiB):
             digest.update(block)
     return {
@@ -160,7 +164,9 @@ def bench_opens(srv: S3Server, bucket: str, opens: int) -> list[dict[str, Any]]:
     return rows
 
 
-def bench_restores(srv: S3Server, bucket: str, mib: int, rounds: int) -> dict[str, Any]:
+def bench_restores(
+    srv: S3Server, bucket: str, mib: int, rounds: int, window: int
+) -> dict[str, Any]:
     where = _where(srv, bucket, False)
     repo = Repository.init(S3Store("bench", _settings(where)), MasterKey(KEY, "bench"))
     t0 = time.perf_counter()
@@ -173,7 +179,7 @@ def bench_restores(srv: S3Server, bucket: str, mib: int, rounds: int) -> dict[st
     runs = []
     for r in range(rounds):
         for merged in (r % 2 == 0, r % 2 != 0):
-            job = json.dumps({"where": where, "sid": info.id, "merged": merged})
+            job = json.dumps({"where": where, "sid": info.id, "merged": merged, "window": window})
             out = subprocess.run(
                 [sys.executable, __file__, "--child", job],
                 capture_output=True, text=True, check=True,
@@ -196,27 +202,31 @@ def main() -> int:
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--opens", type=int, default=40)
+    ap.add_argument("--window-mib", type=int, default=0)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         job = json.loads(args.child)
-        print(json.dumps(restore_child(job["where"], job["sid"], job["merged"])))
+        run = restore_child(job["where"], job["sid"], job["merged"], job["window"])
+        print(json.dumps(run))
         return 0
     servers = ObjectStoreServers(Path(tempfile.mkdtemp(prefix="bench-s3reuse-")), ("ceph",))
     try:
         srv = servers.get("ceph")
         bucket = srv.make_bucket()
-        opens = bench_opens(srv, bucket, args.opens)
-        restores = bench_restores(srv, srv.make_bucket(), args.mib, args.rounds)
+        opens = bench_opens(srv, bucket, args.opens) if args.opens else []
+        window = args.window_mib * MiB
+        restores = bench_restores(srv, srv.make_bucket(), args.mib, args.rounds, window)
     finally:
         servers.close()
     runs = restores["runs"]
-    summary = {
+    summary: dict[str, float] = {
         f"{endpoint}_{'shared' if shared else 'new_client'}_ms_per_open": _median(
             opens, "ms_per_open", endpoint=endpoint, shared=shared
         )
         for endpoint in ("http", "https")
         for shared in (False, True)
+        if opens
     }
     for merged in (False, True):
         name = "merged" if merged else "one_per_chunk"
@@ -225,12 +235,14 @@ def main() -> int:
     doc = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "stream_mib": args.mib,
+        "window_mib": args.window_mib or "default (readahead x max chunk / workers = 8)",
         "cores": os.cpu_count(),
         "opens": opens,
         "restore": restores,
         "summary": summary,
     }
-    path = ROOT / "bench" / "results" / f"s3reuse-{datetime.now(UTC):%Y-%m-%d}.json"
+    suffix = f"-window{args.window_mib}" if args.window_mib else ""
+    path = ROOT / "bench" / "results" / f"s3reuse-{datetime.now(UTC):%Y-%m-%d}{suffix}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     print(path)
