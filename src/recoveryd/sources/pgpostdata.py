@@ -164,7 +164,7 @@ def validation_groups(keys: Sequence[ForeignKey], jobs: int) -> list[list[Foreig
     return [g for g in groups if g]
 
 
-def _script(statements: Sequence[str]) -> tuple[bytes, list[int]]:
+def psql_script(statements: Sequence[str]) -> tuple[bytes, list[int]]:
     """A psql script of `statements` after the session header, and each one's last line."""
     text, ends = _HEADER, []
     for stmt in statements:
@@ -173,7 +173,7 @@ def _script(statements: Sequence[str]) -> tuple[bytes, list[int]]:
     return text.encode(), ends
 
 
-def _psql_entry(names: Sequence[str], ends: Sequence[int]) -> Callable[[str, int], str | None]:
+def psql_entry(names: Sequence[str], ends: Sequence[int]) -> Callable[[str, int], str | None]:
     """Which statement psql stopped on (its `psql:<stdin>:LINE: ERROR` line), by name."""
 
     def entry(stderr: str, status: int) -> str | None:
@@ -310,7 +310,7 @@ def _run_psql(
         f"ALTER TABLE ONLY {k.table} VALIDATE CONSTRAINT {k.name};" if validate else k.statement
         for k in keys
     ]
-    script, ends = _script(statements)
+    script, ends = psql_script(statements)
     names = [f"{what} {k.name} on {k.table}" for k in keys]
     run_worker(workers, label, workers.cmd.psql_argv(), lambda: io.BytesIO(script),
-               name_entry=_psql_entry(names, ends))  # fmt: skip
+               name_entry=psql_entry(names, ends))  # fmt: skip

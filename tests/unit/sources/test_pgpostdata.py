@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from recoveryd.sources.pgpostdata import (
     ForeignKey,
+    psql_entry,
+    psql_script,
     read_foreign_keys,
     split_toc,
     validation_groups,
@@ -141,3 +143,15 @@ def test_validations_of_one_table_share_a_worker() -> None:
         ["c1"],
     ]
     assert validation_groups([], 4) == []
+
+
+def test_a_failed_psql_statement_is_named() -> None:
+    """psql's `psql:<stdin>:LINE: ERROR` is mapped to the statement ending on or after that
+    line (statements may span lines); None without such a line."""
+    script, ends = psql_script(["ALTER TABLE a\n ADD x;", "ALTER TABLE b VALIDATE y;"])
+    assert script.decode().endswith("ALTER TABLE a\n ADD x;\nALTER TABLE b VALIDATE y;\n")
+    entry = psql_entry(["key x on a", "key y on b"], ends)
+    first, second = ends
+    assert entry(f"psql:<stdin>:{first}: ERROR:  boom", 3) == "key x on a"
+    assert entry(f"psql:<stdin>:{second}: ERROR:  insert or update violates", 3) == "key y on b"
+    assert entry("psql: error: connection to server failed", 2) is None
