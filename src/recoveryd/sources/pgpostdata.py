@@ -277,12 +277,12 @@ def restore_post_data(
             pg_restore(label, toc.later)()
             return
         if keys:
-            _run_psql(workers, f"psql (part {POST_DATA})", keys, "foreign key", validate=False)
+            _run_psql(workers, f"psql (part {POST_DATA})", keys, "", validate=False)
         if toc.rest:
             pg_restore(label, toc.rest)()
         run_parallel(workers, [
             functools.partial(_run_psql, workers, f"psql worker {k} (part {POST_DATA})", group,
-                              "validation of foreign key", validate=True)
+                              " (validating it)", validate=True)
             for k, group in enumerate(validation_groups(keys, jobs), start=1)
         ])  # fmt: skip
     finally:
@@ -295,7 +295,7 @@ def _foreign_keys(
     """The foreign keys to add (see `read_foreign_keys`); None: restore them as dumped."""
     if not toc.foreign_keys:
         return []
-    script = capture(cmd, ["--use-list", lists(toc.foreign_keys)], open_stream,
+    script = capture(cmd, ["--no-owner", "--use-list", lists(toc.foreign_keys)], open_stream,
                      limit=SCRIPT_LIMIT, what="--file")  # fmt: skip
     if script is None:
         return None
@@ -311,6 +311,6 @@ def _run_psql(
         for k in keys
     ]
     script, ends = psql_script(statements)
-    names = [f"{what} {k.name} on {k.table}" for k in keys]
+    names = [f"foreign key {k.name} on {k.table}{what}" for k in keys]
     run_worker(workers, label, workers.cmd.psql_argv(), lambda: io.BytesIO(script),
                name_entry=psql_entry(names, ends))  # fmt: skip
