@@ -12,6 +12,7 @@ import pytest
 
 from recoveryd.errors import SourceError
 from recoveryd.repo import Repository, SnapshotMeta, generate_master_key, write_snapshot
+from recoveryd.sources import pgpostdata
 from recoveryd.sources.base import MultiStream, SourceInfo
 from recoveryd.sources.local import LocalRunner
 from recoveryd.sources.postgresql import PostgresSource
@@ -112,13 +113,18 @@ def _source(pg: PgServer, db: str, jobs: int) -> PostgresSource:
 
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_parts_restore_an_identical_database(
-    pg_server: PgServer, parallel_db: str, repo: Repository, jobs: int
+    pg_server: PgServer,
+    parallel_db: str,
+    repo: Repository,
+    jobs: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A snapshot dumped as parts (pre-data, `jobs` data parts, post-data) at one exported
     snapshot and restored in parallel gives a database with the same rows in every table
     (per-table checksums), the same indexes, constraints and sequence values, and the
     manifest records the consistency point. Foreign keys end validated as in the source
-    (validated in parallel), the NOT VALID one stays NOT VALID."""
+    (added NOT VALID, then validated in parallel; the one on the partitioned table is added
+    directly), the NOT VALID one stays NOT VALID."""
     source = _source(pg_server, parallel_db, jobs)
     reader = source.snapshot()
     assert isinstance(reader, MultiStream)
@@ -128,6 +134,14 @@ def test_parts_restore_an_identical_database(
     assert names == ["pre-data", *(f"data-{k}" for k in range(1, jobs + 1)), "post-data"]
     assert "/" in m.consistency["lsn"] and m.consistency["snapshot_id"]
 
+    read: list[list[pgpostdata.ForeignKey] | None] = []
+
+    def spy(script: str, expected: int) -> list[pgpostdata.ForeignKey] | None:
+        read.append(real(script, expected))
+        return read[-1]
+
+    real = pgpostdata.read_foreign_keys
+    monkeypatch.setattr(pgpostdata, "read_foreign_keys", spy)
     dest = f"restored_parallel_{jobs}"
     pg_server.drop_database(dest)
     source.restore_parts(
@@ -139,6 +153,14 @@ def test_parts_restore_an_identical_database(
     assert _checksums(pg_server, dest) == _checksums(pg_server, parallel_db)
     assert pg_server.psql(dest, _OBJECTS) == pg_server.psql(parallel_db, _OBJECTS)
     assert len(_checksums(pg_server, dest)) == 6
+    (keys,) = read
+    assert keys is not None
+    assert sorted(k.name for k in keys if k.validate) == [
+        "citizen_region_id_fkey", "region_capital_fkey", "registry_log_citizen",
+    ]  # fmt: skip
+    assert sorted(k.name for k in keys if not k.validate) == [
+        '"odd;fk"', "measurement_region_id_fkey",
+    ]  # fmt: skip
 
 
 def test_one_job_is_the_single_stream_format(
