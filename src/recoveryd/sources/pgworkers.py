@@ -45,9 +45,14 @@ _ROW_DATA = (  # what would quote a row's values in an error, and what replaces 
     (re.compile(r"(COPY .*?, line \d+(?:, column [^:]*)?): .*"), r"\1"),
     (re.compile(r"(Key \(.*?\))=\(.*?\)"), r"\1=(…)"),
 )
-_TERMINATE_SQL = (
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-    " WHERE application_name = :'tag' AND pid <> pg_backend_pid();\n"
+_SESSIONS = " FROM pg_stat_activity WHERE application_name = :'tag' AND pid <> pg_backend_pid();\n"
+_TERMINATE_SQL = (  # from PostgreSQL 14 on, waiting (up to 5 s each) until they have ended
+    "SELECT current_setting('server_version_num')::int >= 140000 AS waits \\gset\n"
+    "\\if :waits\n"
+    f"SELECT count(pg_terminate_backend(pid, 5000)){_SESSIONS}"
+    "\\else\n"
+    f"SELECT count(pg_terminate_backend(pid)){_SESSIONS}"
+    "\\endif\n"
 )
 
 

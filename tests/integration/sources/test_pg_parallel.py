@@ -324,6 +324,11 @@ def test_each_table_is_restored_in_its_own_transaction(
                             "(see docs/OPERATIONS.md): drop it and restore again")  # fmt: skip
     assert "\n" not in message
     assert children_named("pg_restore") == []
+    others = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    assert pg_server.psql(dest, others) == [(0,)]
     counts = {t: pg_server.psql(dest, f"SELECT count(*) FROM {t}")[0][0]
               for t in ("a_region", "pledge", "z_after", "big")}  # fmt: skip
     assert counts["a_region"] == 30
