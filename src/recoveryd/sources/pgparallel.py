@@ -21,37 +21,23 @@ Each process streams into the repository as its own part; nothing is spooled
 to local disk. The coprocess keeps the transaction (and so the snapshot) open
 until every part has ended.
 
-Restore. `pre-data` first (`pg_restore --single-transaction`); then every data
-part at once, each through its own `pg_restore --single-transaction` (its
-tables are loaded in one transaction: a part that fails leaves none of its
-rows); then `post-data`: its table of contents (`pg_restore -l`) is split into
-indexes and non-foreign-key constraints, spread over `jobs` `pg_restore -L`
-processes (one statement per transaction, so workers never deadlock on each
-other's locks), and the rest (foreign keys, triggers, index attachments,
-comments…) restored last by one process in archive order. The first worker
-that fails stops the others; the SourceError names its part.
+Restore: see `pgrestore` (the parts) and `pgpostdata` (post-data over workers).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from recoveryd.errors import SourceError
 from recoveryd.sources.base import (
-    ClosableReader,
     CommandRunner,
     Process,
     SnapshotReader,
     SourceInfo,
 )
-from recoveryd.sources.procstream import ProcessStream, SecretFile, start_tool, tool_failure
-from recoveryd.sources.streamio import feed
+from recoveryd.sources.procstream import ProcessStream, start_tool
 
 PRE_DATA = "pre-data"
 POST_DATA = "post-data"
@@ -218,198 +204,3 @@ def start_parts(cmd: DumpCommand, plan: list[list[Table]]) -> list[tuple[str, Sn
             proc.kill()
         raise
     return out
-
-
-# -- restore -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RestoreCommand:
-    """How to run pg_restore into the destination database."""
-
-    source: str
-    runner: CommandRunner
-    argv: tuple[str, ...]  # tool, --dbname, --no-owner, --no-password…
-    env: dict[str, str]
-    secrets: tuple[str | None, ...]
-    database: str
-    tmp_dir: Path | None = None
-
-
-class _Workers:
-    """Running restore processes; the first failure kills the others and is the one kept
-    (the others then fail only because they were killed)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._procs: list[Process] = []
-        self.stopped = False
-        self.first: BaseException | None = None
-
-    def add(self, proc: Process) -> None:
-        with self._lock:
-            self._procs.append(proc)
-            stopped = self.stopped
-        if stopped:
-            proc.kill()
-
-    def fail(self, exc: BaseException) -> None:
-        """Keep `exc` when it is the first failure, and kill every process."""
-        with self._lock:
-            if self.first is None:
-                self.first = exc
-            self.stopped = True
-            procs = list(self._procs)
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.kill()
-
-
-def _restore_one(
-    cmd: RestoreCommand,
-    workers: _Workers,
-    label: str,
-    args: Sequence[str],
-    open_stream: Callable[[], ClosableReader],
-) -> None:
-    """Feed one stream through one pg_restore; SourceError naming `label` on failure."""
-    if workers.stopped:
-        return
-    with contextlib.closing(open_stream()) as stream:
-        proc = start_tool(cmd.source, cmd.runner, [*cmd.argv, *args], stdin=True, env=cmd.env)
-        workers.add(proc)
-        status = feed(proc, stream)
-    if status != 0:
-        raise tool_failure(
-            cmd.source,
-            f"pg_restore of {label}",
-            status,
-            proc.stderr_text(),
-            cmd.secrets,
-            doing=f"could not restore into database {cmd.database}",
-        )
-
-
-def run_parallel(workers: _Workers, jobs: Sequence[Callable[[], None]]) -> None:
-    """Run `jobs` at once; the first one that fails kills the others' processes, and its
-    error is raised once all have ended."""
-
-    def guarded(fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 - kept, and raised below
-            workers.fail(exc)
-
-    with ThreadPoolExecutor(max(1, len(jobs)), thread_name_prefix="pg-restore") as pool:
-        wait([pool.submit(guarded, fn) for fn in jobs])
-    if workers.first is not None:
-        raise workers.first
-
-
-def restore_parts(
-    cmd: RestoreCommand,
-    open_part: Callable[[str], ClosableReader],
-    names: Sequence[str],
-    jobs: int,
-) -> None:
-    """Restore pre-data, then every data part at once, then post-data (see module doc)."""
-    unknown = [n for n in names if n not in (PRE_DATA, POST_DATA) and not n.startswith("data-")]
-    if unknown or PRE_DATA not in names or POST_DATA not in names:
-        raise SourceError(
-            f"source {cmd.source}: the snapshot's parts {list(names)} are not pre-data, "
-            "data-N and post-data; upgrade recoveryd"
-        )
-    workers = _Workers()
-    single = ("--single-transaction",)
-    _restore_one(cmd, workers, f"part {PRE_DATA}", single, functools.partial(open_part, PRE_DATA))
-    data = [n for n in names if n.startswith(DATA_PREFIX)]
-    run_parallel(
-        workers,
-        [
-            functools.partial(
-                _restore_one, cmd, workers, f"part {n}", single, functools.partial(open_part, n)
-            )
-            for n in data
-        ],
-    )
-    _restore_post_data(cmd, workers, functools.partial(open_part, POST_DATA), jobs)
-
-
-def split_toc(listing: str, jobs: int) -> tuple[list[list[str]], list[str]]:
-    """Split a `pg_restore -l` listing: indexes and non-FK constraints dealt round-robin over
-    `jobs` lists (kept in archive order), and every other entry in one list, in order."""
-    parallel: list[list[str]] = [[] for _ in range(max(1, jobs))]
-    rest: list[str] = []
-    n = 0
-    for line in listing.splitlines():
-        if not line.strip() or line.lstrip().startswith(";"):
-            continue
-        head = line.split(";", 1)[1].split() if ";" in line else []
-        kind = head[2] if len(head) > 2 else ""
-        if kind in _PARALLEL_KINDS:
-            parallel[n % len(parallel)].append(line)
-            n += 1
-        else:
-            rest.append(line)
-    return [p for p in parallel if p], rest
-
-
-def _list_toc(cmd: RestoreCommand, open_stream: Callable[[], ClosableReader]) -> str:
-    """The table of contents of one custom-format stream (`pg_restore -l`)."""
-    proc = start_tool(cmd.source, cmd.runner, [cmd.argv[0], "--list"], stdin=True, env=cmd.env)
-    out = bytearray()
-
-    def reader() -> None:
-        while block := proc.read(65536):
-            out.extend(block)
-
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
-    with contextlib.closing(open_stream()) as stream:
-        try:
-            while data := stream.read(1024 * 1024):
-                try:
-                    proc.write(data)
-                except OSError:
-                    break
-        finally:
-            proc.close_stdin()
-    t.join()
-    status = proc.wait()
-    if status != 0:
-        raise tool_failure(
-            cmd.source, f"pg_restore --list of part {POST_DATA}", status, proc.stderr_text()
-        )
-    return out.decode(errors="replace")
-
-
-def _restore_post_data(
-    cmd: RestoreCommand,
-    workers: _Workers,
-    open_stream: Callable[[], ClosableReader],
-    jobs: int,
-) -> None:
-    parallel, rest = split_toc(_list_toc(cmd, open_stream), jobs)
-    files: list[SecretFile] = []
-    try:
-        for entries in [*parallel, rest]:
-            text = "\n".join(entries) + "\n"
-            files.append(SecretFile(cmd.runner, text, suffix=".list", tmp_dir=cmd.tmp_dir))
-        run_parallel(
-            workers,
-            [
-                functools.partial(
-                    _restore_one,
-                    cmd,
-                    workers,
-                    f"part {POST_DATA} (worker {k})",
-                    ("--use-list", f.path),
-                    open_stream,
-                )
-                for k, f in enumerate(files[:-1], start=1)
-            ],
-        )
-        _restore_one(cmd, workers, f"part {POST_DATA}", ("--use-list", files[-1].path), open_stream)
-    finally:
-        for f in files:
-            f.remove()

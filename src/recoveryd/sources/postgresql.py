@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Literal
 
 from recoveryd.errors import SourceError
-from recoveryd.sources import pgparallel, pgphysical
+from recoveryd.sources import pgparallel, pgphysical, pgrestore, pgworkers
 from recoveryd.sources.base import (
     ByteReader,
     ClosableReader,
@@ -415,25 +415,24 @@ class PostgresSource:
         password: str | None = None,
     ) -> None:
         """Restore a snapshot made of parts (`jobs` > 1) into the database of `dest`:
-        pre-data, then the data parts at once, then post-data over `jobs` workers."""
+        pre-data, then the data parts at once (one transaction per table), then post-data
+        over `jobs` workers (see `pgrestore`)."""
         if info.stream_format != STREAM_FORMAT:
             raise SourceError(
                 f"source {self.name}: cannot restore a {info.stream_format} stream with pg_restore"
             )
         with self._destination(dest, password) as (params, secret, env):
-            cmd = pgparallel.RestoreCommand(
+            cmd = pgworkers.RestoreCommand(
                 source=self.name,
                 runner=self._runner,
-                argv=(
-                    *(self._tool("pg_restore"), "--no-owner", "--exit-on-error", "--no-password"),
-                    *("--dbname", format_pg_dsn(params)),
-                ),
+                pg_restore=self._tool("pg_restore"),
+                dsn=format_pg_dsn(params),
                 env=env,
                 secrets=(secret, self._password),
                 database=params["dbname"],
                 tmp_dir=self._tmp_dir,
             )
-            pgparallel.restore_parts(cmd, open_part, names, self.jobs)
+            pgrestore.restore_parts(cmd, open_part, names, self.jobs)
 
     @contextlib.contextmanager
     def _destination(

@@ -8,7 +8,6 @@ from recoveryd.sources.pgparallel import (
     part_arguments,
     pattern,
     plan_parts,
-    split_toc,
 )
 
 
@@ -53,29 +52,3 @@ def test_part_arguments() -> None:
         ("data-2", ["--section=data", '--table="public"."b"']),
         ("post-data", ["--section=post-data"]),
     ]
-
-
-LISTING = """;
-; Archive created at 2026-12-03 10:00:00 UTC
-;
-; Selected TOC Entries:
-;
-3345; 2606 16390 CONSTRAINT public citizen citizen_pkey backup
-3346; 2606 16392 CONSTRAINT public region region_pkey backup
-3190; 1259 16400 INDEX public citizen_name backup
-3191; 1259 16401 INDEX public citizen_born backup
-3200; 2606 16420 FK CONSTRAINT public citizen citizen_region_id_fkey backup
-3201; 2620 16421 TRIGGER public citizen audit backup
-"""
-
-
-def test_post_data_splits_indexes_and_constraints_from_the_rest() -> None:
-    """Indexes and non-FK constraints are dealt over the workers in archive order; foreign
-    keys, triggers and comments stay together for the last, single process."""
-    parallel, rest = split_toc(LISTING, 2)
-    assert [[ln.split(";")[0] for ln in w] for w in parallel] == [
-        ["3345", "3190"],
-        ["3346", "3191"],
-    ]
-    assert [ln.split(";")[0] for ln in rest] == ["3200", "3201"]
-    assert split_toc(LISTING, 8)[0][3] == ["3191; 1259 16401 INDEX public citizen_born backup"]
