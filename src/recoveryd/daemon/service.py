@@ -213,7 +213,7 @@ class Daemon:
 
     def _run_once(self, cfg: LoadedConfig, specs: list[JobSpec]) -> int:
         if self.fleet is not None:
-            self.fleet.start()
+            start_fleet(self.fleet)
         now = self.clock()
         due = due_once(specs, self.state, self.metrics.sources(), now, cfg.config.daemon.timezone)
         log.info("once", due=[s.id for s in due])
@@ -247,7 +247,7 @@ class Daemon:
         self._install_signals()
         self.scheduler.apply(specs)
         if self.fleet is not None:
-            start_fleet(self.fleet, self.scheduler)
+            start_fleet(self.fleet)
         now = self.clock()
         names = [
             n
