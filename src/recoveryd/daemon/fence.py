@@ -98,10 +98,12 @@ class Keeper:
             thread.join(timeout)
 
     def _refresher(self) -> None:
+        """Every third of a lease (the member refreshed once when it started), every
+        tenth after a refresh that was not answered."""
         lease = self.fence_state.lease
-        while not self._stop.is_set():
-            answered = self.refresh()
-            self._stop.wait(lease * (REFRESH if answered else RETRY))
+        wait = lease * REFRESH
+        while not self._stop.wait(wait):
+            wait = lease * (REFRESH if self.refresh() else RETRY)
 
     def _watch(self) -> None:
         while not self._stop.is_set():

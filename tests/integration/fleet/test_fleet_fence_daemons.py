@@ -46,7 +46,7 @@ def _config(root: Path, urls: list[str], schedule: str) -> str:
         "targets: [local]}}",
         "daemon: {prune_schedule: null, replicate_schedule: null, shutdown_grace: 5s, "
         "timezone: UTC}",
-        f"fleet: {{coordination: [{', '.join(urls)}], group: fence, lease: 5s}}",
+        f"fleet: {{coordination: [{', '.join(urls)}], group: fence, lease: 9s}}",  # a margin of 3 s
     ]) + "\n"  # fmt: skip
 
 
