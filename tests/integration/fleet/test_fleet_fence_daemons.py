@@ -71,6 +71,11 @@ def _running(state_dir: Path) -> bool:
     return any(a["job"] == JOB for a in daemon_json(state_dir).get("activity", []))
 
 
+def _packs(store: Path) -> bool:
+    """The store holds a pack: a backup is uploading."""
+    return any(p.is_file() for p in (store / "packs").rglob("*"))
+
+
 @pytest.fixture
 def proxies(etcd_cluster: EtcdCluster) -> Iterator[list[BlackholeProxy]]:
     started = [BlackholeProxy(node.client_port).start() for node in etcd_cluster.nodes]
@@ -109,7 +114,7 @@ def test_a_cut_off_member_stops_its_backup_before_another_runs_the_slot(
 
     fleet = Fleet(tmp_path, configs[cut])
     try:
-        procs = {n: fleet.start(n, configs[n]) for n in NAMES}
+        procs = {n: fleet.start(n) for n in NAMES}  # each reads its own recoveryd.yaml
         assert poll(lambda: all(fleet.members_seen(n) == list(NAMES) for n in NAMES), 60)
         fire = (datetime.now(UTC) + timedelta(seconds=8)).replace(microsecond=0)
         for name in NAMES:  # both members are up: the backup is due in a few seconds
@@ -117,7 +122,8 @@ def test_a_cut_off_member_stops_its_backup_before_another_runs_the_slot(
             configs[name].write_text(_config(tmp_path, urls[name], schedule))
             procs[name].signal(signal.SIGHUP)
             procs[name].wait_logged("config_reloaded")
-        assert poll(lambda: _running(fleet.state(cut)), 60), "the owner's backup did not start"
+        uploading = lambda: _running(fleet.state(cut)) and _packs(tmp_path / "store")  # noqa: E731
+        assert poll(uploading, 60), "the owner's backup did not start uploading"
         for proxy in proxies:
             proxy.blackhole()
         assert poll(lambda: any(r[2] == "ok" for r in _runs(fleet.state(other))), 180)
