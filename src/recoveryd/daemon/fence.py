@@ -6,15 +6,17 @@ moment it granted or renewed it, which is after the member sent that request;
 so, counted on the member's own clock from the *sending* of its last answered
 refresh, no other member can take its locks before `lease` seconds have passed.
 
-The member refreshes every third of the lease (every tenth after a failure)
-and fences itself when the lease has less than `MARGIN` of its length left:
-`margin = lease / 3`, the fence at two thirds of a lease after the last answered
-refresh was sent. At the fence it stops its running jobs at once (their claims
-are lost: a backup aborts at its next chunk boundary, nothing committed) and
-takes no new job until etcd answers again. The margin is what those jobs have to
-stop before another member can take their slots. A refresh answered only after
-the lease could have run out (the process was frozen, the network held it back)
-renews nothing that was held: the claims of that time are lost too.
+The member refreshes every third of the lease, counted from the sending of the
+previous refresh (every tenth after a failure), and fences itself when the lease
+has less than `MARGIN` of its length left: `margin = lease / 3`, the fence at two
+thirds of a lease after the last answered refresh was sent. At the fence it stops
+its running jobs at once (their claims are lost: a backup aborts at its next
+chunk boundary, nothing committed) and takes no new job until etcd answers again
+(a job of its own that comes due meanwhile waits up to a lease for that). The
+margin is what those jobs have to stop before another member can take their slots.
+A refresh answered only after the lease could have run out (the process was
+frozen, the network held it back) renews nothing that was held: the claims of
+that time are lost too.
 """
 
 from __future__ import annotations
@@ -100,10 +102,13 @@ class Keeper:
     def _refresher(self) -> None:
         """Every third of a lease (the member refreshed once when it started), every
         tenth after a refresh that was not answered."""
-        lease = self.fence_state.lease
+        lease, clock = self.fence_state.lease, self.fence_state.monotonic
         wait = lease * REFRESH
         while not self._stop.wait(wait):
-            wait = lease * (REFRESH if self.refresh() else RETRY)
+            began = clock()
+            answered = self.refresh()
+            # counted from the sending: after a slow answer the next refresh goes at once
+            wait = max(0.0, lease * REFRESH - (clock() - began)) if answered else lease * RETRY
 
     def _watch(self) -> None:
         while not self._stop.is_set():

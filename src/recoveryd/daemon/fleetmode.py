@@ -286,6 +286,7 @@ class FleetMode:
         """A Claim while this member runs `spec` for the current slot; None when it must
         not (another member owns it or holds its slot, the slot is done, cut off)."""
         slot = self.hooks.slot_of(spec, self.clock())
+        self._ride_out_fence(spec)
         why = self._refusal(spec)
         if why is not None:
             log.debug("fleet_not_running", job=spec.id, reason=why, member=self.member)
@@ -336,6 +337,19 @@ class FleetMode:
                     return False
             time.sleep(LOCK_RETRY)
 
+    def _ride_out_fence(self, spec: JobSpec) -> None:
+        """Fenced when a job of this member's comes due: wait up to a lease for a refresh
+        to be answered (an etcd election, one slow answer), then decide. Nothing runs
+        meanwhile; the claim's own checks (lock, slot record, store) follow as always."""
+        until = self.monotonic() + self.lease
+        while (
+            self._keeper is not None
+            and self.fence.fenced()
+            and self.monotonic() < until
+            and self.owner(spec) == self.member
+        ):
+            time.sleep(LOCK_RETRY)
+
     def _refusal(self, spec: JobSpec) -> str | None:
         if self.fence.fenced():
             self._isolate("no refresh answered within two thirds of the lease")
@@ -379,6 +393,8 @@ class FleetMode:
         """Record, still under the slot's lock, that `spec` ran in its slot with `result`,
         so no member runs it again there (a deferred or aborted run leaves the slot open).
         When etcd does not answer, a warning and an event: the run itself stands."""
+        with self._guard:  # the job is over: a fence from now on has nothing to stop
+            self._claims.pop(id(claim), None)
         if result in OPEN_RESULTS:
             return
         ttl = RECORD_SLOTS * self.hooks.slot_length(spec, claim.slot) + self.lease
