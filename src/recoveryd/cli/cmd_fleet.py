@@ -4,6 +4,9 @@ the jobs each owns, as the coordination service lists them now.
 It reads the group without joining it (it owns nothing) and works the owners out
 with the same consistent-hash partition the members use. `--json` prints
 `{"group", "members": [{"name", "site", "alive", "last_heartbeat", "jobs": [...]}]}`.
+A member is listed while its key lives in etcd, on the lease its heartbeats renew, so
+every listed member is `alive`; `last_heartbeat` is that member's own clock at its last
+heartbeat, shown for information and never compared with this host's clock.
 Exit 2 without a `fleet` section; exit 1 when the coordination service does not
 answer at any of its URLs.
 """
@@ -13,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from datetime import UTC, datetime
 from typing import Any
 
 from recoveryd.cli import output
@@ -58,12 +60,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return src.site if src is not None else None
 
     jobs = assign(specs, members, site)
-    now = datetime.now(UTC)
     entries = [
         {
             "name": m.name,
             "site": m.site,
-            "alive": m.heartbeat is not None and (now - m.heartbeat).total_seconds() <= fleet.lease,
+            "alive": True,  # listed: its key lives on its etcd lease
             "last_heartbeat": m.heartbeat.isoformat() if m.heartbeat else None,
             "jobs": jobs.get(m.name, []),
         }

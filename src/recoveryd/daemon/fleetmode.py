@@ -4,9 +4,10 @@
 lease: heartbeat, then the member list) and answers the job runner's one
 question, `claim(spec)`: may this member run this job now? Yes only when
 
-1. the coordination service answered within the last lease (a member cut off
-   runs nothing once its lease is over: it cannot prove what it owns, and the
-   others take its jobs over when its lease expires in etcd);
+1. the member is not fenced (`fence.py`): its last answered refresh was sent
+   less than two thirds of a lease ago. A member cut off from etcd stops its
+   running jobs and runs nothing new from that moment, a third of a lease before
+   etcd can drop its lease and the others take its jobs over;
 2. the consistent-hash partition over the live members that serve the job's
    site names this member;
 3. it holds the lock named after the job and its schedule slot; and
@@ -34,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from recoveryd.daemon.fence import Keeper, LeaseFence
 from recoveryd.daemon.notify import Alert
 from recoveryd.daemon.schedule import JobSpec
 from recoveryd.fleet import (
@@ -84,6 +86,7 @@ class Claim:
     slot: datetime
     lost: threading.Event = field(default_factory=threading.Event, compare=False)
     run: int = 1  # which run of the job in its slot (2: a catch-up rerun of a failed backup)
+    job: str = ""  # the job's id
 
     def cancel_event(self, cancel: threading.Event) -> threading.Event:
         """An event set when `cancel` is or when this claim is lost (for `is_set` checks
@@ -123,6 +126,7 @@ class FleetHooks:
     changed: Callable[[], None] = lambda: None  # what this member owns changed
     slot_length: Callable[[JobSpec, datetime], float] = lambda _spec, _slot: 86400.0
     overdue: Callable[[JobSpec], bool] = lambda _spec: False  # the catch-up rule says run
+    fenced: Callable[[int], object] = lambda _jobs: None  # this many running jobs were stopped
 
 
 def assign(
@@ -158,7 +162,8 @@ class FleetMode:
         self.clock = clock
         self.monotonic = monotonic
         self._guard = threading.Lock()
-        self._contact: float | None = None
+        self.fence = LeaseFence(lease, monotonic)
+        self._keeper: Keeper | None = None
         self._members: list[Member] = []
         self._partition = Partition([])  # rebuilt when the members change (its rings cached)
         self._owned: set[str] | None = None
@@ -168,11 +173,6 @@ class FleetMode:
     @property
     def member(self) -> str:
         return self.coord.member
-
-    @property
-    def interval(self) -> float:
-        """How often `refresh` runs: three heartbeats per lease."""
-        return self.lease / 3
 
     # --- the group ---------------------------------------------------------------------
 
@@ -185,18 +185,28 @@ class FleetMode:
             return
         self.refresh()
 
-    def refresh(self) -> None:
-        """Heartbeat, read the members, work out what this member owns now."""
+    def keep(self) -> None:
+        """Refresh in the background (every third of a lease) and fence at the deadline."""
+        self._keeper = Keeper(self.fence, self.refresh, self.fence_now)
+        self._keeper.start()
+
+    def refresh(self) -> bool:
+        """Heartbeat, read the members, work out what this member owns now; False when
+        the coordination service did not answer."""
+        sent = self.monotonic()
         try:
             self.coord.heartbeat(len(self._owned or ()))
             members = self.coord.members()
         except CoordinationError as exc:
             self._cut_off(exc)
-            return
+            return False
+        if not self.fence.renewed(sent, self.monotonic()):
+            self._isolate("the lease may have run out before this refresh reached etcd")
+        if self._keeper is not None:
+            self._keeper.renewed()
         specs = self.hooks.specs()
         owned = set(assign(specs, members, self.hooks.site).get(self.member, []))
         with self._guard:
-            self._contact = self.monotonic()
             before = [m.name for m in self._members]
             if members != self._members:
                 self._partition = Partition(members)
@@ -215,6 +225,7 @@ class FleetMode:
             self.hooks.changed()
         if previous is not None:
             self._take_over(sorted(owned - previous), specs)
+        return True
 
     def _take_over(self, gained: list[str], specs: Mapping[str, JobSpec]) -> None:
         for job_id in gained:
@@ -225,28 +236,38 @@ class FleetMode:
 
     def _cut_off(self, exc: CoordinationError) -> None:
         log.warning("fleet_unreachable", error=exc.message, member=self.member)
-        if self._expired():
+        if self.fence.fenced():
             self._isolate(exc.message)
 
-    def _expired(self) -> bool:
-        with self._guard:
-            return self._contact is None or self.monotonic() - self._contact > self.lease
+    def fence_now(self) -> None:
+        """The fence's deadline passed without an answered refresh (the keeper's call)."""
+        if self.fence.fenced():
+            self._isolate(f"no refresh answered for {self.lease - self.fence.margin:g}s")
 
     def _isolate(self, why: str) -> None:
+        """Fenced: the running jobs stop at once (their claims are lost), no new one runs."""
         with self._guard:
-            if self._isolated:
-                return
-            self._isolated = True
             held = list(self._claims.values())
+            first, self._isolated = not self._isolated, True
+        stopped = sorted(c.job for c in held if not c.lost.is_set())
         for claim in held:  # running jobs stop at their next chunk boundary
             claim.lost.set()
-        self.state.record_event("fleet_isolated", {"member": self.member, "error": why})
-        log.error("fleet_isolated", member=self.member, error=why, note="no job runs")
-        self.hooks.alert(
-            Alert("failure", f"fleet member {self.member} stopped scheduling",
-                  f"The coordination service did not answer for a lease ({self.lease:g}s); "
-                  f"this member runs no job until it does. {why}")
-        )  # fmt: skip
+        if stopped:
+            self.hooks.fenced(len(stopped))
+        if not first and not stopped:
+            return
+        margin = round(self.fence.margin, 3)
+        data = {"member": self.member, "error": why, "stopped": stopped, "margin": margin}
+        self.state.record_event("fleet_isolated", data)
+        log.error("fleet_isolated", member=self.member, error=why, stopped=stopped,
+                  margin=margin, note="fenced: running jobs stopped, no new job runs")  # fmt: skip
+        if first:
+            self.hooks.alert(
+                Alert("failure", f"fleet member {self.member} stopped scheduling",
+                      f"The coordination service did not answer in time to renew this "
+                      f"member's lease ({self.lease:g}s); it stopped {len(stopped)} running "
+                      f"job(s) and runs none until it answers. {why}")
+            )  # fmt: skip
 
     # --- one run -----------------------------------------------------------------------
 
@@ -258,13 +279,14 @@ class FleetMode:
     def elsewhere(self, spec: JobSpec) -> bool:
         """Another live member owns `spec` (and this member is not cut off): the job is
         not this member's business at all (no run, no record)."""
-        return not self._expired() and self.owner(spec) != self.member
+        return not self.fence.fenced() and self.owner(spec) != self.member
 
     @contextmanager
     def claim(self, spec: JobSpec) -> Iterator[Claim | None]:
         """A Claim while this member runs `spec` for the current slot; None when it must
         not (another member owns it or holds its slot, the slot is done, cut off)."""
         slot = self.hooks.slot_of(spec, self.clock())
+        self._ride_out_fence(spec)
         why = self._refusal(spec)
         if why is not None:
             log.debug("fleet_not_running", job=spec.id, reason=why, member=self.member)
@@ -273,9 +295,9 @@ class FleetMode:
                                         "slot": slot.isoformat()}, source=spec.source)  # fmt: skip
             yield None
             return
-        claim = Claim(self.member, slot)
+        claim = Claim(self.member, slot, job=spec.id)
         lock = self.coord.lock(_run_name(spec, claim))
-        held = self._acquire(lock)
+        held = not self._running_here(claim) and self._acquire(lock, spec)
         try:
             ours = held and self.owner(spec) == self.member
             before = self._runs_before(spec, claim) if ours else None
@@ -283,30 +305,54 @@ class FleetMode:
                 claim = replace(claim, run=before + 1)
                 with self._guard:
                     self._claims[id(claim)] = claim
-                yield claim
-            else:
-                yield None
+            # fenced meanwhile: the fence may not have seen this claim, so it is not run
+            yield claim if before is not None and not self.fence.fenced() else None
         finally:
             with self._guard:
                 self._claims.pop(id(claim), None)
             if held:
                 lock.release()
 
-    def _acquire(self, lock: SlotLock) -> bool:
+    def _running_here(self, claim: Claim) -> bool:
+        """This member already runs the job for that slot."""
+        with self._guard:
+            held = list(self._claims.values())
+        return any(c.job == claim.job and c.slot == claim.slot for c in held)
+
+    def _acquire(self, lock: SlotLock, spec: JobSpec) -> bool:
         """Take the slot's lock; while etcd elects a leader (or one URL fails), try again
-        until this member's lease would be over."""
+        until this member is fenced. Held by another member while the job is this
+        member's: try again for one lease (a member that left holds it until its lease
+        runs out, then the run is this member's; a live one still running it keeps it)."""
+        until = self.monotonic() + self.lease
         while True:
             try:
-                return lock.acquire()
+                if lock.acquire():
+                    return True
+                if self.owner(spec) != self.member or self.monotonic() >= until:
+                    return False
             except CoordinationError as exc:
                 self._cut_off(exc)
-                if self._expired():
+                if self.fence.fenced():
                     return False
             time.sleep(LOCK_RETRY)
 
+    def _ride_out_fence(self, spec: JobSpec) -> None:
+        """Fenced when a job of this member's comes due: wait up to a lease for a refresh
+        to be answered (an etcd election, one slow answer), then decide. Nothing runs
+        meanwhile; the claim's own checks (lock, slot record, store) follow as always."""
+        until = self.monotonic() + self.lease
+        while (
+            self._keeper is not None
+            and self.fence.fenced()
+            and self.monotonic() < until
+            and self.owner(spec) == self.member
+        ):
+            time.sleep(LOCK_RETRY)
+
     def _refusal(self, spec: JobSpec) -> str | None:
-        if self._expired():
-            self._isolate("no answer within the lease")
+        if self.fence.fenced():
+            self._isolate("no refresh answered within two thirds of the lease")
             return "cut off"
         if self.owner(spec) != self.member:
             return "owned by another member"
@@ -347,6 +393,8 @@ class FleetMode:
         """Record, still under the slot's lock, that `spec` ran in its slot with `result`,
         so no member runs it again there (a deferred or aborted run leaves the slot open).
         When etcd does not answer, a warning and an event: the run itself stands."""
+        with self._guard:  # the job is over: a fence from now on has nothing to stop
+            self._claims.pop(id(claim), None)
         if result in OPEN_RESULTS:
             return
         ttl = RECORD_SLOTS * self.hooks.slot_length(spec, claim.slot) + self.lease
@@ -366,10 +414,12 @@ class FleetMode:
         with self._guard:
             members = tuple(m.name for m in self._members)
             owned = tuple(sorted(self._owned or ()))
-            isolated = self._isolated or self._contact is None
+            isolated = self._isolated or self.fence.deadline() is None
         return FleetView(self.member, self.coord.group, members, owned, isolated)
 
     def stop(self) -> None:
+        if self._keeper is not None:
+            self._keeper.stop()
         self.coord.leave()
 
 

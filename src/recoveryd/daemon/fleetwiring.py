@@ -83,6 +83,7 @@ def build_fleet(
         takeover=lambda spec: scheduler.run_at(spec, tag="takeover"),
         slot_length=lambda spec, slot: slot_length(spec, slot, tz),
         overdue=overdue,
+        fenced=metrics.fleet_fenced.labels(name).inc,
         alert=notifier.notify,
         changed=changed,
     )
@@ -94,10 +95,11 @@ def build_fleet(
     return FleetMode(coord, hooks, lease=fleet.lease, state=state, clock=clock)
 
 
-def start_fleet(fleet: FleetMode, scheduler: Scheduler) -> None:
-    """Join the group, then refresh the view three times per lease."""
+def start_fleet(fleet: FleetMode) -> None:
+    """Join the group, then refresh the view three times per lease and fence this member
+    when a refresh is not answered in time (daemon/fence.py)."""
     fleet.start()
-    scheduler.add_internal("fleet", fleet.refresh, fleet.interval)
+    fleet.keep()
 
 
 def publish(fleet: FleetMode, metrics: DaemonMetrics, cfg: LoadedConfig) -> None:

@@ -111,6 +111,12 @@ class DaemonMetrics:
             ["member"],
             registry=r,
         )
+        self.fleet_fenced = Counter(
+            "recoveryd_fleet_fenced_jobs",
+            "Running jobs this fleet member stopped because its lease could run out",
+            ["member"],
+            registry=r,
+        )
         r.register(_SourceCollector(self))
         r.register(_PitrCollector(self))
 

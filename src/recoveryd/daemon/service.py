@@ -45,17 +45,19 @@ from recoveryd.daemon.metrics import (
 )
 from recoveryd.daemon.notify import Alert, Notifier, governor_alert
 from recoveryd.daemon.ops import AppOperations
-from recoveryd.daemon.rpo import SourceRpo, catch_up, is_overdue
+from recoveryd.daemon.overdue import OverdueWatch
+from recoveryd.daemon.rpo import SourceRpo, catch_up
 from recoveryd.daemon.runtime import STATUS_FILE, DaemonLock, StatusFile
 from recoveryd.daemon.schedule import JobSpec, Scheduler, plan_config
 from recoveryd.daemon.sdnotify import Notifier as SdNotifier
 from recoveryd.daemon.sdnotify import Watchdog
+from recoveryd.daemon.statusdoc import DaemonSnapshot, status_document, status_line
 from recoveryd.daemon.streams import StreamSupervisor
 from recoveryd.drills.api import DrillResult
 from recoveryd.errors import ConfigError, ExitCode, KeyFileError, RecoverydError
 from recoveryd.observe import get_logger
 from recoveryd.secrets import resolve_secret
-from recoveryd.state import StateStore, iso
+from recoveryd.state import StateStore
 
 if TYPE_CHECKING:  # the governor (psutil) is imported only when configured
     from recoveryd.daemon.fleetmode import FleetMode
@@ -104,7 +106,6 @@ class Daemon:
         self.fleet: FleetMode | None = None
         self.streams: StreamSupervisor | None = None
         self.metrics_server: MetricsServer | None = None
-        self._overdue: set[str] = set()
         self._state = "starting"
 
     # --- start -----------------------------------------------------------------------------
@@ -133,6 +134,7 @@ class Daemon:
             on_drop=self._spool_dropped,
             secret=lambda ref: resolve_secret(ref, cfg.path.parent, setting="notify.password"),
         )
+        self.overdue = OverdueWatch(self.state, self.notifier.notify)
         if lock.previous_pid:
             log.warning("stale_lock_taken_over", previous_pid=lock.previous_pid)
         self.admission = self._build_admission(cfg)
@@ -211,7 +213,7 @@ class Daemon:
 
     def _run_once(self, cfg: LoadedConfig, specs: list[JobSpec]) -> int:
         if self.fleet is not None:
-            self.fleet.start()
+            start_fleet(self.fleet)
         now = self.clock()
         due = due_once(specs, self.state, self.metrics.sources(), now, cfg.config.daemon.timezone)
         log.info("once", due=[s.id for s in due])
@@ -245,7 +247,7 @@ class Daemon:
         self._install_signals()
         self.scheduler.apply(specs)
         if self.fleet is not None:
-            start_fleet(self.fleet, self.scheduler)
+            start_fleet(self.fleet)
         now = self.clock()
         names = [
             n
@@ -364,24 +366,7 @@ class Daemon:
         """Periodic: overdue alerts, metrics of the moment, daemon.json, systemd STATUS."""
         if self.fleet is not None:  # first: a member watches the RPO of what it owns
             publish(self.fleet, self.metrics, self.services.config)
-        now = self.clock()
-        sources = self.metrics.sources()
-        overdue = {n for n, s in sources.items() if is_overdue(s, now)}
-        for name in sorted(overdue - self._overdue):
-            rpo = sources[name].rpo_seconds
-            self.state.record_event("overdue", {"rpo_seconds": rpo}, source=name)
-            self.notifier.notify(
-                Alert("overdue", f"{name} is overdue",
-                      f"The newest snapshot of {name} is older than its RPO ({rpo:g}s).",
-                      source=name)
-            )  # fmt: skip
-        for name in sorted(self._overdue - overdue):
-            self.state.record_event("overdue_cleared", {}, source=name)
-            self.notifier.notify(
-                Alert("recovery", f"{name} is within its RPO again", "A new snapshot was stored.",
-                      source=name)
-            )  # fmt: skip
-        self._overdue = overdue
+        self.overdue.update(self.metrics.sources(), self.clock())
         if self.streams is not None:
             self.streams.check()
         self.metrics.heartbeat_age.set(self.scheduler.heartbeat_age())
@@ -398,30 +383,24 @@ class Daemon:
             )
         return Health(not reasons, tuple(reasons))
 
+    def _snapshot(self) -> DaemonSnapshot:
+        return DaemonSnapshot(
+            state=self._state,
+            started=self.started,
+            now=self.clock(),
+            config=str(self.services.config.path),
+            running=self.runner.running(),
+            level=self.admission.level(),
+            next_runs=self.scheduler.next_runs(),
+            metrics=self.metrics_server.address if self.metrics_server else None,
+            jobs=len(self.scheduler.specs),
+        )
+
     def _status_line(self) -> str:
-        running = sorted(self.runner.running())
-        level = self.admission.level()
-        doing = f"running {', '.join(running)}" if running else "idle"
-        return f"{doing}; level {level}; {len(self.scheduler.specs)} jobs scheduled"
+        return status_line(self._snapshot())
 
     def _write_status(self) -> None:
-        doc = {
-            "pid": os.getpid(),
-            "state": self._state,
-            "started": iso(self.started),
-            "updated": iso(self.clock()),
-            "config": str(self.services.config.path),
-            "activity": [
-                {"job": job, "since": iso(since)}
-                for job, since in sorted(self.runner.running().items())
-            ],
-            "level": self.admission.level(),
-            "next_runs": {
-                job: iso(when) if when else None
-                for job, when in sorted(self.scheduler.next_runs().items())
-            },
-            "metrics": self.metrics_server.address if self.metrics_server else None,
-        }
+        doc = status_document(self._snapshot())
         if self.governor is not None:
             doc["governor"] = self.governor.status().to_json()
         if self.fleet is not None:
