@@ -48,7 +48,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Bytecode is compiled up front: the suite starts hundreds of interpreters (the CLI, daemons,
+# archive_command), and where PYTHONDONTWRITEBYTECODE is set none of them would cache what it
+# compiled, each compiling the sources again (existing .pyc files are still read).
 test: deps-deb $(STAMP) lint typecheck
+	$(BIN)/python -m compileall -q src tests >/dev/null
 	$(BIN)/pytest -q
 
 # The whole seeded fault campaign: tests/faults/ (kill -9 at >= 20 points per command, a
@@ -59,6 +63,7 @@ test: deps-deb $(STAMP) lint typecheck
 # only, here on Swift too). RECOVERYD_FAULT_SEED changes the failover drill's seed.
 # The tally of a run is written to faults-tally.json (figures in docs/RELIABILITY.md).
 test-faults: deps-deb $(STAMP)
+	$(BIN)/python -m compileall -q src tests >/dev/null
 	RECOVERYD_FAULTS=all RECOVERYD_FAULTS_TALLY=faults-tally.json \
 		$(BIN)/pytest -q tests/faults tests/e2e/test_crash.py tests/e2e/test_flood.py \
 		tests/integration/drills/test_pg_failover_interrupts.py
