@@ -48,9 +48,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Bytecode is compiled up front: the suite starts hundreds of interpreters (the CLI, daemons,
-# archive_command), and where PYTHONDONTWRITEBYTECODE is set none of them would cache what it
-# compiled, each compiling the sources again (existing .pyc files are still read).
+# Bytecode is compiled up front: the suite starts many fresh interpreters (the CLI, daemons,
+# archive_command and restore_command), and where PYTHONDONTWRITEBYTECODE is set none of them
+# caches what it compiles, so each compiled the sources again (~0.1 s of CPU a start here);
+# existing .pyc files are still read.
 test: deps-deb $(STAMP) lint typecheck
 	$(BIN)/python -m compileall -q src tests >/dev/null
 	$(BIN)/pytest -q
