@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,6 +312,23 @@ def run_recoveryd(
     if ran is None:
         raise subprocess.TimeoutExpired(argv, timeout)
     return subprocess.CompletedProcess(argv, ran.code, ran.out, ran.err)
+
+
+def run_argv(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(argv, capture_output=True, text=True)` for an `argv` that starts
+    `python -m recoveryd` or a `recoveryd` executable, run through the session's pool. For
+    commands that do not write their own command line anywhere (`restore --time` writes
+    it into PostgreSQL's restore_command: run that one as it is)."""
+    args = list(argv)
+    if args[:3] == [sys.executable, "-m", "recoveryd"]:
+        rest = args[3:]
+    elif Path(args[0]).name == "recoveryd":
+        rest = args[1:]
+    else:
+        raise ValueError(f"not a recoveryd command line: {args[:3]}")
+    return run_recoveryd(rest, env=env, timeout=timeout)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ answered, as when the network to a site is cut). The local snapshot must still
 be committed, the run must say which target is missing (exit 6, `missing_targets`),
 and once the store answers again the daemon copies the snapshot there, after which
 both copies verify.
+
+`make test` runs it against Ceph RGW (the store that enforces what S3 promises); the
+blackhole is a TCP proxy, the same for both vendors, so Swift runs it under
+`make test-faults` (RECOVERYD_FAULTS=all), with Ceph again.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import Deployment, fs_target
+from tests.faultmode import FULL
 from tests.fixtures.blackhole import BlackholeProxy
-from tests.fixtures.objectstores import S3Server, TargetSpec
+from tests.fixtures.objectstores import S3_VENDORS, S3Server, TargetSpec
 from tests.fixtures.web import HttpRecorder
 
 pytestmark = pytest.mark.integration
+VENDORS = S3_VENDORS if FULL else ("ceph",)
 
 
 @pytest.fixture
@@ -36,6 +42,7 @@ def proxy(s3_server: S3Server) -> Iterator[BlackholeProxy]:
     p.close()
 
 
+@pytest.mark.parametrize("s3_server", VENDORS, indirect=True)
 def test_a_target_lost_mid_run_degrades_the_backup_and_is_caught_up_later(
     deployment: Deployment,
     tmp_path: Path,

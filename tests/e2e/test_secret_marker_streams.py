@@ -5,8 +5,10 @@ Real servers: PostgreSQL (a replication role whose password is the marker, given
 password file; another role whose wrong password is the marker, given by env), MariaDB
 (a REPLICATION SLAVE user, password by credential, and the same wrongly), Ceph RGW (an S3
 target by credentials file). Every command runs as its own process, as an operator runs
-it; the streams run until SIGTERM. The approvers' private keys are secrets too: their
-bytes must appear nowhere either.
+it: the streams and the waiting drill as fresh interpreters (they run until SIGTERM or
+their end), the others forked from an interpreter that imported the command line and read
+nothing else (tests/forkcli.py, as test_secret_marker does). The approvers' private
+keys are secrets too: their bytes must appear nowhere either.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tests.e2e.test_secret_marker import (
 from tests.fixtures.mariadb import MariadbServer
 from tests.fixtures.objectstores import TargetSpec
 from tests.fixtures.web import poll
+from tests.forkcli import run_recoveryd
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,13 +54,8 @@ class Deployment:
         return [sys.executable, "-m", "recoveryd", "--config", str(self.d / "recoveryd.yaml")]
 
     def run(self, *args: str, ok: tuple[int, ...] = (0,)) -> str:
-        proc = subprocess.run(
-            [*self.cli, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        proc = run_recoveryd(
+            ["--config", str(self.d / "recoveryd.yaml"), *args], env=self.env, timeout=300
         )
         self.outputs.append(f"{proc.stdout}\n{proc.stderr}")
         assert proc.returncode in ok, f"{args}: exit {proc.returncode}\n{proc.stderr}"

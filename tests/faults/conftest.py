@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-FULL = os.environ.get("RECOVERYD_FAULTS") in ("all", "full")
+from tests.faultmode import FULL, points
+
+__all__ = ["FULL", "Tally", "campaign", "points"]
 
 settings.register_profile(
     "campaign",
@@ -39,11 +41,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("campaign" if FULL else "quick")
-
-
-def points(full: int, quick: int = 3) -> int:
-    """How many seeded points a campaign test runs: `full` in `make test-faults`."""
-    return full if FULL else quick
 
 
 class Tally:

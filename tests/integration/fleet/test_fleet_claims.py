@@ -1,5 +1,6 @@
 """FleetMode's claims in-process, against a real 3-node etcd cluster on loopback: who may
-run a job for a slot, and what happens to a running job when etcd stops answering."""
+run a job for a slot, and what happens to a running job when etcd stops answering. The
+tests share one cluster, each in a group of its own."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ SLOT = datetime(2026, 12, 3, 8, tzinfo=UTC)
 class Member:
     """One FleetMode with what it told the daemon recorded."""
 
-    def __init__(self, name: str, cluster: EtcdCluster, tmp: Path) -> None:
+    def __init__(self, name: str, cluster: EtcdCluster, tmp: Path, group: str) -> None:
         self.taken: set[datetime] = set()
         self.alerts: list[Alert] = []
         self.takeovers: list[str] = []
@@ -44,7 +45,7 @@ class Member:
             takeover=lambda spec: self.takeovers.append(spec.id),
             alert=self.alerts.append,
         )
-        coord = open_coordination(cluster.urls, group="claims", member=name, lease=5, serves=())
+        coord = open_coordination(cluster.urls, group=group, member=name, lease=5, serves=())
         self.fleet = FleetMode(coord, hooks, lease=5, state=self.state)
 
 
@@ -55,8 +56,10 @@ def _isolated_after_refresh(member: Member) -> bool:
 
 
 @pytest.fixture
-def pair(tmp_path: Path, etcd_cluster: EtcdCluster) -> Iterator[tuple[Member, Member]]:
-    a, b = Member("a", etcd_cluster, tmp_path), Member("b", etcd_cluster, tmp_path)
+def pair(
+    tmp_path: Path, module_etcd_cluster: EtcdCluster, fleet_group: str
+) -> Iterator[tuple[Member, Member]]:
+    a, b = (Member(n, module_etcd_cluster, tmp_path, fleet_group) for n in ("a", "b"))
     a.fleet.start()
     b.fleet.start()
     a.fleet.refresh()
@@ -87,7 +90,7 @@ def test_one_claim_per_job_and_slot(pair: tuple[Member, Member]) -> None:
 
 
 def test_a_member_cut_off_loses_its_running_claim_and_alerts(
-    pair: tuple[Member, Member], etcd_cluster: EtcdCluster
+    pair: tuple[Member, Member], module_etcd_cluster: EtcdCluster
 ) -> None:
     """etcd frozen (SIGSTOP) while a job runs: once the lease is over the member is
     isolated (an event, one alert), the running job's claim is lost (its backup stops at
@@ -97,7 +100,7 @@ def test_a_member_cut_off_loses_its_running_claim_and_alerts(
     owner = a if a.fleet.owner(SPEC) == "a" else b
     with owner.fleet.claim(SPEC) as claim:
         assert claim is not None
-        etcd_cluster.pause()
+        module_etcd_cluster.pause()
         try:
             assert poll(lambda: _isolated_after_refresh(owner), 60)
             assert claim.lost.is_set()
@@ -105,7 +108,7 @@ def test_a_member_cut_off_loses_its_running_claim_and_alerts(
             with owner.fleet.claim(SPEC) as refused:
                 assert refused is None
         finally:
-            etcd_cluster.resume()
+            module_etcd_cluster.resume()
     assert [al.kind for al in owner.alerts] == ["failure"]
     assert "stopped scheduling" in owner.alerts[0].subject
     assert poll(lambda: not _isolated_after_refresh(owner), 60)
@@ -113,7 +116,7 @@ def test_a_member_cut_off_loses_its_running_claim_and_alerts(
 
 
 def test_each_member_watches_the_rpo_of_the_sources_it_owns(
-    tmp_path: Path, etcd_cluster: EtcdCluster
+    tmp_path: Path, module_etcd_cluster: EtcdCluster, fleet_group: str
 ) -> None:
     """So that a source is reported overdue by one member, not by all: after the members
     refresh, each one's RPO metrics carry the RPO of the sources whose backup it owns and
@@ -131,7 +134,7 @@ def test_each_member_watches_the_rpo_of_the_sources_it_owns(
     )
     cfg = load_config(config)
     specs = {s.id: s for s in plan_jobs(cfg.config)}
-    members = [Member(n, etcd_cluster, tmp_path) for n in ("a", "b")]
+    members = [Member(n, module_etcd_cluster, tmp_path, fleet_group) for n in ("a", "b")]
     try:
         for m in members:
             m.fleet.hooks = replace(m.fleet.hooks, specs=lambda: specs)

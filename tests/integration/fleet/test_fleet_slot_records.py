@@ -1,7 +1,8 @@
 """The record of a job's run in its slot, against a real 3-node etcd cluster on loopback:
 once a member ran a job (any kind) in a slot, no member runs it again there, even when
 ownership moves in the middle of the slot (a member joins, or the owner goes away after
-its run and released the slot's lock)."""
+its run and released the slot's lock). The tests share one cluster, each in a group of its
+own."""
 
 from __future__ import annotations
 
@@ -78,12 +79,12 @@ class Node:
 class Site:
     """The members started so far in one group."""
 
-    def __init__(self, cluster: EtcdCluster, tmp: Path) -> None:
-        self.cluster, self.tmp = cluster, tmp
+    def __init__(self, cluster: EtcdCluster, tmp: Path, group: str) -> None:
+        self.cluster, self.tmp, self.group = cluster, tmp, group
         self.nodes: dict[str, Node] = {}
 
     def add(self, name: str) -> Node:
-        node = self.nodes[name] = Node(name, self.cluster, self.tmp, group="records")
+        node = self.nodes[name] = Node(name, self.cluster, self.tmp, group=self.group)
         node.fleet.start()
         return node
 
@@ -95,8 +96,8 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path, etcd_cluster: EtcdCluster) -> Iterator[Site]:
-    made = Site(etcd_cluster, tmp_path)
+def site(tmp_path: Path, module_etcd_cluster: EtcdCluster, fleet_group: str) -> Iterator[Site]:
+    made = Site(module_etcd_cluster, tmp_path, fleet_group)
     made.add("a")
     yield made
     for node in made.nodes.values():

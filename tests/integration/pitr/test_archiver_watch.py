@@ -5,7 +5,6 @@ alert through the notifier's webhook, then one recovery alert once it archives a
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from recoveryd.daemon.notify import Notifier
 from recoveryd.daemon.pitrwatch import PitrWatch
 from tests.fixtures.pgarchive import Archive, archived_through, switch, temporary_archive
 from tests.fixtures.web import HttpRecorder, poll
+from tests.forkcli import run_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -91,7 +91,7 @@ def test_the_recovery_window_and_archive_lag_reach_the_metrics(archive: Archive)
     since then; a source that is not streamed exports no stream gauge; no alert."""
     a = archive
     cli = [str(a.exe), "--config", str(a.config)]
-    done = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    done = run_argv([*cli, "backup", "registry"])
     assert done.returncode == 0, done.stderr
     archived_through(a, switch(a))
     alerts: list[object] = []

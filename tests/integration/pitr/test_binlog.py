@@ -19,6 +19,7 @@ from tests.fixtures.mariadb import (
     binlog_deployment,
     table_checksums_mysql,
 )
+from tests.forkcli import run_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -54,7 +55,7 @@ def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     cli = binlog_deployment(srv, db, tmp_path)
     srv.sql(db, "create table citizens (id int primary key, name varchar(40))")
     srv.sql(db, "insert into citizens select seq, 'dumped' from seq_1_to_500")
-    first = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    first = run_argv([*cli, "backup", "registry"])
     assert first.returncode == 0, first.stderr
     stream = subprocess.Popen([*cli, "binlog-stream", "registry"], stderr=subprocess.PIPE)
     restored = "pitr_restored"
@@ -72,7 +73,7 @@ def test_restore_to_a_time_replays_binlogs_after_the_newest_dump(
     finally:
         stream.send_signal(signal.SIGTERM)
         assert stream.wait(120) == 0, stream.stderr.read() if stream.stderr else ""
-    later = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    later = run_argv([*cli, "backup", "registry"])
     assert later.returncode == 0, later.stderr
 
     srv.drop_database(restored)
@@ -117,7 +118,7 @@ def test_restore_to_a_time_on_another_server(mariadb_server: MariadbServer, tmp_
     cli = binlog_deployment(srv, db, tmp_path)
     srv.sql(db, "create table citizens (id int primary key, name varchar(40))")
     srv.sql(db, "insert into citizens select seq, 'dumped' from seq_1_to_300")
-    first = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    first = run_argv([*cli, "backup", "registry"])
     assert first.returncode == 0, first.stderr
     stream = subprocess.Popen([*cli, "binlog-stream", "registry"], stderr=subprocess.PIPE)
     try:

@@ -17,6 +17,7 @@ from recoveryd.app.wiring import open_repository
 from recoveryd.config import load_config
 from recoveryd.repo.wal import BinlogArchive, binlog_order
 from tests.fixtures.mariadb import MariadbServer, binlog_deployment
+from tests.forkcli import run_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,7 +68,7 @@ def test_verify_names_a_binlog_gap_and_prune_keeps_what_the_kept_dump_needs(
     config = Path(cli[-1])
     srv.sql(db, "create table citizens (id int primary key, name varchar(40))")
     srv.sql(db, "insert into citizens select seq, 'first' from seq_1_to_200")
-    first = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    first = run_argv([*cli, "backup", "registry"])
     assert first.returncode == 0, first.stderr
     stream = subprocess.Popen([*cli, "binlog-stream", "registry"], stderr=subprocess.PIPE)
     try:
@@ -75,7 +76,7 @@ def test_verify_names_a_binlog_gap_and_prune_keeps_what_the_kept_dump_needs(
         srv.sql(None, "flush binary logs")
         srv.sql(db, "update citizens set name = 'rewritten'")
         srv.sql(None, "flush binary logs")
-        second = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+        second = run_argv([*cli, "backup", "registry"])
         assert second.returncode == 0, second.stderr
         srv.sql(db, "update citizens set name = 'after'")
         srv.sql(None, "flush binary logs")
@@ -88,23 +89,23 @@ def test_verify_names_a_binlog_gap_and_prune_keeps_what_the_kept_dump_needs(
     dump1, dump2 = (binlog_order(f)[0] for f in _dump_binlogs(archive))
     assert dump2 >= dump1 + 2
     assert _numbers(archive) == list(range(dump1, _numbers(archive)[-1] + 1))
-    clean = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    clean = run_argv([*cli, "verify"])
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
     lost = next(n for n in archive.names() if binlog_order(n)[0] == dump1 + 1)
     archive.repo.store.delete(archive.key(lost))
-    gap = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    gap = run_argv([*cli, "verify"])
     assert gap.returncode == 3, gap.stdout + gap.stderr
     assert f"binlog/registry/{lost}" in gap.stdout + gap.stderr
     assert "binary log missing" in gap.stdout + gap.stderr
 
     before = _numbers(archive)
-    pruned = subprocess.run([*cli, "--json", "prune"], capture_output=True, text=True)
+    pruned = run_argv([*cli, "--json", "prune"])
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert len(_dump_binlogs(archive)) == 1
     assert _numbers(archive) == [n for n in before if n >= dump2]
     (report,) = json.loads(pruned.stdout)["targets"]
     assert report["deleted_wal"] == len([n for n in before if n < dump2])
-    again = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    again = run_argv([*cli, "verify"])
     assert again.returncode == 0, again.stdout + again.stderr
     srv.drop_database(db)

@@ -16,6 +16,7 @@ import pytest
 from recoveryd.app.scratch import remove_scratch
 from tests.fixtures.pgarchive import setup_archive
 from tests.fixtures.postgres import free_port
+from tests.forkcli import run_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,7 +37,7 @@ def test_the_ransomware_drill_recovers_the_registry_to_before_the_attack() -> No
         )
         a.sql(a.port, "create table ledger as select g as entry from generate_series(1, 100) g")
         cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
-        backup = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+        backup = run_argv([*cli, "backup", "registry"])
         assert backup.returncode == 0, backup.stderr
         port = free_port()
         variables = {

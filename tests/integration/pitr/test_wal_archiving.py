@@ -1,7 +1,9 @@
 """Continuous WAL archiving on a real PostgreSQL 15: `archive_command` runs
 `recoveryd wal-push` as the `postgres` OS user, `restore_command` runs `recoveryd
 wal-get`, and a base backup plus the archive recover the cluster to a chosen moment —
-before rows were written and a table was dropped."""
+before rows were written and a table was dropped. The commands the tests run themselves
+fork from the session's warm interpreter (tests/forkcli.py), except `restore`: with
+`--time` it writes the path of the executable that runs it into restore_command."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from tests.fixtures.pgarchive import (
 from tests.fixtures.pgcluster import PG_BIN, as_postgres
 from tests.fixtures.postgres import free_port, table_checksums
 from tests.fixtures.sshd import SshServer
+from tests.forkcli import run_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -127,7 +130,7 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     a.sql(a.port, "create table citizens (id int primary key, name text)")
     a.sql(a.port, "insert into citizens select g, 'first ' || g from generate_series(1, 100) g")
     cli = [str(a.exe), "--config", str(a.config)]
-    first = subprocess.run([*cli, "--json", "backup", "registry"], capture_output=True, text=True)
+    first = run_argv([*cli, "--json", "backup", "registry"])
     assert first.returncode == 0, first.stderr
     a.sql(a.port, "insert into citizens select g, 'before ' || g from generate_series(101, 3000) g")
     a.sql(a.port, "create table ledger as select g, md5(g::text) from generate_series(1, 500) g")
@@ -137,9 +140,9 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     a.sql(a.port, "delete from ledger where g % 2 = 0")
     a.sql(a.port, "drop table citizens")
     archived_through(a, switch(a))
-    later = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    later = run_argv([*cli, "backup", "registry"])
     assert later.returncode == 0, later.stderr  # after the target: must not be chosen
-    status = subprocess.run([*cli, "--json", "status"], capture_output=True, text=True)
+    status = run_argv([*cli, "--json", "status"])
     assert status.returncode == 0, status.stderr
     entry = json.loads(status.stdout)["sources"]["registry"]
     window = entry["recoverable"]
@@ -175,9 +178,9 @@ def test_a_base_backup_restores_on_its_own(archive: Archive) -> None:
     a = archive
     a.sql(a.port, "create table citizens as select g as id from generate_series(1, 2000) g")
     cli = [str(a.exe), "--config", str(a.config)]
-    backup = subprocess.run([*cli, "--json", "backup", "registry"], capture_output=True, text=True)
+    backup = run_argv([*cli, "--json", "backup", "registry"])
     assert backup.returncode == 0, backup.stderr
-    listing = subprocess.run([*cli, "--json", "snapshots"], capture_output=True, text=True)
+    listing = run_argv([*cli, "--json", "snapshots"])
     (snap,) = [s["id"] for s in json.loads(listing.stdout)]
     restored = a.root / "restored"
     done = subprocess.run(
@@ -208,17 +211,17 @@ def test_verify_names_a_segment_missing_from_the_archive(archive: Archive) -> No
     names that segment; before, it passes."""
     a = archive
     cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
-    backup = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    backup = run_argv([*cli, "backup", "registry"])
     assert backup.returncode == 0, backup.stderr
     switched = []
     for n in range(3):
         a.sql(a.port, f"create table t{n} as select g from generate_series(1, 1000) g")
         switched.append(switch(a))
     archived_through(a, switched[-1])
-    ok = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    ok = run_argv([*cli, "verify"])
     assert ok.returncode == 0, ok.stdout + ok.stderr
     (a.store / "wal" / "registry" / switched[1]).unlink()
-    gap = subprocess.run([*cli, "verify"], capture_output=True, text=True)
+    gap = run_argv([*cli, "verify"])
     assert gap.returncode == 3, gap.stdout + gap.stderr
     assert f"wal/registry/{switched[1]}" in gap.stdout + gap.stderr
     assert "Traceback" not in gap.stderr
@@ -248,7 +251,7 @@ def test_streamed_wal_recovers_to_seconds_before_the_server_was_lost(archive: Ar
     a = archive
     cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
     a.sql(a.port, "create table citizens (id int primary key, name text)")
-    assert subprocess.run([*cli, "backup", "registry"], capture_output=True).returncode == 0
+    assert run_argv([*cli, "backup", "registry"]).returncode == 0
     stream = subprocess.Popen([*cli, "wal-stream", "registry"], stderr=subprocess.PIPE)
     try:
         a.sql(a.port, "insert into citizens select g, 'before' from generate_series(1, 3000) g")
@@ -316,9 +319,9 @@ def test_a_base_backup_over_ssh(archive: Archive, sshd_server: SshServer) -> Non
     a.config.write_text(yaml.safe_dump(doc))
     a.sql(a.port, "create table citizens as select g as id from generate_series(1, 3000) g")
     cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
-    backup = subprocess.run([*cli, "--json", "backup", "registry"], capture_output=True, text=True)
+    backup = run_argv([*cli, "--json", "backup", "registry"])
     assert backup.returncode == 0, backup.stderr
-    listing = subprocess.run([*cli, "--json", "snapshots"], capture_output=True, text=True)
+    listing = run_argv([*cli, "--json", "snapshots"])
     (snap,) = [s["id"] for s in json.loads(listing.stdout)]
     restored = a.root / "restored"
     done = subprocess.run(
@@ -344,7 +347,7 @@ def test_recovery_to_a_time_from_a_base_backup_taken_over_ssh(
     a.sql(a.port, "create table citizens as select 1 as id, 'kept' as name")
     a.sql(a.port, "insert into citizens select g, 'kept' from generate_series(2, 2000) g")
     cli = [sys.executable, "-m", "recoveryd", "--config", str(a.config)]
-    backup = subprocess.run([*cli, "backup", "registry"], capture_output=True, text=True)
+    backup = run_argv([*cli, "backup", "registry"])
     assert backup.returncode == 0, backup.stderr
     a.sql(a.port, "create table ledger as select g, md5(g::text) from generate_series(1, 300) g")
     a.sql(a.port, "insert into citizens select g, 'later' from generate_series(2001, 2500) g")
