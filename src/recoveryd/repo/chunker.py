@@ -118,11 +118,12 @@ def decompress(payload: bytes, max_size: int = 1 << 30) -> bytes:
     """Inverse of `compress`; PayloadError when the payload is malformed."""
     if not payload:
         raise PayloadError("empty payload")
-    marker, body = payload[0], payload[1:]
+    marker = payload[0]
     if marker == COMPRESSION_NONE:
-        return body
+        return payload[1:]
     if marker == COMPRESSION_ZSTD:
-        try:
+        try:  # the body is read in place: no copy of it without the marker byte
+            body = memoryview(payload)[1:]
             return _decompressor().decompress(body, max_output_size=max_size)
         except zstandard.ZstdError as exc:
             raise PayloadError(f"zstd: {exc}") from None

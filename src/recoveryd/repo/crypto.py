@@ -135,8 +135,8 @@ def _sm4_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> byte
     return enc.update(plaintext) + enc.finalize() + enc.tag
 
 
-def _sm4_decrypt(key: bytes, nonce: bytes, blob: bytes, aad: bytes) -> bytes:
-    body, tag = blob[:-TAG_SIZE], blob[-TAG_SIZE:]
+def _sm4_decrypt(key: bytes, nonce: bytes, blob: memoryview, aad: bytes) -> bytes:
+    body, tag = blob[:-TAG_SIZE], bytes(blob[-TAG_SIZE:])
     dec = Cipher(algorithms.SM4(key), modes.GCM(nonce, tag)).decryptor()
     dec.authenticate_additional_data(aad)
     return dec.update(body) + dec.finalize()
@@ -172,9 +172,10 @@ def open_envelope(blob: bytes, *, key: bytes, header: Header, name: str) -> byte
     what was sealed.
     """
     aad = blob[:HEADER_SIZE] + name.encode()
+    body = memoryview(blob)[HEADER_SIZE:]  # decrypted in place: no copy of the ciphertext
     try:
         if header.cipher == CipherId.AES_256_GCM:
-            return AESGCM(key).decrypt(header.nonce, blob[HEADER_SIZE:], aad)
-        return _sm4_decrypt(key, header.nonce, blob[HEADER_SIZE:], aad)
+            return AESGCM(key).decrypt(header.nonce, body, aad)
+        return _sm4_decrypt(key, header.nonce, body, aad)
     except (InvalidTag, ValueError):
         raise EnvelopeError("authentication failed") from None

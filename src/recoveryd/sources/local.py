@@ -96,7 +96,7 @@ class LocalProcess:
         except ValueError:  # closed by kill()
             return 0
 
-    def write(self, data: bytes, /) -> None:
+    def write(self, data: bytes | memoryview, /) -> None:
         """Write to stdin; OSError (BrokenPipeError) when the command has gone."""
         stdin = self._popen.stdin
         if stdin is None:
