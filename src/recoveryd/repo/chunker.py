@@ -21,7 +21,7 @@ from pyfastcdc import FastCDC
 
 COMPRESSION_NONE = 0
 COMPRESSION_ZSTD = 1
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1  # docs/PERFORMANCE.md ("CPU per GB"): half the CPU of level 3, same ratio on dumps
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,8 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 
 def compress(data: bytes) -> bytes:
-    """The chunk payload: zstd level 3 (single-threaded), or stored when that is not smaller."""
+    """The chunk payload: zstd at ZSTD_LEVEL (single-threaded), or stored when that is not
+    smaller."""
     body = _compressor().compress(data)
     if len(body) >= len(data):
         return bytes([COMPRESSION_NONE]) + data
