@@ -71,13 +71,51 @@ class _ReadIntoAdapter:
         return self._reader.readinto(buf)
 
 
-def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterator[bytes]:
-    """Cut the stream into content-defined chunks (each a fresh `bytes`: the chunker's
-    buffer is reused for the next one, and the chunk goes on to other threads)."""
+def chunk_views(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterator[memoryview]:
+    """Cut the stream into content-defined chunks, each a view of the chunker's buffer that
+    is valid until the next one is asked for (copy what outlives it: `ChunkBuffers`)."""
     cdc = FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size)
     adapter = _ReadIntoAdapter(reader) if isinstance(reader, DirectReader) else _ReadAdapter(reader)
     for chunk in cdc.cut_stream(adapter):
-        yield bytes(chunk.data)
+        yield memoryview(chunk.data)
+
+
+def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterator[bytes]:
+    """Cut the stream into content-defined chunks, each a fresh `bytes`."""
+    for view in chunk_views(reader, params):
+        yield bytes(view)
+
+
+class ChunkBuffers:
+    """Chunk buffers reused from one chunk to the next, for chunks handed to other threads.
+
+    A fresh `bytes` per chunk costs more than its copy: allocations of a megabyte and more
+    are mapped from the kernel and unmapped again (MALLOC_MMAP_THRESHOLD_, see
+    systemd/recoveryd.service), and every page of each is zeroed and faulted in anew. A
+    buffer is taken for each chunk in flight and given back once it is processed, so there
+    are never more buffers than chunks in flight at once, each `max_size` bytes."""
+
+    def __init__(self, max_size: int) -> None:
+        self._size = max_size
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self, data: memoryview) -> memoryview:
+        """A copy of `data` in a buffer of the pool (a new one when none is free)."""
+        with self._lock:
+            buf = self._free.pop() if self._free else None
+        if buf is None:
+            buf = bytearray(self._size)
+        view = memoryview(buf)[: len(data)]
+        view[:] = data
+        return view
+
+    def give(self, view: memoryview) -> None:
+        """Return the buffer under `view` (from `take`); the caller no longer uses it."""
+        buf = view.obj
+        if isinstance(buf, bytearray) and len(buf) == self._size:
+            with self._lock:
+                self._free.append(buf)
 
 
 class _Contexts(threading.local):
@@ -102,7 +140,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return _local.zd
 
 
-def compress(data: bytes) -> bytes:
+def compress(data: bytes | memoryview) -> bytes:
     """The chunk payload: zstd at ZSTD_LEVEL (single-threaded), or stored when that is not
     smaller."""
     body = _compressor().compress(data)
