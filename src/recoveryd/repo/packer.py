@@ -60,7 +60,9 @@ class ChunkSink:
             return len(envelope)
         full = None
         with self._lock:
-            if self._open.blobs and self._open.size + len(envelope) > self.pack_size:
+            # the whole pack, header included, fits `pack_size`: one PUT on S3 (whose
+            # multipart threshold is the part size, by default the pack size)
+            if self._open.blobs and self._open.size_with(len(envelope)) > self.pack_size:
                 while self._uploading >= self.max_uploads:
                     self._lock.wait()
                 full, self._open = self._open, PackBuilder()
