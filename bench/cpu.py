@@ -151,8 +151,8 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _run(tree: str, job: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, **MALLOC, "PYTHONPATH": tree}
+def _run(tree: str, job: dict[str, Any], extra: dict[str, str]) -> dict[str, Any]:
+    env = {**os.environ, **MALLOC, **extra, "PYTHONPATH": tree}
     out = subprocess.run(
         [sys.executable, __file__, "--child", json.dumps(job)],
         capture_output=True, text=True, check=True, env=env,
@@ -178,6 +178,7 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=0.1)
     ap.add_argument("--dump", type=Path)
     ap.add_argument("--tree", action="append", default=[], help="NAME=SRC (repeatable)")
+    ap.add_argument("--env", action="append", default=[], help="K=V for the children")
     ap.add_argument("--stores", default="filesystem")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path)
@@ -194,6 +195,7 @@ def main() -> int:
     trees = {name: str(Path(src).resolve()) for name, src in trees.items()}
     size, digest = dump.stat().st_size, _digest(dump)
     kinds = args.stores.split(",")
+    extra = dict(e.split("=", 1) for e in args.env)
     work = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
     servers = None
     if kinds != ["filesystem"]:
@@ -212,7 +214,7 @@ def main() -> int:
                     n += 1
                     job = {"where": _where(kind, work, n, servers), "dump": str(dump)}
                     job.update({"digest": digest, "work": str(work)})
-                    row = _run(src, job)
+                    row = _run(src, job, extra)
                     row["load_avg_1m"] = round(os.getloadavg()[0], 2)
                     print(json.dumps({"tree": name, "store": kind, **row}), flush=True)
                     runs.setdefault(name, {}).setdefault(kind, []).append(row)
@@ -224,7 +226,7 @@ def main() -> int:
         "dump": dump.name,
         "dump_bytes": size,
         "cores": os.cpu_count(),
-        "environment": MALLOC,
+        "environment": {**MALLOC, **extra},
         "trees": {name: {"src": src} for name, src in trees.items()},
         "best": {n: {k: _best(v, size) for k, v in by.items()} for n, by in runs.items()},
         "runs": runs,
