@@ -17,6 +17,7 @@ and after it run interleaved on the same file, `--rounds` times; the best CPU of
 bench/results/cpu-<date>.json (or `--out`).
 
     .venv/bin/python bench/cpu.py --make-dump [--scale 0.1]
+    .venv/bin/python bench/cpu.py --levels -1,1,2,3 [--dump FILE]   # zstd levels alone
     .venv/bin/python bench/cpu.py --tree base=/path/to/base/src --tree new=src \
         [--stores filesystem,ceph] [--rounds 3] [--dump FILE]
 """
@@ -96,6 +97,38 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
         "stored_bytes": snap.stored_size,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def levels(dump: Path, which: list[int], rounds: int) -> dict[str, Any]:
+    """zstd CPU per GB and ratio at each level, on the dump's chunks as the chunker cuts
+    them (one thread; best of `rounds`), and zstd's decompression CPU per GB of each."""
+    import zstandard
+
+    from recoveryd.repo import chunker
+
+    with dump.open("rb") as fh:
+        chunks = list(chunker.chunks(fh))
+    size = sum(len(c) for c in chunks)
+    out: dict[str, Any] = {}
+    for level in which:
+        zc, zd = zstandard.ZstdCompressor(level=level), zstandard.ZstdDecompressor()
+        best_c = best_d = float("inf")
+        stored = 0
+        for _ in range(rounds):
+            c0 = time.process_time()
+            frames = [zc.compress(c) for c in chunks]
+            c1 = time.process_time()
+            for f in frames:
+                zd.decompress(f)
+            c2 = time.process_time()
+            best_c, best_d = min(best_c, c1 - c0), min(best_d, c2 - c1)
+            stored = sum(len(f) for f in frames)
+        out[str(level)] = {
+            "compress_cpu_s_per_gb": round(best_c / (size / GB), 2),
+            "decompress_cpu_s_per_gb": round(best_d / (size / GB), 2),
+            "ratio": round(size / stored, 3),
+        }
+    return out
 
 
 def make_dump(scale: float) -> Path:
@@ -182,6 +215,7 @@ def main() -> int:
     ap.add_argument("--stores", default="filesystem")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--levels", help="zstd levels to compare on the dump, e.g. -1,1,2,3")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -191,6 +225,12 @@ def main() -> int:
         print(make_dump(args.scale))
         return 0
     dump = args.dump or CACHE / f"registry-{args.scale:g}gb.dump"
+    if args.levels:
+        result = levels(dump, [int(x) for x in args.levels.split(",")], args.rounds)
+        print(json.dumps(result, indent=2))
+        if args.out:
+            args.out.write_text(json.dumps({"dump": dump.name, "levels": result}, indent=2))
+        return 0
     trees = dict(t.split("=", 1) for t in args.tree) or {"this": str(ROOT / "src")}
     trees = {name: str(Path(src).resolve()) for name, src in trees.items()}
     size, digest = dump.stat().st_size, _digest(dump)
