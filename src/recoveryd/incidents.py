@@ -13,6 +13,9 @@ same second). Records, each with `type`, `time` (ISO 8601 UTC, ms, `Z`) and
 - `action` {owner, due (YYYY-MM-DD), text}
 - `closed` {summary, recovered_at}: when the service was back (null when not given)
 
+The records are the typed models of `recoveryd.incident_records`, through which
+they are written here and read here and by the reports.
+
 The report's RTO is `recovered_at` - `started_at` (never the times the commands
 were typed); its RPO is the age of the source's last snapshot at `started_at`.
 
@@ -30,11 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
+from recoveryd import incident_records as ir
 from recoveryd.chain import HashChain
 from recoveryd.errors import ExitCode, RecoverydError, RefusedError, UsageError
-from recoveryd.state import iso, parse_iso
+from recoveryd.state import iso
 
 DEFAULT_SEVERITY = "unassessed"
 MAX_TITLE = 200
@@ -123,34 +126,37 @@ class Incidents:
                 "the outage began"
             )
         incident_id = self._reserve(now)
-        self._append(
-            incident_id,
-            "opened",
-            now,
+        opened = ir.Opened(
+            time=_utc(now),
+            operator=self._operator(),
             id=incident_id,
             title=title,
             severity=severity.strip() or DEFAULT_SEVERITY,
-            owners={"government": government, "vendor": vendor},
-            started_at=iso(started_at) if started_at else None,
+            owners=ir.Owners(government=government, vendor=vendor),
+            started_at=_utc(started_at) if started_at else None,
             service=(service or "").strip() or None,
             source=source,
         )
+        self._append(incident_id, opened)
         return incident_id
 
     def note(self, incident_id: str, text: str) -> None:
         """Add a note to an open incident."""
         text = self._text(text, "incident note: the note is empty")
         self._open_or_refuse(incident_id)
-        self._append(incident_id, "note", self._clock(), text=text)
+        self._append(
+            incident_id, ir.Note(time=_utc(self._clock()), operator=self._operator(), text=text)
+        )
 
     def action(self, incident_id: str, *, owner: str, due: date, text: str) -> None:
         """Record an action item (owner, due date) on an open incident."""
         text = self._text(text, "incident action: the action text is empty")
         owner = self._text(owner, "incident action: --owner is empty; name who will do it")
         self._open_or_refuse(incident_id)
-        self._append(
-            incident_id, "action", self._clock(), owner=owner, due=due.isoformat(), text=text
+        action = ir.Action(
+            time=_utc(self._clock()), operator=self._operator(), owner=owner, due=due, text=text
         )
+        self._append(incident_id, action)
 
     def close(
         self, incident_id: str, *, summary: str, recovered_at: datetime | None = None
@@ -162,13 +168,13 @@ class Incidents:
         now = self._clock()
         if recovered_at is not None:
             self._check_recovered(incident_id, recovered_at, now)
-        self._append(
-            incident_id,
-            "closed",
-            now,
+        closed = ir.Closed(
+            time=_utc(now),
+            operator=self._operator(),
             summary=summary,
-            recovered_at=iso(recovered_at) if recovered_at else None,
+            recovered_at=_utc(recovered_at) if recovered_at else None,
         )
+        self._append(incident_id, closed)
 
     def _check_recovered(self, incident_id: str, recovered_at: datetime, now: datetime) -> None:
         if recovered_at > now:
@@ -176,31 +182,36 @@ class Incidents:
                 f"incident close: --recovered-at {iso(recovered_at)} is in the future; give "
                 "when the service was back"
             )
-        opened = next(HashChain(self.path(incident_id)).records())
-        began = opened.get("started_at") or opened.get("time")
-        if isinstance(began, str) and recovered_at < parse_iso(began):
+        opened = ir.parse(next(HashChain(self.path(incident_id)).records()))
+        began = ir.outage_began(opened) if isinstance(opened, ir.Opened) else None
+        if began is not None and recovered_at < began:
             raise UsageError(
                 f"incident close: --recovered-at {iso(recovered_at)} is before the outage "
-                f"began ({began}); check both times"
+                f"began ({iso(began)}); check both times"
             )
 
     def get(self, incident_id: str) -> IncidentSummary:
         path = self._existing(incident_id)
         chain = HashChain(path)
-        records = list(chain.records())
-        if not records or records[0].get("type") != "opened":
+        raws = list(chain.records())
+        opened = ir.parse(raws[0]) if raws else None
+        if not isinstance(opened, ir.Opened):
             raise IncidentNotFoundError(f"incident: {path} is not an incident record")
-        opened = records[0]
-        closed = next((r for r in records if r.get("type") == "closed"), None)
+        if opened.time is None:
+            raise IncidentNotFoundError(
+                f"incident: {path} line 1: the `opened` record has no valid `time`; the file "
+                "was edited (restore it from a backup of the state directory)"
+            )
+        closed = ir.closed_of(ir.parse_all(raws))
         return IncidentSummary(
             id=incident_id,
-            title=str(opened.get("title", "")),
-            severity=str(opened.get("severity", "")),
-            status="closed" if closed else "open",
-            opened=parse_iso(str(opened["time"])),
-            closed=parse_iso(str(closed["time"])) if closed else None,
-            opened_by=str(opened.get("operator", "")),
-            entries=len(records),
+            title=opened.title,
+            severity=opened.severity,
+            status="closed" if closed is not None else "open",
+            opened=opened.time,
+            closed=closed.time if closed is not None else None,
+            opened_by=opened.operator,
+            entries=len(raws),
             intact=chain.verify().ok,
         )
 
@@ -245,9 +256,8 @@ class Incidents:
                 "open a new incident that refers to it"
             )
 
-    def _append(self, incident_id: str, rtype: str, now: datetime, **fields: Any) -> None:
-        record = {"type": rtype, "time": iso(now), "operator": self._operator(), **fields}
-        HashChain(self.path(incident_id)).append(record)
+    def _append(self, incident_id: str, record: ir.IncidentRecord) -> None:
+        HashChain(self.path(incident_id)).append(ir.to_fields(record))
 
     @staticmethod
     def _text(text: str, message: str) -> str:
@@ -255,3 +265,8 @@ class Incidents:
         if not text:
             raise UsageError(message)
         return text
+
+
+def _utc(t: datetime) -> datetime:
+    """`t` in UTC, as the record file keeps it (a naive time is read as local time)."""
+    return t.astimezone(UTC)

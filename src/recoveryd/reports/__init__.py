@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recoveryd import drill_records
+from recoveryd import drill_records, incident_records
 from recoveryd.atomic import write_atomic
 from recoveryd.errors import UsageError
 from recoveryd.reports.build import build_report
@@ -95,11 +95,11 @@ def _load(
     first = record.records[0]
     rpos = {n: s.rpo for n, s in config.sources.items()} if config is not None else {}
     sources: list[str] | None
-    started = drill_records.parse(first)
+    started, opened = drill_records.parse(first), incident_records.parse(first)
     if isinstance(started, drill_records.RunStarted):
         sources = list(started.sources)
-    elif isinstance(first.get("source"), str):
-        sources = [str(first["source"])]  # an incident naming the source at risk
+    elif isinstance(opened, incident_records.Opened) and opened.source is not None:
+        sources = [opened.source]  # an incident naming the source at risk
     else:
         sources = list(config.sources) if config is not None else None
     state = load_state(state_dir, since, until, sources=sources, rpos=rpos)

@@ -62,10 +62,6 @@ def seq(value: Any) -> Sequence[Any]:
     return value if isinstance(value, list | tuple) else ()
 
 
-def opt_str(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
 def opt_float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None

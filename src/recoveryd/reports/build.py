@@ -4,8 +4,9 @@ Input: one hash-chained record file (a drill journal or an incident record)
 with its chain status, a `StateSnapshot` of the state store around it, the
 time of rendering and a redactor. Every string taken from the records is
 redacted before it enters the model. Nothing here reads files or clocks. A
-drill journal is read through its typed records (`recoveryd.drill_records`);
-the sentences and action items come from `drill_text`.
+drill journal is read through its typed records (`recoveryd.drill_records`),
+an incident record through its own (`recoveryd.incident_records`); the
+sentences and action items of a drill come from `drill_text`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from recoveryd import drill_records as dr
+from recoveryd import incident_records as ir
 from recoveryd.chain import ChainStatus
 from recoveryd.reports import _common as c
 from recoveryd.reports import drill_text as text
@@ -66,7 +68,7 @@ def build_report(
     elif first == "opened":
         from recoveryd.reports.build_incident import build_incident
 
-        report = build_incident(record, records, c.redact_state(state, redact), now)
+        report = build_incident(record, ir.parse_all(records), c.redact_state(state, redact), now)
     else:
         raise ValueError(f"{record.path}: neither a drill journal nor an incident record")
     return replace(report, timezone=timezone)

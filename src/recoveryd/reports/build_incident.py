@@ -1,19 +1,21 @@
 """The report model of a real incident: its record plus what the daemon recorded meanwhile.
 
-Records (see `recoveryd.incidents`): `opened` {id, title, severity, operator,
-owners}, `note` {text}, `action` {owner, due, text}, `closed` {summary}, each
-with `time` and `operator`. Events and failed runs, drills and restore drills
-that the state store holds between opening and closing (or `now` while open)
-join the timeline.
+The records are the typed models of `recoveryd.incident_records`: `opened`
+{id, title, severity, owners, started_at, service, source}, `note` {text},
+`action` {owner, due, text}, `closed` {summary, recovered_at}, each with `time`
+and `operator`. Events and failed runs, drills and restore drills that the
+state store holds between opening and closing (or `now` while open) join the
+timeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from recoveryd import incident_records as ir
 from recoveryd.reports import _common as c
 from recoveryd.reports.model import (
     ActionItem,
@@ -34,23 +36,26 @@ if TYPE_CHECKING:
 
 
 def build_incident(
-    record: RecordFile, records: Sequence[Mapping[str, Any]], state: StateSnapshot, now: datetime
+    record: RecordFile, records: Sequence[ir.IncidentRecord], state: StateSnapshot, now: datetime
 ) -> Report:
-    opened = records[0]
-    closed = next((r for r in records if r.get("type") == "closed"), None)
-    opened_at = c.rec_time(opened) or now
-    began = c.parse_time(opened.get("started_at"))  # when the outage began, when given
-    recovered = c.parse_time(closed.get("recovered_at")) if closed else None
+    """The report of the incident whose typed records (first `opened`) are `records`."""
+    opened = ir.opened_of(records) or ir.Opened()
+    closed = ir.closed_of(records)
+    opened_at = opened.time or now
+    began = opened.started_at  # when the outage began, when given
+    recovered = closed.recovered_at if closed is not None else None
     started = min(began or opened_at, opened_at)
-    ended = (recovered or c.rec_time(closed)) if closed else None
-    window_end = max(ended or now, c.rec_time(closed) or now) if closed else now
-    title = str(opened.get("title") or record.id)
-    severity = str(opened.get("severity") or "")
-    operator = str(opened.get("operator") or "")
-    owners_map = c.mapping(opened.get("owners"))
-    owners = Owners(c.opt_str(owners_map.get("government")), c.opt_str(owners_map.get("vendor")))
+    ended: datetime | None = None
+    window_end = now
+    if closed is not None:
+        ended = recovered or closed.time
+        window_end = max(ended or now, closed.time or now)
+    title = opened.title or record.id
+    severity = opened.severity
+    operator = opened.operator
+    owners = Owners(opened.owners.government or None, opened.owners.vendor or None)
 
-    named = c.opt_str(opened.get("source"))
+    named = opened.source or None
     sources = (named,) if named else tuple(sorted(state.sources))
     backups = c.backup_rows(sources, state, began or started)
     events = c.merged_events((), state, started, window_end)
@@ -79,7 +84,7 @@ def build_incident(
     )
     rto = (recovered - began).total_seconds() if began and recovered else None
     rpo = _rpo(backups, named)
-    service = c.opt_str(opened.get("service"))
+    service = opened.service or None
     affected = ((service,) if service else ()) + failed_sources
     duration = ((ended or now) - started).total_seconds()
     report = Report(
@@ -87,7 +92,7 @@ def build_incident(
         id=record.id,
         title=title,
         description="",
-        status="closed" if closed else "open",
+        status="closed" if closed is not None else "open",
         started=started,
         ended=ended,
         generated=now,
@@ -138,61 +143,51 @@ def _rpo(backups: Sequence[BackupRow], source: str | None) -> Objective:
     return Objective("rpo", row.rpo_s, row.age_s)
 
 
-def _own_rows(records: Sequence[Mapping[str, Any]], started: datetime) -> list[TimelineEntry]:
-    out = []
-    for r in records:
-        t = c.rec_time(r)
-        rtype = str(r.get("type"))
-        if t is None or rtype not in ("opened", "note", "action", "closed"):
-            continue
-        off = (t - started).total_seconds()
-        who = str(r.get("operator") or "")
-        if rtype == "opened":
-            text = str(r.get("title") or "")
-        elif rtype == "note":
-            text = str(r.get("text") or "")
-        elif rtype == "action":
-            text = f"{r.get('text') or ''} ({r.get('owner') or ''}, {r.get('due') or ''})"
-        else:
-            text = str(r.get("summary") or "")
-        out.append(TimelineEntry(t, off, rtype, who, None, text))
-    return out
-
-
-def _recorded_actions(records: Sequence[Mapping[str, Any]]) -> tuple[ActionItem, ...]:
-    out = []
-    for r in records:
-        if r.get("type") != "action":
-            continue
-        due = None
-        if isinstance(r.get("due"), str):
-            try:
-                due = date.fromisoformat(str(r["due"]))
-            except ValueError:
-                due = None
-        out.append(
-            ActionItem(
-                text=str(r.get("text") or ""),
-                owner=str(r.get("owner") or ""),
-                due=due,
-                origin="recorded",
-                raised=c.rec_time(r),
-                raised_by=c.opt_str(r.get("operator")),
-            )
+def _own_rows(records: Sequence[ir.IncidentRecord], started: datetime) -> list[TimelineEntry]:
+    return [
+        TimelineEntry(
+            r.time, (r.time - started).total_seconds(), r.type, r.operator, None, _text(r)
         )
-    return tuple(out)
+        for r in records
+        if r.time is not None
+    ]
+
+
+def _text(r: ir.IncidentRecord) -> str:
+    """What the timeline shows of one record."""
+    if isinstance(r, ir.Opened):
+        return r.title
+    if isinstance(r, ir.Note):
+        return r.text
+    if isinstance(r, ir.Action):
+        return f"{r.text} ({r.owner}, {r.due.isoformat() if r.due else ''})"
+    return r.summary
+
+
+def _recorded_actions(records: Sequence[ir.IncidentRecord]) -> tuple[ActionItem, ...]:
+    return tuple(
+        ActionItem(
+            text=r.text,
+            owner=r.owner,
+            due=r.due,
+            origin="recorded",
+            raised=r.time,
+            raised_by=r.operator or None,
+        )
+        for r in ir.actions_of(records)
+    )
 
 
 def _summary(
     report: Report,
-    entries: tuple[Mapping[str, Any], Mapping[str, Any] | None],
+    entries: tuple[ir.Opened, ir.Closed | None],
     n_rows: int,
     n_shed: int,
 ) -> tuple[Msg, ...]:
     """When the incident was opened and closed (the times the commands were typed); the
     outage itself is in the objectives."""
     opened, closed = entries
-    opened_at = c.rec_time(opened) or report.started
+    opened_at = opened.time or report.started
     common: dict[str, Any] = {
         "title": report.title,
         "severity": report.severity or "-",
@@ -201,10 +196,10 @@ def _summary(
     }
     out: list[Msg] = []
     if closed is not None:
-        open_for = ((c.rec_time(closed) or opened_at) - opened_at).total_seconds()
+        open_for = ((closed.time or opened_at) - opened_at).total_seconds()
         out.append(Msg.of("s_incident_closed", duration=Dur(open_for), **common))
-        if closed.get("summary"):
-            out.append(Msg.of("s_incident_summary", summary=str(closed["summary"])))
+        if closed.summary:
+            out.append(Msg.of("s_incident_summary", summary=closed.summary))
     else:
         out.append(Msg.of("s_incident_open", **common))
     if n_rows:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from recoveryd import drill_records as dr
+from recoveryd import incident_records as ir
 from recoveryd.chain import ChainStatus, HashChain
 from recoveryd.errors import ExitCode, RecoverydError
 from recoveryd.reports.build import RecordFile
@@ -118,22 +119,29 @@ def check_seal(record: RecordFile, state_dir: Path) -> RecordFile:
 
 def record_window(record: RecordFile, now: datetime) -> tuple[datetime, datetime]:
     """From the first record's time to the last one's (or `now` for an open incident)."""
+    if record.records and isinstance(ir.parse(record.records[0]), ir.Opened):
+        incident = ir.parse_all(record.records)
+        times = ir.times(incident)
+        is_open = ir.closed_of(incident) is None
+    else:
+        times, is_open = _journal_times(record.records), False
+    if not times:
+        return now, now
+    return min(times), (now if is_open else max(times))
+
+
+def _journal_times(records: Sequence[Mapping[str, Any]]) -> list[datetime]:
+    """Every time a drill journal's records hold (when written, when a step ended)."""
     times = []
-    for r in record.records:
-        for key in ("time", "end", "started_at", "recovered_at"):
+    for r in records:
+        for key in ("time", "end"):
             value = r.get(key)
             if isinstance(value, str):
                 try:
                     times.append(parse_iso(value))
                 except ValueError:
                     continue
-    if not times:
-        return now, now
-    start, end = min(times), max(times)
-    is_open_incident = record.records[0].get("type") == "opened" and not any(
-        r.get("type") == "closed" for r in record.records
-    )
-    return start, (now if is_open_incident else end)
+    return times
 
 
 def load_state(

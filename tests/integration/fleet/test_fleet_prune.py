@@ -9,6 +9,7 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -61,23 +62,31 @@ def test_one_member_prunes_once_per_slot_one_prune_at_a_time(
     fleet: Fleet, etcd_cluster: EtcdCluster
 ) -> None:
     """Three members, one prune schedule: over three slots the prune runs in each slot on
-    exactly one member (the one that owns it), never two at once (each holds the
-    repository's exclusive lock, so none is refused or deferred), and each run's result
-    is recorded in etcd under `prune@<slot>` with the member that ran it. The store keeps
-    the newest snapshot of every source."""
+    exactly one member, never two at once (each holds the repository's exclusive lock, so
+    none is refused or deferred), and each run's result is recorded in etcd under
+    `prune@<slot>` with the member that ran it. Once all three see each other, only the
+    member that owns the prune runs it (before that, a member that started alone owns
+    everything, and may prune once in a slot of its own). The store keeps the newest
+    snapshot of every source."""
     for name in NAMES:
         fleet.start(name)
     assert poll(lambda: all(fleet.members_seen(n) == list(NAMES) for n in NAMES), 60)
-    assert poll(lambda: sum(len(r) for r in _runs(fleet).values()) >= 3, 60), "no prunes"
-    runs = _runs(fleet)
+    settled = datetime.now(UTC)
+
+    def since_settled() -> dict[str, list[PruneRun]]:
+        return {n: [r for r in runs if r[0] >= settled] for n, runs in _runs(fleet).items()}
+
+    assert poll(lambda: sum(len(r) for r in since_settled().values()) >= 3, 60), "no prunes"
     owners = [n for n in NAMES if "prune" in fleet.owned(n)]
     assert len(owners) == 1
-    assert {n for n, r in runs.items() if r} == set(owners)
-    every = sorted(run for r in runs.values() for run in r)
+    assert {n for n, r in since_settled().items() if r} == set(owners)
+    every = sorted(run for r in _runs(fleet).values() for run in r)
     assert all(result == "ok" for _, _, result, _ in every), every
     assert all(n == 1 for n in Counter(slot for *_, slot in every).values()), every
     for before, after in itertools.pairwise(every):
         assert before[1] <= after[0], (before, after)  # one prune at a time
+    # the member writes the slot record in etcd just after its own run record
+    assert poll(lambda: _record(etcd_cluster, every[-1][3]) is not None, 30)
     record = _record(etcd_cluster, every[-1][3])
     assert record is not None
     assert (record["result"], record["member"]) == ("ok", owners[0])

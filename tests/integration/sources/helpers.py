@@ -20,8 +20,16 @@ def read_all(reader: SnapshotReader, block: int = 256 * 1024) -> bytes:
 
 
 def children_named(name: str) -> list[psutil.Process]:
-    """Our descendant processes whose executable name is `name`."""
-    return [p for p in psutil.Process().children(recursive=True) if p.name() == name]
+    """Our descendant processes whose executable name is `name` (one that ends while it is
+    being looked at is not counted)."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.name() == name:
+                found.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def cmdlines_containing(secret: str) -> list[str]:
