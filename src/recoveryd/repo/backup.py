@@ -133,7 +133,7 @@ class _Pipeline:
             raise exc
 
     def process(self, index: tuple[int, int], data: memoryview) -> None:
-        payload = chunker.compress(data)
+        payload = chunker.compress_parts(data)  # sealed as one without joining it
         new_bytes = 0
         for t in self.alive():
             try:
@@ -144,7 +144,9 @@ class _Pipeline:
             self.progress.stored_bytes += new_bytes
             self.progress.new_chunks += 1 if new_bytes else 0
 
-    def _store(self, t: _Target, index: tuple[int, int], data: memoryview, payload: bytes) -> int:
+    def _store(
+        self, t: _Target, index: tuple[int, int], data: memoryview, payload: chunker.Parts
+    ) -> int:
         cid = t.repo.chunk_id(data)
         t.refs[index] = ChunkRef(cid, len(data))
         with self.guard:
@@ -155,8 +157,8 @@ class _Pipeline:
             if extend and key is not None:
                 t.extended.add(key)
         if fresh:
-            self.gate.throttle(len(payload))
-            return t.sink.add(cid, payload)
+            self.gate.throttle(sum(len(p) for p in payload))
+            return t.sink.add(cid, *payload)
         # An object this run wrote carries the run's retention already.
         if extend and key is not None and t.retention is not None:
             t.repo.store.extend_retention(key, t.retention)

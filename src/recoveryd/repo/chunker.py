@@ -140,13 +140,26 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return _local.zd
 
 
+_STORED, _ZSTD = bytes([COMPRESSION_NONE]), bytes([COMPRESSION_ZSTD])
+
+
+Parts = tuple[bytes, bytes | memoryview]  # a chunk payload's marker and body
+
+
+def compress_parts(data: bytes | memoryview) -> Parts:
+    """The chunk payload as its marker and body, unjoined (`compress` joins them): zstd at
+    ZSTD_LEVEL (single-threaded), or `data` itself when that is not smaller."""
+    body = _compressor().compress(data)
+    if len(body) >= len(data):
+        return _STORED, data
+    return _ZSTD, body
+
+
 def compress(data: bytes | memoryview) -> bytes:
     """The chunk payload: zstd at ZSTD_LEVEL (single-threaded), or stored when that is not
     smaller."""
-    body = _compressor().compress(data)
-    if len(body) >= len(data):
-        return bytes([COMPRESSION_NONE]) + data
-    return bytes([COMPRESSION_ZSTD]) + body
+    marker, body = compress_parts(data)
+    return marker + body
 
 
 class PayloadError(Exception):

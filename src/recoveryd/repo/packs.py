@@ -142,7 +142,7 @@ class PackBuilder:
     """A pack being assembled in memory (bounded by the configured pack size). The
     envelopes are kept as they are and joined once, so a pack is copied once."""
 
-    parts: list[bytes] = field(default_factory=list)
+    parts: list[bytes | bytearray] = field(default_factory=list)
     blobs: list[Blob] = field(default_factory=list)
     size: int = 0
 
@@ -152,7 +152,7 @@ class PackBuilder:
         header = _HEADER_FIXED + _HEADER_PER_BLOB * (len(self.blobs) + 1)
         return self.size + length + header
 
-    def add(self, chunk_id: str, envelope: bytes) -> None:
+    def add(self, chunk_id: str, envelope: bytes | bytearray) -> None:
         self.blobs.append(Blob(chunk_id, self.size, len(envelope)))
         self.parts.append(envelope)
         self.size += len(envelope)
