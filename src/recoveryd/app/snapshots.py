@@ -162,11 +162,19 @@ class _CountingReader:
 
     def read(self, size: int = -1, /) -> bytes:
         data = self._inner.read(size)
+        self._count(len(data))
+        return data
+
+    def read_view(self, size: int = -1, /) -> memoryview:
+        view = self._inner.read_view(size)
+        self._count(len(view))
+        return view
+
+    def _count(self, n: int) -> None:
         if self._progress is not None:
             with self._lock:
-                self._state.read_bytes += len(data)
+                self._state.read_bytes += n
                 self._progress(self._state)
-        return data
 
     def close(self) -> None:
         self._inner.close()

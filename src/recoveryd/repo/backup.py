@@ -26,6 +26,7 @@ as at least `min_targets` remain; the daemon copies it there later.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -116,6 +117,7 @@ class _Pipeline:
         self.in_flight = 0
         self.error: BaseException | None = None
         self.configured = max(t.repo.concurrency for t in targets)
+        self.buffers = chunker.ChunkBuffers(targets[0].repo.config.chunker.max_size)
 
     def alive(self) -> list[_Target]:
         with self.guard:
@@ -130,8 +132,8 @@ class _Pipeline:
         if left < self.min_targets:
             raise exc
 
-    def process(self, index: tuple[int, int], data: bytes) -> None:
-        payload = chunker.compress(data)
+    def process(self, index: tuple[int, int], data: memoryview) -> None:
+        payload = chunker.compress_parts(data)  # sealed as one without joining it
         new_bytes = 0
         for t in self.alive():
             try:
@@ -142,7 +144,9 @@ class _Pipeline:
             self.progress.stored_bytes += new_bytes
             self.progress.new_chunks += 1 if new_bytes else 0
 
-    def _store(self, t: _Target, index: tuple[int, int], data: bytes, payload: bytes) -> int:
+    def _store(
+        self, t: _Target, index: tuple[int, int], data: memoryview, payload: chunker.Parts
+    ) -> int:
         cid = t.repo.chunk_id(data)
         t.refs[index] = ChunkRef(cid, len(data))
         with self.guard:
@@ -153,8 +157,8 @@ class _Pipeline:
             if extend and key is not None:
                 t.extended.add(key)
         if fresh:
-            self.gate.throttle(len(payload))
-            return t.sink.add(cid, payload)
+            self.gate.throttle(sum(len(p) for p in payload))
+            return t.sink.add(cid, *payload)
         # An object this run wrote carries the run's retention already.
         if extend and key is not None and t.retention is not None:
             t.repo.store.extend_retention(key, t.retention)
@@ -298,15 +302,21 @@ def _pump(
 ) -> tuple[int, int]:
     """Chunk one stream into the upload pool: (bytes, chunks) it had."""
     size = count = 0
-    for data in chunker.chunks(reader, params):
+    for view in chunker.chunk_views(reader, params):
         pipe.gate.checkpoint()
         pipe.wait_for_slot()
+        data = pipe.buffers.take(view)  # the chunker's buffer is reused for the next chunk
         fut = pool.submit(pipe.process, (part, count), data)
-        fut.add_done_callback(pipe.done)
+        fut.add_done_callback(functools.partial(_give_back, pipe.buffers, data))  # then:
+        fut.add_done_callback(pipe.done)  # the slot is free once its buffer is
         size += len(data)
         count += 1
         pipe.report(len(data))
     return size, count
+
+
+def _give_back(buffers: chunker.ChunkBuffers, data: memoryview, _: Future[None]) -> None:
+    buffers.give(data)
 
 
 def _pump_parts(

@@ -21,7 +21,7 @@ from pyfastcdc import FastCDC
 
 COMPRESSION_NONE = 0
 COMPRESSION_ZSTD = 1
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1  # docs/PERFORMANCE.md ("CPU per GB"): half the CPU of level 3, same ratio on dumps
 
 
 @dataclass(frozen=True)
@@ -71,13 +71,51 @@ class _ReadIntoAdapter:
         return self._reader.readinto(buf)
 
 
-def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterator[bytes]:
-    """Cut the stream into content-defined chunks (each a fresh `bytes`: the chunker's
-    buffer is reused for the next one, and the chunk goes on to other threads)."""
+def chunk_views(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterator[memoryview]:
+    """Cut the stream into content-defined chunks, each a view of the chunker's buffer that
+    is valid until the next one is asked for (copy what outlives it: `ChunkBuffers`)."""
     cdc = FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size)
     adapter = _ReadIntoAdapter(reader) if isinstance(reader, DirectReader) else _ReadAdapter(reader)
     for chunk in cdc.cut_stream(adapter):
-        yield bytes(chunk.data)
+        yield memoryview(chunk.data)
+
+
+def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterator[bytes]:
+    """Cut the stream into content-defined chunks, each a fresh `bytes`."""
+    for view in chunk_views(reader, params):
+        yield bytes(view)
+
+
+class ChunkBuffers:
+    """Chunk buffers reused from one chunk to the next, for chunks handed to other threads.
+
+    A fresh `bytes` per chunk costs more than its copy: allocations of a megabyte and more
+    are mapped from the kernel and unmapped again (MALLOC_MMAP_THRESHOLD_, see
+    systemd/recoveryd.service), and every page of each is zeroed and faulted in anew. A
+    buffer is taken for each chunk in flight and given back once it is processed, so there
+    are never more buffers than chunks in flight at once, each `max_size` bytes."""
+
+    def __init__(self, max_size: int) -> None:
+        self._size = max_size
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self, data: memoryview) -> memoryview:
+        """A copy of `data` in a buffer of the pool (a new one when none is free)."""
+        with self._lock:
+            buf = self._free.pop() if self._free else None
+        if buf is None:
+            buf = bytearray(self._size)
+        view = memoryview(buf)[: len(data)]
+        view[:] = data
+        return view
+
+    def give(self, view: memoryview) -> None:
+        """Return the buffer under `view` (from `take`); the caller no longer uses it."""
+        buf = view.obj
+        if isinstance(buf, bytearray) and len(buf) == self._size:
+            with self._lock:
+                self._free.append(buf)
 
 
 class _Contexts(threading.local):
@@ -102,12 +140,26 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return _local.zd
 
 
-def compress(data: bytes) -> bytes:
-    """The chunk payload: zstd level 3 (single-threaded), or stored when that is not smaller."""
+_STORED, _ZSTD = bytes([COMPRESSION_NONE]), bytes([COMPRESSION_ZSTD])
+
+
+Parts = tuple[bytes, bytes | memoryview]  # a chunk payload's marker and body
+
+
+def compress_parts(data: bytes | memoryview) -> Parts:
+    """The chunk payload as its marker and body, unjoined (`compress` joins them): zstd at
+    ZSTD_LEVEL (single-threaded), or `data` itself when that is not smaller."""
     body = _compressor().compress(data)
     if len(body) >= len(data):
-        return bytes([COMPRESSION_NONE]) + data
-    return bytes([COMPRESSION_ZSTD]) + body
+        return _STORED, data
+    return _ZSTD, body
+
+
+def compress(data: bytes | memoryview) -> bytes:
+    """The chunk payload: zstd at ZSTD_LEVEL (single-threaded), or stored when that is not
+    smaller."""
+    marker, body = compress_parts(data)
+    return marker + body
 
 
 class PayloadError(Exception):
@@ -118,11 +170,12 @@ def decompress(payload: bytes, max_size: int = 1 << 30) -> bytes:
     """Inverse of `compress`; PayloadError when the payload is malformed."""
     if not payload:
         raise PayloadError("empty payload")
-    marker, body = payload[0], payload[1:]
+    marker = payload[0]
     if marker == COMPRESSION_NONE:
-        return body
+        return payload[1:]
     if marker == COMPRESSION_ZSTD:
-        try:
+        try:  # the body is read in place: no copy of it without the marker byte
+            body = memoryview(payload)[1:]
             return _decompressor().decompress(body, max_output_size=max_size)
         except zstandard.ZstdError as exc:
             raise PayloadError(f"zstd: {exc}") from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from recoveryd.repo import crypto
 from recoveryd.repo.chunkstore import random_index_id
 from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.layout import chunk_key, index_key, pack_key
@@ -45,22 +46,34 @@ class ChunkSink:
         self._lock = threading.Condition()
         self._uploading = 0
 
-    def add(self, chunk_id: str, payload: bytes) -> int:
-        """Seal and store one chunk payload; returns the bytes it adds to the store."""
-        envelope = self.repo.seal(chunk_key(chunk_id), ObjectType.CHUNK, payload)
+    def add(self, chunk_id: str, *payload: bytes | memoryview) -> int:
+        """Seal and store one chunk payload (given whole, or in parts that are sealed as one:
+        marker and body); returns the bytes it adds to the store."""
+        key = self.repo.current_key
+        envelope = crypto.seal_parts(
+            payload,
+            key=key.enc_key,
+            key_id=key.id_bytes,
+            cid=self.repo.config.cipher,
+            otype=ObjectType.CHUNK,
+            name=chunk_key(chunk_id),
+        )
         return self.add_sealed(chunk_id, envelope)
 
-    def add_sealed(self, chunk_id: str, envelope: bytes) -> int:
+    def add_sealed(self, chunk_id: str, envelope: bytes | bytearray) -> int:
         """Store a chunk envelope already sealed under its chunk key (prune's repack)."""
         if self.pack_size is None:
-            self.repo.store.put(chunk_key(chunk_id), envelope, retention=self.retention)
+            sealed = envelope if isinstance(envelope, bytes) else bytes(envelope)
+            self.repo.store.put(chunk_key(chunk_id), sealed, retention=self.retention)
             with self._lock:
                 self.stored += len(envelope)
                 self.objects += 1
             return len(envelope)
         full = None
         with self._lock:
-            if self._open.blobs and self._open.size + len(envelope) > self.pack_size:
+            # the whole pack, header included, fits `pack_size`: one PUT on S3 (whose
+            # multipart threshold is the part size, by default the pack size)
+            if self._open.blobs and self._open.size_with(len(envelope)) > self.pack_size:
                 while self._uploading >= self.max_uploads:
                     self._lock.wait()
                 full, self._open = self._open, PackBuilder()

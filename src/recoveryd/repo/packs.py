@@ -25,6 +25,11 @@ from recoveryd.repo.layout import pack_key
 PACK_FORMAT_VERSION = 2
 TRAILER = struct.Struct(">I")
 ID_HEX = 64
+# Bounds on a pack's header, for packs that fit their size whole: the envelope around the
+# payload (header, tag, compression marker), the JSON around the blobs, one blob's entry
+# (id, two integers of at most 20 digits, quotes, brackets, commas).
+_HEADER_FIXED = 28 + 16 + 1 + len('{"version":2,"blobs":[]}') + TRAILER.size
+_HEADER_PER_BLOB = ID_HEX + 2 * 20 + 8
 
 
 class PackFormatError(ValueError):
@@ -137,11 +142,17 @@ class PackBuilder:
     """A pack being assembled in memory (bounded by the configured pack size). The
     envelopes are kept as they are and joined once, so a pack is copied once."""
 
-    parts: list[bytes] = field(default_factory=list)
+    parts: list[bytes | bytearray] = field(default_factory=list)
     blobs: list[Blob] = field(default_factory=list)
     size: int = 0
 
-    def add(self, chunk_id: str, envelope: bytes) -> None:
+    def size_with(self, length: int) -> int:
+        """At most the size of the finished pack with one more blob of `length` bytes
+        (its header counted before compression)."""
+        header = _HEADER_FIXED + _HEADER_PER_BLOB * (len(self.blobs) + 1)
+        return self.size + length + header
+
+    def add(self, chunk_id: str, envelope: bytes | bytearray) -> None:
         self.blobs.append(Blob(chunk_id, self.size, len(envelope)))
         self.parts.append(envelope)
         self.size += len(envelope)

@@ -90,26 +90,36 @@ class RestoreReader:
         self._ready.extend(read.result())
         return True
 
-    def read(self, size: int = -1, /) -> bytes:
-        """Up to `size` bytes (all the rest when -1); b"" at the end."""
+    def read_view(self, size: int = -1, /) -> memoryview:
+        """Up to `size` bytes (the rest of the current chunk when -1) without copying them:
+        a view of the chunk, valid as long as the caller keeps it; empty at the end."""
         if self._closed:
-            return b""
-        out = bytearray()
+            return memoryview(b"")
         try:
-            while size < 0 or len(out) < size:
-                if not self._buf:
-                    if not self._ready and not self._take():
-                        self.close()
-                        break
-                    self._buf = memoryview(self._ready.popleft())
-                    continue
-                take = len(self._buf) if size < 0 else min(size - len(out), len(self._buf))
-                out += self._buf[:take]
-                self._buf = self._buf[take:]
+            while not self._buf:
+                if not self._ready and not self._take():
+                    self.close()
+                    return memoryview(b"")
+                self._buf = memoryview(self._ready.popleft())
         except BaseException:
             self.close()
             raise
-        self.bytes_read += len(out)
+        take = len(self._buf) if size < 0 else min(size, len(self._buf))
+        view, self._buf = self._buf[:take], self._buf[take:]
+        self.bytes_read += take
+        return view
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to `size` bytes (all the rest when -1); b"" at the end."""
+        first = self.read_view(size)
+        if size >= 0 and len(first) in (0, size):
+            return bytes(first)  # the usual case: one copy out of the chunk
+        out = bytearray(first)
+        while size < 0 or len(out) < size:
+            view = self.read_view(-1 if size < 0 else size - len(out))
+            if not view:
+                break
+            out += view
         return bytes(out)
 
     def readinto(self, b: memoryview | bytearray) -> int:

@@ -56,6 +56,16 @@ class ByteReader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+@runtime_checkable
+class ViewReader(Protocol):
+    """A reader that can lend its bytes without copying them (a snapshot being restored):
+    `read_view(n)` returns up to n bytes as a view (empty at the end)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def read_view(self, size: int = -1, /) -> memoryview: ...
+
+
 class ClosableReader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 

@@ -2,8 +2,10 @@
 
 The one home of boto3 in the product. Dialect choices that make non-AWS stores
 work: checksums only when an operation requires them (Swift rejects aws-chunked
-payloads), path-style addressing by default, Content-MD5 on every upload
-(integrity in flight, and required with Object Lock), TLS verification on
+payloads), path-style addressing by default, Content-MD5 on uploads whose payload the
+signature does not cover (https: UNSIGNED-PAYLOAD) and on every upload under Object Lock
+(which requires it); over plain http the signed SHA-256 of the payload, which the store
+checks, already covers the bytes in flight. TLS verification on
 (`ca_bundle` for a private CA). botocore's own retries are off: the
 RetryingStore wrapper decides what to retry, on TransientStoreError only.
 
@@ -82,6 +84,8 @@ class S3Store:
         self.bucket = settings.bucket
         self.prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
         self._where = settings.endpoint_url or "the default S3 endpoint"
+        # over plain http the signature covers the payload's SHA-256 (s3_client.py)
+        self._signed_payload = (settings.endpoint_url or "").lower().startswith("http://")
         self._lock = threading.Lock()
         self._conditional: bool | None = None
         self._lock_probe: LockProbe | None = None
@@ -236,9 +240,15 @@ class S3Store:
             raise PreconditionFailedError(f"target {self.name}: object {key} already exists")
         self._call("put", key, lambda: self._put_object(key, data, lock_args))
 
+    def _md5(self, data: bytes, extra: dict[str, Any]) -> dict[str, Any]:
+        """Content-MD5 for an upload, unless the signed payload hash covers it already."""
+        if self._signed_payload and "ObjectLockMode" not in extra:
+            return {}
+        return {"ContentMD5": md5_b64(data)}
+
     def _put_object(self, key: str, data: bytes, extra: dict[str, Any]) -> Any:
         return self.client.put_object(
-            Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentMD5=md5_b64(data), **extra
+            Bucket=self.bucket, Key=self.prefix + key, Body=data, **self._md5(data, extra), **extra
         )
 
     def _put_conditional(self, key: str, data: bytes, extra: dict[str, Any]) -> bool:
@@ -271,7 +281,7 @@ class S3Store:
                     UploadId=upload_id,
                     PartNumber=number,
                     Body=part,
-                    ContentMD5=md5_b64(part),
+                    **self._md5(part, extra),
                 )
                 parts.append({"PartNumber": number, "ETag": resp["ETag"]})
             self.client.complete_multipart_upload(

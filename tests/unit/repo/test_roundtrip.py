@@ -68,6 +68,28 @@ def test_small_reads_and_empty_snapshot() -> None:
     assert repo.restore_stream(empty).read() == b""
 
 
+def test_views_lend_the_stream_and_reads_span_chunks() -> None:
+    """`read_view(n)` lends at most n bytes of one chunk at a time without copying, and
+    the views together are the stream; `read(n)` still returns exactly n bytes across
+    chunk boundaries until the end."""
+    repo = new_repo()
+    data = text_data(3000)
+    sid = snapshot(repo, data)
+    views = []
+    with repo.restore_stream(sid) as r:
+        while view := r.read_view(5000):
+            assert 0 < len(view) <= 5000
+            views.append(bytes(view))
+    assert len(views) > len(repo.manifest(sid).chunks)  # chunks are split at n, not joined
+    assert b"".join(views) == data
+    with repo.restore_stream(sid) as r:
+        big = 3 * 16384  # several chunks (SMALL: at most 16 KiB each)
+        parts = [r.read(big) for _ in range(len(data) // big)]
+        assert all(len(p) == big for p in parts)
+        rest = r.read()
+    assert b"".join([*parts, rest]) == data
+
+
 def test_one_read_feeds_every_target() -> None:
     """One pass over the source writes the same snapshot id to every target, each restorable."""
     a, b = new_repo(MemoryStore("a")), new_repo(MemoryStore("b"), cipher="sm4-gcm")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from recoveryd.sources.local import STDERR_LIMIT, LocalRunner, ToolNotFoundError
+from recoveryd.sources.local import PIPE_SIZE, STDERR_LIMIT, LocalRunner, ToolNotFoundError
 
 
 def test_run_returns_status_stdout_and_stderr() -> None:
@@ -71,3 +71,12 @@ def test_run_timeout_kills_the_command() -> None:
     """A command running past its timeout is killed and TimeoutError raised."""
     with pytest.raises(TimeoutError):
         LocalRunner().run([sys.executable, "-c", "import time; time.sleep(60)"], timeout=0.5)
+
+
+def test_a_dump_tools_pipe_holds_most_of_a_megabyte() -> None:
+    """A command's stdout pipe holds PIPE_SIZE bytes: a tool writing 768 KiB exits without
+    anyone reading them (a default 64 KiB pipe would keep it blocked in its write)."""
+    size = 768 * 1024
+    assert size <= PIPE_SIZE
+    proc = LocalRunner().start(["head", "-c", str(size), "/dev/zero"])
+    assert proc.wait(timeout=60) == 0
