@@ -20,17 +20,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
 from recoveryd.chain import HashChain
-from recoveryd.state import iso
+from recoveryd.records import RecordModel, jsonable, parse_tolerant
 
 # how long after its step ended an older runner could have journaled a mark
 _MARK_AFTER_STEP = timedelta(seconds=1)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+_Model = RecordModel
 
 
 class PlaybookRef(_Model):
@@ -193,17 +192,7 @@ def journal_time(t: datetime) -> datetime:
 
 def to_fields(record: _Record) -> dict[str, Any]:
     """The JSON fields of `record` without `time` (the journal adds it), times in ISO 8601."""
-    return {k: _jsonable(v) for k, v in record.model_dump().items() if k != "time"}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+    return {k: jsonable(v) for k, v in record.model_dump().items() if k != "time"}
 
 
 # --- reading
@@ -212,17 +201,7 @@ def _jsonable(value: Any) -> Any:
 def parse(raw: Mapping[str, Any]) -> JournalRecord | None:
     """The typed record of one journal line; fields of the wrong type are dropped, None for
     a record of an unknown type."""
-    data = dict(raw)
-    while True:
-        try:
-            return _ADAPTER.validate_python(data)
-        except ValidationError as exc:
-            bad = {e["loc"][1] for e in exc.errors() if len(e["loc"]) > 1}
-            bad.discard("type")
-            if not bad or not bad & set(data):
-                return None
-            for key in bad:
-                data.pop(str(key), None)
+    return parse_tolerant(_ADAPTER, raw)
 
 
 def parse_all(raws: Iterable[Mapping[str, Any]]) -> list[JournalRecord]:

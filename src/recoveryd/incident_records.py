@@ -19,13 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, Field, TypeAdapter
 
-from recoveryd.state import iso
+from recoveryd.records import RecordModel, jsonable, parse_tolerant
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+_Model = RecordModel
 
 
 class Owners(_Model):
@@ -88,17 +86,7 @@ def to_fields(record: IncidentRecord) -> dict[str, Any]:
     `prev` and `hash`). Its `time` must be set: the record is being written now."""
     if record.time is None:
         raise ValueError(f"incident record {record.type!r} has no time")
-    return {k: _jsonable(v) for k, v in record.model_dump().items()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
+    return {k: jsonable(v) for k, v in record.model_dump().items()}
 
 
 # --- reading
@@ -107,17 +95,7 @@ def _jsonable(value: Any) -> Any:
 def parse(raw: Mapping[str, Any]) -> IncidentRecord | None:
     """The typed record of one line; fields of the wrong type are dropped, None for a
     record of an unknown type."""
-    data = dict(raw)
-    while True:
-        try:
-            return _ADAPTER.validate_python(data)
-        except ValidationError as exc:
-            bad = {e["loc"][1] for e in exc.errors() if len(e["loc"]) > 1}
-            bad.discard("type")
-            if not bad or not bad & set(data):
-                return None
-            for key in bad:
-                data.pop(str(key), None)
+    return parse_tolerant(_ADAPTER, raw)
 
 
 def parse_all(raws: Iterable[Mapping[str, Any]]) -> list[IncidentRecord]:

@@ -40,6 +40,7 @@ import botocore.exceptions as bexc
 from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError, TransientStoreError
 from recoveryd.stores.base import Capabilities, ObjectInfo, Retention
 from recoveryd.stores.s3_client import make_client, release, shared_client
+from recoveryd.stores.s3_errors import BOTO_ERRORS, Place, translate
 from recoveryd.stores.s3_settings import (
     LOCKED,
     MIN_PART_SIZE,
@@ -49,7 +50,6 @@ from recoveryd.stores.s3_settings import (
     UNAUTHENTICATED,
     UPLOAD_CLOCK_SLACK,
     LockProbe,
-    S3Answer,
     S3Credentials,
     S3Settings,
     abort_settled,
@@ -67,7 +67,6 @@ if TYPE_CHECKING:
 
 
 _error_code = error_code
-_BOTO_ERRORS = (bexc.BotoCoreError, bexc.ClientError)
 
 
 class S3Store:
@@ -83,7 +82,8 @@ class S3Store:
         self.settings = settings
         self.bucket = settings.bucket
         self.prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
-        self._where = settings.endpoint_url or "the default S3 endpoint"
+        where = settings.endpoint_url or "the default S3 endpoint"
+        self._place = Place(name, where, self.bucket, self.prefix)
         # over plain http the signature covers the payload's SHA-256 (s3_client.py)
         self._signed_payload = (settings.endpoint_url or "").lower().startswith("http://")
         self._lock = threading.Lock()
@@ -106,27 +106,7 @@ class S3Store:
 
     def _error(self, exc: Exception, op: str, key: str | None = None) -> StoreError:
         """Translate a boto3/botocore failure into the product's error tree."""
-        what = f"{op} {self.bucket}/{self.prefix}{key}" if key is not None else op
-        target = f"target {self.name}"
-        if isinstance(exc, bexc.SSLError):
-            return StoreError(
-                f"{target}: TLS verification of {self._where} failed; set ca_bundle to the "
-                "CA certificate that signed the store's certificate"
-            )
-        if isinstance(exc, bexc.NoCredentialsError):
-            return StoreError(
-                f"{target}: no credentials; set credentials_file or access_key_id/secret_access_key"
-            )
-        if isinstance(exc, bexc.ConnectionError | bexc.HTTPClientError):
-            return TransientStoreError(f"{target}: cannot reach {self._where} ({op}): {exc}")
-        if not isinstance(exc, bexc.ClientError):
-            return StoreError(f"{target}: {what} failed: {exc}")
-        code, status = _error_code(exc)
-        message = exc.response.get("Error", {}).get("Message", "")
-        answer = S3Answer(code, status, message)
-        return answer.error(
-            target=target, where=self._where, bucket=self.bucket, what=what, key=key
-        )
+        return translate(exc, self._place, op, key)
 
     def _call(self, op: str, key: str | None, fn: Callable[[], Any]) -> Any:
         try:
@@ -318,7 +298,7 @@ class S3Store:
     def _abort_uploads_since(self, full_key: str, since: datetime) -> None:
         listing = retried(
             lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full_key),
-            _BOTO_ERRORS,
+            BOTO_ERRORS,
         )
         for up in listing.get("Uploads", []) if listing else []:
             if up["Key"] == full_key and up["Initiated"] >= since:
@@ -331,7 +311,7 @@ class S3Store:
         abort = self.client.abort_multipart_upload
         retried(
             lambda: abort(Bucket=self.bucket, Key=full_key, UploadId=upload_id),
-            _BOTO_ERRORS,
+            BOTO_ERRORS,
             abort_settled,
         )
 
