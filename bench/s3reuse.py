@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -37,40 +36,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.packs import Stream  # noqa: E402
 from tests.fixtures.objectstores import ObjectStoreServers, S3Server  # noqa: E402
 
 from recoveryd.repo import MasterKey, Repository, SnapshotMeta, write_snapshot  # noqa: E402
 from recoveryd.repo.ranges import NO_MERGE, Merge  # noqa: E402
 from recoveryd.repo.restore import RestoreReader  # noqa: E402
-from recoveryd.sources.base import SourceInfo  # noqa: E402
 from recoveryd.stores.s3 import S3Credentials, S3Settings, S3Store  # noqa: E402
 
 MiB = 1024**2
 KEY = bytes(range(32))
-
-
-class Stream:
-    """A SnapshotReader of `size` bytes of seeded hex text, generated as it is read."""
-
-    def __init__(self, size: int, seed: int = 7) -> None:
-        self._rng = random.Random(seed)
-        self._left = size
-        self._buf = b""
-        self.info = SourceInfo("directory", "raw", consistency={})
-
-    def read(self, size: int = -1, /) -> bytes:
-        while len(self._buf) < size and self._left > 0:
-            n = min(MiB, self._left)
-            self._buf += self._rng.randbytes(n // 2).hex().encode()
-            self._left -= n
-        out, self._buf = self._buf[:size], self._buf[size:]
-        return out
-
-    def finish(self) -> None:
-        return None
-
-    def abort(self) -> None:
-        return None
 
 
 def _settings(where: dict[str, Any]) -> S3Settings:

@@ -4,7 +4,6 @@ running job before etcd can let its lease, and so its slot lock, go."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,15 +48,6 @@ class Member:
     def close(self) -> None:
         self.fleet.stop()
         self.state.close()
-
-
-@pytest.fixture
-def proxies(etcd_cluster: EtcdCluster) -> Iterator[list[BlackholeProxy]]:
-    """A TCP proxy in front of each etcd node."""
-    started = [BlackholeProxy(node.client_port).start() for node in etcd_cluster.nodes]
-    yield started
-    for proxy in started:
-        proxy.close()
 
 
 def test_a_cut_off_member_stops_its_job_before_its_slot_lock_can_be_taken(

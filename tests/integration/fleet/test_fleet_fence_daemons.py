@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,14 +73,6 @@ def _running(state_dir: Path) -> bool:
 def _packs(store: Path) -> bool:
     """The store holds a pack: a backup is uploading."""
     return any(p.is_file() for p in (store / "packs").rglob("*"))
-
-
-@pytest.fixture
-def proxies(etcd_cluster: EtcdCluster) -> Iterator[list[BlackholeProxy]]:
-    started = [BlackholeProxy(node.client_port).start() for node in etcd_cluster.nodes]
-    yield started
-    for proxy in started:
-        proxy.close()
 
 
 def test_a_cut_off_member_stops_its_backup_before_another_runs_the_slot(
