@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recoveryd.configtypes import (
-    DEFAULT_PACK_SIZE,
     Duration,
     HttpUrl,
     PackSize,
@@ -33,11 +32,12 @@ class ObjectLock(Model):
 class _TargetBase(Model):
     """What every kind of target has: how fast and how parallel it is written, and the
     size of the pack objects new chunks go into (a repository setting: packs already
-    stored keep theirs; a version 1 repository stays one object per chunk)."""
+    stored keep theirs; a version 1 repository stays one object per chunk; unset, the
+    size the repository was created with, and DEFAULT_PACK_SIZE for a new one)."""
 
     max_bandwidth: PositiveSize | None = None
     upload_concurrency: int = Field(default=4, ge=1, le=64)
-    pack_size: PackSize = DEFAULT_PACK_SIZE
+    pack_size: PackSize | None = None
 
 
 class S3Target(_TargetBase):

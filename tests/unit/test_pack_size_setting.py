@@ -51,10 +51,11 @@ def test_a_bad_pack_size_names_file_line_key_and_range(tmp_path: Path, value: st
 
 
 def test_the_setting_matches_the_format() -> None:
-    """The configuration's bounds and default are the repository format's."""
+    """The configuration's bounds and default are the repository format's (unset, the
+    repository's own size; DEFAULT_PACK_SIZE for a new one)."""
     assert DEFAULT_PACK_SIZE == FORMAT_DEFAULT == 16 * 1024 * 1024
     target = FilesystemTarget(kind="filesystem", path="/x")
-    assert target.pack_size == DEFAULT_PACK_SIZE
+    assert target.pack_size is None
     assert FilesystemTarget(kind="filesystem", path="/x", pack_size=MIN_PACK_SIZE)
     assert FilesystemTarget(kind="filesystem", path="/x", pack_size=MAX_PACK_SIZE)
 
@@ -91,3 +92,30 @@ def test_packs_are_written_at_the_size_the_repository_was_opened_with() -> None:
         assert max(packs) <= size + SMALL.max_size
         counts.append(len(packs))
     assert counts[1] > 2 * counts[0]
+
+
+def test_a_repository_keeps_its_own_pack_size_when_the_configuration_sets_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `pack_size` in the configuration, `recoveryd init` creates 16 MiB packs and a
+    repository created with another size (by an older configuration, or another tool) is
+    written at the size it records, not silently at 16 MiB."""
+    monkeypatch.chdir(tmp_path)
+    conf = tmp_path / "recoveryd.yaml"
+    conf.write_text(CONFIG.replace("    pack_size: PACK\n", ""))
+    assert main(["--config", str(conf), "key", "generate"]) == 0
+    init_repositories(conf)
+    repo = wiring.open_repository(load_config(conf), "local")
+    assert repo.config.pack_size == repo.pack_size == DEFAULT_PACK_SIZE
+    repo.store.close()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "recoveryd.yaml").write_text(CONFIG.replace("PACK", "64KiB"))
+    (other / "k").write_bytes((tmp_path / "k").read_bytes())
+    (other / "k").chmod(0o600)
+    init_repositories(other / "recoveryd.yaml")
+    (other / "recoveryd.yaml").write_text(CONFIG.replace("    pack_size: PACK\n", ""))
+    repo = wiring.open_repository(load_config(other / "recoveryd.yaml"), "local")
+    assert (repo.config.pack_size, repo.pack_size) == (64 * 1024, 64 * 1024)
+    repo.store.close()

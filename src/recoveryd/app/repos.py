@@ -15,6 +15,7 @@ from typing import Literal
 
 from recoveryd.app import wiring
 from recoveryd.config import FilesystemTarget, LoadedConfig, S3Target
+from recoveryd.configtypes import DEFAULT_PACK_SIZE
 from recoveryd.errors import StoreError
 
 TargetStateName = Literal["ready", "missing", "unreachable"]
@@ -87,7 +88,9 @@ def init_repositories(cfg: LoadedConfig, targets: Sequence[str] = ()) -> list[In
                 out.append(InitResult(name, location(cfg, name), created=False))
                 continue
             cipher = cfg.config.encryption.cipher
-            Repository.init(store, key, cipher=cipher, name=name, **wiring.options(cfg, name))
+            given = wiring.options(cfg, name)
+            given["pack_size"] = given["pack_size"] or DEFAULT_PACK_SIZE
+            Repository.init(store, key, cipher=cipher, name=name, **given)
             out.append(InitResult(name, location(cfg, name), created=True))
         finally:
             store.close()
