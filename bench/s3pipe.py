@@ -1,7 +1,10 @@
 """The upload end of the plain pipe: stdin to one S3 object, or one S3 object to stdout.
 
-What `aws s3 cp - s3://bucket/key` does, with boto3's transfer manager (multipart, 8 MiB
-parts, 4 threads), so the pipe baseline needs no other tool:
+What `aws s3 cp - s3://bucket/key` and `aws s3 cp s3://bucket/key -` do: the upload with
+boto3's transfer manager (multipart, 8 MiB parts, 4 threads), the download one GET read in
+order (the transfer manager's ranged download into a pipe can stall for good: its ordered
+writer waits on a window that a multi-gigabyte object never frees), so the pipe baseline
+needs no other tool:
 
     pg_dump -Fc -Z0 db | zstd -T2 | python bench/s3pipe.py put BUCKET KEY
     python bench/s3pipe.py get BUCKET KEY | zstd -dc | pg_restore -d db
@@ -41,7 +44,11 @@ def main(argv: list[str]) -> int:
     if verb == "put":
         client.upload_fileobj(sys.stdin.buffer, bucket, key, Config=transfer)
     else:
-        client.download_fileobj(bucket, key, sys.stdout.buffer, Config=transfer)
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        out = sys.stdout.buffer
+        for block in body.iter_chunks(MiB):
+            out.write(block)
+        out.flush()
     return 0
 
 
