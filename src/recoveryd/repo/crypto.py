@@ -143,6 +143,16 @@ def _sm4_decrypt(key: bytes, nonce: bytes, blob: memoryview, aad: bytes) -> byte
     return dec.update(body) + dec.finalize()
 
 
+def _header(
+    key_id: bytes, cid: CipherId, otype: ObjectType, nonce: bytes | None
+) -> tuple[bytes, bytes]:
+    """(nonce, header) of a new envelope: the given nonce, or a fresh random one."""
+    if len(key_id) != KEY_ID_SIZE:
+        raise ValueError("key id must be 8 bytes")
+    nonce = nonce if nonce is not None else os.urandom(NONCE_SIZE)
+    return nonce, HEADER.pack(MAGIC, FORMAT_VERSION, int(otype), int(cid), key_id, nonce)
+
+
 def seal(
     plaintext: bytes,
     *,
@@ -154,10 +164,7 @@ def seal(
     nonce: bytes | None = None,
 ) -> bytes:
     """Encrypt `plaintext` into an envelope bound to the object key `name`."""
-    if len(key_id) != KEY_ID_SIZE:
-        raise ValueError("key id must be 8 bytes")
-    nonce = nonce if nonce is not None else os.urandom(NONCE_SIZE)
-    header = HEADER.pack(MAGIC, FORMAT_VERSION, int(otype), int(cid), key_id, nonce)
+    nonce, header = _header(key_id, cid, otype, nonce)
     aad = header + name.encode()
     if cid == CipherId.AES_256_GCM:
         body = AESGCM(key).encrypt(nonce, plaintext, aad)
@@ -179,10 +186,7 @@ def seal_parts(
     """The envelope `seal` makes of the concatenation of `parts`, encrypted straight into
     it: no joined plaintext, no ciphertext apart from the envelope (one allocation where
     `seal` of a joined payload makes three)."""
-    if len(key_id) != KEY_ID_SIZE:
-        raise ValueError("key id must be 8 bytes")
-    nonce = nonce if nonce is not None else os.urandom(NONCE_SIZE)
-    header = HEADER.pack(MAGIC, FORMAT_VERSION, int(otype), int(cid), key_id, nonce)
+    nonce, header = _header(key_id, cid, otype, nonce)
     algorithm = algorithms.AES(key) if cid == CipherId.AES_256_GCM else algorithms.SM4(key)
     enc = Cipher(algorithm, modes.GCM(nonce)).encryptor()
     enc.authenticate_additional_data(header + name.encode())
