@@ -16,31 +16,16 @@ from recoveryd.stores.s3 import S3Credentials, S3Settings, S3Store
 from recoveryd.stores.wrappers import RetryPolicy, innermost
 
 from ...fixtures.objectstores import S3Server, free_port
+from .s3helpers import PART, s3_store
 
 pytestmark = pytest.mark.integration
-
-PART = 5 * 1024 * 1024
-
-
-def _s3(server: S3Server, bucket: str, *, shared: bool = True, **overrides: Any) -> S3Store:
-    """A store on `bucket`; `shared=False` for a test that hooks into its client's events
-    (a shared client is every other store's too)."""
-    settings: dict[str, Any] = {
-        "bucket": bucket,
-        "endpoint_url": server.endpoint_url,
-        "region": server.region,
-        "credentials": S3Credentials(server.access_key, server.secret_key),
-        "part_size": PART,
-    }
-    settings.update(overrides)
-    return S3Store("primary", S3Settings(**settings), shared=shared)
 
 
 def test_wrong_secret_is_a_clear_error_without_the_secret(s3_server: S3Server) -> None:
     """A wrong secret names the target, says to check the credentials, and leaks nothing."""
     bucket = s3_server.make_bucket()
     wrong = "wrong-" + s3_server.secret_key
-    store = _s3(s3_server, bucket, credentials=S3Credentials(s3_server.access_key, wrong))
+    store = s3_store(s3_server, bucket, credentials=S3Credentials(s3_server.access_key, wrong))
     with pytest.raises(StoreError) as info:
         store.put("data/x", b"x")
     message = str(info.value)
@@ -54,14 +39,14 @@ def test_wrong_secret_is_a_clear_error_without_the_secret(s3_server: S3Server) -
 def test_unknown_access_key_is_a_clear_error(s3_server: S3Server) -> None:
     """An access key the store does not know is reported like a wrong secret."""
     bucket = s3_server.make_bucket()
-    store = _s3(s3_server, bucket, credentials=S3Credentials("NOSUCHKEY", "x"))
+    store = s3_store(s3_server, bucket, credentials=S3Credentials("NOSUCHKEY", "x"))
     with pytest.raises(StoreError, match="check the target's access key and secret"):
         list(store.list())
 
 
 def test_missing_bucket_is_named(s3_server: S3Server) -> None:
     """A bucket that does not exist is named in the error, with the fix."""
-    store = _s3(s3_server, "no-such-bucket-here")
+    store = s3_store(s3_server, "no-such-bucket-here")
     with pytest.raises(StoreError, match="bucket no-such-bucket-here does not exist"):
         store.put("data/x", b"x")
     with pytest.raises(StoreError, match="bucket no-such-bucket-here does not exist"):
@@ -70,7 +55,7 @@ def test_missing_bucket_is_named(s3_server: S3Server) -> None:
 
 def test_missing_object_in_existing_bucket_is_not_found(s3_server: S3Server) -> None:
     """In a bucket that exists, a missing key is simply absent (and stays cheap to ask)."""
-    store = _s3(s3_server, s3_server.make_bucket())
+    store = s3_store(s3_server, s3_server.make_bucket())
     assert not store.exists("config")
     assert not store.exists("config")
 
@@ -80,14 +65,14 @@ def test_tls_with_the_test_ca_works_and_fails_without_it(s3_server: S3Server) ->
     """TLS is verified by default: the store's CA in ca_bundle works, no CA is refused."""
     bucket = s3_server.make_bucket()
     https = s3_server.https_endpoint_url
-    good = _s3(s3_server, bucket, endpoint_url=https, ca_bundle=str(s3_server.ca_file))
+    good = s3_store(s3_server, bucket, endpoint_url=https, ca_bundle=str(s3_server.ca_file))
     good.put("data/tls", b"secure")
     assert good.get("data/tls") == b"secure"
-    unverified = _s3(s3_server, bucket, endpoint_url=https)
+    unverified = s3_store(s3_server, bucket, endpoint_url=https)
     with pytest.raises(StoreError, match=r"TLS verification .* failed; set ca_bundle") as info:
         unverified.get("data/tls")
     assert not isinstance(info.value, TransientStoreError)
-    insecure = _s3(s3_server, bucket, endpoint_url=https, verify_tls=False)
+    insecure = s3_store(s3_server, bucket, endpoint_url=https, verify_tls=False)
     assert insecure.get("data/tls") == b"secure"
 
 
@@ -135,7 +120,7 @@ def test_stopped_gateway_fails_transiently_then_recovers(
 def test_failed_multipart_upload_leaves_no_parts(s3_server: S3Server) -> None:
     """When a part fails, the upload is aborted: no object and no multipart upload remain."""
     bucket = s3_server.make_bucket()
-    store = _s3(s3_server, bucket, shared=False)
+    store = s3_store(s3_server, bucket, shared=False)
     calls = {"n": 0}
 
     def fail_second_part(**_: Any) -> None:
@@ -157,7 +142,7 @@ def test_stale_multipart_uploads_are_aborted(s3_server: S3Server) -> None:
     bucket = s3_server.make_bucket()
     raw = s3_server.client()
     raw.create_multipart_upload(Bucket=bucket, Key="packs/orphan")
-    store = _s3(s3_server, bucket)
+    store = s3_store(s3_server, bucket)
     assert store.abort_stale_multipart_uploads(timedelta(hours=1)) == 0
     later = datetime.now(UTC) + timedelta(hours=2)  # an injected clock, not a wait
     assert store.abort_stale_multipart_uploads(timedelta(hours=1), now=later) == 1
@@ -167,7 +152,7 @@ def test_stale_multipart_uploads_are_aborted(s3_server: S3Server) -> None:
 def test_batch_delete_sends_content_md5(s3_server: S3Server) -> None:
     """DeleteObjects works on both vendors (Swift requires Content-MD5, added by the store)."""
     bucket = s3_server.make_bucket()
-    store = _s3(s3_server, bucket)
+    store = s3_store(s3_server, bucket)
     for i in range(3):
         store.put(f"data/{i}", b"x")
     resp = store.client.delete_objects(
@@ -208,7 +193,7 @@ def test_payload_is_hashed_for_the_signature_only_without_tls(s3_server: S3Serve
     """Over https the store sends UNSIGNED-PAYLOAD (TLS and Content-MD5 protect the bytes);
     over plain http every payload's SHA-256 is part of the signature."""
     bucket = s3_server.make_bucket()
-    https = _s3(
+    https = s3_store(
         s3_server,
         bucket,
         endpoint_url=s3_server.https_endpoint_url,
@@ -219,7 +204,7 @@ def test_payload_is_hashed_for_the_signature_only_without_tls(s3_server: S3Serve
     https.put("packs/tls", b"x" * 100_000)
     https.delete("packs/tls")
     assert tls_hashes and set(tls_hashes) == {"UNSIGNED-PAYLOAD"}
-    plain = _s3(s3_server, bucket, shared=False)
+    plain = s3_store(s3_server, bucket, shared=False)
     plain_hashes = _payload_hashes(plain)
     plain.put("packs/plain", b"y" * 100_000)
     assert plain.get_range("packs/plain", 10, 5) == b"yyyyy"

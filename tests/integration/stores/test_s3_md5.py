@@ -8,25 +8,17 @@ from typing import Any
 import pytest
 
 from recoveryd.stores.base import Retention
-from recoveryd.stores.s3 import S3Credentials, S3Settings, S3Store
+from recoveryd.stores.s3 import S3Store
 
 from ...fixtures.objectstores import S3Server
+from .s3helpers import PART, s3_store
 
 pytestmark = pytest.mark.integration
 
-PART = 5 * 1024 * 1024
-
 
 def _store(server: S3Server, bucket: str, **overrides: Any) -> S3Store:
-    settings: dict[str, Any] = {
-        "bucket": bucket,
-        "endpoint_url": server.endpoint_url,
-        "region": server.region,
-        "credentials": S3Credentials(server.access_key, server.secret_key),
-        "part_size": PART,
-    }
-    settings.update(overrides)
-    return S3Store("primary", S3Settings(**settings))
+    """A store with a client of its own: `_uploads` hooks into the client's events."""
+    return s3_store(server, bucket, shared=False, **overrides)
 
 
 def _uploads(store: S3Store) -> list[tuple[str, bool, str]]:
