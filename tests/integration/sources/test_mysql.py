@@ -30,6 +30,20 @@ def legal_db(mariadb_server: MariadbServer) -> str:
     return db
 
 
+@pytest.fixture(scope="module")
+def larger_than_a_pipe_db(mariadb_server: MariadbServer) -> str:
+    """A database whose dump (about 8 MiB) is many times the source's pipe buffer, so a
+    mariadb-dump whose reader has taken only its first bytes is still running, blocked on
+    write."""
+    db = mariadb_server.create_database("larger_than_a_pipe")
+    mariadb_server.sql(
+        db,
+        "CREATE TABLE filing ENGINE=InnoDB AS SELECT seq AS id, REPEAT(MD5(seq), 64) AS body"
+        " FROM seq_1_to_4000",
+    )
+    return db
+
+
 def _source(server: MariadbServer, db: str, **kw: object) -> MysqlSource:
     return MysqlSource(
         "legal-entities",
@@ -101,14 +115,14 @@ def test_rows_committed_after_the_dump_started_are_not_in_it(
 
 
 def test_password_is_never_on_a_command_line_and_option_file_is_removed(
-    mariadb_server: MariadbServer, legal_db: str, tmp_path: Path
+    mariadb_server: MariadbServer, larger_than_a_pipe_db: str, tmp_path: Path
 ) -> None:
     """While the dump runs no argv holds the password, and the option file holding it is
     already gone (so a backup killed now leaves no secret on disk)."""
-    reader = _source(mariadb_server, legal_db, tmp_dir=tmp_path).snapshot()
+    reader = _source(mariadb_server, larger_than_a_pipe_db, tmp_dir=tmp_path).snapshot()
     try:
         reader.read(100)
-        assert children_named("mariadb-dump")
+        assert children_named("mariadb-dump"), "the dump had already ended: it fitted in the pipe"
         assert cmdlines_containing(mariadb_server.password) == []
         assert list(tmp_path.iterdir()) == []
         read_all(reader)
@@ -146,12 +160,16 @@ def test_missing_tools_are_a_clear_error(
         _source(mariadb_server, legal_db).snapshot()
 
 
-def test_killed_dump_makes_finish_fail(mariadb_server: MariadbServer, legal_db: str) -> None:
+def test_killed_dump_makes_finish_fail(
+    mariadb_server: MariadbServer, larger_than_a_pipe_db: str
+) -> None:
     """A dump killed mid-stream makes finish() raise instead of passing for complete."""
-    reader = _source(mariadb_server, legal_db).snapshot()
+    reader = _source(mariadb_server, larger_than_a_pipe_db).snapshot()
     try:
         reader.read(100)
-        for proc in children_named("mariadb-dump"):
+        dumps = children_named("mariadb-dump")
+        assert dumps, "the dump had already ended: it fitted in the pipe"
+        for proc in dumps:
             os.kill(proc.pid, 9)
         while reader.read(65536):
             pass

@@ -33,6 +33,19 @@ def registry_db(pg_server: PgServer) -> str:
     return db
 
 
+@pytest.fixture(scope="module")
+def larger_than_a_pipe_db(pg_server: PgServer) -> str:
+    """A database whose dump (about 8 MiB) is many times the source's pipe buffer, so a
+    pg_dump whose reader has taken only its first bytes is still running, blocked on write."""
+    db = pg_server.create_database("src_larger_than_a_pipe")
+    with psycopg.connect(pg_server.dsn(db, with_password=True)) as conn:
+        conn.execute(
+            "CREATE TABLE filing AS SELECT g AS id, repeat(md5(g::text), 64) AS body"
+            " FROM generate_series(1, 4000) AS g"
+        )
+    return db
+
+
 def _source(pg_server: PgServer, db: str, **kw: object) -> PostgresSource:
     return PostgresSource(
         "population",
@@ -121,11 +134,11 @@ def test_rows_committed_after_the_snapshot_point_are_not_in_the_dump(
 
 
 def test_password_never_on_a_command_line_and_passfile_removed(
-    pg_server: PgServer, registry_db: str, tmp_path: Path
+    pg_server: PgServer, larger_than_a_pipe_db: str, tmp_path: Path
 ) -> None:
     """While pg_dump runs, no process's argv contains the password, and the temporary
     PGPASSFILE is already gone (so a backup killed now leaves no secret on disk)."""
-    reader = _source(pg_server, registry_db, tmp_dir=tmp_path).snapshot()
+    reader = _source(pg_server, larger_than_a_pipe_db, tmp_dir=tmp_path).snapshot()
     try:
         first = reader.read(1024)
         assert first.startswith(b"PGDMP")
@@ -172,13 +185,15 @@ def test_missing_tool_is_a_clear_error(
         _source(pg_server, registry_db, bin_dirs=[]).snapshot()
 
 
-def test_killed_dump_makes_finish_fail(pg_server: PgServer, registry_db: str) -> None:
+def test_killed_dump_makes_finish_fail(pg_server: PgServer, larger_than_a_pipe_db: str) -> None:
     """A pg_dump killed mid-stream ends the stream early, and finish() raises instead of
     letting a truncated dump pass for a complete one."""
-    reader = _source(pg_server, registry_db).snapshot()
+    reader = _source(pg_server, larger_than_a_pipe_db).snapshot()
     try:
         reader.read(1024)
-        for proc in children_named("pg_dump"):
+        dumps = children_named("pg_dump")
+        assert dumps, "pg_dump had already ended: the dump fitted in the pipe"
+        for proc in dumps:
             os.kill(proc.pid, 9)
         while reader.read(65536):
             pass
