@@ -6,7 +6,9 @@ parameters are recorded in the repository config: every writer of a repository
 cuts the same way, which is what makes deduplication work.
 
 Chunk payload (the plaintext inside a CHUNK or MANIFEST envelope): one byte
-compression marker, then the body: 0 = stored, 1 = one zstd frame.
+compression marker, then the body: 0 = stored, 1 = one zstd frame. Decompression is
+bounded: a frame that claims, or produces, more than the caller expects is refused before
+its output is allocated.
 """
 
 from __future__ import annotations
@@ -167,16 +169,35 @@ class PayloadError(Exception):
 
 
 def decompress(payload: bytes, max_size: int = 1 << 30) -> bytes:
-    """Inverse of `compress`; PayloadError when the payload is malformed."""
+    """Inverse of `compress`, at most `max_size` bytes; PayloadError when the payload is
+    malformed, its marker unknown, or its frame claims or produces more than `max_size`."""
     if not payload:
         raise PayloadError("empty payload")
     marker = payload[0]
     if marker == COMPRESSION_NONE:
         return payload[1:]
+    body = memoryview(payload)[1:]  # read in place: no copy of the body without its marker
     if marker == COMPRESSION_ZSTD:
-        try:  # the body is read in place: no copy of it without the marker byte
-            body = memoryview(payload)[1:]
-            return _decompressor().decompress(body, max_output_size=max_size)
-        except zstandard.ZstdError as exc:
-            raise PayloadError(f"zstd: {exc}") from None
-    raise PayloadError(f"unknown compression marker {marker}")
+        return _unzstd(body, max_size)
+    raise PayloadError(
+        f"unknown compression marker {marker} (written by a newer recoveryd?); "
+        "upgrade recoveryd to read it"
+    )
+
+
+def _too_large(what: str, size: int | None, max_size: int) -> PayloadError:
+    claim = f" of {size} bytes" if size is not None else ""
+    return PayloadError(f"{what} frame{claim} is more than the {max_size} bytes expected")
+
+
+def _unzstd(body: memoryview, max_size: int) -> bytes:
+    try:
+        # zstandard allocates the size a frame's header claims, whatever max_output_size
+        # says: check the claim first (-1: not in the header; the output is then bounded)
+        claimed = zstandard.frame_content_size(body)
+        if claimed > max_size:
+            raise _too_large("zstd", claimed, max_size)
+        data: bytes = _decompressor().decompress(body, max_output_size=max_size)
+    except zstandard.ZstdError as exc:
+        raise PayloadError(f"zstd: {exc}") from None
+    return data
