@@ -1,4 +1,4 @@
-"""Content-defined chunking (FastCDC) and compression (zstd) of a byte stream.
+"""Content-defined chunking (FastCDC) and compression (zstd or LZ4) of a byte stream.
 
 Chunks are cut by pyfastcdc from a stream with a bounded buffer (at most a
 couple of `max_size` windows), so memory does not grow with the input. The
@@ -6,9 +6,13 @@ parameters are recorded in the repository config: every writer of a repository
 cuts the same way, which is what makes deduplication work.
 
 Chunk payload (the plaintext inside a CHUNK or MANIFEST envelope): one byte
-compression marker, then the body: 0 = stored, 1 = one zstd frame. Decompression is
-bounded: a frame that claims, or produces, more than the caller expects is refused before
-its output is allocated.
+compression marker, then the body: 0 = stored, 1 = one zstd frame, 2 = one LZ4 frame
+(docs/FORMAT.md §4). Chunks are compressed as their source is configured (`compression`);
+manifests, index objects, pack headers and WAL files always with zstd. Decompression
+dispatches on the marker and is bounded: a frame that claims, or produces, more than the
+caller expects is refused before its output is allocated.
+
+This module is the one home of `zstandard` and `lz4`.
 """
 
 from __future__ import annotations
@@ -16,14 +20,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, assert_never, runtime_checkable
 
+import lz4.frame
 import zstandard
 from pyfastcdc import FastCDC
 
 COMPRESSION_NONE = 0
 COMPRESSION_ZSTD = 1
+COMPRESSION_LZ4 = 2
 ZSTD_LEVEL = 1  # docs/PERFORMANCE.md ("CPU per GB"): half the CPU of level 3, same ratio on dumps
+
+Compression = Literal["zstd", "lz4"]
+"""How a source's chunks are compressed (the `compression` setting of a source)."""
+DEFAULT_COMPRESSION: Compression = "zstd"
 
 
 @dataclass(frozen=True)
@@ -142,30 +152,52 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return _local.zd
 
 
-_STORED, _ZSTD = bytes([COMPRESSION_NONE]), bytes([COMPRESSION_ZSTD])
+_STORED, _ZSTD, _LZ4 = (bytes([m]) for m in (COMPRESSION_NONE, COMPRESSION_ZSTD, COMPRESSION_LZ4))
 
 
 Parts = tuple[bytes, bytes | memoryview]  # a chunk payload's marker and body
 
 
-def compress_parts(data: bytes | memoryview) -> Parts:
+def compress_parts(
+    data: bytes | memoryview, compression: Compression = DEFAULT_COMPRESSION
+) -> Parts:
     """The chunk payload as its marker and body, unjoined (`compress` joins them): zstd at
-    ZSTD_LEVEL (single-threaded), or `data` itself when that is not smaller."""
-    body = _compressor().compress(data)
+    ZSTD_LEVEL (single-threaded) or one LZ4 frame, or `data` itself when that is not
+    smaller."""
+    if compression == "zstd":
+        marker, body = _ZSTD, _compressor().compress(data)
+    elif compression == "lz4":
+        marker, body = _LZ4, _lz4(data)
+    else:
+        assert_never(compression)
     if len(body) >= len(data):
         return _STORED, data
-    return _ZSTD, body
+    return marker, body
 
 
-def compress(data: bytes | memoryview) -> bytes:
-    """The chunk payload: zstd at ZSTD_LEVEL (single-threaded), or stored when that is not
-    smaller."""
-    marker, body = compress_parts(data)
+def _lz4(data: bytes | memoryview) -> bytes:
+    """One LZ4 frame holding its content size (the bound a reader checks first), without
+    checksums: the envelope around it is authenticated, and the chunk's id is checked."""
+    body: bytes = lz4.frame.compress(
+        data, store_size=True, content_checksum=False, block_checksum=False
+    )
+    return body
+
+
+def compress(data: bytes | memoryview, compression: Compression = DEFAULT_COMPRESSION) -> bytes:
+    """The chunk payload: zstd at ZSTD_LEVEL (single-threaded) or LZ4, or stored when that
+    is not smaller."""
+    marker, body = compress_parts(data, compression)
     return marker + body
 
 
 class PayloadError(Exception):
     """A payload is not a valid compression marker + body."""
+
+
+class UnknownCompressionError(PayloadError):
+    """A payload's marker names a compression this version does not know (a newer
+    recoveryd's): the payload is not damaged, this reader is too old for it."""
 
 
 def decompress(payload: bytes, max_size: int = 1 << 30) -> bytes:
@@ -179,7 +211,9 @@ def decompress(payload: bytes, max_size: int = 1 << 30) -> bytes:
     body = memoryview(payload)[1:]  # read in place: no copy of the body without its marker
     if marker == COMPRESSION_ZSTD:
         return _unzstd(body, max_size)
-    raise PayloadError(
+    if marker == COMPRESSION_LZ4:
+        return _unlz4(body, max_size)
+    raise UnknownCompressionError(
         f"unknown compression marker {marker} (written by a newer recoveryd?); "
         "upgrade recoveryd to read it"
     )
@@ -200,4 +234,23 @@ def _unzstd(body: memoryview, max_size: int) -> bytes:
         data: bytes = _decompressor().decompress(body, max_output_size=max_size)
     except zstandard.ZstdError as exc:
         raise PayloadError(f"zstd: {exc}") from None
+    return data
+
+
+def _unlz4(body: memoryview, max_size: int) -> bytes:
+    try:
+        claimed = lz4.frame.get_frame_info(body)["content_size"]  # 0: not in the header
+        if claimed > max_size:
+            raise _too_large("LZ4", claimed, max_size)
+        # the output buffer is max_size at most, whatever the frame says or does
+        d = lz4.frame.LZ4FrameDecompressor()
+        data: bytes = d.decompress(body, max_length=max_size)
+        if not d.eof and len(data) == max_size and d.decompress(b"", max_length=1):
+            raise _too_large("LZ4", None, max_size)
+    except RuntimeError as exc:  # what lz4 raises for a malformed frame
+        raise PayloadError(f"lz4: {exc}") from None
+    if not d.eof:
+        raise PayloadError("lz4: the frame is truncated")
+    if d.unused_data:
+        raise PayloadError("lz4: bytes follow the frame")
     return data

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from recoveryd.errors import IntegrityError, NotFoundError
 from recoveryd.repo import chunker
 from recoveryd.repo.crypto import ObjectType
+from recoveryd.repo.damage import unreadable_error
 from recoveryd.repo.layout import DATA_PREFIX, INDEX_PREFIX, chunk_key, index_key, pack_key
 from recoveryd.repo.packs import (
     Blob,
@@ -217,6 +218,8 @@ class Chunks:
         name = self.object_of(chunk_id)
         try:
             data = chunker.decompress(payload, max_size=max(length, 1))
+        except chunker.UnknownCompressionError as exc:
+            raise unreadable_error(name, snapshot, str(exc)) from None
         except chunker.PayloadError as exc:
             raise self.repo.integrity(name, snapshot, f"does not decompress ({exc})") from None
         if len(data) != length or self.repo.chunk_id(data) != chunk_id:
