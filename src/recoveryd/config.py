@@ -121,6 +121,9 @@ class _SourceBase(Model):
     restore_drill: RestoreDrill | None = None
     via_ssh: str | None = None
     site: SiteLabel | None = None  # fleet mode: members whose `serves` names it back it up
+    # how the snapshot's chunks are compressed: zstd (smaller) or lz4 (less CPU); the one
+    # home of the algorithms is repo/chunker.py. WAL and binary logs keep zstd.
+    compression: Literal["zstd", "lz4"] = "zstd"
 
 
 class WalSettings(Model):

@@ -4,6 +4,7 @@ line and key path."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -78,6 +79,12 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
         ("    priority: critical", "    priority: urgent", r":21: sources\.population\.priority"),
         (
             "    priority: critical",
+            "    priority: critical\n    compression: gzip",
+            r"recoveryd\.yaml:22: sources\.population\.compression: Input should be 'zstd' or "
+            r"'lz4' \(got 'gzip'\)",
+        ),
+        (
+            "    priority: critical",
             "    priority: critical\n    jobs: 0",
             r"sources\.population\.jobs",
         ),
@@ -108,6 +115,41 @@ def test_bad_settings_name_line_and_key(tmp_path: Path, old: str, new: str, expe
         load_config(write(tmp_path, GOOD.replace(old, new)))
     assert info.value.exit_code == ExitCode.USAGE
     assert "\n" not in str(info.value)
+
+
+def test_compression_is_zstd_unless_a_source_says_lz4(tmp_path: Path) -> None:
+    """Every source kind takes `compression`: `zstd` when absent, `lz4` when set; the
+    schema of `recoveryd config schema` offers exactly those two values."""
+    from recoveryd.repo.chunker import Compression
+    from recoveryd.schema import config_schema
+
+    cfg = load_config(write(tmp_path, GOOD)).config
+    assert {s.compression for s in cfg.sources.values()} == {"zstd"}
+    sources = GOOD.replace("    targets: [local]\n", "    targets: [local]\n    compression: lz4\n")
+    extra = """\
+  tiles:
+    kind: directory
+    path: /srv/tiles
+    compression: lz4
+    targets: [local]
+  orders:
+    kind: mysql
+    dsn: "host=db2 dbname=orders user=backup"
+    compression: lz4
+    targets: [local]
+"""
+    loaded = load_config(write(tmp_path, sources + extra)).config.sources
+    assert {n: s.compression for n, s in loaded.items()} == {
+        "population": "zstd",
+        "cache": "lz4",
+        "tiles": "lz4",
+        "orders": "lz4",
+    }
+    defs = config_schema()["$defs"]
+    for kind in ("PostgresSource", "MysqlSource", "SqliteSource", "DirectorySource"):
+        prop = defs[kind]["properties"]["compression"]
+        assert (prop["enum"], prop["default"]) == (["zstd", "lz4"], "zstd"), kind
+    assert set(get_args(Compression)) == {"zstd", "lz4"}  # the chunker knows every value
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:

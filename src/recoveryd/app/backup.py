@@ -193,6 +193,7 @@ def write_source(
             written = write_snapshot_to(
                 reader, repos, meta, min_targets=settings.min_targets,
                 gate=CancellableGate(gate, cancel), progress=progress,
+                compression=settings.compression,
             )  # fmt: skip
     finally:
         for r in repos:

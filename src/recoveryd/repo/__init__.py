@@ -10,7 +10,8 @@ Used by `recoveryd.app`; everything else in this package is internal.
   `.resolve(prefix)`, `.restore_stream(id)`, `.verify(ids, read_data)`,
   `.copy_snapshot(id, dest)`, `.forget(policies, dry_run=)`, `.prune(dry_run=)`,
   `.rotate_data_key()`, `.rewrap(new_master)`, `.lock(exclusive=, operation=)`.
-- `write_snapshot(reader, repos, SnapshotMeta(source=...), gate=, progress=)`;
+- `write_snapshot(reader, repos, SnapshotMeta(source=...), gate=, progress=, compression=)`
+  (`compression`: "zstd", the default, or "lz4");
   `write_snapshot_to(..., min_targets=)` -> `SnapshotWrite` (drops failing targets).
 - `Policy` (retention rules) and `apply_retention`; `PruneReport`.
 """

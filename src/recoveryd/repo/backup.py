@@ -1,6 +1,6 @@
 """The snapshot pipeline: one read of a source feeds every target repository.
 
-    source.read → FastCDC chunks → zstd (once) → per target: keyed id,
+    source.read → FastCDC chunks → zstd or LZ4 (once) → per target: keyed id,
     skip if present, seal, into the open pack (a full one is uploaded; bounded
     parallelism) → last packs and the run's index → manifests last
 
@@ -12,6 +12,10 @@ boundary the pipeline calls `gate.checkpoint()` (pause / cancel) and, before
 each upload, `gate.throttle(nbytes)`. On any error or interruption the reader
 is aborted, no manifest is written and the error is re-raised: a snapshot is
 complete and listed, or absent (its uploaded chunks are collected by prune).
+
+Chunks are compressed with the source's `compression` (zstd by default, or LZ4); a
+chunk's id is a keyed hash of its plaintext, so a chunk already stored with the other
+algorithm is found and not stored again.
 
 A source dumping with several processes gives a `MultiStream`: each part is
 chunked by a thread of its own into the same upload pool, and the manifest
@@ -105,8 +109,10 @@ class _Pipeline:
         gate: Gate,
         progress: ProgressCallback | None,
         min_targets: int,
+        compression: chunker.Compression,
     ) -> None:
         self.targets = targets
+        self.compression = compression
         self.min_targets = min_targets
         self.gate = gate
         self.callback = progress
@@ -133,7 +139,7 @@ class _Pipeline:
             raise exc
 
     def process(self, index: tuple[int, int], data: memoryview) -> None:
-        payload = chunker.compress_parts(data)  # sealed as one without joining it
+        payload = chunker.compress_parts(data, self.compression)  # sealed without a join
         new_bytes = 0
         for t in self.alive():
             try:
@@ -222,15 +228,20 @@ def write_snapshot(
     *,
     gate: Gate = OPEN_GATE,
     progress: ProgressCallback | None = None,
+    compression: chunker.Compression = chunker.DEFAULT_COMPRESSION,
 ) -> list[SnapshotInfo]:
     """Snapshot `reader` into every repository of `repos`; one SnapshotInfo per repository.
 
     Takes a shared lock on each repository for the duration. Chunk boundaries
-    follow the first repository's chunker parameters. Raises whatever stopped
+    follow the first repository's chunker parameters; new chunks are compressed with
+    `compression` (every target stores the same payload). Raises whatever stopped
     the snapshot (SourceError from `reader.finish()`, StoreError,
     InterruptedOperation...) after aborting the reader; nothing is committed then.
     """
-    return list(write_snapshot_to(reader, repos, meta, gate=gate, progress=progress).infos)
+    written = write_snapshot_to(
+        reader, repos, meta, gate=gate, progress=progress, compression=compression
+    )
+    return list(written.infos)
 
 
 def write_snapshot_to(
@@ -241,6 +252,7 @@ def write_snapshot_to(
     min_targets: int | None = None,
     gate: Gate = OPEN_GATE,
     progress: ProgressCallback | None = None,
+    compression: chunker.Compression = chunker.DEFAULT_COMPRESSION,
 ) -> SnapshotWrite:
     """Like `write_snapshot`, but a target whose store fails is dropped (and named in
     `missing`) while at least `min_targets` (default: all) still take the snapshot.
@@ -263,7 +275,7 @@ def write_snapshot_to(
                 if len(locks) + len(repos) - i - 1 < need:
                     raise
         live = [r for r, _ in locks]
-        return _run(reader, live, meta, gate, progress, need, missing)
+        return _run(reader, live, meta, gate, progress, need, missing, compression)
     except BaseException:
         reader.abort()
         raise
@@ -355,9 +367,10 @@ def _run(
     progress: ProgressCallback | None,
     need: int,
     missing: dict[str, StoreError],
+    compression: chunker.Compression,
 ) -> SnapshotWrite:
     start = meta.clock()
-    pipe = _Pipeline(_targets(repos, need, missing), gate, progress, need)
+    pipe = _Pipeline(_targets(repos, need, missing), gate, progress, need, compression)
     pipe.progress.total = reader.info.expected_size
     params = pipe.targets[0].repo.config.chunker
     pool = ThreadPoolExecutor(max_workers=pipe.configured, thread_name_prefix="upload")

@@ -44,7 +44,7 @@ class RepoConfig:
             "id": self.id,
             "cipher": crypto.cipher_name(self.cipher),
             "chunker": self.chunker.to_json(),
-            "compression": "zstd",
+            "compression": "zstd",  # informational: each payload names its own (FORMAT.md §4)
             "created": format_time(self.created),
         }
         if self.pack_size is not None:

@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from recoveryd.repo import Repository, load_master_key
+from recoveryd.repo.chunker import COMPRESSION_LZ4
+from recoveryd.stores.filesystem import FilesystemStore
 from tests.fixtures.pgarchive import (
     Archive,
     archived_through,
@@ -172,16 +175,29 @@ def test_restore_to_a_time_from_recoveryd_base_backups(archive: Archive) -> None
     assert a.sql(port, "show archive_mode") == [("off",)]
 
 
-def test_a_base_backup_restores_on_its_own(archive: Archive) -> None:
+@pytest.mark.parametrize("compression", ["zstd", "lz4"])
+def test_a_base_backup_restores_on_its_own(archive: Archive, compression: str) -> None:
     """A base backup restored with `restore SNAPSHOT --to DIR` (no point in time) starts
-    as a consistent cluster by itself: the WAL it needs is inside it."""
+    as a consistent cluster by itself: the WAL it needs is inside it. With the source's
+    `compression: lz4` its chunks are LZ4, they pass `verify --read-data`, and the
+    cluster restores the same."""
     a = archive
+    doc = yaml.safe_load(a.config.read_text())
+    doc["sources"]["registry"]["compression"] = compression
+    a.config.write_text(yaml.safe_dump(doc))
     a.sql(a.port, "create table citizens as select g as id from generate_series(1, 2000) g")
     cli = [str(a.exe), "--config", str(a.config)]
     backup = run_argv([*cli, "--json", "backup", "registry"])
     assert backup.returncode == 0, backup.stderr
     listing = run_argv([*cli, "--json", "snapshots"])
     (snap,) = [s["id"] for s in json.loads(listing.stdout)]
+    verified = run_argv([*cli, "verify", "--read-data", snap])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    repo = Repository.open(
+        FilesystemStore(a.store, "local"), load_master_key(a.root / "master.key")
+    )
+    chunk_markers = {repo.chunks.read_payload(c.id)[0] for c in repo.manifest(snap).chunks}
+    assert (COMPRESSION_LZ4 in chunk_markers) == (compression == "lz4")
     restored = a.root / "restored"
     done = subprocess.run(
         [
