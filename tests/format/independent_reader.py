@@ -1,6 +1,6 @@
 """An independent reader of recoveryd repositories, written from docs/FORMAT.md alone.
 
-Uses only the standard library, `cryptography` and `zstandard`: it must not
+Uses only the standard library, `cryptography`, `zstandard` and `lz4`: it must not
 import recoveryd. Given a repository directory (filesystem layout: object
 `a/b/c` is the file `<root>/a/b/c`) and a master key file, it lists snapshots
 and writes a snapshot's stream to a file (a snapshot made of parts: each part
@@ -21,6 +21,7 @@ import struct
 import sys
 from pathlib import Path
 
+import lz4.frame
 import zstandard
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as chmac
@@ -82,6 +83,8 @@ def decode_payload(payload: bytes) -> bytes:
         return payload[1:]
     if payload[0] == 1:
         return zstandard.ZstdDecompressor().decompress(payload[1:])
+    if payload[0] == 2:
+        return lz4.frame.decompress(payload[1:])  # type: ignore[no-any-return]
     raise FormatError("unknown compression marker")
 
 

@@ -18,7 +18,8 @@ READER = Path(__file__).with_name("independent_reader.py")
 
 
 def test_reader_imports_nothing_of_recoveryd() -> None:
-    """The independent reader uses only the standard library, cryptography and zstandard."""
+    """The independent reader uses only the standard library, cryptography, zstandard and
+    lz4."""
     tree = ast.parse(READER.read_text())
     roots = set()
     for node in ast.walk(tree):
@@ -27,7 +28,7 @@ def test_reader_imports_nothing_of_recoveryd() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             roots.add(node.module.split(".")[0])
     assert "recoveryd" not in roots
-    assert roots - set(sys.stdlib_module_names) == {"cryptography", "zstandard"}
+    assert roots - set(sys.stdlib_module_names) == {"cryptography", "zstandard", "lz4"}
 
 
 def _run_reader(*args: object) -> str:
@@ -75,6 +76,32 @@ def test_reader_reproduces_the_stream_byte_for_byte(
         assert not (root / "data").exists()
         checked = _run_reader(new_key, root, "--packs").split()
         assert len(checked) == sum(1 for _ in (root / "packs").glob("*/*")) > 1
+
+
+@pytest.mark.parametrize("pack_size", LAYOUTS)
+def test_reader_reads_lz4_chunks_beside_zstd_ones(tmp_path: Path, pack_size: int | None) -> None:
+    """Following FORMAT.md alone, an LZ4 snapshot (marker 2), a zstd snapshot of changed data
+    sharing most of its chunks, and incompressible chunks (marker 0) are restored
+    identically, loose or packed."""
+    key_path = tmp_path / "master.key"
+    root = tmp_path / "repo"
+    repo = Repository.init(
+        FilesystemStore(root, "local"), generate_master_key(key_path), name="local",
+        chunker_params=SMALL, pack_size=pack_size,
+    )  # fmt: skip
+    data = text_data(20000) + random.Random(8).randbytes(40000)
+    meta = SnapshotMeta(source="population")
+    lz4 = write_snapshot(BytesReader(data), [repo], meta, compression="lz4")[0].id
+    payloads = [repo.chunks.read_payload(c.id) for c in repo.manifest(lz4).chunks]
+    assert {p[0] for p in payloads} == {0, 2}
+    data2 = data[:70000] + b"changed" + data[70000:]
+    meta = SnapshotMeta(source="population")
+    zstd = write_snapshot(BytesReader(data2), [repo], meta, compression="zstd")[0].id
+    assert 1 in {repo.chunks.read_payload(c.id)[0] for c in repo.manifest(zstd).chunks}
+    for sid, expected in ((lz4, data), (zstd, data2)):
+        out = tmp_path / f"{sid}.out"
+        _run_reader(key_path, root, sid, out)
+        assert out.read_bytes() == expected
 
 
 def test_reader_and_recoveryd_read_a_mixed_repository(tmp_path: Path) -> None:
