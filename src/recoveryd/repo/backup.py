@@ -1,8 +1,8 @@
 """The snapshot pipeline: one read of a source feeds every target repository.
 
-    source.read → FastCDC chunks → zstd (once) → per target: keyed id,
-    skip if present, seal, into the open pack (a full one is uploaded; bounded
-    parallelism) → last packs and the run's index → manifests last
+    source.read → FastCDC chunks → per target: keyed id, skip if present, else
+    zstd (once for every target lacking it), seal, into the open pack (a full one is
+    uploaded; bounded parallelism) → last packs and the run's index → manifests last
 
 Memory is bounded independently of the input: the chunker holds a few
 `max_size` windows, at most `gate.concurrency(n)` chunks are in flight
@@ -133,7 +133,15 @@ class _Pipeline:
             raise exc
 
     def process(self, index: tuple[int, int], data: memoryview) -> None:
-        payload = chunker.compress_parts(data)  # sealed as one without joining it
+        made: list[chunker.Parts] = []
+
+        def payload() -> chunker.Parts:
+            """Compressed when a target lacks the chunk, once for all of them (a chunk
+            every target holds costs its id only)."""
+            if not made:
+                made.append(chunker.compress_parts(data))  # sealed as one without joining it
+            return made[0]
+
         new_bytes = 0
         for t in self.alive():
             try:
@@ -145,7 +153,11 @@ class _Pipeline:
             self.progress.new_chunks += 1 if new_bytes else 0
 
     def _store(
-        self, t: _Target, index: tuple[int, int], data: memoryview, payload: chunker.Parts
+        self,
+        t: _Target,
+        index: tuple[int, int],
+        data: memoryview,
+        payload: Callable[[], chunker.Parts],
     ) -> int:
         cid = t.repo.chunk_id(data)
         t.refs[index] = ChunkRef(cid, len(data))
@@ -157,8 +169,9 @@ class _Pipeline:
             if extend and key is not None:
                 t.extended.add(key)
         if fresh:
-            self.gate.throttle(sum(len(p) for p in payload))
-            return t.sink.add(cid, *payload)
+            parts = payload()
+            self.gate.throttle(sum(len(p) for p in parts))
+            return t.sink.add(cid, *parts)
         # An object this run wrote carries the run's retention already.
         if extend and key is not None and t.retention is not None:
             t.repo.store.extend_retention(key, t.retention)
