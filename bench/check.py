@@ -24,6 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
+# (summary key, whose ratios): the logical backup against every peer, the base backup
+# against the tools that copy files
+TABLES = (("ratios", "recoveryd"), ("physical_ratios", "recoveryd base backup"))
 TITLES = {
     "backup_wall": "backup wall time",
     "backup_cpu": "backup CPU",
@@ -42,22 +45,23 @@ def regressions(
 
     Ratios are recoveryd ÷ peer (lower is better); a peer or metric missing from either run
     is not compared."""
-    old = baseline.get("summary", {}).get("ratios", {})
-    new = current.get("summary", {}).get("ratios", {})
     found = []
-    for peer, metrics in sorted(new.items()):
-        for metric, stat in sorted(metrics.items()):
-            before = old.get(peer, {}).get(metric)
-            if not before or before["median"] <= 0:
-                continue
-            growth = round(stat["median"] / before["median"] - 1, 6)
-            if growth > tolerance:
-                label = current.get("tools", {}).get(peer, {}).get("label", peer)
-                found.append(
-                    f"{TITLES.get(metric, metric)} against {label}: recoveryd ÷ peer is"
-                    f" {stat['median']:.2f}, {growth:.0%} above the recorded {before['median']:.2f}"
-                    f" (allowed: {tolerance:.0%})."
-                )
+    for table, who in TABLES:
+        old = baseline.get("summary", {}).get(table, {})
+        new = current.get("summary", {}).get(table, {})
+        for peer, metrics in sorted(new.items()):
+            for metric, stat in sorted(metrics.items()):
+                before = old.get(peer, {}).get(metric)
+                if not before or before["median"] <= 0:
+                    continue
+                growth = round(stat["median"] / before["median"] - 1, 6)
+                if growth > tolerance:
+                    label = current.get("tools", {}).get(peer, {}).get("label", peer)
+                    found.append(
+                        f"{TITLES.get(metric, metric)} against {label}: {who} ÷ peer is"
+                        f" {stat['median']:.2f}, {growth:.0%} above the recorded"
+                        f" {before['median']:.2f} (allowed: {tolerance:.0%})."
+                    )
     return found
 
 

@@ -64,19 +64,23 @@ PERFORMANCE = ROOT / "docs" / "PERFORMANCE.md"
 # --------------------------------------------------------------------------- servers
 
 
+# memstore keeps every stored byte in memory; a round at 1 GB stores about 2 GB
+MEMSTORE_BYTES = 12 * GB
+
+
 @contextlib.contextmanager
-def ceph_store(root: Path) -> Iterator[tuple[S3Server, tuple[int, ...]]]:
-    """The test suite's Ceph RGW; yields its handle and the pids of its daemons."""
-    cluster = CephCluster(root / "ceph", make_test_ca(root / "tls"))
+def ceph_store(root: Path) -> Iterator[tuple[CephCluster, tuple[int, ...]]]:
+    """The test suite's Ceph RGW; yields it and the pids of its daemons."""
+    cluster = CephCluster(root / "ceph", make_test_ca(root / "tls"), memstore_bytes=MEMSTORE_BYTES)
     try:
         cluster.start()
         pids = tuple(p.popen.pid for p in cluster.procs if p.popen is not None)
-        yield cluster.handle(), pids
+        yield cluster, pids
     finally:
         cluster.stop()
 
 
-def _postmaster_pid(a: Archive) -> int:
+def postmaster_pid(a: Archive) -> int:
     return int((a.data / "postmaster.pid").read_text().splitlines()[0])
 
 
@@ -131,7 +135,7 @@ def _bucket_usage(s3: S3Server, bucket: str) -> tuple[int, int]:
     return size, count
 
 
-def _empty_bucket(s3: S3Server, bucket: str) -> None:
+def empty_bucket(s3: S3Server, bucket: str) -> None:
     client = s3.client()
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
@@ -152,7 +156,7 @@ def _sql(a: Archive, query: str) -> None:
         conn.execute(query.encode())
 
 
-def _restore(tool: peers.Tool, a: Archive, servers: Servers, tag: str) -> dict[str, Any]:
+def restore_measured(tool: peers.Tool, a: Archive, servers: Servers, tag: str) -> dict[str, Any]:
     if tool.kind == "physical":
         dest_dir = tool.bench.work / f"restore-{tag}"
         dest_dir.mkdir(mode=0o700)
@@ -177,7 +181,7 @@ def _restore(tool: peers.Tool, a: Archive, servers: Servers, tag: str) -> dict[s
         _sql(a, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
-def _backup(tool: peers.Tool, s3: S3Server, servers: Servers, step: str) -> dict[str, Any]:
+def backup_measured(tool: peers.Tool, s3: S3Server, servers: Servers, step: str) -> dict[str, Any]:
     before, objs_before = _usage(tool, s3)
     cmd, env = tool.backup(step)
     got, out = measured(cmd, servers, env=env)
@@ -206,8 +210,8 @@ def one_round(
         entry: dict[str, Any] = {}
         try:
             tool.prepare(bucket, n)
-            entry["backup"] = _backup(tool, s3, servers, "first")
-            entry["restore"] = _restore(tool, a, servers, f"{tool.name}_{n}")
+            entry["backup"] = backup_measured(tool, s3, servers, "first")
+            entry["restore"] = restore_measured(tool, a, servers, f"{tool.name}_{n}")
         except (CommandFailedError, subprocess.CalledProcessError, OSError, KeyError) as exc:
             entry["error"] = _why(exc)
         row["results"][tool.name] = entry
@@ -242,7 +246,7 @@ def churn(
         for tool in ok:
             first = last[tool.name]["backup"]["stored_bytes"]
             try:
-                got = _backup(tool, s3, servers, step)
+                got = backup_measured(tool, s3, servers, step)
                 got["new_pct"] = round(100 * got["stored_bytes"] / first, 2) if first else None
                 out[tool.name][step] = got
             except (CommandFailedError, OSError, KeyError) as exc:
@@ -254,7 +258,7 @@ def churn(
 # --------------------------------------------------------------------------- main
 
 
-def _bench_env(work: Path, a: Archive, s3: S3Server, jobs: int | None) -> peers.Bench:
+def bench_env(work: Path, a: Archive, s3: S3Server, jobs: int | None) -> peers.Bench:
     creds = s3.write_credentials_file(work / "aws-credentials")
     shutil.chown(creds, "postgres", "postgres")
     generate_master_key(work / "master.key")
@@ -279,11 +283,12 @@ def run(scale: float, rounds: int, only: list[str] | None, jobs: int | None) -> 
     work.chmod(0o755)
     a: Archive | None = None
     try:
-        with ceph_store(work) as (s3, store_pids):
+        with ceph_store(work) as (ceph, store_pids):
+            s3 = ceph.handle()
             a = setup_archive(work / "pg", settings="archive_command = '/bin/true'\n")
             made = registry(a, scale)
-            servers = Servers(database=(_postmaster_pid(a),), store=store_pids)
-            bench = _bench_env(work, a, s3, jobs)
+            servers = Servers(database=(postmaster_pid(a),), store=store_pids)
+            bench = bench_env(work, a, s3, jobs)
             tools = [t for t in peers.make_tools(bench, missing) if not only or t.name in only]
             result: dict[str, Any] = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -300,6 +305,7 @@ def run(scale: float, rounds: int, only: list[str] | None, jobs: int | None) -> 
                 result["rounds"].append(one_round(n, tools, s3, a, servers))
                 if n < rounds:
                     _drop_round(tools, s3)
+                    ceph.collect_garbage()
             result["churn"] = churn(tools, result["rounds"], s3, a, servers)
             result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
             return compare_report.summarize(result)
@@ -330,7 +336,7 @@ def _drop_round(tools: list[peers.Tool], s3: S3Server) -> None:
             shutil.rmtree(tool.bench.work / "fs" / tool.bucket, ignore_errors=True)
         elif tool.bucket:
             with contextlib.suppress(Exception):
-                _empty_bucket(s3, tool.bucket)
+                empty_bucket(s3, tool.bucket)
 
 
 def _result_path(date: str) -> Path:

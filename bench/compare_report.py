@@ -4,6 +4,8 @@
 "goals": [...]} to a result document; `markdown(result)` renders the section of
 docs/PERFORMANCE.md; `rewrite_section(text, section)` puts it between the markers.
 A ratio is recoveryd ÷ peer in the same round: below 1 recoveryd is faster (or smaller).
+recoveryd's logical backup is compared with every peer; its base backup (`mode: physical`),
+when the run has it, also with the peers that copy the cluster's files (`physical_ratios`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ METRICS: dict[str, tuple[str, str, str]] = {
 OBJECTS_PER_GB_BEFORE = 680 / 0.845
 RSS_LIMIT_MIB = 256.0
 NOT_ON_THE_STORE = frozenset({"pipe_fs"})
+OURS = "recoveryd"
+OURS_PHYSICAL = "recoveryd_physical"
+PHYSICAL_PEERS = ("pgbackrest", "barman_cloud")
 
 
 def _value(entry: dict[str, Any], metric: str) -> float | None:
@@ -37,9 +42,9 @@ def _value(entry: dict[str, Any], metric: str) -> float | None:
     return float(got) if isinstance(got, int | float) else None
 
 
-def round_ratios(results: dict[str, Any], peer: str) -> dict[str, float]:
-    """recoveryd ÷ `peer` for each metric both measured in one round (peer value > 0)."""
-    ours, theirs = results.get("recoveryd", {}), results.get(peer, {})
+def round_ratios(results: dict[str, Any], peer: str, us: str = OURS) -> dict[str, float]:
+    """`us` ÷ `peer` for each metric both measured in one round (peer value > 0)."""
+    ours, theirs = results.get(us, {}), results.get(peer, {})
     out: dict[str, float] = {}
     for metric in METRICS:
         if peer in NOT_ON_THE_STORE and metric in ("store_cpu", "objects"):
@@ -50,14 +55,18 @@ def round_ratios(results: dict[str, Any], peer: str) -> dict[str, float]:
     return out
 
 
-def ratio_table(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
-    """{peer: {metric: {median, min, max, n}}} over the rounds."""
-    peers = [t for t in result["tools"] if t != "recoveryd"]
+def ratio_table(
+    result: dict[str, Any], us: str = OURS, peers: list[str] | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{peer: {metric: {median, min, max, n}}} over the rounds, `us` ÷ peer (default:
+    recoveryd's logical backup ÷ every other tool)."""
+    if peers is None:
+        peers = [t for t in result["tools"] if t not in (OURS, OURS_PHYSICAL)]
     table: dict[str, dict[str, dict[str, float]]] = {}
     for peer in peers:
         per_metric: dict[str, list[float]] = {}
         for rnd in result["rounds"]:
-            for metric, value in round_ratios(rnd["results"], peer).items():
+            for metric, value in round_ratios(rnd["results"], peer, us).items():
                 per_metric.setdefault(metric, []).append(value)
         table[peer] = {
             m: {
@@ -71,10 +80,17 @@ def ratio_table(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]
     return table
 
 
-def _ours(result: dict[str, Any], phase: str, key: str) -> list[float]:
+def physical_ratio_table(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """recoveryd's base backup ÷ each physical peer; empty when the run has no base backup."""
+    if OURS_PHYSICAL not in result["tools"]:
+        return {}
+    return ratio_table(result, OURS_PHYSICAL, [p for p in PHYSICAL_PEERS if p in result["tools"]])
+
+
+def _ours(result: dict[str, Any], phase: str, key: str, us: str = OURS) -> list[float]:
     values = []
     for rnd in result["rounds"]:
-        got = rnd["results"].get("recoveryd", {}).get(phase, {}).get(key)
+        got = rnd["results"].get(us, {}).get(phase, {}).get(key)
         if isinstance(got, int | float):
             values.append(float(got))
     return values
@@ -90,12 +106,18 @@ def _goal(name: str, value: float | None, limit: float, unit: str = "×") -> dic
     return {"goal": name, "limit": limit, "value": value, "met": met, "verdict": verdict}
 
 
-def goals(result: dict[str, Any], ratios: dict[str, Any]) -> list[dict[str, Any]]:
-    """How far each goal of the comparison is met or missed, from this run's medians."""
+def goals(
+    result: dict[str, Any], ratios: dict[str, Any], physical: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """How far each goal of the comparison is met or missed, from this run's medians: the
+    logical backup against every peer, and (when measured) the base backup against the
+    physical peers."""
 
-    def median_ratio(peer: str, metric: str) -> float | None:
-        got = ratios.get(peer, {}).get(metric)
+    def median_ratio(peer: str, metric: str, table: dict[str, Any] = ratios) -> float | None:
+        got = table.get(peer, {}).get(metric)
         return float(got["median"]) if got else None
+
+    like = physical or {}
 
     out = [
         _goal("backup wall ≤ 1.0× the S3 pipe", median_ratio("pipe_s3", "backup_wall"), 1.0),
@@ -103,6 +125,19 @@ def goals(result: dict[str, Any], ratios: dict[str, Any]) -> list[dict[str, Any]
         _goal("backup wall ≤ 0.7× barman-cloud", median_ratio("barman_cloud", "backup_wall"), 0.7),
         _goal("restore wall ≤ 1.0× the S3 pipe", median_ratio("pipe_s3", "restore_wall"), 1.0),
     ]
+    if like:
+        out += [
+            _goal(
+                "base backup wall ≤ 1.0× pgBackRest (both physical)",
+                median_ratio("pgbackrest", "backup_wall", like),
+                1.0,
+            ),
+            _goal(
+                "base backup wall ≤ 0.7× barman-cloud (both physical)",
+                median_ratio("barman_cloud", "backup_wall", like),
+                0.7,
+            ),
+        ]
     churn = result.get("churn", {}).get("recoveryd", {}).get("append_update", {})
     pct = churn.get("new_pct")
     out.append(_goal("churn backup ≤ 5% new bytes", pct, 5.0, "%"))
@@ -110,7 +145,12 @@ def goals(result: dict[str, Any], ratios: dict[str, Any]) -> list[dict[str, Any]
     if first and isinstance(churn.get("wall_s"), int | float):
         share = round(float(churn["wall_s"]) / statistics.median(first), 2)
         out.append(_goal("churn backup faster than the first (wall ratio < 1)", share, 1.0))
-    rss = _ours(result, "backup", "peak_rss_mib") + _ours(result, "restore", "peak_rss_mib")
+    rss = [
+        value
+        for us in (OURS, OURS_PHYSICAL)
+        for phase in ("backup", "restore")
+        for value in _ours(result, phase, "peak_rss_mib", us)
+    ]
     out.append(
         _goal("peak RSS ≤ 256 MiB (this scale only)", max(rss) if rss else None, 256, " MiB")
     )
@@ -131,8 +171,10 @@ def goals(result: dict[str, Any], ratios: dict[str, Any]) -> list[dict[str, Any]
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     """The result with its `summary` (ratios and goals) filled in."""
-    ratios = ratio_table(result)
-    result["summary"] = {"ratios": ratios, "goals": goals(result, ratios)}
+    ratios, physical = ratio_table(result), physical_ratio_table(result)
+    result["summary"] = {"ratios": ratios, "goals": goals(result, ratios, physical)}
+    if physical:
+        result["summary"]["physical_ratios"] = physical
     return result
 
 
@@ -161,13 +203,28 @@ def _medians(result: dict[str, Any], tool: str, phase: str, key: str) -> str:
     return f"{med:g}"
 
 
-def _ratio_lines(result: dict[str, Any]) -> list[str]:
+def _ratio_lines(result: dict[str, Any], key: str = "ratios", who: str = "recoveryd") -> list[str]:
     titles = [METRICS[m][2] for m in METRICS]
-    lines = ["| recoveryd ÷ peer | " + " | ".join(titles) + " |", "|---" * (len(titles) + 1) + "|"]
-    for peer, stats in result["summary"]["ratios"].items():
+    lines = [f"| {who} ÷ peer | " + " | ".join(titles) + " |", "|---" * (len(titles) + 1) + "|"]
+    for peer, stats in result["summary"].get(key, {}).items():
         cells = " | ".join(_cell(stats.get(m)) for m in METRICS)
         lines.append(f"| {_label(result, peer)} | {cells} |")
     return lines
+
+
+def _physical_lines(result: dict[str, Any]) -> list[str]:
+    """The base backup's ratios against the tools that copy files, when it was measured."""
+    if not result["summary"].get("physical_ratios"):
+        return []
+    return [
+        "Like for like with the tools that copy the cluster's files: recoveryd's base backup"
+        " (`mode: physical`, the backup point-in-time recovery starts from: `pg_basebackup`'s"
+        " tar stream, chunked, deduplicated and encrypted), restored into an empty data"
+        " directory:",
+        "",
+        *_ratio_lines(result, "physical_ratios", "recoveryd base backup"),
+        "",
+    ]
 
 
 _ABSOLUTE = (
@@ -281,9 +338,9 @@ def markdown(
         f" rounds: {len(result['rounds'])}, the tools interleaved (the order rotates),"
         f" {result['cpus']} cores. 1-minute load average before → after each round: {loads}.",
         "",
-        "**These numbers come from a loaded host**: other test suites ran on the same two"
-        " cores during the run (see the load averages), so absolute times are noisy; the"
-        " ratios, taken within one round, are the figures to compare. Rerun on a quiet host"
+        "Absolute times move with the host's load (the load averages above include the"
+        " bench's own processes); the ratios,"
+        " taken within one round, are the figures to compare. Rerun on a quiet host"
         " with `make bench-compare` (options: `.venv/bin/python bench/compare.py --scale 1"
         " --rounds 3`) and check against the recorded run with `make bench-check`.",
         "",
@@ -294,6 +351,7 @@ def markdown(
         "",
         *_ratio_lines(result),
         "",
+        *_physical_lines(result),
         *_absolute_lines(result),
         "",
         "Churn (last round's repositories, each tool's cheapest next backup: pgBackRest"

@@ -112,14 +112,25 @@ def recoveryd_settings(jobs: int | None = None) -> dict[str, object]:
 
 
 class Recoveryd(Tool):
+    """recoveryd's logical backup (`pg_dump`, `jobs` streams) restored into a database."""
+
+    def _source(self) -> dict[str, object]:
+        b = self.bench
+        return {
+            "kind": "postgresql",
+            "dsn": f"host=127.0.0.1 port={b.pg_port} dbname={b.database} user=postgres",
+            "targets": ["s3"],
+            **({"jobs": b.recoveryd_jobs} if b.recoveryd_jobs else {}),
+        }
+
     def prepare(self, bucket: str, round_no: int) -> None:
         super().prepare(bucket, round_no)
         b = self.bench
-        cfg = b.work / f"recoveryd-{round_no}.yaml"
+        cfg = b.work / f"{self.name}-{round_no}.yaml"
         cfg.write_text(
             json.dumps(
                 {
-                    "state_dir": str(b.work / f"recoveryd-state-{round_no}"),
+                    "state_dir": str(b.work / f"{self.name}-state-{round_no}"),
                     "encryption": {"key_file": str(b.work / "master.key")},
                     "targets": {
                         "s3": {
@@ -130,15 +141,7 @@ class Recoveryd(Tool):
                             "credentials_file": str(b.credentials_file),
                         }
                     },
-                    "sources": {
-                        b.database: {
-                            "kind": "postgresql",
-                            "dsn": f"host=127.0.0.1 port={b.pg_port} dbname={b.database}"
-                            " user=postgres",
-                            "targets": ["s3"],
-                            **({"jobs": b.recoveryd_jobs} if b.recoveryd_jobs else {}),
-                        }
-                    },
+                    "sources": {b.database: self._source()},
                 },
                 indent=1,
             )
@@ -163,6 +166,24 @@ class Recoveryd(Tool):
         b = self.bench
         dsn = f"host=127.0.0.1 port={b.pg_port} dbname={dest} user=postgres"
         return self._cli("restore", self.state["snapshot"], "--to", dsn), dict(RECOVERYD_ENV)
+
+
+class RecoverydPhysical(Recoveryd):
+    """recoveryd's base backup (`mode: physical`: `pg_basebackup`'s tar stream, chunked,
+    deduplicated, encrypted), restored into an empty data directory: the like-for-like
+    of pgBackRest and barman-cloud, which copy the cluster's files."""
+
+    def _source(self) -> dict[str, object]:
+        b = self.bench
+        return {
+            "kind": "postgresql",
+            "mode": "physical",
+            "dsn": f"host=127.0.0.1 port={b.pg_port} dbname=postgres user=postgres",
+            "targets": ["s3"],
+        }
+
+    def restore(self, dest: str) -> tuple[list[str] | str, dict[str, str]]:
+        return self._cli("restore", self.state["snapshot"], "--to", dest), dict(RECOVERYD_ENV)
 
 
 class PipeS3(Tool):
@@ -340,6 +361,9 @@ def make_tools(bench: Bench, missing: dict[str, str | None]) -> list[Tool]:
     """The tools of a run, recoveryd first; peers that are not installed are left out."""
     tools: list[Tool] = [
         Recoveryd("recoveryd", "recoveryd (S3)", "logical", bench),
+        RecoverydPhysical(
+            "recoveryd_physical", "recoveryd base backup (S3, `mode: physical`)", "physical", bench
+        ),
         PipeS3("pipe_s3", "`pg_dump | zstd -T2 | upload` (S3)", "logical", bench),
         PgBackRest("pgbackrest", "pgBackRest (zst, process-max 2, TLS)", "physical", bench),
         BarmanCloud("barman_cloud", "barman-cloud (lz4)", "physical", bench),

@@ -2,7 +2,8 @@
 
 The backup pipeline calls a Gate at every chunk boundary; the load governor
 supplies one that pauses and throttles by pressure level. With no
-governor, `OPEN_GATE` lets everything through. Pure: imports no adapter.
+governor, `OPEN_GATE` lets everything through. Waits for bandwidth (and a store's
+retry backoff) end at once when the run's cancel event is set. Pure: imports no adapter.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from datetime import datetime
 from typing import Protocol
 
 from recoveryd.errors import InterruptedOperation
+
+INTERRUPTED = "interrupted; the snapshot was not committed"
+POLL_SECONDS = 0.1
+"""How often `AnyEvent.wait` looks at the events it combines."""
 
 
 class Gate(Protocol):
@@ -40,7 +45,7 @@ class OpenGate:
 
     def checkpoint(self) -> None:
         if self.cancel.is_set():
-            raise InterruptedOperation("interrupted; the snapshot was not committed")
+            raise InterruptedOperation(INTERRUPTED)
 
     def throttle(self, nbytes: int) -> None:
         return None
@@ -52,8 +57,45 @@ class OpenGate:
 OPEN_GATE = OpenGate()
 
 
+class AnyEvent(threading.Event):
+    """Set when it is set itself or when any of `events` is (a shutdown, a lost claim).
+
+    `wait` wakes at once when this event is set, and notices the others within
+    POLL_SECONDS: a threading.Event cannot be waited on together with another."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        super().__init__()
+        self._events = events
+
+    def is_set(self) -> bool:
+        return super().is_set() or any(e.is_set() for e in self._events)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = POLL_SECONDS if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
+            super().wait(min(left, POLL_SECONDS))
+        return True
+
+
+def interruptible_wait(
+    seconds: float, cancel: threading.Event | None, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Wait `seconds`: with `sleep` when nothing can stop the wait, else on `cancel`,
+    raising InterruptedOperation as soon as it is set (nothing of the run is committed)."""
+    if cancel is None:
+        sleep(seconds)
+    elif cancel.wait(seconds):
+        raise InterruptedOperation(INTERRUPTED)
+
+
 class TokenBucket:
-    """A thread-safe rate limiter in bytes per second (None = unlimited)."""
+    """A thread-safe rate limiter in bytes per second (None = unlimited).
+
+    With `cancel` (the run's stop), a wait ends as soon as it is set, raising
+    InterruptedOperation; the bytes stay accounted for."""
 
     def __init__(
         self,
@@ -61,10 +103,12 @@ class TokenBucket:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        cancel: threading.Event | None = None,
     ) -> None:
         self._rate = rate
         self._clock = clock
         self._sleep = sleep
+        self._cancel = cancel
         self._lock = threading.Lock()
         self._next_free = clock()
 
@@ -73,6 +117,7 @@ class TokenBucket:
             self._rate = rate
 
     def take(self, nbytes: int) -> None:
+        """Account for `nbytes`; blocks until the bytes before them have had their time."""
         with self._lock:
             if not self._rate:
                 return
@@ -81,7 +126,7 @@ class TokenBucket:
             self._next_free = start + nbytes / self._rate
             wait = start - now
         if wait > 0:
-            self._sleep(wait)
+            interruptible_wait(wait, self._cancel, self._sleep)
 
 
 @dataclass
@@ -162,8 +207,9 @@ class Admission(Protocol):
 
     def admit(self, priority: str, *, job: str, due_soon: bool = False) -> str: ...
 
-    def gate(self, priority: str) -> Gate:
-        """The gate running work of this priority passes at chunk boundaries."""
+    def gate(self, priority: str, *, cancel: threading.Event | None = None) -> Gate:
+        """The gate running work of this priority passes at chunk boundaries; `cancel`, the
+        work's stop, ends its pauses and throttled waits."""
         ...
 
     def level(self) -> str:
@@ -180,8 +226,8 @@ class AlwaysAdmit:
     def admit(self, priority: str, *, job: str, due_soon: bool = False) -> str:
         return "run"
 
-    def gate(self, priority: str) -> Gate:
-        return self._gate
+    def gate(self, priority: str, *, cancel: threading.Event | None = None) -> Gate:
+        return self._gate  # it never waits: nothing for `cancel` to cut short
 
     def level(self) -> str:
         return "normal"

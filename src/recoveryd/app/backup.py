@@ -184,7 +184,7 @@ def write_source(
     started = time.monotonic()
     repos: list[Repository] = []
     try:
-        repos, missing = _open_targets(cfg, name)
+        repos, missing = _open_targets(cfg, name, cancel)
         meta = SnapshotMeta(
             source=name, classification=settings.classification, labels=dict(labels or {})
         )
@@ -274,8 +274,8 @@ def _one(
     run = st.start_run("backup", source=name, target=",".join(settings.targets))
     try:
         done = write_source(
-            cfg, name, admission.gate(settings.priority), progress=progress, cancel=cancel,
-            state=st,
+            cfg, name, admission.gate(settings.priority, cancel=cancel), progress=progress,
+            cancel=cancel, state=st,
         )  # fmt: skip
     except BaseException as exc:
         result = (
@@ -294,10 +294,13 @@ def _one(
     return done.result
 
 
-def _open_targets(cfg: LoadedConfig, name: str) -> tuple[list[Repository], dict[str, str]]:
+def _open_targets(
+    cfg: LoadedConfig, name: str, cancel: threading.Event
+) -> tuple[list[Repository], dict[str, str]]:
     """The repositories of the source's targets that answer, and the error of each that does
     not. A target without a repository raises RepositoryMissingError (exit 2: run `init`);
-    fewer than `min_targets` answering raises the first store error, naming the count."""
+    fewer than `min_targets` answering raises the first store error, naming the count.
+    Their stores stop waiting (for bandwidth, before a retry) as soon as `cancel` is set."""
     settings = cfg.config.sources[name]
     repos: list[Repository] = []
     missing: dict[str, str] = {}
@@ -305,7 +308,7 @@ def _open_targets(cfg: LoadedConfig, name: str) -> tuple[list[Repository], dict[
     try:
         for target in settings.targets:
             try:
-                repos.append(wiring.open_repository(cfg, target))
+                repos.append(wiring.open_repository(cfg, target, cancel=cancel))
             except StoreError as exc:
                 missing[target] = exc.message
                 first = first or exc

@@ -9,6 +9,7 @@ configuration key to fix.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,11 +95,14 @@ def source_names(cfg: LoadedConfig, names: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def open_store(cfg: LoadedConfig, name: str) -> ObjectStore:
+def open_store(
+    cfg: LoadedConfig, name: str, *, cancel: threading.Event | None = None
+) -> ObjectStore:
     """The ObjectStore of target `name`, with its wrappers (retries, bandwidth).
 
     Object Lock configured on a store that does not enforce it is refused by
-    the factory, naming the target, before anything is written.
+    the factory, naming the target, before anything is written. `cancel`, the stop of
+    the run the store is for, ends its waits for bandwidth and retries at once.
     """
     from recoveryd.stores.factory import open_store as factory_open
 
@@ -107,7 +111,8 @@ def open_store(cfg: LoadedConfig, name: str) -> ObjectStore:
     def secret(ref: str) -> str:
         return resolve_secret(ref, base, setting=f"targets.{name}")
 
-    return factory_open(name, cfg.config.targets[name], base_dir=base, resolve_secret=secret)
+    target = cfg.config.targets[name]
+    return factory_open(name, target, base_dir=base, resolve_secret=secret, cancel=cancel)
 
 
 def options(cfg: LoadedConfig, target_name: str) -> dict[str, Any]:
@@ -128,18 +133,20 @@ def open_repository(
     target_name: str,
     *,
     store: ObjectStore | None = None,
+    cancel: threading.Event | None = None,
 ) -> Repository:
     """The repository of a target; RepositoryMissingError (exit 2, naming the target, where
     it looked and `recoveryd init`) when it holds none: only `init` creates repositories.
 
-    `store` reuses an already opened store of that target.
+    `store` reuses an already opened store of that target; else one is opened with
+    `cancel` (see `open_store`).
     """
     from recoveryd.repo.repository import Repository
 
     target_names(cfg, target_name)
     key = master_key(cfg)
     owned = store is None
-    store = store or open_store(cfg, target_name)
+    store = store or open_store(cfg, target_name, cancel=cancel)
     try:
         return Repository.open(store, key, name=target_name, **options(cfg, target_name))
     except RepositoryMissingError:

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from recoveryd import flow
 from recoveryd.daemon.fence import Keeper, LeaseFence
 from recoveryd.daemon.notify import Alert
 from recoveryd.daemon.schedule import JobSpec
@@ -89,9 +90,9 @@ class Claim:
     job: str = ""  # the job's id
 
     def cancel_event(self, cancel: threading.Event) -> threading.Event:
-        """An event set when `cancel` is or when this claim is lost (for `is_set` checks
-        at chunk boundaries, as the backup pipeline makes them)."""
-        return _Either(cancel, self.lost)
+        """An event set when `cancel` is or when this claim is lost: read at chunk
+        boundaries, and waited on by the uploads that wait for bandwidth."""
+        return flow.AnyEvent(cancel, self.lost)
 
     @property
     def slot_text(self) -> str:
@@ -100,17 +101,6 @@ class Claim:
     def labels(self) -> dict[str, str]:
         """What the snapshot's manifest records (`extra`)."""
         return {"fleet_slot": self.slot_text, "fleet_member": self.member}
-
-
-class _Either(threading.Event):
-    """Reads as set when either event is set (`is_set` only; nothing waits on it)."""
-
-    def __init__(self, first: threading.Event, second: threading.Event) -> None:
-        super().__init__()
-        self._events = (first, second)
-
-    def is_set(self) -> bool:
-        return super().is_set() or any(e.is_set() for e in self._events)
 
 
 @dataclass(frozen=True)

@@ -327,11 +327,14 @@ class JobRunner:
         if s.cancel.is_set():
             raise InterruptedOperation(f"{spec.id}: shutting down")
         if spec.kind == "backup" and spec.source:
-            gate = s.admission.gate(spec.priority)  # this thread's admission, its RPO override
-            if claim is not None:  # stops when the member is cut off from etcd, too
-                cancel, labels = claim.cancel_event(s.cancel), claim.labels()
+            # stops when the member is cut off from etcd, too
+            cancel = s.cancel if claim is None else claim.cancel_event(s.cancel)
+            # this thread's admission, its RPO override; paused or throttled until `cancel`
+            gate = s.admission.gate(spec.priority, cancel=cancel)
+            if claim is not None:
+                labels = claim.labels()
                 return s.ops.backup(cfg, spec.source, gate=gate, cancel=cancel, labels=labels)
-            return s.ops.backup(cfg, spec.source, gate=gate, cancel=s.cancel)
+            return s.ops.backup(cfg, spec.source, gate=gate, cancel=cancel)
         if spec.kind == "verify" and spec.source:
             return s.ops.verify(cfg, spec.source, spec.read_data)
         if spec.kind == "prune":

@@ -319,17 +319,25 @@ class Governor:
         return verdict.verdict
 
     def gate(
-        self, priority: str, *, job: str | None = None, override: bool | None = None
+        self,
+        priority: str,
+        *,
+        job: str | None = None,
+        override: bool | None = None,
+        cancel: threading.Event | None = None,
     ) -> flow.Gate:
         """The gate for running work of `priority`.
 
         `override` keeps the job running (throttled) at any level; when not given,
         an RPO override granted by `admit` in this thread just before applies.
+        `cancel` (the work's stop) ends its pauses and throttled waits, as the
+        governor's own stop does.
         """
         if override is None:
             override = self._overrides.priority == priority
             self._overrides.priority = None
-        return GovernedGate(self, priority, job=job or f"{priority} work", override=override)
+        name = job or f"{priority} work"
+        return GovernedGate(self, priority, job=name, override=override, cancel=cancel)
 
     def policy(self, priority: str, *, override: bool = False) -> decide.GatePolicy:
         with self._cond:

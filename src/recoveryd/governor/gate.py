@@ -3,8 +3,8 @@
 A GovernedGate asks its governor (through the small `GateHost` protocol) what its
 priority may do at the current level. `checkpoint()` blocks while paused and
 gives up after `max_pause` (InterruptedOperation: nothing is committed, the job is
-retried later), `throttle()` keeps the AIMD-adapted rate, `concurrency()` narrows
-parallel uploads.
+retried later), `throttle()` keeps the AIMD-adapted rate (a wait that its `cancel` or the
+governor's stop ends at once), `concurrency()` narrows parallel uploads.
 """
 
 from __future__ import annotations
@@ -47,19 +47,27 @@ class GateHost(Protocol):
 class GovernedGate:
     """A flow.Gate that pauses, throttles and narrows concurrency as the level demands."""
 
-    def __init__(self, governor: GateHost, priority: str, *, job: str, override: bool) -> None:
+    def __init__(
+        self,
+        governor: GateHost,
+        priority: str,
+        *,
+        job: str,
+        override: bool,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self._gov = governor
         self.priority = priority
         self.job = job
         self.override = override
-        self._bucket = flow.TokenBucket(None)
-        self.cancel = threading.Event()
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self._bucket = flow.TokenBucket(None, cancel=flow.AnyEvent(self.cancel, governor.stopping))
         self.pauses = 0
 
     def checkpoint(self) -> None:
         """Block while this priority is paused; InterruptedOperation past max_pause or cancel."""
         if self.cancel.is_set():
-            raise InterruptedOperation("interrupted; the snapshot was not committed")
+            raise InterruptedOperation(flow.INTERRUPTED)
         if not self._gov.policy(self.priority, override=self.override).paused:
             return
         self.pauses += 1
@@ -85,6 +93,7 @@ class GovernedGate:
         self._gov.record("resumed", {**data, "level": self._gov.level(), "paused_s": waited})
 
     def throttle(self, nbytes: int) -> None:
+        """Wait for the throttled rate; InterruptedOperation at once on cancel or stop."""
         if not self._gov.policy(self.priority, override=self.override).throttled:
             return
         self._bucket.set_rate(self._gov.throttled_rate())

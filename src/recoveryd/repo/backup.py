@@ -1,8 +1,9 @@
 """The snapshot pipeline: one read of a source feeds every target repository.
 
-    source.read → FastCDC chunks → zstd or LZ4 (once) → per target: keyed id,
-    skip if present, seal, into the open pack (a full one is uploaded; bounded
-    parallelism) → last packs and the run's index → manifests last
+    source.read → FastCDC chunks → per target: keyed id, skip if present, else
+    zstd or LZ4 (once for every target lacking it), seal, into the open pack (a full
+    one is uploaded; bounded parallelism) → last packs and the run's index → manifests
+    last
 
 Memory is bounded independently of the input: the chunker holds a few
 `max_size` windows, at most `gate.concurrency(n)` chunks are in flight
@@ -139,7 +140,15 @@ class _Pipeline:
             raise exc
 
     def process(self, index: tuple[int, int], data: memoryview) -> None:
-        payload = chunker.compress_parts(data, self.compression)  # sealed without a join
+        made: list[chunker.Parts] = []
+
+        def payload() -> chunker.Parts:
+            """Compressed when a target lacks the chunk, once for all of them (a chunk
+            every target holds costs its id only)."""
+            if not made:  # sealed as one without joining marker and body
+                made.append(chunker.compress_parts(data, self.compression))
+            return made[0]
+
         new_bytes = 0
         for t in self.alive():
             try:
@@ -151,7 +160,11 @@ class _Pipeline:
             self.progress.new_chunks += 1 if new_bytes else 0
 
     def _store(
-        self, t: _Target, index: tuple[int, int], data: memoryview, payload: chunker.Parts
+        self,
+        t: _Target,
+        index: tuple[int, int],
+        data: memoryview,
+        payload: Callable[[], chunker.Parts],
     ) -> int:
         cid = t.repo.chunk_id(data)
         t.refs[index] = ChunkRef(cid, len(data))
@@ -163,8 +176,9 @@ class _Pipeline:
             if extend and key is not None:
                 t.extended.add(key)
         if fresh:
-            self.gate.throttle(sum(len(p) for p in payload))
-            return t.sink.add(cid, *payload)
+            parts = payload()
+            self.gate.throttle(sum(len(p) for p in parts))
+            return t.sink.add(cid, *parts)
         # An object this run wrote carries the run's retention already.
         if extend and key is not None and t.retention is not None:
             t.repo.store.extend_retention(key, t.retention)

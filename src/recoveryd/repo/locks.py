@@ -35,7 +35,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recoveryd.errors import NotFoundError, RecoverydError, RefusedError, StoreError
+from recoveryd.errors import (
+    InterruptedOperation,
+    NotFoundError,
+    RecoverydError,
+    RefusedError,
+    StoreError,
+)
 from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.manifest import format_time, parse_time
 
@@ -136,9 +142,10 @@ class Lock:
             self.refresh()
 
     def refresh(self) -> None:
-        """Rewrite the lock with the current time (transient failures retried next round)."""
+        """Rewrite the lock with the current time (transient failures retried next round;
+        a stop of the run, cutting the store's wait short, is the run's to report)."""
         info = replace(self.info, time=self._repo.clock())
-        with contextlib.suppress(StoreError):
+        with contextlib.suppress(StoreError, InterruptedOperation):
             self._repo.put_object(info.key, ObjectType.LOCK, info.to_bytes())
             self.info = info
 

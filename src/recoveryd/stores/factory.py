@@ -9,6 +9,7 @@ store is probed once and refused unless it really enforces Object Lock.
 from __future__ import annotations
 
 import configparser
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,8 +37,12 @@ def open_store(
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
     sleep: Callable[[float], None] = time.sleep,
     check_object_lock: bool = True,
+    cancel: threading.Event | None = None,
 ) -> ObjectStore:
     """The store of target `name`, wrapped with retries (and a bandwidth cap if configured).
+
+    `cancel` is the stop of the run the store is for: once it is set, a wait for bandwidth
+    or before a retry ends at once with InterruptedOperation (None: they always run out).
 
     An S3 target's `attempts` replaces the number of tries of `retry`, so that with its
     `connect_timeout` and `read_timeout` a store that stops answering fails a request in
@@ -56,8 +61,9 @@ def open_store(
         store = s3
         retry = replace(retry, attempts=target.attempts)
     if target.max_bandwidth:
-        store = ThrottledStore(store, TokenBucket(float(target.max_bandwidth), sleep=sleep))
-    return RetryingStore(store, retry, sleep=sleep)
+        bucket = TokenBucket(float(target.max_bandwidth), sleep=sleep, cancel=cancel)
+        store = ThrottledStore(store, bucket)
+    return RetryingStore(store, retry, sleep=sleep, cancel=cancel)
 
 
 def _resolve_path(path: str, base_dir: Path) -> Path:

@@ -5,19 +5,23 @@
 - ThrottledStore: caps the bytes moved per second (uploads and downloads) with
   a `flow.TokenBucket` shared by all threads using the store.
 
+Given the run's `cancel` event (a backup's stop), the backoff and the bucket wait on
+it, and a stop ends either wait at once with InterruptedOperation.
+
 Both keep the wrapped store in `.inner`; `innermost(store)` unwraps all layers.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 from recoveryd.errors import PreconditionFailedError, TransientStoreError
-from recoveryd.flow import TokenBucket
+from recoveryd.flow import TokenBucket, interruptible_wait
 from recoveryd.stores.base import Capabilities, ObjectInfo, ObjectStore, Retention
 
 T = TypeVar("T")
@@ -45,10 +49,12 @@ class RetryingStore:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
         self.policy = policy
+        self.cancel = cancel
         self._sleep = sleep
         self._rand = rand
 
@@ -61,7 +67,8 @@ class RetryingStore:
                 retry += 1
                 if retry >= self.policy.attempts:
                     raise
-                self._sleep(self.policy.delay(retry - 1, self._rand()))
+                delay = self.policy.delay(retry - 1, self._rand())
+                interruptible_wait(delay, self.cancel, self._sleep)
 
     def put(
         self, key: str, data: bytes, *, if_absent: bool = False, retention: Retention | None = None

@@ -56,6 +56,18 @@ def test_a_peer_missing_from_either_run_is_not_compared() -> None:
     assert check.regressions(_run(pgbackrest=1.0), _run(restic=9.0)) == []
 
 
+def test_the_base_backups_ratios_are_checked_too() -> None:
+    """The base backup's ratios against the physical peers regress like the logical ones,
+    and the sentence says whose ratio it is."""
+    before, after = _run(pgbackrest=1.0), _run(pgbackrest=1.0)
+    before["summary"]["physical_ratios"] = _run(pgbackrest=0.5)["summary"]["ratios"]
+    after["summary"]["physical_ratios"] = _run(pgbackrest=0.6)["summary"]["ratios"]
+    assert check.regressions(before, after) == [
+        "backup wall time against pgBackRest: recoveryd base backup ÷ peer is 0.60, 20% above"
+        " the recorded 0.50 (allowed: 10%)."
+    ]
+
+
 def _write(path: Path, doc: dict[str, Any]) -> Path:
     path.write_text(json.dumps(doc))
     return path

@@ -112,3 +112,45 @@ def test_the_section_states_how_recoveryd_ran_when_recorded() -> None:
     assert "recoveryd ran with" not in compare_report.markdown(
         compare_report.summarize(_result()), "x.json"
     )
+
+
+def _with_base_backup() -> dict[str, Any]:
+    """The result above, with recoveryd's base backup and two physical peers in each round."""
+    result = _result()
+    result["tools"]["recoveryd_physical"] = {"label": "recoveryd base backup", "status": "ok"}
+    result["tools"]["pgbackrest"] = {"label": "pgBackRest", "status": "ok"}
+    result["tools"]["barman_cloud"] = {"label": "barman-cloud", "status": "ok"}
+    for rnd in result["rounds"]:
+        rnd["results"]["recoveryd_physical"] = _entry(6.0, 90, 5.0)
+        rnd["results"]["pgbackrest"] = _entry(10.0, 100, 5.0)
+        rnd["results"]["barman_cloud"] = _entry(8.0, 200, 4.0)
+    return result
+
+
+def test_the_base_backup_is_compared_with_the_physical_peers_only() -> None:
+    """recoveryd's base backup is a tool of its own: the logical table does not compare the
+    logical backup with it, and its own table holds only the peers that copy files."""
+    result = compare_report.summarize(_with_base_backup())
+    assert "recoveryd_physical" not in result["summary"]["ratios"]
+    physical = result["summary"]["physical_ratios"]
+    assert sorted(physical) == ["barman_cloud", "pgbackrest"]
+    assert physical["barman_cloud"]["backup_wall"]["median"] == 0.75
+    assert physical["pgbackrest"]["restore_wall"]["median"] == 1.0
+
+
+def test_the_base_backup_goals_stand_beside_the_logical_ones() -> None:
+    """With a base backup measured, its goals against pgBackRest and barman-cloud are added
+    (the logical backup's goals stay), and its peak RSS counts in the RSS goal; without one,
+    no such goal and no such table appear."""
+    result = compare_report.summarize(_with_base_backup())
+    by_name = {g["goal"]: g for g in result["summary"]["goals"]}
+    barman = by_name["base backup wall ≤ 0.7× barman-cloud (both physical)"]
+    assert barman["verdict"] == "missed: 0.75× against ≤ 0.7× (7% over)"
+    assert by_name["base backup wall ≤ 1.0× pgBackRest (both physical)"]["met"] is True
+    assert by_name["backup wall ≤ 0.7× barman-cloud"]["value"] == 1.125
+    section = compare_report.markdown(result, "x.json")
+    assert "| recoveryd base backup ÷ peer |" in section
+    plain = compare_report.summarize(_result())
+    assert "physical_ratios" not in plain["summary"]
+    assert not any("base backup" in g["goal"] for g in plain["summary"]["goals"])
+    assert "recoveryd base backup ÷ peer" not in compare_report.markdown(plain, "x.json")

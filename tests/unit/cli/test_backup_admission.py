@@ -43,7 +43,7 @@ class FakeAdmission:
         self.asked.append((priority, job, due_soon))
         return self.decision
 
-    def gate(self, priority: str) -> Gate:
+    def gate(self, priority: str, *, cancel: threading.Event | None = None) -> Gate:
         return self.the_gate
 
     def level(self) -> str:

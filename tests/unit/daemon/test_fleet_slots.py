@@ -3,7 +3,10 @@ before it started, the same on every member."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from recoveryd.daemon.fleetmode import Claim, slot_text
 from recoveryd.daemon.schedule import EPOCH, JobSpec, build_trigger, slot_length, slot_of
@@ -56,6 +59,22 @@ def test_a_claim_labels_the_manifest_with_its_slot_and_member() -> None:
         "fleet_slot": "2026-12-03T08:00:00Z",
         "fleet_member": "core-1",
     }
+
+
+@pytest.mark.timeout(60)
+def test_a_wait_on_a_claims_stop_ends_when_the_claim_is_lost() -> None:
+    """The stop a fleet backup gets is waited on by its uploads that wait for bandwidth: a
+    wait of an hour on it ends when the member fences itself (the claim is lost, from
+    another thread), though the daemon's own cancel event stays clear."""
+    shutdown = threading.Event()
+    claim = Claim("core-1", datetime(2026, 12, 3, 8, tzinfo=UTC))
+    stop = claim.cancel_event(shutdown)
+    assert not stop.wait(0)
+    fence = threading.Thread(target=claim.lost.set)
+    fence.start()
+    assert stop.wait(3600)
+    fence.join()
+    assert stop.is_set() and not shutdown.is_set()
 
 
 def test_a_slot_lasts_until_the_next_fire_time() -> None:

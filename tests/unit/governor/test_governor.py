@@ -132,6 +132,52 @@ def test_critical_work_is_throttled_not_paused_at_critical() -> None:
     assert gov.throttled_rate() < 1_000_000
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stop", ["work", "governor"])
+def test_a_stop_ends_a_throttled_wait_at_once(stop: str) -> None:
+    """Throttled to 1 B/s, the bytes after 3600 others wait an hour; the work's stop (the
+    cancel event given to its gate: a shutdown, a lost fleet claim), or the governor's own
+    stop, set by another thread, ends that wait with InterruptedOperation (the test's
+    timeout is far shorter than the hour)."""
+    gov = make(Events(), throttled_bandwidth=1.0)
+    for t in range(3):
+        gov.tick({"cpu": 95}, now=t)
+    cancel = threading.Event()
+    gate = gov.gate("critical", cancel=cancel)
+    gate.throttle(3600)  # the first bytes pass: nothing came before them
+    setter = threading.Thread(target=cancel.set if stop == "work" else gov.stop)
+    setter.start()
+    with pytest.raises(InterruptedOperation):
+        gate.throttle(1)
+    setter.join()
+
+
+@pytest.mark.timeout(60)
+def test_a_paused_gate_stops_when_its_work_is_stopped() -> None:
+    """A gate paused at critical (max_pause ten minutes) ends its pause with
+    InterruptedOperation when the cancel event given to it is set (a fleet member fencing
+    itself), though the governor still runs and the level holds."""
+    gov = make(Events())
+    gov.tick({"cpu": 95}, now=0)
+    cancel = threading.Event()
+    gate = gov.gate("normal", job="backup population", cancel=cancel)
+    raised: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            gate.checkpoint()
+        except InterruptedOperation as exc:
+            raised.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    assert gov.wait_for(lambda: bool(gov.status().held_back), timeout=10)
+    cancel.set()
+    t.join()
+    assert [str(e) for e in raised] == ["interrupted while paused; the snapshot was not committed"]
+    assert not gov.stopping.is_set()
+
+
 def test_shedding_playbooks_run_on_enter_and_exit_and_are_recorded(tmp_path: Path) -> None:
     """on_enter playbooks run when critical is entered, on_exit ones when it is left."""
     ev = Events()

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from recoveryd.errors import RefusedError
+from recoveryd.errors import InterruptedOperation, RefusedError
 from recoveryd.repo import SnapshotMeta, write_snapshot
 from recoveryd.repo.crypto import ObjectType
 from recoveryd.repo.locks import LockInfo
@@ -117,3 +117,22 @@ def test_refreshed_lock_stays_fresh() -> None:
         clock.advance(minutes=25)  # 50 minutes after it was taken, 25 after the refresh
         with pytest.raises(RefusedError, match="backup"):
             repo.lock(exclusive=True, operation="prune")
+
+
+def test_a_refresh_cut_short_by_a_stop_leaves_the_lock_as_it_was() -> None:
+    """A refresh whose write the run's stop interrupts (a store waiting for bandwidth)
+    raises nothing in the refresh thread: the run reports its stop itself; the lock keeps
+    its last refreshed time."""
+    clock = Clock()
+    store = _store()
+    repo = new_repo(store, clock=clock)
+    with repo.lock(operation="backup") as held:
+        taken = held.info.time
+
+        def stopped(*_args: object, **_kw: object) -> None:
+            raise InterruptedOperation("interrupted; the snapshot was not committed")
+
+        store.put = stopped  # type: ignore[method-assign]
+        clock.advance(minutes=5)
+        held.refresh()
+        assert held.info.time == taken

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from recoveryd.config import FilesystemTarget, S3Target
-from recoveryd.errors import StoreError
+from recoveryd.errors import InterruptedOperation, StoreError
 from recoveryd.stores.factory import open_store
 from recoveryd.stores.filesystem import FilesystemStore
 from recoveryd.stores.s3 import S3Store
@@ -52,6 +53,27 @@ def test_max_bandwidth_adds_a_throttle(tmp_path: Path) -> None:
     )
     assert isinstance(throttled, RetryingStore)
     assert isinstance(throttled.inner, ThrottledStore)
+
+
+def test_a_stop_given_to_the_store_ends_its_waits(tmp_path: Path) -> None:
+    """The run's cancel event reaches both wrappers: once it is set, a put that must wait
+    for bandwidth (1 B/s, after a first put of 3600 bytes) raises InterruptedOperation,
+    and the retry backoff waits on it too."""
+    cancel = threading.Event()
+    store = open_store(
+        "local",
+        FilesystemTarget(kind="filesystem", path="repo", max_bandwidth=1),
+        base_dir=tmp_path,
+        resolve_secret=resolve,
+        cancel=cancel,
+    )
+    assert isinstance(store, RetryingStore)
+    assert store.cancel is cancel
+    store.put("a", b"x" * 3600)
+    cancel.set()
+    with pytest.raises(InterruptedOperation):
+        store.put("b", b"x")
+    assert not (tmp_path / "repo" / "b").exists()
 
 
 def test_credentials_file_is_read_relative_to_the_config(tmp_path: Path) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from recoveryd.errors import NotFoundError, PreconditionFailedError, StoreError, TransientStoreError
+from recoveryd.errors import (
+    InterruptedOperation,
+    NotFoundError,
+    PreconditionFailedError,
+    StoreError,
+    TransientStoreError,
+)
 from recoveryd.flow import TokenBucket
 from recoveryd.stores.base import Capabilities, ObjectInfo, ObjectStore, Retention
 from recoveryd.stores.filesystem import FilesystemStore
@@ -104,6 +111,23 @@ def test_attempts_are_bounded(fs: FilesystemStore) -> None:
     assert len(sleeps) == 3
 
 
+@pytest.mark.timeout(60)
+def test_a_stop_ends_the_backoff_before_a_retry(fs: FilesystemStore) -> None:
+    """With the run's cancel event set, a transient failure is not retried after a backoff
+    of up to an hour: InterruptedOperation at once, the injected sleep unused, one try."""
+    flaky = FlakyStore(fs, 1, TransientStoreError("503"))
+    sleeps: list[float] = []
+    cancel = threading.Event()
+    cancel.set()
+    policy = RetryPolicy(attempts=5, base_delay=3600.0, max_delay=3600.0)
+    store = RetryingStore(flaky, policy, sleep=sleeps.append, rand=lambda: 1.0, cancel=cancel)
+    with pytest.raises(InterruptedOperation):
+        store.put("a", b"x")
+    assert flaky.calls == 1
+    assert sleeps == []
+    assert not fs.exists("a")
+
+
 @pytest.mark.parametrize(
     "error",
     [StoreError("bad credentials"), NotFoundError("missing"), PreconditionFailedError("exists")],
@@ -176,6 +200,20 @@ def test_bandwidth_cap_paces_puts_and_gets(fs: FilesystemStore) -> None:
     store.put("c", b"x" * 500)
     assert clock.now == pytest.approx(3.0)
     assert clock.slept[-1] == pytest.approx(1.0)
+
+
+def test_a_stop_ends_the_bandwidth_wait_of_a_put(fs: FilesystemStore) -> None:
+    """A put that would wait for bandwidth (an earlier put's hour at 1 B/s) raises
+    InterruptedOperation when the bucket's cancel event is set, and stores nothing."""
+    clock = FakeClock()
+    cancel = threading.Event()
+    store = ThrottledStore(fs, TokenBucket(1.0, clock=clock, sleep=clock.sleep, cancel=cancel))
+    store.put("a", b"x" * 3600)
+    cancel.set()
+    with pytest.raises(InterruptedOperation):
+        store.put("b", b"x")
+    assert not fs.exists("b")
+    assert clock.slept == []
 
 
 def test_bandwidth_cap_does_not_charge_metadata_calls(fs: FilesystemStore) -> None:
