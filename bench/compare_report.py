@@ -219,8 +219,8 @@ def _physical_lines(result: dict[str, Any]) -> list[str]:
     return [
         "Like for like with the tools that copy the cluster's files: recoveryd's base backup"
         " (`mode: physical`, the backup point-in-time recovery starts from: `pg_basebackup`'s"
-        " tar stream, chunked, deduplicated and encrypted), restored into an empty data"
-        " directory:",
+        " tar stream, chunked, deduplicated, compressed as its label says and encrypted),"
+        " restored into an empty data directory:",
         "",
         *_ratio_lines(result, "physical_ratios", "recoveryd base backup"),
         "",

@@ -170,14 +170,16 @@ class Recoveryd(Tool):
 
 class RecoverydPhysical(Recoveryd):
     """recoveryd's base backup (`mode: physical`: `pg_basebackup`'s tar stream, chunked,
-    deduplicated, encrypted), restored into an empty data directory: the like-for-like
-    of pgBackRest and barman-cloud, which copy the cluster's files."""
+    deduplicated, LZ4-compressed as barman-cloud's is, encrypted), restored into an empty
+    data directory: the like-for-like of pgBackRest and barman-cloud, which copy the
+    cluster's files."""
 
     def _source(self) -> dict[str, object]:
         b = self.bench
         return {
             "kind": "postgresql",
             "mode": "physical",
+            "compression": "lz4",
             "dsn": f"host=127.0.0.1 port={b.pg_port} dbname=postgres user=postgres",
             "targets": ["s3"],
         }
@@ -362,7 +364,7 @@ def make_tools(bench: Bench, missing: dict[str, str | None]) -> list[Tool]:
     tools: list[Tool] = [
         Recoveryd("recoveryd", "recoveryd (S3)", "logical", bench),
         RecoverydPhysical(
-            "recoveryd_physical", "recoveryd base backup (S3, `mode: physical`)", "physical", bench
+            "recoveryd_physical", "recoveryd base backup (S3, lz4)", "physical", bench
         ),
         PipeS3("pipe_s3", "`pg_dump | zstd -T2 | upload` (S3)", "logical", bench),
         PgBackRest("pgbackrest", "pgBackRest (zst, process-max 2, TLS)", "physical", bench),
