@@ -19,7 +19,7 @@ DEB_PACKAGES := postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 # rendering loads at import time.
 RUN_DEB_PACKAGES := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
 
-.PHONY: run test test-faults lint typecheck unit integration bench bench-compare bench-check deps-deb deps-deb-run venv clean fuzz
+.PHONY: run test test-faults lint typecheck unit integration bench bench-compare bench-rss bench-check deps-deb deps-deb-run venv clean fuzz
 
 # deps-deb-run first: on a fresh Debian 12, `python3 -m venv` needs python3-venv.
 $(STAMP): pyproject.toml | deps-deb-run
@@ -96,6 +96,11 @@ COMPARE_SCALE ?= 1
 COMPARE_ROUNDS ?= 3
 bench-compare: deps-deb $(STAMP)
 	$(BIN)/python bench/compare.py --scale $(COMPARE_SCALE) --rounds $(COMPARE_ROUNDS)
+
+# recoveryd's peak RSS at 1 GB and at 10 GB (logical and base backups, and their restores);
+# writes bench/results/rss-scale-DATE.json.
+bench-rss: deps-deb $(STAMP)
+	$(BIN)/python bench/rss.py --to 10
 
 # Fails on a ratio more than 10% worse than the committed compare-*.json with the latest date.
 bench-check: $(STAMP)

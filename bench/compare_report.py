@@ -368,8 +368,8 @@ def markdown(
         "",
         *_goal_lines(result, previous),
         "",
-        "Peak RSS flat from 1 GB to 10 GB: not measured by this run (one scale per run;"
-        " run `--scale 1` and `--scale 10`).",
+        "Peak RSS from 1 GB to 10 GB is measured by `bench/rss.py` (`make bench-rss`, section"
+        " \"Peak RSS from 1 GB to 10 GB\").",
     ]
     failures = _failures(result)
     if failures:
