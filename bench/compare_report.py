@@ -369,7 +369,7 @@ def markdown(
         *_goal_lines(result, previous),
         "",
         "Peak RSS from 1 GB to 10 GB is measured by `bench/rss.py` (`make bench-rss`, section"
-        " \"Peak RSS from 1 GB to 10 GB\").",
+        ' "Peak RSS from 1 GB to 10 GB").',
     ]
     failures = _failures(result)
     if failures:
