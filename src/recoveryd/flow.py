@@ -8,9 +8,10 @@ retry backoff) end at once when the run's cancel event is set. Pure: imports no 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -78,6 +79,52 @@ class AnyEvent(threading.Event):
                 return False
             super().wait(min(left, POLL_SECONDS))
         return True
+
+
+class StopSignal(threading.Event):
+    """A run's stop as its stores see it: set when `stop` is, except inside `shielded()`.
+
+    A backup's stores wait on it (bandwidth, retry backoff), so that a stop cuts those
+    waits short; once the backup has passed its last checkpoint it commits inside
+    `shielded()`, and its manifests are written (and retried) as if no stop had come:
+    a stop then never leaves a snapshot committed on some targets and reported as
+    interrupted. Shielding is for every thread waiting on this signal."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self._stop = stop
+        self._shields = 0
+        self._lock = threading.Lock()
+
+    def set(self) -> None:
+        self._stop.set()
+
+    def is_set(self) -> bool:
+        return self._shields == 0 and self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self._shields == 0:
+                if not self._stop.wait(left):
+                    return False
+                if self._shields == 0:
+                    return True
+            elif left == 0.0:
+                return False
+            else:  # shielded: the stop is not seen; look again when the shield may be over
+                time.sleep(POLL_SECONDS if left is None else min(left, POLL_SECONDS))
+
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        with self._lock:
+            self._shields += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._shields -= 1
 
 
 def interruptible_wait(

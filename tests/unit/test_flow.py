@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from recoveryd.errors import ExitCode, InterruptedOperation
-from recoveryd.flow import AnyEvent, TokenBucket
+from recoveryd.flow import AnyEvent, StopSignal, TokenBucket
 
 
 class FrozenClock:
@@ -98,3 +98,23 @@ def test_a_wait_on_any_event_ends_when_another_thread_sets_one() -> None:
     setter.start()
     assert either.wait(3600)
     setter.join()
+
+
+def test_a_shielded_stop_signal_waits_its_time_and_a_bucket_wait_completes() -> None:
+    """Inside `shielded()` a set stop is not seen: `is_set` is False, a wait lasts its
+    timeout and returns False, and a bandwidth wait on the signal completes instead of
+    raising; outside it the stop is seen again."""
+    stop = threading.Event()
+    signal = StopSignal(stop)
+    stop.set()
+    assert signal.is_set()
+    slept: list[float] = []
+    bucket = TokenBucket(1000.0, clock=lambda: 0.0, sleep=slept.append, cancel=signal)
+    with signal.shielded():
+        assert not signal.is_set()
+        assert signal.wait(0.01) is False
+        bucket.take(100)
+        bucket.take(100)  # waits 0.1 s of the bucket's time, on the signal: not interrupted
+    assert signal.is_set()
+    with pytest.raises(InterruptedOperation):
+        bucket.take(100)

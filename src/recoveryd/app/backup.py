@@ -183,8 +183,9 @@ def write_source(
     settings = cfg.config.sources[name]
     started = time.monotonic()
     repos: list[Repository] = []
+    stop = flow.StopSignal(cancel)  # the stores' view of the stop: shielded at the commit
     try:
-        repos, missing = _open_targets(cfg, name, cancel)
+        repos, missing = _open_targets(cfg, name, stop)
         meta = SnapshotMeta(
             source=name, classification=settings.classification, labels=dict(labels or {})
         )
@@ -193,7 +194,7 @@ def write_source(
             written = write_snapshot_to(
                 reader, repos, meta, min_targets=settings.min_targets,
                 gate=CancellableGate(gate, cancel), progress=progress,
-                compression=settings.compression,
+                compression=settings.compression, commit_shield=stop.shielded,
             )  # fmt: skip
     finally:
         for r in repos:

@@ -31,12 +31,14 @@ as at least `min_targets` remain; the daemon copies it there later.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -233,6 +235,8 @@ class _Pipeline:
 
 
 Reader = SnapshotReader | MultiStream
+Shield = Callable[[], AbstractContextManager[object]]
+"""Entered while the manifests are written: `flow.StopSignal.shielded` of the stores' stop."""
 
 
 def write_snapshot(
@@ -267,6 +271,7 @@ def write_snapshot_to(
     gate: Gate = OPEN_GATE,
     progress: ProgressCallback | None = None,
     compression: chunker.Compression = chunker.DEFAULT_COMPRESSION,
+    commit_shield: Shield = contextlib.nullcontext,
 ) -> SnapshotWrite:
     """Like `write_snapshot`, but a target whose store fails is dropped (and named in
     `missing`) while at least `min_targets` (default: all) still take the snapshot.
@@ -274,6 +279,10 @@ def write_snapshot_to(
     When fewer remain, the store error that dropped the last one needed is raised and
     nothing more is committed. (A failure while the manifests themselves are written
     can leave the snapshot committed on the targets written before it.)
+
+    Past the last checkpoint the manifests are written inside `commit_shield()`: the
+    stores' stop (`flow.StopSignal.shielded`) does not cut that short, so a stop
+    arriving then cannot leave the snapshot committed on some targets only.
     """
     if not repos:
         raise ValueError("write_snapshot needs at least one repository")
@@ -289,7 +298,7 @@ def write_snapshot_to(
                 if len(locks) + len(repos) - i - 1 < need:
                     raise
         live = [r for r, _ in locks]
-        return _run(reader, live, meta, gate, progress, need, missing, compression)
+        return _run(reader, live, meta, gate, progress, need, missing, compression, commit_shield)
     except BaseException:
         reader.abort()
         raise
@@ -382,6 +391,7 @@ def _run(
     need: int,
     missing: dict[str, StoreError],
     compression: chunker.Compression,
+    commit_shield: Shield,
 ) -> SnapshotWrite:
     start = meta.clock()
     pipe = _Pipeline(_targets(repos, need, missing), gate, progress, need, compression)
@@ -408,31 +418,32 @@ def _run(
             pipe.lose(t, exc)
     gate.checkpoint()  # a stop requested while the last packs went up: no manifest anywhere
     out = []
-    for t in pipe.alive():
-        manifest = Manifest(
-            id=meta.snapshot_id,
-            source=meta.source,
-            kind=info.kind,
-            stream_format=info.stream_format,
-            engine_version=info.engine_version,
-            classification=meta.classification,
-            consistency=dict(info.consistency),
-            extra={**info.extra, **meta.labels},
-            start_time=start,
-            end_time=end,
-            size=sum(size for size, _ in counts),
-            stored_size=t.stored,
-            chunks=tuple(t.refs[p, i] for p, (_, n) in enumerate(counts) for i in range(n)),
-            tool_version=meta.tool_version,
-            hostname=meta.hostname,
-            parts=parts,
-        )
-        try:
-            t.repo.write_manifest(manifest)
-        except StoreError as exc:
-            pipe.lose(t, exc)
-            continue
-        out.append(manifest.info(t.repo.name))
+    with commit_shield():  # past the last checkpoint a stop does not split the commit
+        for t in pipe.alive():
+            manifest = Manifest(
+                id=meta.snapshot_id,
+                source=meta.source,
+                kind=info.kind,
+                stream_format=info.stream_format,
+                engine_version=info.engine_version,
+                classification=meta.classification,
+                consistency=dict(info.consistency),
+                extra={**info.extra, **meta.labels},
+                start_time=start,
+                end_time=end,
+                size=sum(size for size, _ in counts),
+                stored_size=t.stored,
+                chunks=tuple(t.refs[p, i] for p, (_, n) in enumerate(counts) for i in range(n)),
+                tool_version=meta.tool_version,
+                hostname=meta.hostname,
+                parts=parts,
+            )
+            try:
+                t.repo.write_manifest(manifest)
+            except StoreError as exc:
+                pipe.lose(t, exc)
+                continue
+            out.append(manifest.info(t.repo.name))
     missing.update({t.repo.name: t.failed for t in pipe.targets if t.failed is not None})
     return SnapshotWrite(tuple(out), dict(missing))
 

@@ -153,7 +153,9 @@ class Lock:
         if self._stop.is_set():
             return
         self._stop.set()
-        with contextlib.suppress(StoreError):
+        # A store that fails after the run's stop cuts its retry short: the lock then goes
+        # stale like one whose delete failed, and the caller's other cleanup still runs.
+        with contextlib.suppress(StoreError, InterruptedOperation):
             self._repo.store.delete(self.info.key)
 
     def abandon(self) -> None:
@@ -211,7 +213,7 @@ def acquire(
         conflict = _find_conflict(repo, info, host)
         if conflict is None:
             return Lock(repo, info)
-        with contextlib.suppress(StoreError):
+        with contextlib.suppress(StoreError, InterruptedOperation):
             repo.store.delete(info.key)
         if attempt < retries:
             sleep(0.05 * (2**attempt) + random.uniform(0, 0.05))  # noqa: S311 - jitter only
