@@ -8,8 +8,8 @@ a filesystem target or on Ceph RGW from the test fixtures (plain http: every pay
 hashed for the signature). The snapshot is then restored through `feed` into
 `sha256sum` (checked against the dump's digest), as a restore feeds `pg_restore`.
 
-Each run is a child process with `MALLOC_MMAP_THRESHOLD_` as systemd/recoveryd.service
-sets it; it reports its own CPU (user + system, every thread) for the backup and for the
+Each run is a child process with the allocator settings of systemd/recoveryd.service;
+it reports its own CPU (user + system, every thread) for the backup and for the
 restore, apart from its children's (`cat`, `sha256sum`). `--tree NAME=SRC` runs the code
 of another checkout (its `src/` first on the import path), so the code before a change
 and after it run interleaved on the same file, `--rounds` times; the best CPU of each
@@ -40,7 +40,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
-MALLOC = {"MALLOC_MMAP_THRESHOLD_": "1048576"}  # as systemd/recoveryd.service
+MALLOC = {"MALLOC_ARENA_MAX": "2"}  # as systemd/recoveryd.service
 GB = 1e9
 
 

@@ -24,8 +24,9 @@ BARMAN_BIN = PEERS_DIR / "barman" / "bin"
 PY = str(ROOT / ".venv" / "bin" / "python")
 RESTIC_PASSWORD = "bench-only-restic-passphrase"  # noqa: S105 - a throw-away bench repository
 PGBACKREST_CIPHER = "bench-only-passphrase"
-# As systemd/recoveryd.service sets it for the daemon: freed buffers go back to the system.
-RECOVERYD_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
+# The allocator settings systemd/recoveryd.service gives the daemon: the bench measures
+# what runs in production.
+RECOVERYD_ENV = {"MALLOC_ARENA_MAX": "2"}
 
 
 def as_postgres(*argv: str) -> list[str]:

@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     result = run(args.to)
     out = compare.RESULTS / f"rss-scale-{result['date'][:10]}.json"
+    if out.exists():  # an earlier run of the same day is kept
+        out = out.with_name(f"rss-scale-{result['date'][:10]}-{result['date'][11:16]}.json")
+        out = out.with_name(out.name.replace(":", ""))
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(result["summary"], ensure_ascii=False))
     print(f"written to {out}")

@@ -101,9 +101,9 @@ def chunks(reader: _Readable, params: ChunkerParams = DEFAULT_PARAMS) -> Iterato
 class ChunkBuffers:
     """Chunk buffers reused from one chunk to the next, for chunks handed to other threads.
 
-    A fresh `bytes` per chunk costs more than its copy: allocations of a megabyte and more
-    are mapped from the kernel and unmapped again (MALLOC_MMAP_THRESHOLD_, see
-    systemd/recoveryd.service), and every page of each is zeroed and faulted in anew. A
+    A fresh `bytes` per chunk costs more than its copy: a large allocation may be mapped
+    from the kernel and unmapped again (glibc's mmap threshold), and every page of it is
+    then zeroed and faulted in anew. A
     buffer is taken for each chunk in flight and given back once it is processed, so there
     are never more buffers than chunks in flight at once, each `max_size` bytes."""
 
