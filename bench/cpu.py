@@ -40,7 +40,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
-MALLOC = {"MALLOC_ARENA_MAX": "2"}  # as systemd/recoveryd.service
+MALLOC = {"MALLOC_ARENA_MAX": "1"}  # as systemd/recoveryd.service
 GB = 1e9
 
 

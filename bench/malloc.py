@@ -11,7 +11,8 @@ Settings:
 
 - `default`: glibc as it comes (per-thread arenas, a moving mmap threshold);
 - `mmap-1mib`: `MALLOC_MMAP_THRESHOLD_=1048576`, what systemd/recoveryd.service set before;
-- `arenas-2`: `MALLOC_ARENA_MAX=2`, what it sets now.
+- `arenas-2`: `MALLOC_ARENA_MAX=2`;
+- `arenas-1`: `MALLOC_ARENA_MAX=1`, what it sets now.
 
 Writes bench/results/malloc-<date>.json and prints a table.
 
@@ -44,6 +45,7 @@ SETTINGS: dict[str, dict[str, str]] = {
     "default": {},
     "mmap-1mib": {"MALLOC_MMAP_THRESHOLD_": "1048576"},
     "arenas-2": {"MALLOC_ARENA_MAX": "2"},
+    "arenas-1": {"MALLOC_ARENA_MAX": "1"},
 }
 STEPS = ("logical backup", "base backup", "base backup restore")
 MiB = 1024**2

@@ -26,7 +26,7 @@ RESTIC_PASSWORD = "bench-only-restic-passphrase"  # noqa: S105 - a throw-away be
 PGBACKREST_CIPHER = "bench-only-passphrase"
 # The allocator settings systemd/recoveryd.service gives the daemon: the bench measures
 # what runs in production.
-RECOVERYD_ENV = {"MALLOC_ARENA_MAX": "2"}
+RECOVERYD_ENV = {"MALLOC_ARENA_MAX": "1"}
 
 
 def as_postgres(*argv: str) -> list[str]:

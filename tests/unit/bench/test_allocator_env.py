@@ -17,10 +17,11 @@ def _unit_malloc() -> dict[str, str]:
 
 
 def test_the_unit_bounds_the_malloc_arenas() -> None:
-    """The daemon runs with two malloc arenas, and with no fixed mmap threshold (which
-    returned every freed chunk and pack buffer to the kernel, to be faulted in again)."""
+    """The daemon runs with one malloc arena for all threads, and with no fixed mmap
+    threshold (which returned every freed chunk and pack buffer to the kernel, to be
+    faulted in again)."""
     env = _unit_malloc()
-    assert env.get("MALLOC_ARENA_MAX") == "2"
+    assert env.get("MALLOC_ARENA_MAX") == "1"
     assert "MALLOC_MMAP_THRESHOLD_" not in env
 
 
