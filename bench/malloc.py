@@ -54,16 +54,19 @@ MiB = 1024**2
 def _run(argv: list[str], env: dict[str, str]) -> dict[str, float]:
     """One command: its process tree's wall time, CPU and minor faults, and its largest
     resident set (wait4's rusage: the process and the children it waited for)."""
-    began = time.monotonic()
-    proc = subprocess.Popen(
-        argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - began
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        raise RuntimeError(f"{' '.join(argv[-3:])} failed ({proc.returncode}): {err[-500:]}")
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    with tempfile.TemporaryFile() as errors:
+        began = time.monotonic()
+        proc = subprocess.Popen(
+            argv, env={**inherited, **env}, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - began
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            errors.seek(0)
+            err = errors.read().decode(errors="replace")
+            raise RuntimeError(f"{' '.join(argv[-3:])} failed ({proc.returncode}): {err[-500:]}")
     return {
         "wall_s": round(wall, 2),
         "user_s": round(usage.ru_utime, 2),

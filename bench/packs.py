@@ -6,9 +6,10 @@ version 2 one (16 MiB packs), on a filesystem target and on Ceph RGW from the te
 fixtures (plain http, and https where no payload is hashed for the signature), with the
 default chunker (1 MiB average). Each run is a child process, so its peak RSS (ru_maxrss)
 is its own; the stream is generated as it is read and the restore is checked by hash.
-Children run with MALLOC_MMAP_THRESHOLD_ as systemd/recoveryd.service sets it
-(`--malloc-threshold 0`: glibc's default, moving threshold). Merges its runs into
-bench/results/packs-<date>.json under `runs` (or `runs_default_malloc`).
+Children run with MALLOC_MMAP_THRESHOLD_=1048576, as systemd/recoveryd.service set it
+when these results were taken (`--malloc-threshold 0`: glibc's default, moving
+threshold). Merges its runs into bench/results/packs-<date>.json under `runs` (or
+`runs_default_malloc`).
 
     .venv/bin/python bench/packs.py [--mib 512] [--stores filesystem,ceph,ceph-https]
                                     [--malloc-threshold 1048576]

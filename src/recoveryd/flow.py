@@ -81,35 +81,49 @@ class AnyEvent(threading.Event):
         return True
 
 
+COMMIT_GRACE = 20.0
+"""How long `StopSignal.shielded()` hides a stop by default: a commit's few small writes
+take well under a second; the daemon waits 30 s for a cancelled job."""
+
+
 class StopSignal(threading.Event):
     """A run's stop as its stores see it: set when `stop` is, except inside `shielded()`.
 
     A backup's stores wait on it (bandwidth, retry backoff), so that a stop cuts those
     waits short; once the backup has passed its last checkpoint it commits inside
-    `shielded()`, and its manifests are written (and retried) as if no stop had come:
-    a stop then never leaves a snapshot committed on some targets and reported as
-    interrupted. Shielding is for every thread waiting on this signal."""
+    `shielded()`, and its manifests are written (and retried) as if no stop had come,
+    for up to `seconds`: a stop then does not leave a snapshot committed on some targets
+    and reported as interrupted unless a store still fails to answer after that time.
+    `stop` may combine the operator's stop with a lost fleet claim (`AnyEvent`): the
+    fence is the last checkpoint, so a member that loses its claim during the commit
+    still finishes it. The shield holds for every thread waiting on this signal."""
 
     def __init__(self, stop: threading.Event) -> None:
         super().__init__()
         self._stop = stop
-        self._shields = 0
-        self._lock = threading.Lock()
+        self._until: float | None = None
 
     def set(self) -> None:
         self._stop.set()
 
+    def clear(self) -> None:
+        self._stop.clear()
+
+    def _shielded(self) -> bool:
+        until = self._until
+        return until is not None and time.monotonic() < until
+
     def is_set(self) -> bool:
-        return self._shields == 0 and self._stop.is_set()
+        return not self._shielded() and self._stop.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if self._shields == 0:
+            if not self._shielded():
                 if not self._stop.wait(left):
                     return False
-                if self._shields == 0:
+                if not self._shielded():
                     return True
             elif left == 0.0:
                 return False
@@ -117,14 +131,12 @@ class StopSignal(threading.Event):
                 time.sleep(POLL_SECONDS if left is None else min(left, POLL_SECONDS))
 
     @contextlib.contextmanager
-    def shielded(self) -> Iterator[None]:
-        with self._lock:
-            self._shields += 1
+    def shielded(self, seconds: float = COMMIT_GRACE) -> Iterator[None]:
+        before, self._until = self._until, time.monotonic() + seconds
         try:
             yield
         finally:
-            with self._lock:
-                self._shields -= 1
+            self._until = before
 
 
 def interruptible_wait(

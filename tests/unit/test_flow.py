@@ -103,7 +103,8 @@ def test_a_wait_on_any_event_ends_when_another_thread_sets_one() -> None:
 def test_a_shielded_stop_signal_waits_its_time_and_a_bucket_wait_completes() -> None:
     """Inside `shielded()` a set stop is not seen: `is_set` is False, a wait lasts its
     timeout and returns False, and a bandwidth wait on the signal completes instead of
-    raising; outside it the stop is seen again."""
+    raising (a real wait of 0.1 s: with a stop to wait on, the bucket does not use its
+    injected sleep); outside it the stop is seen again."""
     stop = threading.Event()
     signal = StopSignal(stop)
     stop.set()
@@ -114,7 +115,35 @@ def test_a_shielded_stop_signal_waits_its_time_and_a_bucket_wait_completes() -> 
         assert not signal.is_set()
         assert signal.wait(0.01) is False
         bucket.take(100)
-        bucket.take(100)  # waits 0.1 s of the bucket's time, on the signal: not interrupted
+        bucket.take(100)  # waits 0.1 s on the signal: not interrupted
+    assert slept == []
     assert signal.is_set()
     with pytest.raises(InterruptedOperation):
         bucket.take(100)
+
+
+def test_a_wait_across_the_end_of_a_shield_sees_the_stop() -> None:
+    """A thread waiting with no timeout while the shield hides a stop returns True once
+    the shield ends, not before: the stop is seen as soon as the commit is over."""
+    stop = threading.Event()
+    signal = StopSignal(stop)
+    seen: list[bool] = []
+    with signal.shielded():
+        stop.set()
+        waiter = threading.Thread(target=lambda: seen.append(signal.wait()))
+        waiter.start()
+        assert signal.wait(0.2) is False  # the waiter polls meanwhile and sees nothing
+        assert seen == []
+    waiter.join(timeout=10)
+    assert seen == [True]
+
+
+def test_a_shield_ends_at_its_deadline() -> None:
+    """A shield lasts at most its `seconds`: a commit that takes longer (a store that does
+    not answer) sees the stop again, so a stopped run cannot hang on it."""
+    stop = threading.Event()
+    signal = StopSignal(stop)
+    stop.set()
+    with signal.shielded(seconds=0.0):
+        assert signal.is_set()
+        assert signal.wait(10) is True

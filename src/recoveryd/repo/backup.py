@@ -281,8 +281,9 @@ def write_snapshot_to(
     can leave the snapshot committed on the targets written before it.)
 
     Past the last checkpoint the manifests are written inside `commit_shield()`: the
-    stores' stop (`flow.StopSignal.shielded`) does not cut that short, so a stop
-    arriving then cannot leave the snapshot committed on some targets only.
+    stores' stop (`flow.StopSignal.shielded`, for up to `flow.COMMIT_GRACE`) does not
+    cut that short, so a stop arriving then does not leave the snapshot committed on
+    some targets only (unless a store still fails to answer after that grace).
     """
     if not repos:
         raise ValueError("write_snapshot needs at least one repository")

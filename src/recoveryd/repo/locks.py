@@ -213,7 +213,7 @@ def acquire(
         conflict = _find_conflict(repo, info, host)
         if conflict is None:
             return Lock(repo, info)
-        with contextlib.suppress(StoreError, InterruptedOperation):
+        with contextlib.suppress(StoreError):
             repo.store.delete(info.key)
         if attempt < retries:
             sleep(0.05 * (2**attempt) + random.uniform(0, 0.05))  # noqa: S311 - jitter only
