@@ -339,12 +339,12 @@ def _drop_round(tools: list[peers.Tool], s3: S3Server) -> None:
                 empty_bucket(s3, tool.bucket)
 
 
-def _result_path(date: str) -> Path:
-    """bench/results/compare-DAY.json, or compare-DAY-HHMM.json when the day already has a
+def result_path(date: str, name: str = "compare") -> Path:
+    """bench/results/NAME-DAY.json, or NAME-DAY-HHMM.json when the day already has a
     recorded run (an earlier run is never overwritten; bench/check.py orders runs by date)."""
     day, hhmm = date[:10], date[11:13] + date[14:16]
-    out = RESULTS / f"compare-{day}.json"
-    return out if not out.exists() else RESULTS / f"compare-{day}-{hhmm}.json"
+    out = RESULTS / f"{name}-{day}.json"
+    return out if not out.exists() else RESULTS / f"{name}-{day}-{hhmm}.json"
 
 
 def _previous_run(date: str) -> tuple[str, dict[str, Any]] | None:
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         only = ["recoveryd", *args.tools.split(",")] if args.tools else None
         result = run(args.scale, args.rounds, only, args.jobs)
-        out = args.out or _result_path(result["date"])
+        out = args.out or result_path(result["date"])
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         print(f"written to {out}")
     if not args.no_docs:

@@ -48,7 +48,6 @@ SETTINGS: dict[str, dict[str, str]] = {
     "arenas-1": {"MALLOC_ARENA_MAX": "1"},
 }
 STEPS = ("logical backup", "base backup", "base backup restore")
-MiB = 1024**2
 
 
 def _run(argv: list[str], env: dict[str, str]) -> dict[str, float]:

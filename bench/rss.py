@@ -148,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--to", type=float, default=10.0, help="the large size in GB (default 10)")
     args = ap.parse_args(argv)
     result = run(args.to)
-    out = compare.RESULTS / f"rss-scale-{result['date'][:10]}.json"
-    if out.exists():  # an earlier run of the same day is kept
-        out = out.with_name(f"rss-scale-{result['date'][:10]}-{result['date'][11:16]}.json")
-        out = out.with_name(out.name.replace(":", ""))
+    out = compare.result_path(result["date"], "rss-scale")
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(result["summary"], ensure_ascii=False))
     print(f"written to {out}")

@@ -38,7 +38,6 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -235,7 +234,7 @@ class _Pipeline:
 
 
 Reader = SnapshotReader | MultiStream
-Shield = Callable[[], AbstractContextManager[object]]
+Shield = Callable[[], contextlib.AbstractContextManager[object]]
 """Entered while the manifests are written: `flow.StopSignal.shielded` of the stores' stop."""
 
 
